@@ -1,0 +1,528 @@
+//! The per-request decision, as a pure function of the request, the clock and the
+//! shared store. The proxy-wasm glue only gathers inputs and applies the outcome.
+
+use wr_pass::{Rejection, TokenKind};
+
+use crate::classify::{classify, PathClass};
+use crate::client::client_key;
+use crate::config::Config;
+use crate::cookies;
+use crate::metrics::Counter;
+use crate::rate_limit::{Limited, Limiter, SharedStore};
+use crate::reply::{json_error, redirect, LocalReply};
+
+/// What the filter needs from one request.
+#[derive(Debug, Default)]
+pub struct Request<'a> {
+    /// `:path`, if present.
+    pub path: Option<&'a [u8]>,
+    /// Every `accept` header value.
+    pub accept: Vec<&'a [u8]>,
+    /// Every `cookie` header value.
+    pub cookies: Vec<&'a [u8]>,
+    /// Envoy's `source.address` attribute (peer address, or the address Envoy derived
+    /// from trusted proxy hops), never a client header.
+    pub source_address: Option<&'a [u8]>,
+}
+
+impl<'a> Request<'a> {
+    /// Gathers the inputs from the request's header pairs (names compared without case).
+    pub fn from_headers(
+        headers: &'a [(Vec<u8>, Vec<u8>)],
+        source_address: Option<&'a [u8]>,
+    ) -> Self {
+        let mut request = Request {
+            source_address,
+            ..Request::default()
+        };
+        for (name, value) in headers {
+            if name.as_slice() == b":path" {
+                request.path.get_or_insert(value.as_slice());
+            } else if name.eq_ignore_ascii_case(b"accept") {
+                request.accept.push(value);
+            } else if name.eq_ignore_ascii_case(b"cookie") {
+                request.cookies.push(value);
+            }
+        }
+        request
+    }
+
+    fn wants_html(&self) -> bool {
+        self.accept
+            .iter()
+            .any(|v| v.windows(9).any(|w| w.eq_ignore_ascii_case(b"text/html")))
+    }
+}
+
+/// What to do with the request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Send it on. The filter always strips client-sent identity headers first; with
+    /// `identity` it then sets them to (visitor, event) from the verified pass.
+    Forward {
+        /// Visitor and event of the verified pass, for protected paths.
+        identity: Option<(String, String)>,
+    },
+    /// Answer locally; the request goes no further.
+    Reply(LocalReply),
+}
+
+/// An action and the counters it increments.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// What to do.
+    pub action: Action,
+    /// Counters to increment by one.
+    pub counters: Vec<Counter>,
+}
+
+/// A validated configuration and its limiters, built once per configure.
+pub struct Engine {
+    config: Config,
+    client: Option<Limiter>,
+    visitor: Option<Limiter>,
+    queue: Option<Limiter>,
+}
+
+impl Engine {
+    /// Builds the limiters for `config`.
+    pub fn new(config: Config) -> Engine {
+        let hash_key = config.keys.derive(b"edge-rate-limit-slots");
+        let slots = config.rate_limit_slots;
+        let client = config
+            .client_rate_limit
+            .map(|l| Limiter::new("client", l, slots, hash_key));
+        let visitor = config
+            .visitor_rate_limit
+            .map(|l| Limiter::new("visitor", l, slots, hash_key));
+        let queue = config
+            .queue_rate_limit
+            .map(|l| Limiter::new("queue", l, 1, hash_key));
+        Engine {
+            config,
+            client,
+            visitor,
+            queue,
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Decides what happens to `request` at `now_ms` (unix milliseconds).
+    pub fn decide(&self, request: &Request, now_ms: u64, store: &dyn SharedStore) -> Decision {
+        let Some(path) = request.path else {
+            return path_rejected();
+        };
+        let event = match classify(&self.config, path) {
+            PathClass::NotNormalized => return path_rejected(),
+            PathClass::Bypass => return forward(None, Counter::Bypassed),
+            PathClass::Queue => None,
+            PathClass::Protected(event) => Some(event),
+        };
+        if let Some(limiter) = &self.client {
+            let key = client_key(request.source_address);
+            if let Err(limited) = limiter.take(store, &key, now_ms) {
+                return rate_limited(limited, Counter::RateLimitedClient);
+            }
+        }
+        let Some(event) = event else {
+            if let Some(limiter) = &self.queue {
+                if let Err(limited) = limiter.take(store, b"all", now_ms) {
+                    return rate_limited(limited, Counter::RateLimitedQueue);
+                }
+            }
+            return forward(None, Counter::QueueForwarded);
+        };
+        match self.verify_pass(request, &event.id, now_ms / 1000) {
+            Ok(visitor) => {
+                if let Some(limiter) = &self.visitor {
+                    if let Err(limited) = limiter.take(store, visitor.as_bytes(), now_ms) {
+                        return rate_limited(limited, Counter::RateLimitedVisitor);
+                    }
+                }
+                forward(Some((visitor, event.id.clone())), Counter::Admitted)
+            }
+            Err(reason) => self.not_admitted(request, path, &event.id, reason),
+        }
+    }
+
+    /// The visitor id of the first valid pass among the candidates, or why the first
+    /// candidate failed (`None`: there was no pass at all).
+    fn verify_pass(
+        &self,
+        request: &Request,
+        event: &str,
+        now: u64,
+    ) -> Result<String, Option<Rejection>> {
+        let mut first_failure = None;
+        for candidate in cookies::find(&request.cookies, self.config.pass_cookie.as_bytes()) {
+            match self.config.keys.verify(
+                TokenKind::Pass,
+                candidate,
+                now,
+                self.config.clock_skew_seconds,
+                Some(event),
+            ) {
+                Ok(claims) => return Ok(claims.visitor),
+                Err(reason) => {
+                    first_failure.get_or_insert(reason);
+                }
+            }
+        }
+        Err(first_failure)
+    }
+
+    fn not_admitted(
+        &self,
+        request: &Request,
+        path: &[u8],
+        event: &str,
+        reason: Option<Rejection>,
+    ) -> Decision {
+        let (counter, code, message) = describe(reason);
+        let waiting_room = self.config.waiting_room_for(event);
+        if request.wants_html() {
+            return Decision {
+                action: Action::Reply(redirect(&waiting_room, path)),
+                counters: vec![counter, Counter::Redirected],
+            };
+        }
+        let retry = Some(self.config.denied_retry_after_seconds);
+        Decision {
+            action: Action::Reply(json_error(403, code, message, retry, Some(&waiting_room))),
+            counters: vec![counter, Counter::Denied],
+        }
+    }
+}
+
+fn describe(reason: Option<Rejection>) -> (Counter, &'static str, &'static str) {
+    const INVALID: &str = "The admission pass is not valid.";
+    match reason {
+        None => (
+            Counter::NoPass,
+            "NOT_ADMITTED",
+            "An admission pass is required: join the waiting room.",
+        ),
+        Some(Rejection::Malformed) => (Counter::PassMalformed, "PASS_INVALID", INVALID),
+        Some(Rejection::UnsupportedVersion) => (Counter::PassUnsupported, "PASS_INVALID", INVALID),
+        Some(Rejection::UnknownKey) => (Counter::PassUnknownKey, "PASS_INVALID", INVALID),
+        Some(Rejection::BadSignature) => (Counter::PassBadSignature, "PASS_INVALID", INVALID),
+        Some(Rejection::Expired) => (
+            Counter::PassExpired,
+            "PASS_EXPIRED",
+            "The admission pass has expired.",
+        ),
+        Some(Rejection::NotYetValid) => (
+            Counter::PassNotYetValid,
+            "PASS_NOT_YET_VALID",
+            "The admission pass is not valid yet.",
+        ),
+        Some(Rejection::WrongEvent) => (
+            Counter::PassWrongEvent,
+            "PASS_WRONG_EVENT",
+            "The admission pass is for another event.",
+        ),
+    }
+}
+
+fn forward(identity: Option<(String, String)>, counter: Counter) -> Decision {
+    Decision {
+        action: Action::Forward { identity },
+        counters: vec![counter],
+    }
+}
+
+fn path_rejected() -> Decision {
+    let reply = json_error(
+        400,
+        "PATH_NOT_NORMALIZED",
+        "The request path is not in normal form.",
+        None,
+        None,
+    );
+    Decision {
+        action: Action::Reply(reply),
+        counters: vec![Counter::PathRejected],
+    }
+}
+
+fn rate_limited(limited: Limited, counter: Counter) -> Decision {
+    let (retry, mut counters) = match limited {
+        Limited::Empty { retry_after_secs } => (retry_after_secs, vec![counter]),
+        Limited::Contention | Limited::StoreFailed => {
+            (1, vec![counter, Counter::RateLimitContention])
+        }
+    };
+    counters.dedup();
+    let reply = json_error(
+        429,
+        "RATE_LIMITED",
+        "Too many requests: retry later.",
+        Some(retry),
+        None,
+    );
+    Decision {
+        action: Action::Reply(reply),
+        counters,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::KEYS;
+    use crate::rate_limit::memory::MemoryStore;
+    use wr_pass::{Claims, KeyRing};
+
+    const NOW: u64 = 1_800_000_000;
+
+    const LIMITS: &str = r#","client_rate_limit":{"requests_per_second":1,"burst":3},
+                            "queue_rate_limit":{"requests_per_second":1,"burst":2}"#;
+
+    fn engine(limits: &str) -> Engine {
+        let text = format!(
+            r#"{{"keys":{KEYS},"events":[{{"id":"concert","protected_prefixes":["/reserve"]}}]{limits}}}"#
+        );
+        Engine::new(Config::from_json(text.as_bytes()).unwrap())
+    }
+
+    fn pass(event: &str, exp: u64) -> String {
+        let ring = KeyRing::from_json(KEYS).unwrap();
+        ring.mint(
+            TokenKind::Pass,
+            &Claims::new(event, "vis-1", exp - 600, exp),
+        )
+        .unwrap()
+    }
+
+    fn run(
+        e: &Engine,
+        path: &str,
+        cookie: Option<&str>,
+        accept: Option<&str>,
+        peer: &str,
+    ) -> Decision {
+        let store = MemoryStore::default();
+        run_in(e, &store, path, cookie, accept, peer)
+    }
+
+    fn run_in(
+        e: &Engine,
+        s: &MemoryStore,
+        path: &str,
+        cookie: Option<&str>,
+        accept: Option<&str>,
+        peer: &str,
+    ) -> Decision {
+        let mut headers = vec![(b":path".to_vec(), path.as_bytes().to_vec())];
+        if let Some(c) = cookie {
+            headers.push((b"cookie".to_vec(), c.as_bytes().to_vec()));
+        }
+        if let Some(a) = accept {
+            headers.push((b"accept".to_vec(), a.as_bytes().to_vec()));
+        }
+        let request = Request::from_headers(&headers, Some(peer.as_bytes()));
+        e.decide(&request, NOW * 1000, s)
+    }
+
+    fn status(d: &Decision) -> u32 {
+        match &d.action {
+            Action::Forward { .. } => 200,
+            Action::Reply(r) => r.status,
+        }
+    }
+
+    fn code(d: &Decision) -> String {
+        match &d.action {
+            Action::Reply(r) if r.status != 302 => {
+                let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+                v["error"]["code"].as_str().unwrap().to_owned()
+            }
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn valid_pass_forwards_with_identity() {
+        let e = engine(LIMITS);
+        let d = run(
+            &e,
+            "/reserve/seat",
+            Some(&format!("wr_pass={}", pass("concert", NOW + 60))),
+            None,
+            "1.2.3.4:1",
+        );
+        assert_eq!(
+            d.action,
+            Action::Forward {
+                identity: Some(("vis-1".into(), "concert".into()))
+            }
+        );
+        assert_eq!(d.counters, vec![Counter::Admitted]);
+    }
+
+    #[test]
+    fn each_refusal_has_its_code_and_counter() {
+        let e = engine(LIMITS);
+        let good = pass("concert", NOW + 60);
+        let tampered = {
+            let mut t = good.clone();
+            t.pop();
+            t.push(if good.ends_with('A') { 'B' } else { 'A' });
+            t
+        };
+        let cases = [
+            (None, "NOT_ADMITTED", Counter::NoPass),
+            (
+                Some(format!("wr_pass={}", pass("concert", NOW - 100))),
+                "PASS_EXPIRED",
+                Counter::PassExpired,
+            ),
+            (
+                Some(format!("wr_pass={}", pass("other", NOW + 60))),
+                "PASS_WRONG_EVENT",
+                Counter::PassWrongEvent,
+            ),
+            (
+                Some(format!("wr_pass={tampered}")),
+                "PASS_INVALID",
+                Counter::PassBadSignature,
+            ),
+            (
+                Some("wr_pass=garbage".into()),
+                "PASS_INVALID",
+                Counter::PassMalformed,
+            ),
+            (
+                Some(format!("wr_pass={}", good.replacen(".k1.", ".k9.", 1))),
+                "PASS_INVALID",
+                Counter::PassUnknownKey,
+            ),
+        ];
+        for (cookie, want_code, counter) in cases {
+            let d = run(
+                &e,
+                "/reserve",
+                cookie.as_deref(),
+                Some("application/json"),
+                "1.2.3.4:1",
+            );
+            assert_eq!(
+                (status(&d), code(&d)),
+                (403, want_code.to_owned()),
+                "{cookie:?}"
+            );
+            assert_eq!(d.counters, vec![counter, Counter::Denied]);
+        }
+    }
+
+    #[test]
+    fn browsers_are_redirected_to_the_waiting_room() {
+        let e = engine(LIMITS);
+        let d = run(
+            &e,
+            "/reserve?seat=1",
+            None,
+            Some("text/html,application/xhtml+xml"),
+            "1.2.3.4:1",
+        );
+        let Action::Reply(r) = &d.action else {
+            panic!()
+        };
+        assert_eq!(r.status, 302);
+        assert_eq!(
+            r.headers[0],
+            (
+                "location",
+                "/waiting-room/concert?return_to=/reserve%3Fseat%3D1".into()
+            )
+        );
+    }
+
+    #[test]
+    fn any_valid_candidate_admits() {
+        let e = engine(LIMITS);
+        let cookie = format!("wr_pass=junk; wr_pass={}", pass("concert", NOW + 60));
+        assert_eq!(
+            status(&run(&e, "/reserve", Some(&cookie), None, "1.2.3.4:1")),
+            200
+        );
+    }
+
+    #[test]
+    fn rate_limits_per_client_and_on_the_queue() {
+        let e = engine(LIMITS);
+        let store = MemoryStore::default();
+        for _ in 0..3 {
+            assert_eq!(
+                status(&run_in(&e, &store, "/reserve", None, None, "1.1.1.1:1")),
+                403
+            );
+        }
+        let d = run_in(&e, &store, "/reserve", None, None, "1.1.1.1:2");
+        assert_eq!((status(&d), code(&d)), (429, "RATE_LIMITED".to_owned()));
+        // A different client is unaffected; the queue cap is global (burst 2).
+        assert_eq!(
+            status(&run_in(&e, &store, "/v1/x", None, None, "2.2.2.2:1")),
+            200
+        );
+        assert_eq!(
+            status(&run_in(&e, &store, "/v1/x", None, None, "3.3.3.3:1")),
+            200
+        );
+        let d = run_in(&e, &store, "/v1/x", None, None, "4.4.4.4:1");
+        assert_eq!(
+            (status(&d), d.counters.clone()),
+            (429, vec![Counter::RateLimitedQueue])
+        );
+        // Bypass paths are never limited.
+        assert_eq!(
+            status(&run_in(
+                &e,
+                &store,
+                "/static/a.css",
+                None,
+                None,
+                "1.1.1.1:1"
+            )),
+            200
+        );
+    }
+
+    #[test]
+    fn visitor_limit_applies_after_admission() {
+        let e = engine(
+            r#","client_rate_limit":null,"visitor_rate_limit":{"requests_per_second":1,"burst":1}"#,
+        );
+        let store = MemoryStore::default();
+        let cookie = format!("wr_pass={}", pass("concert", NOW + 60));
+        assert_eq!(
+            status(&run_in(
+                &e,
+                &store,
+                "/reserve",
+                Some(&cookie),
+                None,
+                "1.1.1.1:1"
+            )),
+            200
+        );
+        let d = run_in(&e, &store, "/reserve", Some(&cookie), None, "9.9.9.9:1");
+        assert_eq!(
+            (status(&d), d.counters.clone()),
+            (429, vec![Counter::RateLimitedVisitor])
+        );
+    }
+
+    #[test]
+    fn odd_requests_are_refused_cleanly() {
+        let e = engine(LIMITS);
+        let store = MemoryStore::default();
+        let d = e.decide(&Request::default(), NOW * 1000, &store);
+        assert_eq!(status(&d), 400);
+        assert_eq!(status(&run(&e, "//reserve", None, None, "1.1.1.1:1")), 400);
+    }
+}

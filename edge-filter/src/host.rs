@@ -1,0 +1,88 @@
+//! Raw proxy-wasm host calls for the values that come from clients or from races.
+//!
+//! The SDK's wrappers turn a non-UTF-8 header into a panic and an unexpected status
+//! into a panic; a panic traps the worker's VM. These wrappers return bytes and
+//! `Result`s instead, and parse what the host hands back with bounds checks.
+
+use std::ptr::null_mut;
+
+use crate::header_map::parse_header_map;
+use crate::rate_limit::{SharedStore, StoreError};
+
+/// Status codes of the proxy-wasm ABI used here.
+const STATUS_OK: u32 = 0;
+const STATUS_NOT_FOUND: u32 = 1;
+const STATUS_CAS_MISMATCH: u32 = 8;
+/// `MapType::HttpRequestHeaders`.
+const REQUEST_HEADERS: u32 = 0;
+
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_get_header_map_pairs(map_type: u32, data: *mut *mut u8, size: *mut usize) -> u32;
+    fn proxy_get_shared_data(
+        key: *const u8,
+        key_size: usize,
+        data: *mut *mut u8,
+        size: *mut usize,
+        cas: *mut u32,
+    ) -> u32;
+    fn proxy_set_shared_data(
+        key: *const u8,
+        key_size: usize,
+        value: *const u8,
+        value_size: usize,
+        cas: u32,
+    ) -> u32;
+}
+
+/// Takes ownership of a buffer the host allocated through `proxy_on_memory_allocate`.
+fn take_host_buffer(data: *mut u8, size: usize) -> Vec<u8> {
+    if data.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: the host allocated `size` bytes at `data` with the SDK's allocator
+    // (a `Vec<u8>` of that capacity) and hands ownership to us.
+    unsafe { Vec::from_raw_parts(data, size, size) }
+}
+
+/// Every request header as raw (name, value) bytes; empty if the host refuses.
+pub fn request_headers() -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut data = null_mut();
+    let mut size = 0;
+    // SAFETY: plain host call writing to the two out-pointers.
+    let status = unsafe { proxy_get_header_map_pairs(REQUEST_HEADERS, &mut data, &mut size) };
+    if status != STATUS_OK {
+        return Vec::new();
+    }
+    parse_header_map(&take_host_buffer(data, size)).unwrap_or_default()
+}
+
+/// Proxy-wasm shared data, shared by every worker's VM of this plugin.
+pub struct HostStore;
+
+impl SharedStore for HostStore {
+    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        let (mut data, mut size, mut cas) = (null_mut(), 0, 0);
+        // SAFETY: plain host call; the key outlives it; out-pointers are valid.
+        let status = unsafe {
+            proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas)
+        };
+        match status {
+            STATUS_OK => Some((take_host_buffer(data, size), cas)),
+            STATUS_NOT_FOUND => None,
+            _ => None,
+        }
+    }
+
+    fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
+        // SAFETY: plain host call; key and value outlive it.
+        let status = unsafe {
+            proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas)
+        };
+        match status {
+            STATUS_OK => Ok(()),
+            STATUS_CAS_MISMATCH => Err(StoreError::CasMismatch),
+            _ => Err(StoreError::Other),
+        }
+    }
+}

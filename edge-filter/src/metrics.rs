@@ -1,0 +1,109 @@
+//! The filter's counters. Envoy exposes them as `wasmcustom.<name>` stats
+//! (`envoy_wasmcustom_<name>` in Prometheus format).
+
+/// One counter per decision and per rejection reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counter {
+    /// Protected request with a valid pass, forwarded.
+    Admitted,
+    /// Protected request refused with a 302 to the waiting room.
+    Redirected,
+    /// Protected request refused with a 403 JSON answer.
+    Denied,
+    /// No pass cookie on a protected request.
+    NoPass,
+    /// Pass refused: malformed.
+    PassMalformed,
+    /// Pass refused: other kind or unknown version.
+    PassUnsupported,
+    /// Pass refused: unknown key id.
+    PassUnknownKey,
+    /// Pass refused: bad signature.
+    PassBadSignature,
+    /// Pass refused: expired.
+    PassExpired,
+    /// Pass refused: not yet valid.
+    PassNotYetValid,
+    /// Pass refused: another event.
+    PassWrongEvent,
+    /// Refused by the per-client rate limit.
+    RateLimitedClient,
+    /// Refused by the per-visitor rate limit.
+    RateLimitedVisitor,
+    /// Refused by the cap on traffic to origin-queue.
+    RateLimitedQueue,
+    /// A rate-limit slot was too contended (subset of the three above).
+    RateLimitContention,
+    /// Forwarded to origin-queue.
+    QueueForwarded,
+    /// Left alone (bypass path).
+    Bypassed,
+    /// Refused: path not in normal form.
+    PathRejected,
+}
+
+impl Counter {
+    /// Every counter, for definition at configure time.
+    pub const ALL: [Counter; 18] = [
+        Counter::Admitted,
+        Counter::Redirected,
+        Counter::Denied,
+        Counter::NoPass,
+        Counter::PassMalformed,
+        Counter::PassUnsupported,
+        Counter::PassUnknownKey,
+        Counter::PassBadSignature,
+        Counter::PassExpired,
+        Counter::PassNotYetValid,
+        Counter::PassWrongEvent,
+        Counter::RateLimitedClient,
+        Counter::RateLimitedVisitor,
+        Counter::RateLimitedQueue,
+        Counter::RateLimitContention,
+        Counter::QueueForwarded,
+        Counter::Bypassed,
+        Counter::PathRejected,
+    ];
+
+    /// The stat name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Counter::Admitted => "wr_edge_admitted",
+            Counter::Redirected => "wr_edge_redirected",
+            Counter::Denied => "wr_edge_denied",
+            Counter::NoPass => "wr_edge_pass_missing",
+            Counter::PassMalformed => "wr_edge_pass_malformed",
+            Counter::PassUnsupported => "wr_edge_pass_unsupported",
+            Counter::PassUnknownKey => "wr_edge_pass_unknown_key",
+            Counter::PassBadSignature => "wr_edge_pass_bad_signature",
+            Counter::PassExpired => "wr_edge_pass_expired",
+            Counter::PassNotYetValid => "wr_edge_pass_not_yet_valid",
+            Counter::PassWrongEvent => "wr_edge_pass_wrong_event",
+            Counter::RateLimitedClient => "wr_edge_rate_limited_client",
+            Counter::RateLimitedVisitor => "wr_edge_rate_limited_visitor",
+            Counter::RateLimitedQueue => "wr_edge_rate_limited_queue",
+            Counter::RateLimitContention => "wr_edge_rate_limit_contention",
+            Counter::QueueForwarded => "wr_edge_queue_forwarded",
+            Counter::Bypassed => "wr_edge_bypassed",
+            Counter::PathRejected => "wr_edge_path_rejected",
+        }
+    }
+
+    /// Index into [`Counter::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_is_in_index_order_with_unique_names() {
+        for (i, c) in Counter::ALL.iter().enumerate() {
+            assert_eq!(c.index(), i);
+            assert!(Counter::ALL[..i].iter().all(|d| d.name() != c.name()));
+        }
+    }
+}
