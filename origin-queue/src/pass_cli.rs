@@ -1,0 +1,149 @@
+//! `origin-queue pass mint` and `origin-queue pass inspect`.
+
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::Subcommand;
+use serde_json::json;
+use wr_pass::{parse_unverified, Claims, KeyRing, Rejection, TokenKind};
+
+use crate::keys;
+
+/// Longest pass lifetime `mint` accepts.
+const MAX_TTL_SECS: u64 = 86_400;
+/// Clock-skew leeway `inspect` applies, as the edge filter does by default.
+const LEEWAY_SECS: u64 = 30;
+
+/// The `pass` subcommands.
+#[derive(Subcommand)]
+pub enum PassCommand {
+    /// Print a valid `wr_pass` value signed with the active key.
+    Mint {
+        /// Event id (1-64 of [a-z0-9_-]).
+        #[arg(long)]
+        event: String,
+        /// Visitor id (1-64 of [A-Za-z0-9_-]).
+        #[arg(long)]
+        visitor: String,
+        /// Lifetime in seconds (1-86400).
+        #[arg(long)]
+        ttl: u64,
+    },
+    /// Print a pass's claims and whether its signature and validity window hold.
+    /// Exits 0 if the pass is valid, 1 if not.
+    Inspect {
+        /// The pass value (the cookie value, without `wr_pass=`).
+        value: String,
+        /// Also check that the pass is for this event.
+        #[arg(long)]
+        event: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs a `pass` subcommand.
+pub fn run(command: PassCommand) -> ExitCode {
+    match command {
+        PassCommand::Mint { event, visitor, ttl } => mint(&event, &visitor, ttl),
+        PassCommand::Inspect { value, event, json } => inspect(&value, event.as_deref(), json),
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn mint(event: &str, visitor: &str, ttl: u64) -> ExitCode {
+    if ttl == 0 || ttl > MAX_TTL_SECS {
+        eprintln!("origin-queue pass mint: --ttl must be between 1 and {MAX_TTL_SECS} seconds");
+        return ExitCode::from(2);
+    }
+    let ring = match keys::load() {
+        Ok(ring) => ring,
+        Err(e) => {
+            eprintln!("origin-queue pass mint: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let issued = now();
+    match ring.mint(TokenKind::Pass, &Claims::new(event, visitor, issued, issued + ttl)) {
+        Ok(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("origin-queue pass mint: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn inspect(value: &str, event: Option<&str>, as_json: bool) -> ExitCode {
+    let value = value.trim().strip_prefix("wr_pass=").unwrap_or(value.trim());
+    let now = now();
+    let ring = keys::load();
+    let decoded = parse_unverified(value.as_bytes());
+    let verdict: Result<(), String> = match &ring {
+        Ok(ring) => check(ring, value, now, event).map_err(|r| r.to_string()),
+        Err(e) => Err(format!("signature not checked: {e}")),
+    };
+    let claims = decoded.as_ref().ok().and_then(|u| u.claims.as_ref().ok());
+    if as_json {
+        let report = json!({
+            "valid": verdict.is_ok(),
+            "reason": verdict.as_ref().err(),
+            "kind": decoded.as_ref().ok().map(|u| u.kind.prefix()),
+            "key_id": decoded.as_ref().ok().map(|u| u.key_id.as_str()),
+            "claims": claims.map(|c| json!({
+                "event": c.event, "visitor": c.visitor,
+                "issued_at": c.issued_at, "expires_at": c.expires_at,
+                "extensions": c.extensions.len(),
+            })),
+            "now": now,
+        });
+        println!("{report}");
+    } else {
+        match &decoded {
+            Err(reason) => println!("decoded:    no ({reason})"),
+            Ok(u) => {
+                println!("kind:       {}", u.kind.prefix());
+                println!("key id:     {}", u.key_id);
+                match &u.claims {
+                    Err(reason) => println!("claims:     undecodable ({reason})"),
+                    Ok(c) => {
+                        println!("event:      {}", c.event);
+                        println!("visitor:    {}", c.visitor);
+                        println!("issued at:  {} ({})", c.issued_at, relative(c.issued_at, now));
+                        println!("expires at: {} ({})", c.expires_at, relative(c.expires_at, now));
+                        if !c.extensions.is_empty() {
+                            println!("extensions: {}", c.extensions.len());
+                        }
+                    }
+                }
+            }
+        }
+        match &verdict {
+            Ok(()) => println!("result:     VALID (signature, validity window{})", if event.is_some() { ", event" } else { "" }),
+            Err(reason) => println!("result:     INVALID: {reason}"),
+        }
+    }
+    if verdict.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn check(ring: &KeyRing, value: &str, now: u64, event: Option<&str>) -> Result<(), Rejection> {
+    ring.verify(TokenKind::Pass, value.as_bytes(), now, LEEWAY_SECS, event).map(|_| ())
+}
+
+fn relative(at: u64, now: u64) -> String {
+    if at >= now {
+        format!("in {} s", at - now)
+    } else {
+        format!("{} s ago", now - at)
+    }
+}
