@@ -1,0 +1,89 @@
+//! Paths, keys and passes shared by the tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use wr_pass::{Claims, KeyRing, TokenKind};
+
+/// A test key ring: `k1` (old) and `k2` (active). Test-only secrets.
+pub const KEYS_JSON: &str = r#"{"active":"k2","keys":{
+    "k1":"dGVzdC1rZXktb25lLXRlc3Qta2V5LW9uZS10ZXN0LWtleS0x",
+    "k2":"dGVzdC1rZXktdHdvLXRlc3Qta2V5LXR3by10ZXN0LWtleS0y"}}"#;
+
+/// A key ring holding only a key the filter does not know, for forgeries.
+pub const FOREIGN_KEYS_JSON: &str =
+    r#"{"active":"k2","keys":{"k2":"Zm9yZWlnbi1rZXktZm9yZWlnbi1rZXktZm9yZWlnbi1rZXk="}}"#;
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// The release build of the filter, built once per test process if needed.
+pub fn filter_wasm() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "-q", "-p", "edge-filter", "--target", "wasm32-wasip1", "--release"])
+                .current_dir(workspace_root())
+                .status()
+                .expect("run cargo to build the filter");
+            assert!(status.success(), "building edge-filter for wasm32-wasip1 failed");
+            let path = target_dir().join("wasm32-wasip1/release/edge_filter.wasm");
+            assert!(path.exists(), "{} missing after build", path.display());
+            path
+        })
+        .clone()
+}
+
+/// Unix seconds now.
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// The test key ring.
+pub fn keys() -> KeyRing {
+    KeyRing::from_json(KEYS_JSON).unwrap()
+}
+
+/// A pass signed by `ring` for (event, visitor), valid from `iat` to `exp`.
+pub fn pass_with(ring: &KeyRing, event: &str, visitor: &str, iat: u64, exp: u64) -> String {
+    ring.mint(TokenKind::Pass, &Claims::new(event, visitor, iat, exp)).unwrap()
+}
+
+/// A pass from the test ring valid for the next ten minutes.
+pub fn pass(event: &str, visitor: &str) -> String {
+    let t = now();
+    pass_with(&keys(), event, visitor, t - 1, t + 600)
+}
+
+/// The filter configuration used by the tests, with overrides merged in.
+pub fn filter_config(overrides: serde_json::Value) -> String {
+    let mut config = serde_json::json!({
+        "keys": serde_json::from_str::<serde_json::Value>(KEYS_JSON).unwrap(),
+        "events": [
+            {"id": "concert", "protected_prefixes": ["/reserve", "/api/"]},
+            {"id": "other", "protected_prefixes": ["/other"]}
+        ],
+        "bypass_prefixes": ["/static/"],
+        "client_rate_limit": {"requests_per_second": 1000, "burst": 1000},
+        "visitor_rate_limit": {"requests_per_second": 1000, "burst": 1000},
+        "queue_rate_limit": {"requests_per_second": 1000, "burst": 1000}
+    });
+    if let (Some(base), Some(extra)) = (config.as_object_mut(), overrides.as_object()) {
+        for (k, v) in extra {
+            base.insert(k.clone(), v.clone());
+        }
+    }
+    config.to_string()
+}

@@ -1,0 +1,91 @@
+//! A deliberately raw HTTP/1.1 client: it sends exactly the bytes a test gives it
+//! (duplicate headers, huge values, non-UTF-8), one request per connection.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+/// A parsed response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Headers, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// Body (de-chunked).
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// First header value by (lower-case) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The JSON error code, if the body is the product's error shape.
+    pub fn error_code(&self) -> Option<String> {
+        let v: serde_json::Value = serde_json::from_slice(&self.body).ok()?;
+        v["error"]["code"].as_str().map(str::to_owned)
+    }
+}
+
+/// Sends `raw` (a complete request that asks for `Connection: close`) and reads the
+/// response until the server closes. Bounded by a 10 s timeout.
+pub fn send_raw(addr: SocketAddr, raw: &[u8]) -> Result<Response> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+    stream.write_all(raw)?;
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes).context("read response")?;
+    parse(&bytes)
+}
+
+/// A GET with the given extra headers (values as raw bytes).
+pub fn get(addr: SocketAddr, path: &str, headers: &[(&str, &[u8])]) -> Result<Response> {
+    let mut raw = format!("GET {path} HTTP/1.1\r\nhost: shop.test\r\nconnection: close\r\n").into_bytes();
+    for (name, value) in headers {
+        raw.extend_from_slice(name.as_bytes());
+        raw.extend_from_slice(b": ");
+        raw.extend_from_slice(value);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"\r\n");
+    send_raw(addr, &raw)
+}
+
+fn parse(bytes: &[u8]) -> Result<Response> {
+    let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
+        bail!("no complete response head in {} bytes: {:?}", bytes.len(), String::from_utf8_lossy(bytes));
+    };
+    let head = String::from_utf8_lossy(&bytes[..end]);
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status: u16 = status_line.split(' ').nth(1).unwrap_or_default().parse().context("status")?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut body = bytes[end + 4..].to_vec();
+    if headers.iter().any(|(n, v)| n == "transfer-encoding" && v.contains("chunked")) {
+        body = dechunk(&body);
+    }
+    Ok(Response { status, headers, body })
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
+        let size_text = String::from_utf8_lossy(&data[..eol]);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("0").trim(), 16).unwrap_or(0);
+        data = &data[eol + 2..];
+        if size == 0 || data.len() < size {
+            break;
+        }
+        out.extend_from_slice(&data[..size]);
+        data = &data[(size + 2).min(data.len())..];
+    }
+    out
+}

@@ -1,0 +1,12 @@
+//! Support for the integration tests: the built filter under wasmtime through the
+//! proxy-wasm ABI ([`proxy_wasm_host`]), real Envoy processes ([`envoy`]), a recording
+//! upstream ([`upstream`]), a raw HTTP/1.1 client ([`http`]) and shared fixtures.
+//!
+//! Every process a test starts is owned by a guard that kills it on drop, and all
+//! traffic goes to 127.0.0.1.
+
+pub mod envoy;
+pub mod fixtures;
+pub mod http;
+pub mod proxy_wasm_host;
+pub mod upstream;

@@ -1,0 +1,504 @@
+//! A small proxy-wasm host on wasmtime: enough of the ABI (0.2.1) to load the built
+//! filter, configure it, and run request headers through it with an injected clock,
+//! injected peer address and shared data that several VMs ("workers") can share.
+//!
+//! Imports the filter does not use on these paths trap if called, so a test notices.
+//! A trap anywhere (including a Rust panic in the filter) surfaces as `Err`.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use wasmtime::error::Context as _;
+use wasmtime::{bail, format_err, Result};
+use wasmtime::{Caller, Engine, Extern, Instance, Linker, Module, Store};
+
+/// ABI status codes.
+const OK: i32 = 0;
+const NOT_FOUND: i32 = 1;
+const BAD_ARGUMENT: i32 = 2;
+const CAS_MISMATCH: i32 = 8;
+/// Buffer type of the plugin configuration.
+const PLUGIN_CONFIGURATION: i32 = 7;
+/// Header map type of request headers.
+const REQUEST_HEADERS: i32 = 0;
+
+/// Shared data with Envoy's semantics: CAS tokens grow on every write; CAS 0 on a write
+/// means "unconditional"; no deletion.
+#[derive(Clone, Default)]
+pub struct SharedData(Arc<Mutex<(HashMap<String, (Vec<u8>, u32)>, u32)>>);
+
+impl SharedData {
+    /// Number of keys stored.
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap().0.len()
+    }
+
+    /// True if nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The injected clock, in unix nanoseconds, shared by VMs.
+#[derive(Clone, Default)]
+pub struct Clock(Arc<AtomicU64>);
+
+impl Clock {
+    /// A clock at `secs` unix seconds.
+    pub fn at_secs(secs: u64) -> Clock {
+        Clock(Arc::new(AtomicU64::new(secs * 1_000_000_000)))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance_ms(&self, ms: u64) {
+        self.0.fetch_add(ms * 1_000_000, Ordering::SeqCst);
+    }
+
+    /// Sets the clock.
+    pub fn set_secs(&self, secs: u64) {
+        self.0.store(secs * 1_000_000_000, Ordering::SeqCst);
+    }
+}
+
+/// A local reply sent by the filter.
+#[derive(Debug, Clone)]
+pub struct LocalResponse {
+    /// HTTP status.
+    pub status: u32,
+    /// Headers.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl LocalResponse {
+    /// First header value by name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The JSON error code in the body.
+    pub fn error_code(&self) -> Option<String> {
+        let v: serde_json::Value = serde_json::from_slice(&self.body).ok()?;
+        v["error"]["code"].as_str().map(str::to_owned)
+    }
+}
+
+/// What happened to one request.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Continued upstream with these request headers.
+    Forwarded(Vec<(Vec<u8>, Vec<u8>)>),
+    /// Answered locally.
+    Replied(LocalResponse),
+}
+
+impl Outcome {
+    /// The local reply, if any.
+    pub fn reply(&self) -> Option<&LocalResponse> {
+        match self {
+            Outcome::Replied(r) => Some(r),
+            Outcome::Forwarded(_) => None,
+        }
+    }
+
+    /// 200 for forwarded, else the reply's status.
+    pub fn status(&self) -> u32 {
+        self.reply().map_or(200, |r| r.status)
+    }
+
+    /// A forwarded request header (last value).
+    pub fn forwarded_header(&self, name: &str) -> Option<String> {
+        match self {
+            Outcome::Forwarded(h) => h
+                .iter()
+                .rev()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+                .map(|(_, v)| String::from_utf8_lossy(v).into_owned()),
+            Outcome::Replied(_) => None,
+        }
+    }
+}
+
+struct HostState {
+    config: Vec<u8>,
+    clock: Clock,
+    shared: SharedData,
+    metric_names: Vec<String>,
+    metric_values: Arc<Mutex<HashMap<String, i64>>>,
+    logs: Vec<(i32, String)>,
+    headers: Vec<(Vec<u8>, Vec<u8>)>,
+    properties: HashMap<String, Vec<u8>>,
+    reply: Option<LocalResponse>,
+}
+
+/// One VM running the filter, as one Envoy worker would.
+pub struct FilterVm {
+    store: Store<HostState>,
+    instance: Instance,
+    next_context: u32,
+    configured: bool,
+}
+
+/// The compiled module, shared by VMs.
+pub struct FilterModule {
+    engine: Engine,
+    module: Module,
+}
+
+impl FilterModule {
+    /// Compiles the filter.
+    pub fn load(path: &Path) -> Result<FilterModule> {
+        let engine = Engine::default();
+        let module = Module::from_file(&engine, path).with_context(|| format!("load {}", path.display()))?;
+        Ok(FilterModule { engine, module })
+    }
+
+    /// Starts a VM and configures it; see [`FilterVm::configured`].
+    pub fn start(&self, config: &[u8], clock: &Clock, shared: &SharedData, metrics: &Metrics) -> Result<FilterVm> {
+        let state = HostState {
+            config: config.to_vec(),
+            clock: clock.clone(),
+            shared: shared.clone(),
+            metric_names: Vec::new(),
+            metric_values: metrics.0.clone(),
+            logs: Vec::new(),
+            headers: Vec::new(),
+            properties: HashMap::new(),
+            reply: None,
+        };
+        let mut store = Store::new(&self.engine, state);
+        let mut linker = Linker::new(&self.engine);
+        define_host(&mut linker)?;
+        linker.define_unknown_imports_as_traps(&self.module)?;
+        let instance = linker.instantiate(&mut store, &self.module)?;
+        let mut vm = FilterVm { store, instance, next_context: 2, configured: false };
+        vm.call::<(), ()>("_initialize", ())?;
+        vm.call::<(i32, i32), ()>("proxy_on_context_create", (1, 0))?;
+        let started = vm.call::<(i32, i32), i32>("proxy_on_vm_start", (1, 0))?;
+        if started != 1 {
+            bail!("proxy_on_vm_start returned {started}");
+        }
+        let len = config.len() as i32;
+        vm.configured = vm.call::<(i32, i32), i32>("proxy_on_configure", (1, len))? == 1;
+        Ok(vm)
+    }
+}
+
+/// Counter values by name, shared by VMs like Envoy's stats.
+#[derive(Clone, Default)]
+pub struct Metrics(Arc<Mutex<HashMap<String, i64>>>);
+
+impl Metrics {
+    /// A counter's value (0 if never incremented).
+    pub fn get(&self, name: &str) -> i64 {
+        self.0.lock().unwrap().get(name).copied().unwrap_or(0)
+    }
+}
+
+impl FilterVm {
+    fn call<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(&mut self, name: &str, params: P) -> Result<R> {
+        let f = self
+            .instance
+            .get_typed_func::<P, R>(&mut self.store, name)
+            .with_context(|| format!("export {name}"))?;
+        f.call(&mut self.store, params).with_context(|| format!("call {name}"))
+    }
+
+    /// Whether `proxy_on_configure` accepted the configuration.
+    pub fn configured(&self) -> bool {
+        self.configured
+    }
+
+    /// Log lines the filter wrote, with proxy-wasm levels (0 trace … 4 error).
+    pub fn logs(&self) -> &[(i32, String)] {
+        &self.store.data().logs
+    }
+
+    /// Runs one request's headers through the filter. `peer` becomes `source.address`.
+    pub fn request(&mut self, headers: &[(&[u8], &[u8])], peer: Option<&str>) -> Result<Outcome> {
+        let id = self.next_context as i32;
+        self.next_context += 1;
+        {
+            let state = self.store.data_mut();
+            state.headers = headers.iter().map(|(n, v)| (n.to_vec(), v.to_vec())).collect();
+            state.properties.clear();
+            if let Some(peer) = peer {
+                state.properties.insert("source\0address".into(), peer.as_bytes().to_vec());
+            }
+            state.reply = None;
+        }
+        self.call::<(i32, i32), ()>("proxy_on_context_create", (id, 1))?;
+        let action = self.call::<(i32, i32, i32), i32>("proxy_on_request_headers", (id, headers.len() as i32, 1))?;
+        self.call::<i32, i32>("proxy_on_done", id)?;
+        self.call::<i32, ()>("proxy_on_log", id)?;
+        self.call::<i32, ()>("proxy_on_delete", id)?;
+        let state = self.store.data_mut();
+        match (action, state.reply.take()) {
+            (0, None) => Ok(Outcome::Forwarded(std::mem::take(&mut state.headers))),
+            (1, Some(reply)) => Ok(Outcome::Replied(reply)),
+            (action, reply) => Err(format_err!("inconsistent: action {action}, local reply {reply:?}")),
+        }
+    }
+
+    /// Convenience: a GET with these extra headers from `peer`.
+    pub fn get(&mut self, path: &str, extra: &[(&str, &str)], peer: &str) -> Result<Outcome> {
+        let mut headers: Vec<(&[u8], &[u8])> =
+            vec![(b":method", b"GET"), (b":path", path.as_bytes()), (b":authority", b"shop.test")];
+        headers.extend(extra.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())));
+        self.request(&headers, Some(peer))
+    }
+}
+
+type C<'a> = Caller<'a, HostState>;
+
+fn memory(caller: &mut C) -> Result<wasmtime::Memory> {
+    match caller.get_export("memory") {
+        Some(Extern::Memory(m)) => Ok(m),
+        _ => bail!("no exported memory"),
+    }
+}
+
+fn read(caller: &mut C, ptr: i32, len: i32) -> Result<Vec<u8>> {
+    let mem = memory(caller)?;
+    let mut buf = vec![0u8; len as u32 as usize];
+    mem.read(&*caller, ptr as u32 as usize, &mut buf)?;
+    Ok(buf)
+}
+
+fn write(caller: &mut C, ptr: i32, bytes: &[u8]) -> Result<()> {
+    let mem = memory(caller)?;
+    mem.write(&mut *caller, ptr as u32 as usize, bytes)?;
+    Ok(())
+}
+
+/// Copies `data` into guest memory allocated by the guest and returns it through the
+/// two out-pointers, as the ABI does.
+fn give(caller: &mut C, data: &[u8], ptr_out: i32, size_out: i32) -> Result<()> {
+    let ptr = if data.is_empty() {
+        0
+    } else {
+        let alloc = match caller.get_export("proxy_on_memory_allocate") {
+            Some(Extern::Func(f)) => f.typed::<i32, i32>(&*caller)?,
+            _ => bail!("no proxy_on_memory_allocate"),
+        };
+        let ptr = alloc.call(&mut *caller, data.len() as i32)?;
+        write(caller, ptr, data)?;
+        ptr
+    };
+    write(caller, ptr_out, &ptr.to_le_bytes())?;
+    write(caller, size_out, &(data.len() as u32).to_le_bytes())
+}
+
+fn serialize_map(pairs: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+    let mut out = (pairs.len() as u32).to_le_bytes().to_vec();
+    for (n, v) in pairs {
+        out.extend_from_slice(&(n.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+    }
+    for (n, v) in pairs {
+        out.extend_from_slice(n);
+        out.push(0);
+        out.extend_from_slice(v);
+        out.push(0);
+    }
+    out
+}
+
+fn deserialize_map(bytes: &[u8]) -> Vec<(String, String)> {
+    let word = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap()) as usize;
+    if bytes.len() < 4 {
+        return Vec::new();
+    }
+    let count = word(0);
+    let mut at = 4 + count * 8;
+    let mut out = Vec::new();
+    for i in 0..count {
+        let (nl, vl) = (word(4 + i * 8), word(8 + i * 8));
+        let name = String::from_utf8_lossy(&bytes[at..at + nl]).into_owned();
+        at += nl + 1;
+        let value = String::from_utf8_lossy(&bytes[at..at + vl]).into_owned();
+        at += vl + 1;
+        out.push((name, value));
+    }
+    out
+}
+
+fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
+    linker.func_wrap("env", "proxy_log", |mut c: C, level: i32, ptr: i32, len: i32| -> Result<i32> {
+        let text = String::from_utf8_lossy(&read(&mut c, ptr, len)?).into_owned();
+        c.data_mut().logs.push((level, text));
+        Ok(OK)
+    })?;
+    linker.func_wrap("env", "proxy_get_current_time_nanoseconds", |mut c: C, out: i32| -> Result<i32> {
+        let now = c.data().clock.0.load(Ordering::SeqCst);
+        write(&mut c, out, &now.to_le_bytes())?;
+        Ok(OK)
+    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_buffer_bytes",
+        |mut c: C, kind: i32, start: i32, max: i32, ptr_out: i32, size_out: i32| -> Result<i32> {
+            if kind != PLUGIN_CONFIGURATION {
+                return Ok(NOT_FOUND);
+            }
+            let config = c.data().config.clone();
+            let start = (start as usize).min(config.len());
+            let end = start.saturating_add(max as u32 as usize).min(config.len());
+            give(&mut c, &config[start..end], ptr_out, size_out)?;
+            Ok(OK)
+        },
+    )?;
+    linker.func_wrap("env", "proxy_get_header_map_pairs", |mut c: C, map: i32, ptr_out: i32, size_out: i32| -> Result<i32> {
+        if map != REQUEST_HEADERS {
+            return Ok(BAD_ARGUMENT);
+        }
+        let bytes = serialize_map(&c.data().headers);
+        give(&mut c, &bytes, ptr_out, size_out)?;
+        Ok(OK)
+    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_header_map_value",
+        |mut c: C, _map: i32, kp: i32, kl: i32, ptr_out: i32, size_out: i32| -> Result<i32> {
+            let key = read(&mut c, kp, kl)?;
+            let found = c.data().headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(&key)).map(|(_, v)| v.clone());
+            match found {
+                Some(v) => {
+                    give(&mut c, &v, ptr_out, size_out)?;
+                    Ok(OK)
+                }
+                None => Ok(NOT_FOUND),
+            }
+        },
+    )?;
+    linker.func_wrap("env", "proxy_remove_header_map_value", |mut c: C, _map: i32, kp: i32, kl: i32| -> Result<i32> {
+        let key = read(&mut c, kp, kl)?;
+        c.data_mut().headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&key));
+        Ok(OK)
+    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_replace_header_map_value",
+        |mut c: C, _map: i32, kp: i32, kl: i32, vp: i32, vl: i32| -> Result<i32> {
+            let key = read(&mut c, kp, kl)?;
+            let value = read(&mut c, vp, vl)?;
+            let headers = &mut c.data_mut().headers;
+            headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&key));
+            headers.push((key, value));
+            Ok(OK)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_add_header_map_value",
+        |mut c: C, _map: i32, kp: i32, kl: i32, vp: i32, vl: i32| -> Result<i32> {
+            let key = read(&mut c, kp, kl)?;
+            let value = read(&mut c, vp, vl)?;
+            c.data_mut().headers.push((key, value));
+            Ok(OK)
+        },
+    )?;
+    linker.func_wrap("env", "proxy_get_property", |mut c: C, pp: i32, pl: i32, ptr_out: i32, size_out: i32| -> Result<i32> {
+        let path = String::from_utf8_lossy(&read(&mut c, pp, pl)?).trim_end_matches('\0').to_owned();
+        match c.data().properties.get(&path).cloned() {
+            Some(v) => {
+                give(&mut c, &v, ptr_out, size_out)?;
+                Ok(OK)
+            }
+            None => Ok(NOT_FOUND),
+        }
+    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_shared_data",
+        |mut c: C, kp: i32, kl: i32, ptr_out: i32, size_out: i32, cas_out: i32| -> Result<i32> {
+            let key = String::from_utf8_lossy(&read(&mut c, kp, kl)?).into_owned();
+            let entry = c.data().shared.0.lock().unwrap().0.get(&key).cloned();
+            match entry {
+                Some((value, cas)) => {
+                    give(&mut c, &value, ptr_out, size_out)?;
+                    write(&mut c, cas_out, &cas.to_le_bytes())?;
+                    Ok(OK)
+                }
+                None => Ok(NOT_FOUND),
+            }
+        },
+    )?;
+    linker.func_wrap("env", "proxy_set_shared_data", |mut c: C, kp: i32, kl: i32, vp: i32, vl: i32, cas: i32| -> Result<i32> {
+        let key = String::from_utf8_lossy(&read(&mut c, kp, kl)?).into_owned();
+        let value = read(&mut c, vp, vl)?;
+        let shared = c.data().shared.clone();
+        let mut guard = shared.0.lock().unwrap();
+        let (data, next) = &mut *guard;
+        if let Some((_, current)) = data.get(&key) {
+            if cas != 0 && cas as u32 != *current {
+                return Ok(CAS_MISMATCH);
+            }
+        }
+        *next += 1;
+        data.insert(key, (value, *next));
+        Ok(OK)
+    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_send_local_response",
+        |mut c: C, status: i32, _dp: i32, _dl: i32, bp: i32, bl: i32, hp: i32, hl: i32, _grpc: i32| -> Result<i32> {
+            let body = read(&mut c, bp, bl)?;
+            let headers = deserialize_map(&read(&mut c, hp, hl)?);
+            c.data_mut().reply = Some(LocalResponse { status: status as u32, headers, body });
+            Ok(OK)
+        },
+    )?;
+    linker.func_wrap("env", "proxy_define_metric", |mut c: C, _kind: i32, np: i32, nl: i32, id_out: i32| -> Result<i32> {
+        let name = String::from_utf8_lossy(&read(&mut c, np, nl)?).into_owned();
+        let names = &mut c.data_mut().metric_names;
+        let id = match names.iter().position(|n| *n == name) {
+            Some(i) => i,
+            None => {
+                names.push(name);
+                names.len() - 1
+            }
+        } as u32;
+        write(&mut c, id_out, &id.to_le_bytes())?;
+        Ok(OK)
+    })?;
+    linker.func_wrap("env", "proxy_increment_metric", |c: C, id: i32, offset: i64| -> Result<i32> {
+        let Some(name) = c.data().metric_names.get(id as usize).cloned() else {
+            return Ok(NOT_FOUND);
+        };
+        *c.data().metric_values.lock().unwrap().entry(name).or_default() += offset;
+        Ok(OK)
+    })?;
+    // WASI, as little as the Rust standard library asks for.
+    linker.func_wrap("wasi_snapshot_preview1", "environ_sizes_get", |mut c: C, count: i32, size: i32| -> Result<i32> {
+        write(&mut c, count, &0u32.to_le_bytes())?;
+        write(&mut c, size, &0u32.to_le_bytes())?;
+        Ok(0)
+    })?;
+    linker.func_wrap("wasi_snapshot_preview1", "environ_get", |_c: C, _a: i32, _b: i32| -> i32 { 0 })?;
+    linker.func_wrap(
+        "wasi_snapshot_preview1",
+        "fd_write",
+        |mut c: C, _fd: i32, iovs: i32, iovs_len: i32, written: i32| -> Result<i32> {
+            let mut total = 0u32;
+            let mut text = Vec::new();
+            for i in 0..iovs_len {
+                let iov = read(&mut c, iovs + i * 8, 8)?;
+                let ptr = i32::from_le_bytes(iov[..4].try_into().unwrap());
+                let len = i32::from_le_bytes(iov[4..].try_into().unwrap());
+                text.extend(read(&mut c, ptr, len)?);
+                total += len as u32;
+            }
+            c.data_mut().logs.push((-1, String::from_utf8_lossy(&text).into_owned()));
+            write(&mut c, written, &total.to_le_bytes())?;
+            Ok(0)
+        },
+    )?;
+    linker.func_wrap("wasi_snapshot_preview1", "proc_exit", |_c: C, code: i32| -> Result<()> {
+        bail!("proc_exit({code}): the module aborted")
+    })?;
+    Ok(())
+}
