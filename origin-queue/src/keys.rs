@@ -4,8 +4,12 @@ use wr_pass::KeyRing;
 
 /// The key ring from `WR_KEYS` (JSON) or `WR_KEYS_FILE` (path to the same JSON).
 pub fn load() -> Result<KeyRing, String> {
-    let inline = std::env::var("WR_KEYS").ok().filter(|v| !v.trim().is_empty());
-    let file = std::env::var("WR_KEYS_FILE").ok().filter(|v| !v.trim().is_empty());
+    let inline = std::env::var("WR_KEYS")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let file = std::env::var("WR_KEYS_FILE")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
     let text = match (inline, file) {
         (Some(_), Some(_)) => {
             return Err("both WR_KEYS and WR_KEYS_FILE are set: set only one".into());

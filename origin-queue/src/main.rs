@@ -9,7 +9,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "origin-queue", version, about = "Edge waiting room: queue service and pass tools")]
+#[command(
+    name = "origin-queue",
+    version,
+    about = "Edge waiting room: queue service and pass tools"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -46,13 +46,20 @@ pub enum PassCommand {
 /// Runs a `pass` subcommand.
 pub fn run(command: PassCommand) -> ExitCode {
     match command {
-        PassCommand::Mint { event, visitor, ttl } => mint(&event, &visitor, ttl),
+        PassCommand::Mint {
+            event,
+            visitor,
+            ttl,
+        } => mint(&event, &visitor, ttl),
         PassCommand::Inspect { value, event, json } => inspect(&value, event.as_deref(), json),
     }
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn mint(event: &str, visitor: &str, ttl: u64) -> ExitCode {
@@ -68,7 +75,10 @@ fn mint(event: &str, visitor: &str, ttl: u64) -> ExitCode {
         }
     };
     let issued = now();
-    match ring.mint(TokenKind::Pass, &Claims::new(event, visitor, issued, issued + ttl)) {
+    match ring.mint(
+        TokenKind::Pass,
+        &Claims::new(event, visitor, issued, issued + ttl),
+    ) {
         Ok(token) => {
             println!("{token}");
             ExitCode::SUCCESS
@@ -81,7 +91,10 @@ fn mint(event: &str, visitor: &str, ttl: u64) -> ExitCode {
 }
 
 fn inspect(value: &str, event: Option<&str>, as_json: bool) -> ExitCode {
-    let value = value.trim().strip_prefix("wr_pass=").unwrap_or(value.trim());
+    let value = value
+        .trim()
+        .strip_prefix("wr_pass=")
+        .unwrap_or(value.trim());
     let now = now();
     let ring = keys::load();
     let decoded = parse_unverified(value.as_bytes());
@@ -115,8 +128,16 @@ fn inspect(value: &str, event: Option<&str>, as_json: bool) -> ExitCode {
                     Ok(c) => {
                         println!("event:      {}", c.event);
                         println!("visitor:    {}", c.visitor);
-                        println!("issued at:  {} ({})", c.issued_at, relative(c.issued_at, now));
-                        println!("expires at: {} ({})", c.expires_at, relative(c.expires_at, now));
+                        println!(
+                            "issued at:  {} ({})",
+                            c.issued_at,
+                            relative(c.issued_at, now)
+                        );
+                        println!(
+                            "expires at: {} ({})",
+                            c.expires_at,
+                            relative(c.expires_at, now)
+                        );
                         if !c.extensions.is_empty() {
                             println!("extensions: {}", c.extensions.len());
                         }
@@ -125,7 +146,10 @@ fn inspect(value: &str, event: Option<&str>, as_json: bool) -> ExitCode {
             }
         }
         match &verdict {
-            Ok(()) => println!("result:     VALID (signature, validity window{})", if event.is_some() { ", event" } else { "" }),
+            Ok(()) => println!(
+                "result:     VALID (signature, validity window{})",
+                if event.is_some() { ", event" } else { "" }
+            ),
             Err(reason) => println!("result:     INVALID: {reason}"),
         }
     }
@@ -137,7 +161,8 @@ fn inspect(value: &str, event: Option<&str>, as_json: bool) -> ExitCode {
 }
 
 fn check(ring: &KeyRing, value: &str, now: u64, event: Option<&str>) -> Result<(), Rejection> {
-    ring.verify(TokenKind::Pass, value.as_bytes(), now, LEEWAY_SECS, event).map(|_| ())
+    ring.verify(TokenKind::Pass, value.as_bytes(), now, LEEWAY_SECS, event)
+        .map(|_| ())
 }
 
 fn relative(at: u64, now: u64) -> String {

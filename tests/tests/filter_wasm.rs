@@ -3,7 +3,9 @@
 
 use serde_json::json;
 use wr_pass::{Claims, KeyRing, TokenKind};
-use wr_tests::fixtures::{filter_config, filter_wasm, keys, pass_with, FOREIGN_KEYS_JSON, KEYS_JSON};
+use wr_tests::fixtures::{
+    filter_config, filter_wasm, keys, pass_with, FOREIGN_KEYS_JSON, KEYS_JSON,
+};
 use wr_tests::proxy_wasm_host::{Clock, FilterModule, FilterVm, Metrics, Outcome, SharedData};
 
 const T: u64 = 1_900_000_000;
@@ -40,7 +42,9 @@ impl Rig {
     }
 
     fn vm_raw(&self, config: &[u8]) -> FilterVm {
-        self.module.start(config, &self.clock, &self.shared, &self.metrics).unwrap()
+        self.module
+            .start(config, &self.clock, &self.shared, &self.metrics)
+            .unwrap()
     }
 }
 
@@ -68,15 +72,31 @@ fn valid_pass_is_forwarded_with_identity_headers_set_by_the_filter_only() {
     let out = vm
         .get(
             "/reserve/seat?id=1",
-            &[("cookie", &c), ("x-wr-visitor", "mallory"), ("X-WR-Visitor", "eve"), ("x-wr-event", "other")],
+            &[
+                ("cookie", &c),
+                ("x-wr-visitor", "mallory"),
+                ("X-WR-Visitor", "eve"),
+                ("x-wr-event", "other"),
+            ],
             PEER,
         )
         .unwrap();
-    let Outcome::Forwarded(headers) = &out else { panic!("{out:?}") };
-    let visitors: Vec<_> = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(b"x-wr-visitor")).collect();
+    let Outcome::Forwarded(headers) = &out else {
+        panic!("{out:?}")
+    };
+    let visitors: Vec<_> = headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(b"x-wr-visitor"))
+        .collect();
     assert_eq!(visitors.len(), 1, "{headers:?}");
-    assert_eq!(out.forwarded_header("x-wr-visitor").as_deref(), Some("alice"));
-    assert_eq!(out.forwarded_header("x-wr-event").as_deref(), Some("concert"));
+    assert_eq!(
+        out.forwarded_header("x-wr-visitor").as_deref(),
+        Some("alice")
+    );
+    assert_eq!(
+        out.forwarded_header("x-wr-event").as_deref(),
+        Some("concert")
+    );
     assert_eq!(rig.metrics.get("wr_edge_admitted"), 1);
 }
 
@@ -85,7 +105,13 @@ fn passes_signed_with_the_previous_key_still_admit() {
     let rig = Rig::new();
     let mut vm = rig.vm(json!({}));
     let k1_active = KEYS_JSON.replace(r#""active":"k2""#, r#""active":"k1""#);
-    let old = pass_with(&KeyRing::from_json(&k1_active).unwrap(), "concert", "bob", T - 5, T + 300);
+    let old = pass_with(
+        &KeyRing::from_json(&k1_active).unwrap(),
+        "concert",
+        "bob",
+        T - 5,
+        T + 300,
+    );
     assert!(old.starts_with("p1.k1."));
     let out = api_get(&mut vm, "/reserve", Some(&cookie(&old)));
     assert_eq!(out.forwarded_header("x-wr-visitor").as_deref(), Some("bob"));
@@ -96,28 +122,65 @@ fn every_refusal_reason_has_its_code_and_counter_and_never_forwards() {
     let rig = Rig::new();
     let mut vm = rig.vm(json!({}));
     let good = valid_pass("concert", "alice");
-    let forged = pass_with(&KeyRing::from_json(FOREIGN_KEYS_JSON).unwrap(), "concert", "alice", T - 5, T + 300);
+    let forged = pass_with(
+        &KeyRing::from_json(FOREIGN_KEYS_JSON).unwrap(),
+        "concert",
+        "alice",
+        T - 5,
+        T + 300,
+    );
     let mut tampered = good.clone().into_bytes();
     let mid = tampered.len() / 2;
     tampered[mid] = if tampered[mid] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
-    let ticket = keys().mint(TokenKind::Ticket, &Claims::new("concert", "alice", T - 5, T + 300)).unwrap();
+    let ticket = keys()
+        .mint(
+            TokenKind::Ticket,
+            &Claims::new("concert", "alice", T - 5, T + 300),
+        )
+        .unwrap();
     let cases: Vec<(Option<String>, &str, &str)> = vec![
         (None, "NOT_ADMITTED", "wr_edge_pass_missing"),
         (Some(forged), "PASS_INVALID", "wr_edge_pass_bad_signature"),
         (Some(tampered), "PASS_INVALID", "wr_edge_pass_bad_signature"),
-        (Some(good.replacen(".k2.", ".k7.", 1)), "PASS_INVALID", "wr_edge_pass_unknown_key"),
-        (Some("p1.k2.%%%.x".into()), "PASS_INVALID", "wr_edge_pass_malformed"),
+        (
+            Some(good.replacen(".k2.", ".k7.", 1)),
+            "PASS_INVALID",
+            "wr_edge_pass_unknown_key",
+        ),
+        (
+            Some("p1.k2.%%%.x".into()),
+            "PASS_INVALID",
+            "wr_edge_pass_malformed",
+        ),
         (Some(ticket), "PASS_INVALID", "wr_edge_pass_unsupported"),
-        (Some(pass_with(&keys(), "concert", "a", T - 700, T - 100)), "PASS_EXPIRED", "wr_edge_pass_expired"),
-        (Some(pass_with(&keys(), "concert", "a", T + 100, T + 700)), "PASS_NOT_YET_VALID", "wr_edge_pass_not_yet_valid"),
-        (Some(valid_pass("other", "alice")), "PASS_WRONG_EVENT", "wr_edge_pass_wrong_event"),
+        (
+            Some(pass_with(&keys(), "concert", "a", T - 700, T - 100)),
+            "PASS_EXPIRED",
+            "wr_edge_pass_expired",
+        ),
+        (
+            Some(pass_with(&keys(), "concert", "a", T + 100, T + 700)),
+            "PASS_NOT_YET_VALID",
+            "wr_edge_pass_not_yet_valid",
+        ),
+        (
+            Some(valid_pass("other", "alice")),
+            "PASS_WRONG_EVENT",
+            "wr_edge_pass_wrong_event",
+        ),
     ];
     for (pass, code, counter) in cases {
         let before = rig.metrics.get(counter);
         let out = api_get(&mut vm, "/reserve", pass.as_deref().map(cookie).as_deref());
-        let reply = out.reply().unwrap_or_else(|| panic!("{pass:?} was forwarded"));
-        assert_eq!((reply.status, reply.error_code().as_deref()), (403, Some(code)), "{pass:?}");
+        let reply = out
+            .reply()
+            .unwrap_or_else(|| panic!("{pass:?} was forwarded"));
+        assert_eq!(
+            (reply.status, reply.error_code().as_deref()),
+            (403, Some(code)),
+            "{pass:?}"
+        );
         assert_eq!(reply.header("retry-after"), Some("5"));
         assert_eq!(reply.header("content-type"), Some("application/json"));
         assert_eq!(rig.metrics.get(counter), before + 1, "{counter}");
@@ -135,17 +198,29 @@ fn expiry_follows_the_injected_clock_with_leeway() {
     assert_eq!(api_get(&mut vm, "/reserve", Some(&c)).status(), 200);
     rig.clock.set_secs(T + 60 + 30);
     let out = api_get(&mut vm, "/reserve", Some(&c));
-    assert_eq!(out.reply().unwrap().error_code().as_deref(), Some("PASS_EXPIRED"));
+    assert_eq!(
+        out.reply().unwrap().error_code().as_deref(),
+        Some("PASS_EXPIRED")
+    );
 }
 
 #[test]
 fn browser_navigation_is_redirected_to_the_waiting_room() {
     let rig = Rig::new();
     let mut vm = rig.vm(json!({}));
-    let out = vm.get("/reserve/seat?id=7", &[("accept", "text/html,application/xhtml+xml")], PEER).unwrap();
+    let out = vm
+        .get(
+            "/reserve/seat?id=7",
+            &[("accept", "text/html,application/xhtml+xml")],
+            PEER,
+        )
+        .unwrap();
     let reply = out.reply().unwrap();
     assert_eq!(reply.status, 302);
-    assert_eq!(reply.header("location"), Some("/waiting-room/concert?return_to=/reserve/seat%3Fid%3D7"));
+    assert_eq!(
+        reply.header("location"),
+        Some("/waiting-room/concert?return_to=/reserve/seat%3Fid%3D7")
+    );
     assert_eq!(rig.metrics.get("wr_edge_redirected"), 1);
 }
 
@@ -153,8 +228,19 @@ fn browser_navigation_is_redirected_to_the_waiting_room() {
 fn bypass_and_queue_paths_are_forwarded_without_identity() {
     let rig = Rig::new();
     let mut vm = rig.vm(json!({}));
-    for path in ["/static/app.css", "/", "/v1/events/concert/status", "/waiting-room/concert"] {
-        let out = vm.get(path, &[("x-wr-visitor", "mallory"), ("x-wr-event", "concert")], PEER).unwrap();
+    for path in [
+        "/static/app.css",
+        "/",
+        "/v1/events/concert/status",
+        "/waiting-room/concert",
+    ] {
+        let out = vm
+            .get(
+                path,
+                &[("x-wr-visitor", "mallory"), ("x-wr-event", "concert")],
+                PEER,
+            )
+            .unwrap();
         assert_eq!(out.status(), 200, "{path}");
         assert_eq!(out.forwarded_header("x-wr-visitor"), None, "{path}");
         assert_eq!(out.forwarded_header("x-wr-event"), None, "{path}");
@@ -167,7 +253,13 @@ fn bypass_and_queue_paths_are_forwarded_without_identity() {
 fn paths_not_in_normal_form_are_refused() {
     let rig = Rig::new();
     let mut vm = rig.vm(json!({}));
-    for path in ["/static/../reserve", "//reserve", "/%2e%2e/reserve", "/static%2f..%2freserve", "reserve"] {
+    for path in [
+        "/static/../reserve",
+        "//reserve",
+        "/%2e%2e/reserve",
+        "/static%2f..%2freserve",
+        "reserve",
+    ] {
         let out = vm.get(path, &[], PEER).unwrap();
         assert_eq!(out.status(), 400, "{path}");
     }
@@ -193,13 +285,27 @@ fn client_rate_limit_is_shared_by_all_workers() {
     }
     assert_eq!(allowed, 10, "burst is shared, not per worker");
     rig.clock.advance_ms(1000);
-    let allowed_after: usize =
-        (0..20).filter(|i| workers[i % 2].get("/reserve", &[], PEER).unwrap().status() != 429).count();
+    let allowed_after: usize = (0..20)
+        .filter(|i| workers[i % 2].get("/reserve", &[], PEER).unwrap().status() != 429)
+        .count();
     assert_eq!(allowed_after, 5, "5 per second refill");
     // Another client is not affected, and spoofed forwarding headers change nothing.
-    assert_ne!(workers[0].get("/reserve", &[], "198.51.100.7:1").unwrap().status(), 429);
-    let spoofed = [("x-forwarded-for", "203.0.113.99"), ("x-real-ip", "203.0.113.99"), ("forwarded", "for=203.0.113.99")];
-    assert_eq!(workers[1].get("/reserve", &spoofed, PEER).unwrap().status(), 429);
+    assert_ne!(
+        workers[0]
+            .get("/reserve", &[], "198.51.100.7:1")
+            .unwrap()
+            .status(),
+        429
+    );
+    let spoofed = [
+        ("x-forwarded-for", "203.0.113.99"),
+        ("x-real-ip", "203.0.113.99"),
+        ("forwarded", "for=203.0.113.99"),
+    ];
+    assert_eq!(
+        workers[1].get("/reserve", &spoofed, PEER).unwrap().status(),
+        429
+    );
 }
 
 #[test]
@@ -232,13 +338,31 @@ fn visitor_and_queue_limits() {
         "queue_rate_limit": {"requests_per_second": 1, "burst": 3}
     }));
     let c = cookie(&valid_pass("concert", "alice"));
-    let statuses: Vec<u32> = (0..3).map(|i| {
-        let peer = format!("192.0.2.{i}:1");
-        vm.get("/reserve", &[("cookie", &c)], &peer).unwrap().status()
-    }).collect();
-    assert_eq!(statuses, [200, 200, 429], "per visitor, whatever the address");
-    let queue: Vec<u32> = (0..5).map(|i| vm.get("/v1/x", &[], &format!("198.51.100.{i}:1")).unwrap().status()).collect();
-    assert_eq!(queue, [200, 200, 200, 429, 429], "global cap on origin-queue traffic");
+    let statuses: Vec<u32> = (0..3)
+        .map(|i| {
+            let peer = format!("192.0.2.{i}:1");
+            vm.get("/reserve", &[("cookie", &c)], &peer)
+                .unwrap()
+                .status()
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [200, 200, 429],
+        "per visitor, whatever the address"
+    );
+    let queue: Vec<u32> = (0..5)
+        .map(|i| {
+            vm.get("/v1/x", &[], &format!("198.51.100.{i}:1"))
+                .unwrap()
+                .status()
+        })
+        .collect();
+    assert_eq!(
+        queue,
+        [200, 200, 200, 429, 429],
+        "global cap on origin-queue traffic"
+    );
     assert_eq!(rig.metrics.get("wr_edge_rate_limited_visitor"), 1);
     assert_eq!(rig.metrics.get("wr_edge_rate_limited_queue"), 2);
 }
@@ -253,10 +377,23 @@ fn broken_configuration_is_refused_with_one_log_line_per_problem() {
     });
     let vm = rig.vm_raw(broken.to_string().as_bytes());
     assert!(!vm.configured());
-    let errors: Vec<&String> = vm.logs().iter().filter(|(l, _)| *l == 4).map(|(_, t)| t).collect();
+    let errors: Vec<&String> = vm
+        .logs()
+        .iter()
+        .filter(|(l, _)| *l == 4)
+        .map(|(_, t)| t)
+        .collect();
     assert!(errors.len() >= 7, "{errors:#?}");
-    assert!(errors.iter().all(|e| e.starts_with("wr-edge configuration")), "{errors:#?}");
-    assert!(!errors.iter().any(|e| e.contains("c2hvcnQ")), "a secret reached the log");
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.starts_with("wr-edge configuration")),
+        "{errors:#?}"
+    );
+    assert!(
+        !errors.iter().any(|e| e.contains("c2hvcnQ")),
+        "a secret reached the log"
+    );
     for text in [&b""[..], b"{", b"\xff\xfe\x00", b"[1,2]", b"{\"keys\":{}}"] {
         let vm = rig.vm_raw(text);
         assert!(!vm.configured(), "{text:?}");
@@ -287,26 +424,49 @@ fn no_input_makes_the_filter_trap() {
     let mut vm = rig.vm(json!({}));
     let good = valid_pass("concert", "alice");
     let huge_cookie = format!("a={}; wr_pass={}", "x".repeat(1 << 20), "y".repeat(1 << 16));
-    let many: Vec<String> = (0..1000).map(|i| format!("wr_pass={}{i}", &good[..good.len() - 3])).collect();
+    let many: Vec<String> = (0..1000)
+        .map(|i| format!("wr_pass={}{i}", &good[..good.len() - 3]))
+        .collect();
     let mut fixed: Vec<Vec<(Vec<u8>, Vec<u8>)>> = vec![
-        vec![(b":path".to_vec(), b"/reserve".to_vec()), (b"cookie".to_vec(), huge_cookie.into_bytes())],
+        vec![
+            (b":path".to_vec(), b"/reserve".to_vec()),
+            (b"cookie".to_vec(), huge_cookie.into_bytes()),
+        ],
         vec![(b":path".to_vec(), b"/reserve\xff\xfe".to_vec())],
-        vec![(b":path".to_vec(), b"/reserve".to_vec()), (b"\xff\xfename".to_vec(), b"\x00\x01".to_vec())],
-        vec![(b":path".to_vec(), b"/reserve".to_vec()), (b"cookie".to_vec(), b"wr_pass=\xff\xfe\xfd".to_vec())],
-        vec![(b":path".to_vec(), b"/reserve".to_vec()), (b"accept".to_vec(), b"\xfftext/html".to_vec())],
+        vec![
+            (b":path".to_vec(), b"/reserve".to_vec()),
+            (b"\xff\xfename".to_vec(), b"\x00\x01".to_vec()),
+        ],
+        vec![
+            (b":path".to_vec(), b"/reserve".to_vec()),
+            (b"cookie".to_vec(), b"wr_pass=\xff\xfe\xfd".to_vec()),
+        ],
+        vec![
+            (b":path".to_vec(), b"/reserve".to_vec()),
+            (b"accept".to_vec(), b"\xfftext/html".to_vec()),
+        ],
         vec![(b":path".to_vec(), vec![b'/'; 100_000])],
         vec![],
     ];
     fixed.push(
         std::iter::once((b":path".to_vec(), b"/reserve".to_vec()))
-            .chain(many.iter().map(|c| (b"cookie".to_vec(), c.clone().into_bytes())))
+            .chain(
+                many.iter()
+                    .map(|c| (b"cookie".to_vec(), c.clone().into_bytes())),
+            )
             .collect(),
     );
     for headers in &fixed {
-        let refs: Vec<(&[u8], &[u8])> = headers.iter().map(|(n, v)| (n.as_slice(), v.as_slice())).collect();
+        let refs: Vec<(&[u8], &[u8])> = headers
+            .iter()
+            .map(|(n, v)| (n.as_slice(), v.as_slice()))
+            .collect();
         for peer in [Some(PEER), None, Some("\u{fffd}garbage"), Some("[::1]:80")] {
             let out = vm.request(&refs, peer).expect("filter trapped");
-            assert!(out.status() != 200 || refs.is_empty() || refs[0].1 != b"/reserve", "{out:?}");
+            assert!(
+                out.status() != 200 || refs.is_empty() || refs[0].1 != b"/reserve",
+                "{out:?}"
+            );
         }
     }
     let mut rng = XorShift(0x5eed_1234_abcd_0001);
@@ -323,7 +483,10 @@ fn no_input_makes_the_filter_trap() {
             }
             headers.push((name, value));
         }
-        let refs: Vec<(&[u8], &[u8])> = headers.iter().map(|(n, v)| (n.as_slice(), v.as_slice())).collect();
+        let refs: Vec<(&[u8], &[u8])> = headers
+            .iter()
+            .map(|(n, v)| (n.as_slice(), v.as_slice()))
+            .collect();
         let out = vm.request(&refs, Some(PEER)).expect("filter trapped");
         if let Outcome::Forwarded(h) = &out {
             // Anything admitted must carry identity set by the filter from a real pass.
@@ -333,5 +496,8 @@ fn no_input_makes_the_filter_trap() {
         }
     }
     // The VM still works after all that.
-    assert_eq!(api_get(&mut vm, "/reserve", Some(&cookie(&good))).status(), 200);
+    assert_eq!(
+        api_get(&mut vm, "/reserve", Some(&cookie(&good))).status(),
+        200
+    );
 }
