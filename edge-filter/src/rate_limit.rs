@@ -5,14 +5,14 @@
 //! CAS token, take a token, write back only if nobody wrote in between, else retry.
 //!
 //! Shared data has no delete, so the key space is bounded up front: a client maps to
-//! one of `slots` keys by a keyed hash (secret derived from the key ring, so an
-//! attacker cannot aim collisions at a victim). A slot remembers the fingerprint of its
+//! one of `slots` keys by SipHash keyed with a secret derived from the key ring, so an
+//! attacker cannot aim collisions at a victim. A slot remembers the fingerprint of its
 //! last client; a different client takes the slot over once the old bucket has refilled
 //! completely (it was idle), and otherwise shares it, which can only make two colliding
 //! busy clients stricter, never looser.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+#[allow(deprecated)] // SipHash-2-4 itself is sound; std only deprecated the type's name.
+use std::hash::{Hasher, SipHasher};
 
 use crate::config::RateLimit;
 
@@ -56,7 +56,7 @@ pub struct Limiter {
     namespace: &'static str,
     limit: RateLimit,
     slots: u32,
-    hash_key: [u8; 32],
+    sip_keys: (u64, u64),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,11 +93,16 @@ impl Bucket {
 impl Limiter {
     /// A limiter; `hash_key` must be the same in every worker (derive it from config).
     pub fn new(namespace: &'static str, limit: RateLimit, slots: u32, hash_key: [u8; 32]) -> Self {
+        let half = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&hash_key[i * 8..i * 8 + 8]);
+            u64::from_le_bytes(w)
+        };
         Limiter {
             namespace,
             limit,
             slots: slots.max(1),
-            hash_key,
+            sip_keys: (half(0), half(1)),
         }
     }
 
@@ -124,18 +129,11 @@ impl Limiter {
     }
 
     fn slot_of(&self, id: &[u8]) -> (String, u64) {
-        let fingerprint = match Hmac::<Sha256>::new_from_slice(&self.hash_key) {
-            Ok(mut mac) => {
-                mac.update(self.namespace.as_bytes());
-                mac.update(b":");
-                mac.update(id);
-                let digest = mac.finalize().into_bytes();
-                let mut first = [0u8; 8];
-                first.copy_from_slice(&digest[..8]);
-                u64::from_le_bytes(first)
-            }
-            Err(_) => 0,
-        };
+        #[allow(deprecated)]
+        let mut hasher = SipHasher::new_with_keys(self.sip_keys.0, self.sip_keys.1);
+        hasher.write(self.namespace.as_bytes());
+        hasher.write(id);
+        let fingerprint = hasher.finish();
         let slot = fingerprint % u64::from(self.slots);
         (format!("wr:rl:{}:{slot}", self.namespace), fingerprint)
     }

@@ -27,7 +27,10 @@ const REQUEST_HEADERS: i32 = 0;
 /// Shared data with Envoy's semantics: CAS tokens grow on every write; CAS 0 on a write
 /// means "unconditional"; no deletion.
 #[derive(Clone, Default)]
-pub struct SharedData(Arc<Mutex<(HashMap<String, (Vec<u8>, u32)>, u32)>>);
+pub struct SharedData(Arc<Mutex<SharedTable>>);
+
+/// Key → (value, CAS token), and the last CAS token handed out.
+type SharedTable = (HashMap<String, (Vec<u8>, u32)>, u32);
 
 impl SharedData {
     /// Number of keys stored.

@@ -1,0 +1,38 @@
+# The two set-up commands are `make up` and `make test`; both install what they need.
+SHELL := /bin/bash
+WASM := target/wasm32-wasip1/release/edge_filter.wasm
+
+.PHONY: deps wasm build test lint bench up down
+
+deps:
+	@scripts/install-deps
+
+## The edge filter as Envoy loads it.
+wasm: deps
+	cargo build -p edge-filter --target wasm32-wasip1 --release
+
+build: wasm
+	cargo build --workspace
+
+## Every test: unit and property tests, the built filter under wasmtime, real Envoy.
+test: wasm
+	cargo test --workspace
+
+## Formatting and clippy, for the native and the wasm builds.
+lint: deps
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p edge-filter --target wasm32-wasip1 --release -- -D warnings
+
+## Benchmarks: each prints its figures and the command that produced them.
+bench: wasm
+	cargo run -q -p wr-tests --bin bench-edge
+
+## The whole local stack. origin-queue's service is not built yet (see README).
+up: build
+	@echo "make up: origin-queue serve, the Redis Cluster and the demo backend are not built yet;" >&2
+	@echo "         the local stack lands with the queue service. Nothing was started." >&2
+	@exit 1
+
+down:
+	@echo "make down: nothing to stop (make up does not start a stack yet)"
