@@ -1,8 +1,17 @@
 //! `origin-queue`: the queue service (`serve`) and the operator's pass tools
 //! (`pass mint`, `pass inspect`).
 
+mod admission;
+mod api;
+mod clock;
+mod error;
+mod eta;
 mod keys;
+mod metrics;
 mod pass_cli;
+mod server;
+mod settings;
+mod store;
 
 use std::process::ExitCode;
 
@@ -40,10 +49,31 @@ fn main() -> ExitCode {
 }
 
 fn serve() -> ExitCode {
-    if let Err(e) = keys::load() {
-        eprintln!("origin-queue: refusing to start: {e}");
-        return ExitCode::from(2);
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WR_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let settings = match settings::Settings::load() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("origin-queue: refusing to start: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("origin-queue: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(server::run(settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("origin-queue: {e}");
+            ExitCode::FAILURE
+        }
     }
-    eprintln!("origin-queue serve: the queue service is not implemented in this build yet");
-    ExitCode::from(2)
 }

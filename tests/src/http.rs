@@ -78,16 +78,38 @@ fn is_complete(bytes: &[u8]) -> bool {
 
 /// A GET with the given extra headers (values as raw bytes).
 pub fn get(addr: SocketAddr, path: &str, headers: &[(&str, &[u8])]) -> Result<Response> {
-    let mut raw =
-        format!("GET {path} HTTP/1.1\r\nhost: shop.test\r\nconnection: close\r\n").into_bytes();
+    request(addr, "GET", path, headers, b"")
+}
+
+/// Any method, with headers and a body (Content-Length is sent unless a bodiless GET).
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &[u8])],
+    body: &[u8],
+) -> Result<Response> {
+    let mut raw = format!("{method} {path} HTTP/1.1\r\nhost: shop.test\r\nconnection: close\r\n")
+        .into_bytes();
     for (name, value) in headers {
         raw.extend_from_slice(name.as_bytes());
         raw.extend_from_slice(b": ");
         raw.extend_from_slice(value);
         raw.extend_from_slice(b"\r\n");
     }
+    if !body.is_empty() || method != "GET" {
+        raw.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    }
     raw.extend_from_slice(b"\r\n");
+    raw.extend_from_slice(body);
     send_raw(addr, &raw)
+}
+
+impl Response {
+    /// The body as JSON (`Null` if it is not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
 }
 
 fn parse(bytes: &[u8]) -> Result<Response> {

@@ -8,5 +8,6 @@
 pub mod envoy;
 pub mod fixtures;
 pub mod http;
+pub mod processes;
 pub mod proxy_wasm_host;
 pub mod upstream;

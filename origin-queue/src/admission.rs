@@ -1,0 +1,52 @@
+//! The admission loop: every tick, one atomic admission step per known event, whether
+//! or not anybody is polling. Several origin-queue replicas may run it at once: the token
+//! bucket lives in Redis, so together they never admit faster than configured.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::clock::now_ms;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// Event list refresh period: a new event starts admitting within this time.
+const EVENTS_REFRESH: Duration = Duration::from_millis(500);
+
+/// Runs until `shutdown` changes.
+pub async fn run(
+    store: Store,
+    metrics: Arc<Metrics>,
+    tick: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut events: Vec<String> = Vec::new();
+    let mut refreshed = Instant::now() - EVENTS_REFRESH;
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        if refreshed.elapsed() >= EVENTS_REFRESH {
+            match store.events().await {
+                Ok(list) => events = list,
+                Err(e) => tracing::warn!(error = ?e, "cannot list events"),
+            }
+            refreshed = Instant::now();
+        }
+        for event in &events {
+            match store.admit(event, now_ms()).await {
+                Ok(Some(step)) => metrics.record_step(event, step),
+                Ok(None) => {
+                    if let Err(e) = store.unregister(event).await {
+                        tracing::warn!(event, error = ?e, "cannot unregister expired event");
+                    }
+                }
+                Err(e) => tracing::warn!(event, error = ?e, "admission step failed"),
+            }
+        }
+    }
+}

@@ -1,0 +1,461 @@
+//! The HTTP API: thin handlers over [`Store`], state passed explicitly.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{MatchedPath, Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use rand::Rng;
+use serde_json::{json, Value};
+use wr_pass::{validate_event_id, Claims, KeyRing, TokenKind};
+
+use crate::clock::now_ms;
+use crate::error::ApiError;
+use crate::eta::{estimate, poll_after_ms, Observed};
+use crate::metrics::Metrics;
+use crate::store::{EventConfig, Joined, Standing, Store};
+
+/// Cookie names (the product's defaults).
+const TICKET_COOKIE: &str = "wr_ticket";
+const PASS_COOKIE: &str = "wr_pass";
+/// Non-browser clients send the ticket in this header.
+const TICKET_HEADER: &str = "x-wr-ticket";
+/// Clock-skew leeway for tickets.
+const LEEWAY_SECS: u64 = 30;
+/// Largest request body accepted.
+const MAX_BODY: usize = 16 * 1024;
+
+/// What every handler may use.
+pub struct AppState {
+    /// Redis.
+    pub store: Store,
+    /// Signing keys for tickets and passes.
+    pub keys: KeyRing,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Admin bearer token; `None` disables the admin API.
+    pub admin_token: Option<String>,
+    /// Adds `Secure` to cookies.
+    pub cookie_secure: bool,
+    /// Ticket lifetime.
+    pub ticket_ttl_secs: u64,
+}
+
+type AppResult = Result<Response, ApiError>;
+
+/// The service's routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    let admin = Router::new()
+        .route("/v1/admin/events/{event}", put(configure_event))
+        .route("/v1/admin/events/{event}/pause", post(pause))
+        .route("/v1/admin/events/{event}/resume", post(resume))
+        .route("/v1/admin/events/{event}/stats", get(stats))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
+    Router::new()
+        .route("/v1/events/{event}/join", post(join))
+        .route("/v1/events/{event}/status", get(status))
+        .route("/v1/events/{event}/leave", post(leave))
+        .route("/v1/events/{event}", get(public_state))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .merge(admin)
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "No such route.") })
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .with_state(state)
+}
+
+/// Counts and times every request by route and status.
+async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state
+        .metrics
+        .record_request(&route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn require_admin(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(expected) = &state.admin_token else {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "ADMIN_DISABLED",
+            "The admin API is disabled: set WR_ADMIN_TOKEN.",
+        )
+        .into_response();
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "A valid admin bearer token is required.",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// Compares without an early exit on the first differing byte.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
+    for (i, byte) in b.iter().enumerate() {
+        diff |= a.get(i).copied().unwrap_or(0) ^ byte;
+    }
+    diff == 0
+}
+
+fn checked_event(event: &str) -> Result<(), ApiError> {
+    validate_event_id(event).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "BAD_EVENT_ID",
+            format!("event id {e} (1-64 of [a-z0-9_-])"),
+        )
+    })
+}
+
+fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| n.trim() == name)
+        .map(|(_, v)| v.trim())
+}
+
+fn presented_ticket(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(TICKET_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| cookie_value(headers, TICKET_COOKIE))
+}
+
+/// The visitor id of a valid ticket for `event`.
+fn ticket_visitor(
+    state: &AppState,
+    headers: &HeaderMap,
+    event: &str,
+) -> Result<Option<String>, ApiError> {
+    let Some(ticket) = presented_ticket(headers) else {
+        return Ok(None);
+    };
+    match state.keys.verify(
+        TokenKind::Ticket,
+        ticket.as_bytes(),
+        now_ms() / 1000,
+        LEEWAY_SECS,
+        Some(event),
+    ) {
+        Ok(claims) => Ok(Some(claims.visitor)),
+        Err(reason) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "TICKET_INVALID",
+            format!("The queue ticket is not valid ({reason})."),
+        )),
+    }
+}
+
+fn set_cookie(response: &mut Response, name: &str, value: &str, max_age: u64, secure: bool) {
+    let secure = if secure { "; Secure" } else { "" };
+    let text = format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}");
+    if let Ok(v) = HeaderValue::from_str(&text) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn waiting_body(visitor: &str, rank: u64, waiting: u64, observed: &Observed) -> Value {
+    let position = rank + 1;
+    let (eta, confidence) = estimate(position, observed);
+    json!({
+        "visitor": visitor, "status": "waiting", "position": position, "waiting": waiting,
+        "eta_seconds": eta, "eta_confidence": confidence,
+        "poll_after_ms": poll_after_ms(eta, rand::rng().random::<f64>()),
+    })
+}
+
+fn other_body(visitor: &str, status: &str, waiting: u64) -> Value {
+    json!({
+        "visitor": visitor, "status": status, "position": null, "waiting": waiting,
+        "eta_seconds": null, "eta_confidence": null, "poll_after_ms": if status == "admitted" { 0 } else { 5_000 },
+    })
+}
+
+fn new_visitor_id() -> String {
+    let bytes: [u8; 16] = rand::rng().random();
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+async fn join(
+    State(state): State<Arc<AppState>>,
+    Path(event): Path<String>,
+    headers: HeaderMap,
+) -> AppResult {
+    checked_event(&event)?;
+    let visitor = match ticket_visitor(&state, &headers, &event) {
+        Ok(Some(v)) => v,
+        // A bad or foreign ticket is replaced, never trusted.
+        Ok(None) | Err(_) => new_visitor_id(),
+    };
+    let now = now_ms();
+    let (joined, waiting, observed) = state.store.join(&event, &visitor, now).await?;
+    let body = match joined {
+        Joined::NoEvent => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "EVENT_NOT_FOUND",
+                "No such event.",
+            ))
+        }
+        Joined::Closed => other_body(&visitor, "closed", 0),
+        Joined::Admitted => other_body(&visitor, "admitted", waiting),
+        Joined::Waiting { rank, new_seq } => {
+            let body = waiting_body(&visitor, rank, waiting, &observed);
+            if let (Some(seq), Some(eta)) = (new_seq, body["eta_seconds"].as_u64()) {
+                state
+                    .store
+                    .record_eta(&event, &visitor, seq, now, eta * 1000)
+                    .await?;
+            }
+            body
+        }
+    };
+    let mut response = no_store(Json(body).into_response());
+    if !matches!(joined, Joined::Closed) {
+        let claims = Claims::new(
+            &event,
+            &visitor,
+            now / 1000,
+            now / 1000 + state.ticket_ttl_secs,
+        );
+        let ticket = state.keys.mint(TokenKind::Ticket, &claims).map_err(|e| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string())
+        })?;
+        set_cookie(
+            &mut response,
+            TICKET_COOKIE,
+            &ticket,
+            state.ticket_ttl_secs,
+            state.cookie_secure,
+        );
+        response.headers_mut().insert(
+            TICKET_HEADER,
+            HeaderValue::from_str(&ticket).map_err(|_| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL",
+                    "ticket header",
+                )
+            })?,
+        );
+    }
+    Ok(response)
+}
+
+fn require_ticket(state: &AppState, headers: &HeaderMap, event: &str) -> Result<String, ApiError> {
+    ticket_visitor(state, headers, event)?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "TICKET_REQUIRED",
+            "Join first: a queue ticket (cookie wr_ticket or header X-WR-Ticket) is required.",
+        )
+    })
+}
+
+async fn status(
+    State(state): State<Arc<AppState>>,
+    Path(event): Path<String>,
+    headers: HeaderMap,
+) -> AppResult {
+    checked_event(&event)?;
+    let visitor = require_ticket(&state, &headers, &event)?;
+    let now = now_ms();
+    let (standing, waiting, observed) = state.store.status(&event, &visitor, now).await?;
+    match standing {
+        Standing::NoEvent => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "EVENT_NOT_FOUND",
+            "No such event.",
+        )),
+        Standing::Waiting { rank } => Ok(no_store(
+            Json(waiting_body(&visitor, rank, waiting, &observed)).into_response(),
+        )),
+        Standing::Expired => Ok(no_store(
+            Json(other_body(&visitor, "expired", waiting)).into_response(),
+        )),
+        Standing::Admitted {
+            session_end_ms,
+            claimed_now,
+        } => {
+            if let Some((joined_ms, eta_ms)) = claimed_now {
+                let actual = now.saturating_sub(joined_ms) as f64;
+                if eta_ms >= 0 && actual > 0.0 {
+                    state
+                        .metrics
+                        .record_eta_error((actual - eta_ms as f64).abs() / actual);
+                }
+            }
+            let ttl = (session_end_ms.saturating_sub(now) / 1000).max(1);
+            let claims = Claims::new(&event, &visitor, now / 1000, now / 1000 + ttl);
+            let pass = state.keys.mint(TokenKind::Pass, &claims).map_err(|e| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string())
+            })?;
+            let mut body = other_body(&visitor, "admitted", waiting);
+            body["pass"] = json!(pass);
+            body["pass_expires_at"] = json!(now / 1000 + ttl);
+            let mut response = no_store(Json(body).into_response());
+            set_cookie(&mut response, PASS_COOKIE, &pass, ttl, state.cookie_secure);
+            Ok(response)
+        }
+    }
+}
+
+async fn leave(
+    State(state): State<Arc<AppState>>,
+    Path(event): Path<String>,
+    headers: HeaderMap,
+) -> AppResult {
+    checked_event(&event)?;
+    let visitor = require_ticket(&state, &headers, &event)?;
+    let left = state.store.leave(&event, &visitor).await?;
+    Ok(no_store(
+        Json(json!({"visitor": visitor, "left": left})).into_response(),
+    ))
+}
+
+fn public_status(stats: &crate::store::Stats, now_s: u64) -> &'static str {
+    match &stats.config {
+        Some(c) if now_s >= c.closes_at => "closed",
+        Some(c) if now_s < c.opens_at => "scheduled",
+        _ if stats.paused => "paused",
+        _ => "open",
+    }
+}
+
+async fn public_state(State(state): State<Arc<AppState>>, Path(event): Path<String>) -> AppResult {
+    checked_event(&event)?;
+    let stats =
+        state.store.stats(&event).await?.ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, "EVENT_NOT_FOUND", "No such event.")
+        })?;
+    Ok(Json(json!({
+        "event": event, "state": public_status(&stats, now_ms() / 1000),
+        "waiting": stats.waiting, "admission_rate": stats.admission_rate,
+    }))
+    .into_response())
+}
+
+async fn configure_event(
+    State(state): State<Arc<AppState>>,
+    Path(event): Path<String>,
+    body: Bytes,
+) -> AppResult {
+    checked_event(&event)?;
+    let config: EventConfig = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "BAD_JSON",
+            format!("Event configuration: {e}"),
+        )
+    })?;
+    let problems = config.problems();
+    if !problems.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "BAD_CONFIG",
+            problems.join("; "),
+        ));
+    }
+    state.store.configure(&event, &config).await?;
+    tracing::info!(event, ?config, "event configured");
+    Ok(Json(json!({"event": event, "config": config})).into_response())
+}
+
+async fn set_paused(state: &AppState, event: &str, paused: bool) -> AppResult {
+    checked_event(event)?;
+    if !state.store.set_paused(event, paused).await? {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "EVENT_NOT_FOUND",
+            "No such event.",
+        ));
+    }
+    tracing::info!(event, paused, "event pause state changed");
+    Ok(Json(json!({"event": event, "paused": paused})).into_response())
+}
+
+async fn pause(State(state): State<Arc<AppState>>, Path(event): Path<String>) -> AppResult {
+    set_paused(&state, &event, true).await
+}
+
+async fn resume(State(state): State<Arc<AppState>>, Path(event): Path<String>) -> AppResult {
+    set_paused(&state, &event, false).await
+}
+
+async fn stats(State(state): State<Arc<AppState>>, Path(event): Path<String>) -> AppResult {
+    checked_event(&event)?;
+    let stats =
+        state.store.stats(&event).await?.ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, "EVENT_NOT_FOUND", "No such event.")
+        })?;
+    let mut body = serde_json::to_value(&stats).unwrap_or_default();
+    body["state"] = json!(public_status(&stats, now_ms() / 1000));
+    Ok(no_store(Json(body).into_response()))
+}
+
+async fn ready(State(state): State<Arc<AppState>>) -> AppResult {
+    state.store.ping().await?;
+    Ok("ready".into_response())
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_is_eq() {
+        assert!(constant_time_eq(b"abcdef0123456789", b"abcdef0123456789"));
+        assert!(!constant_time_eq(b"abcdef0123456788", b"abcdef0123456789"));
+        assert!(!constant_time_eq(b"", b"abcdef0123456789"));
+        assert!(!constant_time_eq(b"abcdef0123456789x", b"abcdef0123456789"));
+    }
+}

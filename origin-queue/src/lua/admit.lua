@@ -1,0 +1,80 @@
+-- One admission step for an event: sweep (bounded), then move the head of the line to
+-- "granted" under the token bucket and the active-session cap. Strict FIFO: only ever
+-- the lowest arrival numbers, in order.
+-- KEYS: 1 cfg, 2 q, 3 seen, 4 vis, 5 granted, 6 active, 7 stats
+-- ARGV: 1 now_ms, 2 max batch, 3 sweep limit, 4 key ttl seconds
+-- Returns {admitted, lapsed, abandoned, ended}; admitted = -1 when the event is gone
+local now, max_batch, sweep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local c = redis.call('HMGET', KEYS[1], 'rate', 'burst', 'max_active', 'claim_ms', 'abandon_ms',
+  'opens_at_ms', 'closes_at_ms', 'paused', 'closed', 'tokens', 'tokens_at_ms')
+if not c[1] then return {-1, 0, 0, 0} end
+local rate, burst, max_active = tonumber(c[1]), tonumber(c[2]), tonumber(c[3])
+local claim_ms, abandon_ms = tonumber(c[4]), tonumber(c[5])
+
+local function sweep_set(set, before, also)
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[set], '-inf', before, 'LIMIT', 0, sweep)
+  for _, v in ipairs(gone) do
+    redis.call('ZREM', KEYS[set], v)
+    for _, k in ipairs(also) do redis.call('ZREM', KEYS[k], v) end
+    redis.call('HDEL', KEYS[4], v)
+  end
+  return #gone
+end
+local lapsed = sweep_set(5, '(' .. now, {})
+local ended = sweep_set(6, '(' .. now, {})
+local abandoned = sweep_set(3, '(' .. (now - abandon_ms), {2})
+
+-- Token bucket (tokens kept as a float in the cfg hash).
+local tokens = tonumber(c[10]) or burst
+local at = tonumber(c[11]) or now
+if now > at then tokens = math.min(burst, tokens + (now - at) * rate / 1000) end
+local open = c[8] ~= '1' and c[9] ~= '1' and now >= tonumber(c[6]) and now < tonumber(c[7])
+local n = 0
+if open then
+  local slots = max_active - redis.call('ZCARD', KEYS[5]) - redis.call('ZCARD', KEYS[6])
+  n = math.min(math.floor(tokens), slots, max_batch)
+  if n > 0 then
+    local heads = redis.call('ZRANGE', KEYS[2], 0, n - 1)
+    n = #heads
+    for _, v in ipairs(heads) do
+      redis.call('ZADD', KEYS[5], now + claim_ms, v)
+      redis.call('ZREM', KEYS[2], v)
+      redis.call('ZREM', KEYS[3], v)
+    end
+    tokens = tokens - n
+  else
+    n = 0
+  end
+else
+  tokens = math.min(tokens, burst)
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'tokens_at_ms', now)
+
+-- Admissions per 10 s bucket over the last 15 minutes (90 buckets), for the ETA.
+local bucket = math.floor(now / 10000)
+local slot = bucket % 90
+if redis.call('HGET', KEYS[7], 'e' .. slot) ~= tostring(bucket) then
+  redis.call('HSET', KEYS[7], 'e' .. slot, bucket, 'c' .. slot, 0)
+end
+if n > 0 then redis.call('HINCRBY', KEYS[7], 'c' .. slot, n) end
+-- Windows of 1, 5 and 15 minutes, kept ready for status calls.
+local fields = {}
+for i = 0, 89 do fields[#fields + 1] = 'e' .. i; fields[#fields + 1] = 'c' .. i end
+local vals = redis.call('HMGET', KEYS[7], unpack(fields))
+local n1, n5, n15 = 0, 0, 0
+for i = 0, 89 do
+  local epoch, count = tonumber(vals[2 * i + 1]), tonumber(vals[2 * i + 2]) or 0
+  local age = epoch and (bucket - epoch) or 99
+  if age >= 0 and age < 90 then
+    n15 = n15 + count
+    if age < 30 then n5 = n5 + count end
+    if age < 6 then n1 = n1 + count end
+  end
+end
+redis.call('HSET', KEYS[7], 'n1', n1, 'n5', n5, 'n15', n15)
+redis.call('HINCRBY', KEYS[7], 'admitted_total', n)
+redis.call('HINCRBY', KEYS[7], 'abandoned_total', abandoned)
+redis.call('HINCRBY', KEYS[7], 'lapsed_total', lapsed)
+local ttl = tonumber(ARGV[4])
+for i = 1, 7 do redis.call('EXPIRE', KEYS[i], ttl) end
+return {n, lapsed, abandoned, ended}

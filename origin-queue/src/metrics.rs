@@ -1,0 +1,156 @@
+//! Prometheus metrics, rendered as text at `/metrics`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::store::Step;
+
+/// Latency histogram bucket bounds, seconds.
+const LATENCY: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
+/// ETA relative error bucket bounds (0.1 = within 10 %).
+const RELATIVE: &[f64] = &[0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0];
+
+struct Histogram {
+    bounds: &'static [f64],
+    counts: Vec<u64>,
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Self {
+        Histogram {
+            bounds,
+            counts: vec![0; bounds.len()],
+            count: 0,
+            sum: 0.0,
+        }
+    }
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram::new(LATENCY)
+    }
+}
+
+struct Inner {
+    requests: BTreeMap<(String, u16), u64>,
+    latency: BTreeMap<String, Histogram>,
+    admitted: BTreeMap<String, u64>,
+    abandoned: BTreeMap<String, u64>,
+    lapsed: BTreeMap<String, u64>,
+    eta_error: Histogram,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            requests: BTreeMap::new(),
+            latency: BTreeMap::new(),
+            admitted: BTreeMap::new(),
+            abandoned: BTreeMap::new(),
+            lapsed: BTreeMap::new(),
+            eta_error: Histogram::new(RELATIVE),
+        }
+    }
+}
+
+/// Process-wide counters.
+#[derive(Default)]
+pub struct Metrics(Mutex<Inner>);
+
+impl Metrics {
+    /// Counts one request of `route` answered with `status` after `elapsed`.
+    pub fn record_request(&self, route: &str, status: u16, elapsed: Duration) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *m.requests.entry((route.to_owned(), status)).or_default() += 1;
+        observe(
+            m.latency.entry(route.to_owned()).or_default(),
+            elapsed.as_secs_f64(),
+        );
+    }
+
+    /// Adds an admission step's counts.
+    pub fn record_step(&self, event: &str, step: Step) {
+        let mut guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let m = &mut *guard;
+        for (map, n) in [
+            (&mut m.admitted, step.admitted),
+            (&mut m.abandoned, step.abandoned),
+            (&mut m.lapsed, step.lapsed),
+        ] {
+            if n > 0 || !map.contains_key(event) {
+                *map.entry(event.to_owned()).or_default() += n;
+            }
+        }
+    }
+
+    /// Records |actual − predicted| / actual for an admitted visitor.
+    pub fn record_eta_error(&self, relative_error: f64) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        observe(&mut m.eta_error, relative_error);
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = String::new();
+        out.push_str("# TYPE wr_http_requests_total counter\n");
+        for ((route, status), n) in &m.requests {
+            let _ = writeln!(
+                out,
+                "wr_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+            );
+        }
+        out.push_str("# TYPE wr_http_request_duration_seconds histogram\n");
+        for (route, h) in &m.latency {
+            write_histogram(
+                &mut out,
+                "wr_http_request_duration_seconds",
+                &format!("route=\"{route}\""),
+                h,
+            );
+        }
+        for (name, map) in [
+            ("wr_admitted_total", &m.admitted),
+            ("wr_abandoned_total", &m.abandoned),
+            ("wr_grants_lapsed_total", &m.lapsed),
+        ] {
+            let _ = writeln!(out, "# TYPE {name} counter");
+            for (event, n) in map {
+                let _ = writeln!(out, "{name}{{event=\"{event}\"}} {n}");
+            }
+        }
+        out.push_str("# TYPE wr_eta_relative_error histogram\n");
+        write_histogram(&mut out, "wr_eta_relative_error", "", &m.eta_error);
+        out
+    }
+}
+
+fn observe(h: &mut Histogram, value: f64) {
+    for (i, bound) in h.bounds.iter().enumerate() {
+        if value <= *bound {
+            h.counts[i] += 1;
+        }
+    }
+    h.count += 1;
+    h.sum += value;
+}
+
+fn write_histogram(out: &mut String, name: &str, labels: &str, h: &Histogram) {
+    let sep = if labels.is_empty() { "" } else { "," };
+    for (bound, n) in h.bounds.iter().zip(&h.counts) {
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {n}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}", h.count);
+    let braces = if labels.is_empty() {
+        String::new()
+    } else {
+        format!("{{{labels}}}")
+    };
+    let _ = writeln!(out, "{name}_sum{braces} {}", h.sum);
+    let _ = writeln!(out, "{name}_count{braces} {}", h.count);
+}

@@ -1,0 +1,70 @@
+//! `origin-queue serve`: connect, start the admission loop, serve until SIGTERM/Ctrl-C,
+//! then drain in-flight requests.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::api::{router, AppState};
+use crate::metrics::Metrics;
+use crate::settings::Settings;
+use crate::store::Store;
+
+/// Runs the service.
+pub async fn run(settings: Settings) -> Result<(), String> {
+    let store = Store::connect(&settings.redis_nodes, settings.redis_timeout)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot reach Redis Cluster at {:?}: {e:?}",
+                settings.redis_nodes
+            )
+        })?;
+    let metrics = Arc::new(Metrics::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let admission = tokio::spawn(crate::admission::run(
+        store.clone(),
+        metrics.clone(),
+        settings.tick,
+        stop_rx,
+    ));
+    let state = Arc::new(AppState {
+        store,
+        keys: settings.keys,
+        metrics,
+        admin_token: settings.admin_token,
+        cookie_secure: settings.cookie_secure,
+        ticket_ttl_secs: settings.ticket_ttl_secs,
+    });
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    tracing::info!(listen = %settings.listen, "origin-queue serving");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))?;
+    let _ = stop_tx.send(true);
+    let _ = admission.await;
+    tracing::info!("origin-queue stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutdown requested: draining");
+}

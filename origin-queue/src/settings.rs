@@ -1,0 +1,142 @@
+//! Service settings: an optional JSON file (`WR_CONFIG_FILE`), overridden by environment
+//! variables. Secrets (keys, admin token) have no defaults.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+use wr_pass::KeyRing;
+
+/// Everything `serve` needs.
+#[derive(Debug)]
+pub struct Settings {
+    /// Listen address (`WR_LISTEN`, default 127.0.0.1:8081).
+    pub listen: SocketAddr,
+    /// Redis Cluster seed nodes (`WR_REDIS_NODES`, comma-separated).
+    pub redis_nodes: Vec<String>,
+    /// Bound on every Redis call (`WR_REDIS_TIMEOUT_MS`, default 250).
+    pub redis_timeout: Duration,
+    /// Bearer token for `/v1/admin` (`WR_ADMIN_TOKEN`); `None` disables the admin API.
+    pub admin_token: Option<String>,
+    /// Adds `Secure` to cookies (`WR_COOKIE_SECURE=1`); off for plain-HTTP local runs.
+    pub cookie_secure: bool,
+    /// Queue ticket lifetime (`WR_TICKET_TTL_SECONDS`, default 86400).
+    pub ticket_ttl_secs: u64,
+    /// Admission step period (`WR_TICK_MS`, default 100).
+    pub tick: Duration,
+    /// Signing keys (`WR_KEYS` / `WR_KEYS_FILE`).
+    pub keys: KeyRing,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<String>,
+    redis_nodes: Option<Vec<String>>,
+    redis_timeout_ms: Option<u64>,
+    cookie_secure: Option<bool>,
+    ticket_ttl_seconds: Option<u64>,
+    tick_ms: Option<u64>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn number(
+    name: &str,
+    file: Option<u64>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, String> {
+    let value = match env(name) {
+        Some(text) => text
+            .trim()
+            .parse()
+            .map_err(|_| format!("{name}: {text:?} is not a number"))?,
+        None => file.unwrap_or(default),
+    };
+    if !range.contains(&value) {
+        return Err(format!(
+            "{name}: {value} is outside {}..={}",
+            range.start(),
+            range.end()
+        ));
+    }
+    Ok(value)
+}
+
+impl Settings {
+    /// Reads the file (if any) and the environment; every error names its variable.
+    pub fn load() -> Result<Settings, String> {
+        let file: FileSettings = match env("WR_CONFIG_FILE") {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("WR_CONFIG_FILE {path:?}: {e}"))?;
+                serde_json::from_str(&text).map_err(|e| format!("WR_CONFIG_FILE {path:?}: {e}"))?
+            }
+            None => FileSettings::default(),
+        };
+        let listen_text = env("WR_LISTEN")
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8081".into());
+        let listen = listen_text
+            .parse()
+            .map_err(|_| format!("WR_LISTEN: {listen_text:?} is not host:port"))?;
+        let redis_nodes: Vec<String> = match env("WR_REDIS_NODES") {
+            Some(text) => text
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            None => file
+                .redis_nodes
+                .unwrap_or_else(|| (7000..7006).map(|p| format!("127.0.0.1:{p}")).collect()),
+        };
+        if redis_nodes.is_empty() {
+            return Err("WR_REDIS_NODES: no nodes listed".into());
+        }
+        let redis_nodes = redis_nodes
+            .into_iter()
+            .map(|n| {
+                if n.starts_with("redis://") {
+                    n
+                } else {
+                    format!("redis://{n}")
+                }
+            })
+            .collect();
+        let admin_token = env("WR_ADMIN_TOKEN");
+        if let Some(token) = &admin_token {
+            if token.len() < 16 {
+                return Err("WR_ADMIN_TOKEN: at least 16 characters".into());
+            }
+        }
+        let cookie_secure = match env("WR_COOKIE_SECURE").as_deref() {
+            Some("1" | "true") => true,
+            Some("0" | "false") => false,
+            Some(other) => return Err(format!("WR_COOKIE_SECURE: {other:?} is not 0/1")),
+            None => file.cookie_secure.unwrap_or(false),
+        };
+        Ok(Settings {
+            listen,
+            redis_nodes,
+            redis_timeout: Duration::from_millis(number(
+                "WR_REDIS_TIMEOUT_MS",
+                file.redis_timeout_ms,
+                250,
+                10..=5000,
+            )?),
+            admin_token,
+            cookie_secure,
+            ticket_ttl_secs: number(
+                "WR_TICKET_TTL_SECONDS",
+                file.ticket_ttl_seconds,
+                86_400,
+                60..=604_800,
+            )?,
+            tick: Duration::from_millis(number("WR_TICK_MS", file.tick_ms, 100, 10..=5000)?),
+            keys: crate::keys::load()?,
+        })
+    }
+}

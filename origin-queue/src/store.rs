@@ -1,0 +1,505 @@
+//! The queue's data in Redis Cluster.
+//!
+//! All keys of one event share the hash tag `{wr:<event>}`, so every multi-key change is
+//! one Lua script in one slot. Scripts are sent by SHA (loaded on first use). Every call
+//! is bounded by the configured timeout; any Redis trouble is [`StoreError::Unavailable`],
+//! which the API turns into `503` + `Retry-After`. No KEYS or SCAN anywhere; every key
+//! carries an expiry renewed by activity (`KEY_TTL_SECS`).
+
+use std::time::Duration;
+
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{AsyncCommands, Script};
+use serde::{Deserialize, Serialize};
+
+use crate::eta::Observed;
+
+/// Event keys live this long after the last write that touched them.
+pub const KEY_TTL_SECS: u64 = 7 * 24 * 3600;
+/// The set of event ids the admission loop steps through (one small key; ids of
+/// events whose keys have expired are removed by the loop).
+const EVENTS_KEY: &str = "wr:events";
+/// Most visitors one admission step moves, and most entries one sweep removes.
+const MAX_BATCH: u64 = 1_000;
+const SWEEP_LIMIT: u64 = 500;
+
+/// Redis could not answer in time or at all.
+#[derive(Debug)]
+pub enum StoreError {
+    /// Timeout, connection or cluster error.
+    Unavailable(String),
+}
+
+/// The names of one event's keys.
+struct Keys {
+    cfg: String,
+    seq: String,
+    q: String,
+    seen: String,
+    vis: String,
+    granted: String,
+    active: String,
+    stats: String,
+}
+
+impl Keys {
+    fn new(event: &str) -> Keys {
+        let k = |name: &str| format!("{{wr:{event}}}:{name}");
+        Keys {
+            cfg: k("cfg"),
+            seq: k("seq"),
+            q: k("q"),
+            seen: k("seen"),
+            vis: k("vis"),
+            granted: k("granted"),
+            active: k("active"),
+            stats: k("stats"),
+        }
+    }
+}
+
+/// An event's configuration, as the admin API takes it.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EventConfig {
+    /// Admissions per second.
+    pub rate_per_second: f64,
+    /// Admissions allowed at once after a pause.
+    pub burst: u64,
+    /// Most admitted visitors (granted or in session) at once.
+    pub max_active: u64,
+    /// How long an admission pass lasts.
+    pub session_seconds: u64,
+    /// How long an admitted visitor has to pick up the pass.
+    pub claim_seconds: u64,
+    /// A waiting visitor who does not poll for this long leaves the line.
+    pub abandon_seconds: u64,
+    /// Unix seconds when admission starts (joining is allowed before).
+    pub opens_at: u64,
+    /// Unix seconds when the event closes.
+    pub closes_at: u64,
+}
+
+impl EventConfig {
+    /// Every problem with the values, one line each.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if !(0.01..=100_000.0).contains(&self.rate_per_second) {
+            p.push("rate_per_second: between 0.01 and 100000".to_owned());
+        }
+        let ranges: [(&str, u64, u64, u64); 5] = [
+            ("burst", self.burst, 1, 100_000),
+            ("max_active", self.max_active, 1, 10_000_000),
+            ("session_seconds", self.session_seconds, 10, 86_400),
+            ("claim_seconds", self.claim_seconds, 5, 3_600),
+            ("abandon_seconds", self.abandon_seconds, 5, 3_600),
+        ];
+        for (name, value, lo, hi) in ranges {
+            if !(lo..=hi).contains(&value) {
+                p.push(format!("{name}: between {lo} and {hi}"));
+            }
+        }
+        if self.closes_at <= self.opens_at {
+            p.push("closes_at: must be after opens_at".to_owned());
+        }
+        p
+    }
+}
+
+/// Result of a join.
+#[derive(Debug, PartialEq)]
+pub enum Joined {
+    /// In line at 0-based `rank`; `new` if this call created the place.
+    Waiting { rank: u64, new_seq: Option<u64> },
+    /// Already admitted: poll status to pick up the pass.
+    Admitted,
+    /// The event no longer takes visitors.
+    Closed,
+    /// No such event.
+    NoEvent,
+}
+
+/// Result of a status call.
+#[derive(Debug, PartialEq)]
+pub enum Standing {
+    /// In line at 0-based `rank`.
+    Waiting { rank: u64 },
+    /// Admitted; the session ends at `session_end_ms`. `claimed_now` carries
+    /// (joined_ms, eta_ms shown at join) when this call claimed the grant.
+    Admitted {
+        session_end_ms: u64,
+        claimed_now: Option<(u64, i64)>,
+    },
+    /// Not in line any more (abandoned, grant lapsed, session over, or left).
+    Expired,
+    /// No such event.
+    NoEvent,
+}
+
+/// What an admission step did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Step {
+    /// Moved to granted.
+    pub admitted: u64,
+    /// Grants that lapsed unclaimed.
+    pub lapsed: u64,
+    /// Waiting visitors who stopped polling.
+    pub abandoned: u64,
+}
+
+/// Live figures for an event.
+#[derive(Debug, Serialize)]
+pub struct Stats {
+    /// In line.
+    pub waiting: u64,
+    /// Admitted, pass not yet picked up.
+    pub granted: u64,
+    /// Admitted, in session.
+    pub active: u64,
+    /// Admitted since creation.
+    pub admitted_total: u64,
+    /// Left by not polling.
+    pub abandoned_total: u64,
+    /// Grants that lapsed.
+    pub lapsed_total: u64,
+    /// Weighted observed admission rate per second.
+    pub admission_rate: f64,
+    /// Admissions in the last 1, 5, 15 minutes.
+    pub admitted_last: [u64; 3],
+    /// Paused by an operator.
+    pub paused: bool,
+    /// The configuration.
+    pub config: Option<EventConfig>,
+}
+
+/// The Redis Cluster connection and the scripts.
+#[derive(Clone)]
+pub struct Store {
+    conn: ClusterConnection,
+    timeout: Duration,
+    join: Script,
+    status: Script,
+    leave: Script,
+    admit: Script,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl Store {
+    /// Connects to the cluster (bounded by `timeout` per attempt).
+    pub async fn connect(nodes: &[String], timeout: Duration) -> Result<Store, StoreError> {
+        let client = ClusterClientBuilder::new(nodes.to_vec())
+            .connection_timeout(timeout)
+            .response_timeout(timeout)
+            .retries(1)
+            .build()
+            .map_err(unavailable)?;
+        let conn = tokio::time::timeout(timeout * 4, client.get_async_connection())
+            .await
+            .map_err(|_| unavailable("timed out connecting to Redis Cluster"))?
+            .map_err(unavailable)?;
+        Ok(Store {
+            conn,
+            timeout,
+            join: Script::new(include_str!("lua/join.lua")),
+            status: Script::new(include_str!("lua/status.lua")),
+            leave: Script::new(include_str!("lua/leave.lua")),
+            admit: Script::new(include_str!("lua/admit.lua")),
+        })
+    }
+
+    async fn bounded<T>(
+        &self,
+        f: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, f).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(unavailable(e)),
+            Err(_) => Err(unavailable("Redis call timed out")),
+        }
+    }
+
+    /// Redis answers a PING.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        self.bounded(async move { redis::cmd("PING").query_async::<String>(&mut c).await })
+            .await
+            .map(|_| ())
+    }
+
+    /// Creates or replaces an event's configuration (one HSET) and registers it.
+    pub async fn configure(&self, event: &str, cfg: &EventConfig) -> Result<(), StoreError> {
+        let k = Keys::new(event);
+        let mut c = self.conn.clone();
+        let fields: Vec<(&str, String)> = vec![
+            ("rate", cfg.rate_per_second.to_string()),
+            ("burst", cfg.burst.to_string()),
+            ("max_active", cfg.max_active.to_string()),
+            ("session_ms", (cfg.session_seconds * 1000).to_string()),
+            ("claim_ms", (cfg.claim_seconds * 1000).to_string()),
+            ("abandon_ms", (cfg.abandon_seconds * 1000).to_string()),
+            ("opens_at_ms", (cfg.opens_at * 1000).to_string()),
+            ("closes_at_ms", (cfg.closes_at * 1000).to_string()),
+            ("json", serde_json::to_string(cfg).unwrap_or_default()),
+        ];
+        let event = event.to_owned();
+        self.bounded(async move {
+            let () = redis::pipe()
+                .hset_multiple(&k.cfg, &fields)
+                .expire(&k.cfg, KEY_TTL_SECS as i64)
+                .query_async(&mut c)
+                .await?;
+            c.sadd::<_, _, ()>(EVENTS_KEY, &event).await
+        })
+        .await
+    }
+
+    /// Pauses or resumes admission.
+    pub async fn set_paused(&self, event: &str, paused: bool) -> Result<bool, StoreError> {
+        let k = Keys::new(event);
+        let mut c = self.conn.clone();
+        self.bounded(async move {
+            if !c.exists::<_, bool>(&k.cfg).await? {
+                return Ok(false);
+            }
+            c.hset::<_, _, _, ()>(&k.cfg, "paused", if paused { "1" } else { "0" })
+                .await?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Event ids known to the admission loop.
+    pub async fn events(&self) -> Result<Vec<String>, StoreError> {
+        let mut c = self.conn.clone();
+        self.bounded(async move { c.smembers(EVENTS_KEY).await })
+            .await
+    }
+
+    /// Joins `visitor` to the line (or finds its place).
+    pub async fn join(
+        &self,
+        event: &str,
+        visitor: &str,
+        now_ms: u64,
+    ) -> Result<(Joined, u64, Observed), StoreError> {
+        let k = Keys::new(event);
+        let mut inv = self.join.prepare_invoke();
+        inv.key(&k.cfg)
+            .key(&k.seq)
+            .key(&k.q)
+            .key(&k.seen)
+            .key(&k.vis)
+            .key(&k.granted)
+            .key(&k.active)
+            .key(&k.stats);
+        inv.arg(visitor).arg(now_ms).arg(KEY_TTL_SECS);
+        let mut c = self.conn.clone();
+        let (state, rank, waiting, n1, n5, n15, rate, seq): (
+            String,
+            i64,
+            u64,
+            u64,
+            u64,
+            u64,
+            String,
+            u64,
+        ) = self
+            .bounded(async move { inv.invoke_async(&mut c).await })
+            .await?;
+        let observed = Observed {
+            last_1m: n1,
+            last_5m: n5,
+            last_15m: n15,
+            configured_rate: rate.parse().unwrap_or(0.0),
+        };
+        let joined = match state.as_str() {
+            "waiting" => Joined::Waiting {
+                rank: rank.max(0) as u64,
+                new_seq: (seq > 0).then_some(seq),
+            },
+            "admitted" => Joined::Admitted,
+            "closed" => Joined::Closed,
+            _ => Joined::NoEvent,
+        };
+        Ok((joined, waiting, observed))
+    }
+
+    /// Records the ETA shown to a new visitor, for the accuracy metric.
+    pub async fn record_eta(
+        &self,
+        event: &str,
+        visitor: &str,
+        seq: u64,
+        joined_ms: u64,
+        eta_ms: u64,
+    ) -> Result<(), StoreError> {
+        let k = Keys::new(event);
+        let mut c = self.conn.clone();
+        let value = format!("{seq}:{joined_ms}:{eta_ms}");
+        let visitor = visitor.to_owned();
+        self.bounded(async move { c.hset::<_, _, _, ()>(&k.vis, visitor, value).await })
+            .await
+    }
+
+    /// Where `visitor` stands; claims a grant if there is one.
+    pub async fn status(
+        &self,
+        event: &str,
+        visitor: &str,
+        now_ms: u64,
+    ) -> Result<(Standing, u64, Observed), StoreError> {
+        let k = Keys::new(event);
+        let mut inv = self.status.prepare_invoke();
+        inv.key(&k.cfg)
+            .key(&k.q)
+            .key(&k.seen)
+            .key(&k.vis)
+            .key(&k.granted)
+            .key(&k.active)
+            .key(&k.stats);
+        inv.arg(visitor).arg(now_ms);
+        let mut c = self.conn.clone();
+        let (state, x, waiting, joined, eta, n1, n5, n15, rate): (
+            String,
+            i64,
+            u64,
+            u64,
+            i64,
+            u64,
+            u64,
+            u64,
+            String,
+        ) = self
+            .bounded(async move { inv.invoke_async(&mut c).await })
+            .await?;
+        let observed = Observed {
+            last_1m: n1,
+            last_5m: n5,
+            last_15m: n15,
+            configured_rate: rate.parse().unwrap_or(0.0),
+        };
+        let standing = match state.as_str() {
+            "waiting" => Standing::Waiting {
+                rank: x.max(0) as u64,
+            },
+            "admitted" => Standing::Admitted {
+                session_end_ms: x.max(0) as u64,
+                claimed_now: (joined > 0).then_some((joined, eta)),
+            },
+            "expired" => Standing::Expired,
+            _ => Standing::NoEvent,
+        };
+        Ok((standing, waiting, observed))
+    }
+
+    /// Removes `visitor` from the line and from admission; true if it held anything.
+    pub async fn leave(&self, event: &str, visitor: &str) -> Result<bool, StoreError> {
+        let k = Keys::new(event);
+        let mut inv = self.leave.prepare_invoke();
+        inv.key(&k.q)
+            .key(&k.seen)
+            .key(&k.vis)
+            .key(&k.granted)
+            .key(&k.active)
+            .arg(visitor);
+        let mut c = self.conn.clone();
+        let removed: u64 = self
+            .bounded(async move { inv.invoke_async(&mut c).await })
+            .await?;
+        Ok(removed > 0)
+    }
+
+    /// Forgets an event whose keys have expired.
+    pub async fn unregister(&self, event: &str) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let event = event.to_owned();
+        self.bounded(async move { c.srem::<_, _, ()>(EVENTS_KEY, event).await })
+            .await
+    }
+
+    /// One admission step (sweeps, then the token bucket at the head of the line);
+    /// `None` if the event no longer exists.
+    pub async fn admit(&self, event: &str, now_ms: u64) -> Result<Option<Step>, StoreError> {
+        let k = Keys::new(event);
+        let mut inv = self.admit.prepare_invoke();
+        inv.key(&k.cfg)
+            .key(&k.q)
+            .key(&k.seen)
+            .key(&k.vis)
+            .key(&k.granted)
+            .key(&k.active)
+            .key(&k.stats);
+        inv.arg(now_ms)
+            .arg(MAX_BATCH)
+            .arg(SWEEP_LIMIT)
+            .arg(KEY_TTL_SECS);
+        let mut c = self.conn.clone();
+        let (admitted, lapsed, abandoned, _ended): (i64, u64, u64, u64) = self
+            .bounded(async move { inv.invoke_async(&mut c).await })
+            .await?;
+        Ok((admitted >= 0).then_some(Step {
+            admitted: admitted as u64,
+            lapsed,
+            abandoned,
+        }))
+    }
+
+    /// Live figures; `None` if the event does not exist.
+    pub async fn stats(&self, event: &str) -> Result<Option<Stats>, StoreError> {
+        let k = Keys::new(event);
+        let mut c = self.conn.clone();
+        #[allow(clippy::type_complexity)]
+        let (cfg, stats, waiting, granted, active): (
+            (Option<String>, Option<String>),
+            Vec<Option<u64>>,
+            u64,
+            u64,
+            u64,
+        ) = self
+            .bounded(async move {
+                redis::pipe()
+                    .hget(&k.cfg, &["json", "paused"])
+                    .hget(
+                        &k.stats,
+                        &[
+                            "admitted_total",
+                            "abandoned_total",
+                            "lapsed_total",
+                            "n1",
+                            "n5",
+                            "n15",
+                        ],
+                    )
+                    .zcard(&k.q)
+                    .zcard(&k.granted)
+                    .zcard(&k.active)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        let Some(json) = cfg.0 else { return Ok(None) };
+        let s = |i: usize| stats.get(i).copied().flatten().unwrap_or(0);
+        let observed = Observed {
+            last_1m: s(3),
+            last_5m: s(4),
+            last_15m: s(5),
+            configured_rate: 0.0,
+        };
+        Ok(Some(Stats {
+            waiting,
+            granted,
+            active,
+            admitted_total: s(0),
+            abandoned_total: s(1),
+            lapsed_total: s(2),
+            admission_rate: observed.weighted_rate(),
+            admitted_last: [s(3), s(4), s(5)],
+            paused: cfg.1.as_deref() == Some("1"),
+            config: serde_json::from_str(&json).ok(),
+        }))
+    }
+}

@@ -1,0 +1,153 @@
+//! Background processes for tests: a shared Redis Cluster and origin-queue instances.
+//!
+//! The cluster is started once per test binary, on free ports, in a scratch directory;
+//! a watchdog shell stops it when the test process exits, however it exits.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::fixtures::workspace_root;
+use crate::http;
+
+/// Runs `cleanup` (a shell command) once this process has exited.
+fn on_exit(cleanup: &str) {
+    let me = std::process::id();
+    let script = format!("while kill -0 {me} 2>/dev/null; do sleep 0.3; done; {cleanup}");
+    let _ = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+}
+
+/// A six-node cluster for this test binary: its seed nodes as `host:port`.
+pub fn redis_cluster() -> &'static Vec<String> {
+    static NODES: OnceLock<Vec<String>> = OnceLock::new();
+    NODES.get_or_init(|| {
+        let script = workspace_root().join("scripts/redis-cluster");
+        for attempt in 0..5 {
+            let base = 21000 + ((std::process::id() as u16 % 300) * 6 + attempt * 1800) % 9000;
+            let ports: Vec<u16> = (base..base + 6).collect();
+            if !ports.iter().all(|p| free(*p) && free(p + 10000)) {
+                continue;
+            }
+            let dir = std::env::temp_dir().join(format!("wr-redis-{}-{base}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let out = Command::new(&script)
+                .arg("start")
+                .arg(&dir)
+                .arg(base.to_string())
+                .output()
+                .expect("run scripts/redis-cluster");
+            on_exit(&format!(
+                "{} stop {} {base}; rm -rf {}",
+                script.display(),
+                dir.display(),
+                dir.display()
+            ));
+            if out.status.success() {
+                return ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+            }
+            eprintln!(
+                "redis cluster on {base} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        panic!(
+            "could not start a Redis Cluster (is redis-server installed? run scripts/install-deps)"
+        );
+    })
+}
+
+fn free(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// A free loopback port (racy by nature; fine for tests).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The origin-queue binary, built once per test process.
+pub fn origin_queue_bin() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "-q", "-p", "origin-queue"])
+                .current_dir(workspace_root())
+                .status()
+                .expect("run cargo");
+            assert!(status.success(), "building origin-queue failed");
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| workspace_root().join("target"));
+            target.join("debug/origin-queue")
+        })
+        .clone()
+}
+
+/// The admin token tests use.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// A running origin-queue; killed on drop.
+pub struct OriginQueue {
+    child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl OriginQueue {
+    /// Starts origin-queue against `nodes` with extra environment; waits for `/readyz`.
+    pub fn start(nodes: &[String], extra_env: &[(&str, &str)]) -> OriginQueue {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let mut cmd = Command::new(origin_queue_bin());
+        cmd.arg("serve")
+            .env_remove("WR_KEYS_FILE")
+            .env("WR_KEYS", crate::fixtures::KEYS_JSON)
+            .env("WR_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("WR_REDIS_NODES", nodes.join(","))
+            .env("WR_LISTEN", addr.to_string())
+            .env("WR_TICK_MS", "50")
+            .env("WR_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn origin-queue");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("origin-queue exited early: {status}");
+            }
+            if http::get(addr, "/readyz", &[])
+                .map(|r| r.status == 200)
+                .unwrap_or(false)
+            {
+                return OriginQueue { child, addr };
+            }
+            assert!(
+                Instant::now() < deadline,
+                "origin-queue not ready after 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for OriginQueue {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,471 @@
+//! origin-queue against a real six-node Redis Cluster: join, exact position, strict
+//! FIFO admission under concurrency, the token bucket, claim windows, abandonment,
+//! leave, the admin API and input validation.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use wr_pass::TokenKind;
+use wr_tests::fixtures::{keys, now};
+use wr_tests::http::{self, Response};
+use wr_tests::processes::{origin_queue_bin, redis_cluster, OriginQueue, ADMIN_TOKEN};
+
+fn queue() -> OriginQueue {
+    OriginQueue::start(redis_cluster(), &[])
+}
+
+fn admin(addr: SocketAddr, method: &str, path: &str, body: &Value) -> Response {
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    http::request(
+        addr,
+        method,
+        path,
+        &[("authorization", auth.as_bytes())],
+        body.to_string().as_bytes(),
+    )
+    .unwrap()
+}
+
+fn configure(addr: SocketAddr, event: &str, overrides: Value) {
+    let t = now();
+    let mut cfg = json!({"rate_per_second": 100, "burst": 100, "max_active": 100000, "session_seconds": 600,
+        "claim_seconds": 30, "abandon_seconds": 60, "opens_at": t - 1, "closes_at": t + 3600});
+    for (k, v) in overrides.as_object().unwrap() {
+        cfg[k] = v.clone();
+    }
+    let r = admin(addr, "PUT", &format!("/v1/admin/events/{event}"), &cfg);
+    assert_eq!(r.status, 200, "{:?}", r.json());
+}
+
+/// Joins (with a ticket if given); returns the body and the ticket to use next.
+fn join(addr: SocketAddr, event: &str, ticket: Option<&str>) -> (Value, String) {
+    let headers: Vec<(&str, &[u8])> = ticket
+        .map(|t| vec![("x-wr-ticket", t.as_bytes())])
+        .unwrap_or_default();
+    let r = http::request(
+        addr,
+        "POST",
+        &format!("/v1/events/{event}/join"),
+        &headers,
+        b"",
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    let ticket = r.header("x-wr-ticket").expect("ticket header").to_owned();
+    assert!(r
+        .headers
+        .iter()
+        .any(|(n, v)| n == "set-cookie" && v.starts_with("wr_ticket=") && v.contains("HttpOnly")));
+    (r.json(), ticket)
+}
+
+fn status(addr: SocketAddr, event: &str, ticket: &str) -> Response {
+    http::get(
+        addr,
+        &format!("/v1/events/{event}/status"),
+        &[("x-wr-ticket", ticket.as_bytes())],
+    )
+    .unwrap()
+}
+
+fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if done() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn join_gives_an_exact_position_and_rejoining_keeps_the_place() {
+    let q = queue();
+    configure(
+        q.addr,
+        "t-join",
+        json!({"opens_at": now() + 3000, "closes_at": now() + 7200}),
+    );
+    let (first, t1) = join(q.addr, "t-join", None);
+    let (second, _) = join(q.addr, "t-join", None);
+    assert_eq!(
+        (first["status"].as_str(), first["position"].as_u64()),
+        (Some("waiting"), Some(1))
+    );
+    assert_eq!(second["position"], 2);
+    for field in ["eta_seconds", "eta_confidence", "poll_after_ms", "visitor"] {
+        assert!(!first[field].is_null(), "{field} missing: {first}");
+    }
+    // Joining again with the ticket returns the same place, never a second one.
+    let (again, _) = join(q.addr, "t-join", Some(&t1));
+    assert_eq!(
+        (again["visitor"].clone(), again["position"].as_u64()),
+        (first["visitor"].clone(), Some(1))
+    );
+    let s = status(q.addr, "t-join", &t1);
+    assert_eq!(
+        (
+            s.status,
+            s.json()["position"].as_u64(),
+            s.json()["waiting"].as_u64()
+        ),
+        (200, Some(1), Some(2))
+    );
+    // The event is scheduled: nobody is admitted before it opens.
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(status(q.addr, "t-join", &t1).json()["status"], "waiting");
+    let public = http::get(q.addr, "/v1/events/t-join", &[]).unwrap().json();
+    assert_eq!(
+        (public["state"].as_str(), public["waiting"].as_u64()),
+        (Some("scheduled"), Some(2))
+    );
+}
+
+#[test]
+fn admission_is_strictly_fifo_under_concurrent_joins() {
+    let q = queue();
+    configure(
+        q.addr,
+        "t-fifo",
+        json!({"rate_per_second": 25, "burst": 1, "opens_at": now() + 3000}),
+    );
+    // 200 visitors join at once from 8 threads.
+    let addr = q.addr;
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            thread::spawn(move || {
+                (0..25)
+                    .map(|_| join(addr, "t-fifo", None))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut visitors: Vec<(u64, String)> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .map(|(body, ticket)| (body["position"].as_u64().unwrap(), ticket))
+        .collect();
+    visitors.sort();
+    // Positions at join are exactly 1..=200: every join got its own place, in order.
+    assert_eq!(
+        visitors.iter().map(|v| v.0).collect::<Vec<_>>(),
+        (1..=200).collect::<Vec<_>>()
+    );
+    // Current positions agree with the join order.
+    for (i, (_, ticket)) in visitors.iter().enumerate().step_by(37) {
+        assert_eq!(
+            status(addr, "t-fifo", ticket).json()["position"].as_u64(),
+            Some(i as u64 + 1)
+        );
+    }
+    // Open the event and watch: polling from the back of the line to the front, once
+    // someone behind is seen admitted, nobody ahead may still be waiting.
+    configure(q.addr, "t-fifo", json!({"rate_per_second": 25, "burst": 1}));
+    let mut admitted = HashSet::new();
+    let mut inversions = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while admitted.len() < visitors.len() && Instant::now() < deadline {
+        let mut seen_admitted_behind = false;
+        for (i, (_, ticket)) in visitors.iter().enumerate().rev() {
+            if admitted.contains(&i) {
+                seen_admitted_behind = true;
+                continue;
+            }
+            let body = status(addr, "t-fifo", ticket).json();
+            match body["status"].as_str() {
+                Some("admitted") => {
+                    admitted.insert(i);
+                    seen_admitted_behind = true;
+                }
+                Some("waiting") if seen_admitted_behind => inversions += 1,
+                Some("waiting") => {}
+                other => panic!("visitor {i}: unexpected status {other:?}: {body}"),
+            }
+        }
+    }
+    assert_eq!(inversions, 0, "FIFO inversions");
+    assert_eq!(
+        admitted.len(),
+        visitors.len(),
+        "not everybody was admitted in 30 s"
+    );
+}
+
+#[test]
+fn admission_follows_the_rate_and_pauses() {
+    let q = queue();
+    configure(
+        q.addr,
+        "t-rate",
+        json!({"rate_per_second": 10, "burst": 1, "opens_at": now() + 3000}),
+    );
+    let tickets: Vec<String> = (0..80).map(|_| join(q.addr, "t-rate", None).1).collect();
+    configure(q.addr, "t-rate", json!({"rate_per_second": 10, "burst": 1}));
+    let admitted_total = || {
+        admin(q.addr, "GET", "/v1/admin/events/t-rate/stats", &json!({})).json()["admitted_total"]
+            .as_u64()
+            .unwrap()
+    };
+    assert!(
+        wait_until(Duration::from_secs(3), || admitted_total() > 0),
+        "admission did not start"
+    );
+    let (t0, a0) = (Instant::now(), admitted_total());
+    thread::sleep(Duration::from_secs(3));
+    let (elapsed, admitted) = (t0.elapsed().as_secs_f64(), admitted_total() - a0);
+    let rate = admitted as f64 / elapsed;
+    assert!(
+        (7.0..=12.0).contains(&rate),
+        "{admitted} admitted in {elapsed:.2}s at 10/s configured"
+    );
+    // Paused: no more admissions.
+    assert_eq!(
+        admin(q.addr, "POST", "/v1/admin/events/t-rate/pause", &json!({})).status,
+        200
+    );
+    let before = admin(q.addr, "GET", "/v1/admin/events/t-rate/stats", &json!({})).json()
+        ["admitted_total"]
+        .as_u64()
+        .unwrap();
+    thread::sleep(Duration::from_millis(800));
+    let paused = admin(q.addr, "GET", "/v1/admin/events/t-rate/stats", &json!({})).json();
+    assert_eq!(
+        (paused["admitted_total"].as_u64(), paused["state"].as_str()),
+        (Some(before), Some("paused"))
+    );
+    assert_eq!(
+        admin(q.addr, "POST", "/v1/admin/events/t-rate/resume", &json!({})).status,
+        200
+    );
+    assert!(wait_until(Duration::from_secs(3), || {
+        admin(q.addr, "GET", "/v1/admin/events/t-rate/stats", &json!({})).json()["admitted_total"]
+            .as_u64()
+            .unwrap()
+            > before
+    }));
+    // The head of the line got the pass, which the edge would accept.
+    let s = status(q.addr, "t-rate", &tickets[0]);
+    let body = s.json();
+    assert_eq!(body["status"], "admitted", "{body}");
+    let pass = body["pass"].as_str().unwrap();
+    let claims = keys()
+        .verify(TokenKind::Pass, pass.as_bytes(), now(), 0, Some("t-rate"))
+        .unwrap();
+    assert_eq!(claims.visitor, body["visitor"].as_str().unwrap());
+    assert!(s
+        .headers
+        .iter()
+        .any(|(n, v)| n == "set-cookie" && v.starts_with(&format!("wr_pass={pass};"))));
+}
+
+#[test]
+fn an_unclaimed_grant_lapses_and_frees_its_slot() {
+    let q = queue();
+    configure(
+        q.addr,
+        "t-claim",
+        json!({"max_active": 1, "claim_seconds": 5, "opens_at": now() + 3000}),
+    );
+    let (_, first) = join(q.addr, "t-claim", None);
+    let (_, second) = join(q.addr, "t-claim", None);
+    configure(
+        q.addr,
+        "t-claim",
+        json!({"max_active": 1, "claim_seconds": 5}),
+    );
+    // Only one slot: the second visitor waits while the first holds the grant.
+    thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        status(q.addr, "t-claim", &second).json()["status"],
+        "waiting"
+    );
+    // The first never claims; after the claim window the slot goes to the second.
+    assert!(wait_until(Duration::from_secs(8), || status(
+        q.addr, "t-claim", &second
+    )
+    .json()["status"]
+        == "admitted"));
+    assert_eq!(
+        status(q.addr, "t-claim", &first).json()["status"],
+        "expired"
+    );
+    let stats = admin(q.addr, "GET", "/v1/admin/events/t-claim/stats", &json!({})).json();
+    assert_eq!(stats["lapsed_total"], 1, "{stats}");
+}
+
+#[test]
+fn visitors_who_stop_polling_leave_the_line_and_leave_works() {
+    let q = queue();
+    configure(
+        q.addr,
+        "t-gone",
+        json!({"abandon_seconds": 5, "opens_at": now() + 3000}),
+    );
+    let (_, quiet) = join(q.addr, "t-gone", None);
+    let (_, polite) = join(q.addr, "t-gone", None);
+    let (_, active) = join(q.addr, "t-gone", None);
+    let r = http::request(
+        q.addr,
+        "POST",
+        "/v1/events/t-gone/leave",
+        &[("x-wr-ticket", polite.as_bytes())],
+        b"",
+    )
+    .unwrap();
+    assert_eq!((r.status, r.json()["left"].as_bool()), (200, Some(true)));
+    assert_eq!(
+        status(q.addr, "t-gone", &polite).json()["status"],
+        "expired"
+    );
+    assert_eq!(status(q.addr, "t-gone", &active).json()["position"], 2);
+    let ok = wait_until(Duration::from_secs(9), || {
+        status(q.addr, "t-gone", &active).json()["position"] == 1
+    });
+    assert!(ok, "the quiet visitor did not leave the line");
+    assert_eq!(status(q.addr, "t-gone", &quiet).json()["status"], "expired");
+    let stats = admin(q.addr, "GET", "/v1/admin/events/t-gone/stats", &json!({})).json();
+    assert_eq!(stats["abandoned_total"], 1, "{stats}");
+}
+
+#[test]
+fn the_admin_api_needs_the_bearer_token() {
+    let q = queue();
+    let cfg = json!({"rate_per_second": 1, "burst": 1, "max_active": 1, "session_seconds": 60,
+        "claim_seconds": 30, "abandon_seconds": 60, "opens_at": 1, "closes_at": 2});
+    let no_auth = http::request(
+        q.addr,
+        "PUT",
+        "/v1/admin/events/t-admin",
+        &[],
+        cfg.to_string().as_bytes(),
+    )
+    .unwrap();
+    let wrong = http::request(
+        q.addr,
+        "PUT",
+        "/v1/admin/events/t-admin",
+        &[("authorization", b"Bearer nope-nope-nope-nope")],
+        cfg.to_string().as_bytes(),
+    )
+    .unwrap();
+    for r in [&no_auth, &wrong] {
+        assert_eq!(
+            (r.status, r.error_code().as_deref()),
+            (401, Some("UNAUTHORIZED"))
+        );
+    }
+    let disabled = OriginQueue::start(redis_cluster(), &[("WR_ADMIN_TOKEN", "")]);
+    let r = admin(
+        disabled.addr,
+        "GET",
+        "/v1/admin/events/t-admin/stats",
+        &json!({}),
+    );
+    assert_eq!(
+        (r.status, r.error_code().as_deref()),
+        (403, Some("ADMIN_DISABLED"))
+    );
+}
+
+#[test]
+fn bad_input_gets_clear_errors() {
+    let q = queue();
+    let cases: Vec<(Response, u16, &str)> = vec![
+        (
+            http::request(q.addr, "POST", "/v1/events/Bad%20Id/join", &[], b"").unwrap(),
+            400,
+            "BAD_EVENT_ID",
+        ),
+        (
+            http::request(q.addr, "POST", "/v1/events/no-such-event/join", &[], b"").unwrap(),
+            404,
+            "EVENT_NOT_FOUND",
+        ),
+        (
+            http::get(q.addr, "/v1/events/t-bad/status", &[]).unwrap(),
+            401,
+            "TICKET_REQUIRED",
+        ),
+        (
+            http::get(
+                q.addr,
+                "/v1/events/t-bad/status",
+                &[("x-wr-ticket", b"forged")],
+            )
+            .unwrap(),
+            401,
+            "TICKET_INVALID",
+        ),
+        (
+            admin(
+                q.addr,
+                "PUT",
+                "/v1/admin/events/t-bad",
+                &json!("not an object"),
+            ),
+            400,
+            "BAD_JSON",
+        ),
+        (
+            admin(
+                q.addr,
+                "PUT",
+                "/v1/admin/events/t-bad",
+                &json!({"rate_per_second": 0, "burst": 0, "max_active": 1,
+            "session_seconds": 60, "claim_seconds": 30, "abandon_seconds": 60, "opens_at": 5, "closes_at": 1}),
+            ),
+            422,
+            "BAD_CONFIG",
+        ),
+        (http::get(q.addr, "/nope", &[]).unwrap(), 404, "NOT_FOUND"),
+    ];
+    for (r, code, name) in cases {
+        assert_eq!(
+            (r.status, r.error_code().as_deref()),
+            (code, Some(name)),
+            "{:?}",
+            r.json()
+        );
+    }
+    let huge = vec![b'x'; 64 * 1024];
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    let r = http::request(
+        q.addr,
+        "PUT",
+        "/v1/admin/events/t-bad",
+        &[("authorization", auth.as_bytes())],
+        &huge,
+    )
+    .unwrap();
+    assert_eq!(r.status, 413);
+    // A ticket for another event is refused on this one.
+    configure(q.addr, "t-bad", json!({}));
+    let (_, ticket) = join(q.addr, "t-bad", None);
+    let r = http::get(
+        q.addr,
+        "/v1/events/t-join/status",
+        &[("x-wr-ticket", ticket.as_bytes())],
+    )
+    .unwrap();
+    assert_eq!(r.error_code().as_deref(), Some("TICKET_INVALID"));
+}
+
+#[test]
+fn without_redis_or_keys_it_refuses_to_start_and_says_why() {
+    let out = std::process::Command::new(origin_queue_bin())
+        .arg("serve")
+        .env("WR_KEYS", wr_tests::fixtures::KEYS_JSON)
+        .env("WR_REDIS_NODES", "127.0.0.1:1")
+        .env("WR_LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot reach Redis Cluster"),
+        "{out:?}"
+    );
+}
