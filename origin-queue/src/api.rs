@@ -1,10 +1,12 @@
 //! The HTTP API: thin handlers over [`Store`], state passed explicitly.
 
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::{MatchedPath, Path, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -16,11 +18,14 @@ use rand::Rng;
 use serde_json::{json, Value};
 use wr_pass::{validate_event_id, Claims, KeyRing, TokenKind};
 
+use crate::client_ip::client_ip;
 use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::eta::{estimate, poll_after_ms, Observed};
+use crate::idempotency::{self, Stored};
+use crate::limiter::Limiter;
 use crate::metrics::Metrics;
-use crate::store::{EventConfig, Joined, Standing, Store};
+use crate::store::{EventConfig, IdemBegin, Joined, Standing, Store};
 
 /// Cookie names (the product's defaults).
 const TICKET_COOKIE: &str = "wr_ticket";
@@ -46,6 +51,12 @@ pub struct AppState {
     pub cookie_secure: bool,
     /// Ticket lifetime.
     pub ticket_ttl_secs: u64,
+    /// Per client address.
+    pub client_limiter: Limiter<IpAddr>,
+    /// Per visitor id.
+    pub visitor_limiter: Limiter<String>,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 type AppResult = Result<Response, ApiError>;
@@ -58,11 +69,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/admin/events/{event}/resume", post(resume))
         .route("/v1/admin/events/{event}/stats", get(stats))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
-    Router::new()
+    let public = Router::new()
         .route("/v1/events/{event}/join", post(join))
         .route("/v1/events/{event}/status", get(status))
         .route("/v1/events/{event}/leave", post(leave))
         .route("/v1/events/{event}", get(public_state))
+        .route_layer(middleware::from_fn_with_state(state.clone(), limit_client));
+    Router::new()
+        .merge(public)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
@@ -86,6 +100,110 @@ async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next)
         .metrics
         .record_request(&route, response.status().as_u16(), started.elapsed());
     response
+}
+
+/// The per-client limit on the public API.
+async fn limit_client(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    if let Some(peer) = peer {
+        let ip = client_ip(peer, request.headers(), &state.trusted_proxies);
+        if let Err(secs) = state.client_limiter.take(&ip, Instant::now()) {
+            return too_many(secs).into_response();
+        }
+    }
+    next.run(request).await
+}
+
+fn too_many(secs: u32) -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMITED",
+        "Too many requests: retry later.",
+    )
+    .retry_after(secs)
+}
+
+fn limit_visitor(state: &AppState, visitor: &str) -> Result<(), ApiError> {
+    state
+        .visitor_limiter
+        .take(&visitor.to_owned(), Instant::now())
+        .map_err(too_many)
+}
+
+/// Runs `handler` under the request's `Idempotency-Key`, if it has one.
+async fn idempotent<F, Fut>(
+    state: &AppState,
+    event: &str,
+    headers: &HeaderMap,
+    route: &str,
+    body: &[u8],
+    handler: F,
+) -> AppResult
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = AppResult>,
+{
+    let Some(key) = idempotency::key(headers)? else {
+        return handler().await;
+    };
+    checked_event(event)?;
+    let ticket = presented_ticket(headers).unwrap_or("");
+    let fp =
+        idempotency::fingerprint(&[route.as_bytes(), event.as_bytes(), ticket.as_bytes(), body]);
+    match state.store.idem_begin(event, &key, &fp).await? {
+        IdemBegin::New => {}
+        IdemBegin::Replay(answer) => {
+            let stored: Stored = serde_json::from_str(&answer).map_err(|_| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL",
+                    "Unreadable idempotency record.",
+                )
+            })?;
+            return Ok(stored.replay());
+        }
+        IdemBegin::InProgress => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "IDEMPOTENCY_IN_PROGRESS",
+                "A request with this Idempotency-Key is still running.",
+            )
+            .retry_after(1));
+        }
+        IdemBegin::Conflict => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "IDEMPOTENCY_KEY_REUSED",
+                "This Idempotency-Key was used for a different request.",
+            ));
+        }
+    }
+    match handler().await {
+        Ok(response) => {
+            let (stored, response) = Stored::capture(response).await;
+            let answer = serde_json::to_string(&stored).unwrap_or_default();
+            if state
+                .store
+                .idem_finish(event, &key, &fp, &answer)
+                .await
+                .is_err()
+            {
+                let _ = state.store.idem_release(event, &key).await;
+            }
+            Ok(response)
+        }
+        Err(e) => {
+            let _ = state.store.idem_release(event, &key).await;
+            Err(e)
+        }
+    }
 }
 
 async fn require_admin(
@@ -221,10 +339,21 @@ async fn join(
     State(state): State<Arc<AppState>>,
     Path(event): Path<String>,
     headers: HeaderMap,
+    body: Bytes,
 ) -> AppResult {
+    idempotent(&state, &event, &headers, "join", &body, || {
+        join_now(&state, event.clone(), &headers)
+    })
+    .await
+}
+
+async fn join_now(state: &AppState, event: String, headers: &HeaderMap) -> AppResult {
     checked_event(&event)?;
-    let visitor = match ticket_visitor(&state, &headers, &event) {
-        Ok(Some(v)) => v,
+    let visitor = match ticket_visitor(state, headers, &event) {
+        Ok(Some(v)) => {
+            limit_visitor(state, &v)?;
+            v
+        }
         // A bad or foreign ticket is replaced, never trusted.
         Ok(None) | Err(_) => new_visitor_id(),
     };
@@ -300,6 +429,7 @@ async fn status(
 ) -> AppResult {
     checked_event(&event)?;
     let visitor = require_ticket(&state, &headers, &event)?;
+    limit_visitor(&state, &visitor)?;
     let now = now_ms();
     let (standing, waiting, observed) = state.store.status(&event, &visitor, now).await?;
     match standing {
@@ -345,10 +475,19 @@ async fn leave(
     State(state): State<Arc<AppState>>,
     Path(event): Path<String>,
     headers: HeaderMap,
+    body: Bytes,
 ) -> AppResult {
-    checked_event(&event)?;
-    let visitor = require_ticket(&state, &headers, &event)?;
-    let left = state.store.leave(&event, &visitor).await?;
+    idempotent(&state, &event, &headers, "leave", &body, || {
+        leave_now(&state, &event, &headers)
+    })
+    .await
+}
+
+async fn leave_now(state: &AppState, event: &str, headers: &HeaderMap) -> AppResult {
+    checked_event(event)?;
+    let visitor = require_ticket(state, headers, event)?;
+    limit_visitor(state, &visitor)?;
+    let left = state.store.leave(event, &visitor).await?;
     Ok(no_store(
         Json(json!({"visitor": visitor, "left": left})).into_response(),
     ))

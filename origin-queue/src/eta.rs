@@ -5,6 +5,9 @@
 //! rate. Confidence: 1.0 with ≥ 30 admissions in 15 min, 0.8 with ≥ 10 in 5 min, 0.6
 //! with ≥ 3 in 1 min, else 0.2. Its accuracy is measured, not assumed.
 
+/// Longest wait ever shown (a week).
+pub const MAX_ETA_SECS: u64 = 7 * 24 * 3600;
+
 /// Admissions counted in each window, and the configured rate for the cold start.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Observed {
@@ -35,10 +38,12 @@ pub fn estimate(position: u64, observed: &Observed) -> (u64, f64) {
     } else {
         observed.configured_rate
     };
+    // The epsilon keeps float noise (110.000001) from adding a whole second; no wait
+    // is shown as longer than MAX_ETA_SECS.
     let eta = if rate > 0.0 {
-        (position as f64 / rate * 1.1).ceil() as u64
+        ((position as f64 / rate * 1.1 - 1e-6).ceil().max(0.0) as u64).min(MAX_ETA_SECS)
     } else {
-        u64::MAX / 2
+        MAX_ETA_SECS
     };
     let confidence = if observed.last_15m >= 30 {
         1.0

@@ -3,10 +3,13 @@
 
 mod admission;
 mod api;
+mod client_ip;
 mod clock;
 mod error;
 mod eta;
+mod idempotency;
 mod keys;
+mod limiter;
 mod metrics;
 mod pass_cli;
 mod server;

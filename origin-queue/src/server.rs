@@ -6,7 +6,11 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::api::{router, AppState};
+use crate::limiter::Limiter;
 use crate::metrics::Metrics;
+
+/// Most clients (and visitors) each limiter tracks at once.
+const MAX_TRACKED: usize = 200_000;
 use crate::settings::Settings;
 use crate::store::Store;
 
@@ -35,15 +39,21 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         admin_token: settings.admin_token,
         cookie_secure: settings.cookie_secure,
         ticket_ttl_secs: settings.ticket_ttl_secs,
+        client_limiter: Limiter::new(settings.client_limit, MAX_TRACKED),
+        visitor_limiter: Limiter::new(settings.visitor_limit, MAX_TRACKED),
+        trusted_proxies: settings.trusted_proxies,
     });
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
     tracing::info!(listen = %settings.listen, "origin-queue serving");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server error: {e}"))?;
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| format!("server error: {e}"))?;
     let _ = stop_tx.send(true);
     let _ = admission.await;
     tracing::info!("origin-queue stopped");

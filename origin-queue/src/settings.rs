@@ -1,11 +1,13 @@
 //! Service settings: an optional JSON file (`WR_CONFIG_FILE`), overridden by environment
 //! variables. Secrets (keys, admin token) have no defaults.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use serde::Deserialize;
 use wr_pass::KeyRing;
+
+use crate::limiter::Limit;
 
 /// Everything `serve` needs.
 #[derive(Debug)]
@@ -26,6 +28,13 @@ pub struct Settings {
     pub tick: Duration,
     /// Signing keys (`WR_KEYS` / `WR_KEYS_FILE`).
     pub keys: KeyRing,
+    /// Per client address (`WR_CLIENT_RATE_LIMIT`, `RATE[:BURST]`, default 50:100).
+    pub client_limit: Limit,
+    /// Per visitor (`WR_VISITOR_RATE_LIMIT`, default 50:100).
+    pub visitor_limit: Limit,
+    /// Peers allowed to say who the client is in `X-Forwarded-For` (`WR_TRUSTED_PROXIES`,
+    /// comma-separated IPs; default none).
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 #[derive(Default, Deserialize)]
@@ -37,6 +46,9 @@ struct FileSettings {
     cookie_secure: Option<bool>,
     ticket_ttl_seconds: Option<u64>,
     tick_ms: Option<u64>,
+    client_rate_limit: Option<String>,
+    visitor_rate_limit: Option<String>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -118,7 +130,29 @@ impl Settings {
             Some(other) => return Err(format!("WR_COOKIE_SECURE: {other:?} is not 0/1")),
             None => file.cookie_secure.unwrap_or(false),
         };
+        let limit = |name: &str, file: Option<String>| -> Result<Limit, String> {
+            Limit::parse(&env(name).or(file).unwrap_or_else(|| "50:100".into()))
+                .map_err(|e| format!("{name}: {e}"))
+        };
+        let trusted_text: Vec<String> = match env("WR_TRUSTED_PROXIES") {
+            Some(text) => text
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            None => file.trusted_proxies.clone().unwrap_or_default(),
+        };
+        let trusted_proxies = trusted_text
+            .iter()
+            .map(|t| {
+                t.parse()
+                    .map_err(|_| format!("WR_TRUSTED_PROXIES: {t:?} is not an IP address"))
+            })
+            .collect::<Result<Vec<IpAddr>, String>>()?;
         Ok(Settings {
+            client_limit: limit("WR_CLIENT_RATE_LIMIT", file.client_rate_limit.clone())?,
+            visitor_limit: limit("WR_VISITOR_RATE_LIMIT", file.visitor_rate_limit.clone())?,
+            trusted_proxies,
             listen,
             redis_nodes,
             redis_timeout: Duration::from_millis(number(

@@ -119,6 +119,9 @@ impl OriginQueue {
             .env("WR_LISTEN", addr.to_string())
             .env("WR_TICK_MS", "50")
             .env("WR_LOG", "warn")
+            // Every simulated visitor comes from 127.0.0.1: limits off unless a test sets them.
+            .env("WR_CLIENT_RATE_LIMIT", "100000:100000")
+            .env("WR_VISITOR_RATE_LIMIT", "100000:100000")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         for (k, v) in extra_env {

@@ -469,3 +469,105 @@ fn without_redis_or_keys_it_refuses_to_start_and_says_why() {
         "{out:?}"
     );
 }
+
+#[test]
+fn idempotency_keys_replay_the_first_answer() {
+    let q = queue();
+    configure(q.addr, "t-idem", json!({"opens_at": now() + 3000}));
+    let key = b"0b6f4b38-5a1e-4c55-9d3e-7c1b2a9e8f10";
+    let post = |key: &[u8], body: &[u8]| {
+        http::request(
+            q.addr,
+            "POST",
+            "/v1/events/t-idem/join",
+            &[("idempotency-key", key)],
+            body,
+        )
+        .unwrap()
+    };
+    let first = post(key, b"");
+    let replay = post(key, b"");
+    assert_eq!((first.status, replay.status), (200, 200));
+    assert_eq!(
+        first.json(),
+        replay.json(),
+        "a replay returns the first answer"
+    );
+    assert_eq!(first.header("x-wr-ticket"), replay.header("x-wr-ticket"));
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    // Exactly one place was taken.
+    let public = http::get(q.addr, "/v1/events/t-idem", &[]).unwrap().json();
+    assert_eq!(public["waiting"], 1);
+    let other = post(key, b"{\"different\":true}");
+    assert_eq!(
+        (other.status, other.error_code().as_deref()),
+        (422, Some("IDEMPOTENCY_KEY_REUSED"))
+    );
+    let bad = post(b"not-a-uuid", b"");
+    assert_eq!(
+        (bad.status, bad.error_code().as_deref()),
+        (400, Some("BAD_IDEMPOTENCY_KEY"))
+    );
+}
+
+#[test]
+fn per_client_and_per_visitor_limits() {
+    let q = OriginQueue::start(
+        redis_cluster(),
+        &[
+            ("WR_CLIENT_RATE_LIMIT", "2:5"),
+            ("WR_VISITOR_RATE_LIMIT", "1:3"),
+        ],
+    );
+    configure(q.addr, "t-limit", json!({"opens_at": now() + 3000}));
+    let statuses: Vec<u16> = (0..8)
+        .map(|_| http::get(q.addr, "/v1/events/t-limit", &[]).unwrap().status)
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        3,
+        "{statuses:?}"
+    );
+    let limited = http::get(
+        q.addr,
+        "/v1/events/t-limit",
+        &[("x-forwarded-for", b"203.0.113.9")],
+    )
+    .unwrap();
+    assert_eq!(
+        limited.status, 429,
+        "X-Forwarded-For from an untrusted peer must not change the client"
+    );
+    assert!(limited.header("retry-after").is_some());
+    assert_eq!(limited.error_code().as_deref(), Some("RATE_LIMITED"));
+
+    // Behind a trusted proxy, X-Forwarded-For names the client.
+    let q = OriginQueue::start(
+        redis_cluster(),
+        &[
+            ("WR_TRUSTED_PROXIES", "127.0.0.1"),
+            ("WR_VISITOR_RATE_LIMIT", "1:3"),
+        ],
+    );
+    let (_, ticket) = join(q.addr, "t-limit", None);
+    let polls: Vec<u16> = (0..6)
+        .map(|i| {
+            let xff = format!("198.51.100.{i}");
+            http::get(
+                q.addr,
+                "/v1/events/t-limit/status",
+                &[
+                    ("x-wr-ticket", ticket.as_bytes()),
+                    ("x-forwarded-for", xff.as_bytes()),
+                ],
+            )
+            .unwrap()
+            .status
+        })
+        .collect();
+    assert_eq!(
+        polls.iter().filter(|s| **s == 429).count(),
+        3,
+        "per-visitor limit across addresses: {polls:?}"
+    );
+}
