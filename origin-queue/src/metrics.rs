@@ -42,6 +42,8 @@ struct Inner {
     admitted: BTreeMap<String, u64>,
     abandoned: BTreeMap<String, u64>,
     lapsed: BTreeMap<String, u64>,
+    /// Per event: (waiting, granted, active) after the last admission step.
+    sizes: BTreeMap<String, (u64, u64, u64)>,
     eta_error: Histogram,
 }
 
@@ -53,6 +55,7 @@ impl Default for Inner {
             admitted: BTreeMap::new(),
             abandoned: BTreeMap::new(),
             lapsed: BTreeMap::new(),
+            sizes: BTreeMap::new(),
             eta_error: Histogram::new(RELATIVE),
         }
     }
@@ -77,6 +80,8 @@ impl Metrics {
     pub fn record_step(&self, event: &str, step: Step) {
         let mut guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let m = &mut *guard;
+        m.sizes
+            .insert(event.to_owned(), (step.waiting, step.granted, step.active));
         for (map, n) in [
             (&mut m.admitted, step.admitted),
             (&mut m.abandoned, step.abandoned),
@@ -122,6 +127,17 @@ impl Metrics {
             let _ = writeln!(out, "# TYPE {name} counter");
             for (event, n) in map {
                 let _ = writeln!(out, "{name}{{event=\"{event}\"}} {n}");
+            }
+        }
+        for (name, pick) in [
+            ("wr_waiting", 0),
+            ("wr_granted", 1),
+            ("wr_active_sessions", 2),
+        ] {
+            let _ = writeln!(out, "# TYPE {name} gauge");
+            for (event, sizes) in &m.sizes {
+                let value = [sizes.0, sizes.1, sizes.2][pick];
+                let _ = writeln!(out, "{name}{{event=\"{event}\"}} {value}");
             }
         }
         out.push_str("# TYPE wr_eta_relative_error histogram\n");

@@ -146,6 +146,12 @@ pub struct Step {
     pub lapsed: u64,
     /// Waiting visitors who stopped polling.
     pub abandoned: u64,
+    /// In line after the step.
+    pub waiting: u64,
+    /// Admitted, pass not yet picked up.
+    pub granted: u64,
+    /// In session.
+    pub active: u64,
 }
 
 /// Outcome of claiming an `Idempotency-Key`.
@@ -518,13 +524,24 @@ impl Store {
             .arg(SWEEP_LIMIT)
             .arg(KEY_TTL_SECS);
         let mut c = self.conn.clone();
-        let (admitted, lapsed, abandoned, _ended): (i64, u64, u64, u64) = self
+        let (admitted, lapsed, abandoned, _ended, waiting, granted, active): (
+            i64,
+            u64,
+            u64,
+            u64,
+            u64,
+            u64,
+            u64,
+        ) = self
             .bounded(async move { inv.invoke_async(&mut c).await })
             .await?;
         Ok((admitted >= 0).then_some(Step {
             admitted: admitted as u64,
             lapsed,
             abandoned,
+            waiting,
+            granted,
+            active,
         }))
     }
 

@@ -24,13 +24,22 @@ fn on_exit(cleanup: &str) {
         .spawn();
 }
 
-/// A six-node cluster for this test binary: its seed nodes as `host:port`.
-pub fn redis_cluster() -> &'static Vec<String> {
-    static NODES: OnceLock<Vec<String>> = OnceLock::new();
-    NODES.get_or_init(|| {
+/// A six-node Redis Cluster in a scratch directory; stopped when the test process exits.
+pub struct RedisCluster {
+    dir: PathBuf,
+    base: u16,
+    /// Seed nodes as `host:port`.
+    pub nodes: Vec<String>,
+}
+
+impl RedisCluster {
+    /// Starts a new cluster on free ports.
+    pub fn start() -> RedisCluster {
         let script = workspace_root().join("scripts/redis-cluster");
-        for attempt in 0..5 {
-            let base = 21000 + ((std::process::id() as u16 % 300) * 6 + attempt * 1800) % 9000;
+        for attempt in 0..8u16 {
+            let base = 21000
+                + ((std::process::id() as u16 % 300) * 6 + attempt * 1100 + (seq() * 37) % 1000)
+                    % 9000;
             let ports: Vec<u16> = (base..base + 6).collect();
             if !ports.iter().all(|p| free(*p) && free(p + 10000)) {
                 continue;
@@ -50,7 +59,8 @@ pub fn redis_cluster() -> &'static Vec<String> {
                 dir.display()
             ));
             if out.status.success() {
-                return ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+                let nodes = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+                return RedisCluster { dir, base, nodes };
             }
             eprintln!(
                 "redis cluster on {base} failed: {}",
@@ -60,7 +70,43 @@ pub fn redis_cluster() -> &'static Vec<String> {
         panic!(
             "could not start a Redis Cluster (is redis-server installed? run scripts/install-deps)"
         );
-    })
+    }
+
+    fn script(&self, verb: &str) -> std::process::Output {
+        Command::new(workspace_root().join("scripts/redis-cluster"))
+            .arg(verb)
+            .arg(&self.dir)
+            .arg(self.base.to_string())
+            .output()
+            .expect("run scripts/redis-cluster")
+    }
+
+    /// Stops every node (data stays on disk).
+    pub fn stop(&self) {
+        self.script("stop");
+    }
+
+    /// Starts the stopped nodes again; they rejoin the same cluster.
+    pub fn restart(&self) {
+        let out = self.script("start");
+        assert!(
+            out.status.success(),
+            "restart failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+fn seq() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static N: AtomicU16 = AtomicU16::new(0);
+    N.fetch_add(1, Ordering::SeqCst)
+}
+
+/// The cluster shared by the tests of this binary: its seed nodes.
+pub fn redis_cluster() -> &'static Vec<String> {
+    static CLUSTER: OnceLock<RedisCluster> = OnceLock::new();
+    &CLUSTER.get_or_init(RedisCluster::start).nodes
 }
 
 fn free(port: u16) -> bool {

@@ -3,11 +3,12 @@
 -- the lowest arrival numbers, in order.
 -- KEYS: 1 cfg, 2 q, 3 seen, 4 vis, 5 granted, 6 active, 7 stats
 -- ARGV: 1 now_ms, 2 max batch, 3 sweep limit, 4 key ttl seconds
--- Returns {admitted, lapsed, abandoned, ended}; admitted = -1 when the event is gone
+-- Returns {admitted, lapsed, abandoned, ended, waiting, granted, active}; admitted = -1
+-- when the event is gone
 local now, max_batch, sweep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local c = redis.call('HMGET', KEYS[1], 'rate', 'burst', 'max_active', 'claim_ms', 'abandon_ms',
   'opens_at_ms', 'closes_at_ms', 'paused', 'closed', 'tokens', 'tokens_at_ms')
-if not c[1] then return {-1, 0, 0, 0} end
+if not c[1] then return {-1, 0, 0, 0, 0, 0, 0} end
 local rate, burst, max_active = tonumber(c[1]), tonumber(c[2]), tonumber(c[3])
 local claim_ms, abandon_ms = tonumber(c[4]), tonumber(c[5])
 
@@ -77,4 +78,5 @@ redis.call('HINCRBY', KEYS[7], 'abandoned_total', abandoned)
 redis.call('HINCRBY', KEYS[7], 'lapsed_total', lapsed)
 local ttl = tonumber(ARGV[4])
 for i = 1, 7 do redis.call('EXPIRE', KEYS[i], ttl) end
-return {n, lapsed, abandoned, ended}
+return {n, lapsed, abandoned, ended, redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[5]),
+  redis.call('ZCARD', KEYS[6])}
