@@ -27,6 +27,9 @@ lint: deps
 ## Benchmarks: each prints its figures and the command that produced them.
 bench: wasm
 	cargo run -q -p wr-tests --bin bench-edge
+	cargo run -q -p wr-tests --bin bench-queue
+	cargo run -q -p wr-tests --bin sale-sim
+
 
 ## The whole local stack. origin-queue's service is not built yet (see README).
 up: build

@@ -319,7 +319,7 @@ fn waiting_body(visitor: &str, rank: u64, waiting: u64, observed: &Observed) -> 
     json!({
         "visitor": visitor, "status": "waiting", "position": position, "waiting": waiting,
         "eta_seconds": eta, "eta_confidence": confidence,
-        "poll_after_ms": poll_after_ms(eta, rand::rng().random::<f64>()),
+        "poll_after_ms": poll_after_ms(eta, rand::rng().random::<f64>(), observed.poll_cap_ms),
     })
 }
 
@@ -448,12 +448,13 @@ async fn status(
             session_end_ms,
             claimed_now,
         } => {
-            if let Some((joined_ms, eta_ms)) = claimed_now {
-                let actual = now.saturating_sub(joined_ms) as f64;
-                if eta_ms >= 0 && actual > 0.0 {
+            if let Some(c) = claimed_now {
+                // Actual wait: join to grant (the visitor's polling lag is not the queue's).
+                let actual = c.granted_ms.saturating_sub(c.joined_ms) as f64;
+                if c.eta_ms >= 0 && actual > 0.0 {
                     state
                         .metrics
-                        .record_eta_error((actual - eta_ms as f64).abs() / actual);
+                        .record_eta_error((actual - c.eta_ms as f64).abs() / actual);
                 }
             }
             let ttl = (session_end_ms.saturating_sub(now) / 1000).max(1);
@@ -464,6 +465,9 @@ async fn status(
             let mut body = other_body(&visitor, "admitted", waiting);
             body["pass"] = json!(pass);
             body["pass_expires_at"] = json!(now / 1000 + ttl);
+            if let Some(c) = claimed_now {
+                body["admitted_at_ms"] = json!(c.granted_ms);
+            }
             let mut response = no_store(Json(body).into_response());
             set_cookie(&mut response, PASS_COOKIE, &pass, ttl, state.cookie_secure);
             Ok(response)

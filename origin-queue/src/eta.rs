@@ -2,8 +2,17 @@
 //!
 //! Seed design: the observed admission rate over 1, 5 and 15 minutes, weighted
 //! 50 / 30 / 20 %; ETA = position ÷ weighted rate × 1.1; with no history, the configured
-//! rate. Confidence: 1.0 with ≥ 30 admissions in 15 min, 0.8 with ≥ 10 in 5 min, 0.6
+//! rate. One change, found by measuring: a window is divided by the time it actually
+//! covers (since the first admission), not by its nominal length; the seed's version
+//! underestimates the rate tenfold in the first minutes of a sale. And the configured
+//! rate is blended in as a few seconds' worth of observation during the first half
+//! minute, so that the very first admissions do not swing the estimate. Confidence: 1.0 with ≥ 30 admissions in 15 min, 0.8 with ≥ 10 in 5 min, 0.6
 //! with ≥ 3 in 1 min, else 0.2. Its accuracy is measured, not assumed.
+
+/// Seconds of observation the configured rate is worth before admissions are seen…
+const PRIOR_SECS: f64 = 5.0;
+/// …fading to nothing over this many seconds of real observation.
+const PRIOR_FADE_SECS: f64 = 30.0;
 
 /// Longest wait ever shown (a week).
 pub const MAX_ETA_SECS: u64 = 7 * 24 * 3600;
@@ -19,14 +28,31 @@ pub struct Observed {
     pub last_15m: u64,
     /// The event's configured admission rate (per second).
     pub configured_rate: f64,
+    /// Longest poll interval the event allows (a third of its abandon timeout and of
+    /// its claim window), ms.
+    pub poll_cap_ms: u64,
+    /// Seconds since the first admission: a window longer than that is measured over
+    /// the time it actually covers, not over its nominal length.
+    pub observing_secs: f64,
 }
 
 impl Observed {
     /// The weighted observed rate per second (0 with no history).
     pub fn weighted_rate(&self) -> f64 {
-        0.5 * self.last_1m as f64 / 60.0
-            + 0.3 * self.last_5m as f64 / 300.0
-            + 0.2 * self.last_15m as f64 / 900.0
+        let covered = |window: f64| window.min(self.observing_secs);
+        // The configured rate counts as a few seconds of observation at the start (one
+        // admission in the first 100 ms says little), fading out over PRIOR_FADE_SECS.
+        let prior = PRIOR_SECS * (1.0 - (self.observing_secs / PRIOR_FADE_SECS).min(1.0));
+        let rate = |n: u64, window: f64| {
+            let span = covered(window) + prior;
+            if span <= 0.0 {
+                return 0.0;
+            }
+            (n as f64 + self.configured_rate * prior) / span
+        };
+        0.5 * rate(self.last_1m, 60.0)
+            + 0.3 * rate(self.last_5m, 300.0)
+            + 0.2 * rate(self.last_15m, 900.0)
     }
 }
 
@@ -58,10 +84,12 @@ pub fn estimate(position: u64, observed: &Observed) -> (u64, f64) {
 }
 
 /// When to poll next: about a tenth of the remaining wait, between 1 s and 15 s, with
-/// ±20 % jitter (`jitter` in 0..1) so that a crowd does not poll in lockstep.
-pub fn poll_after_ms(eta_secs: u64, jitter: f64) -> u64 {
+/// ±20 % jitter (`jitter` in 0..1) so that a crowd does not poll in lockstep, and never
+/// beyond `cap_ms` (so that following the advice never counts as abandoning).
+pub fn poll_after_ms(eta_secs: u64, jitter: f64, cap_ms: u64) -> u64 {
     let base = (eta_secs.saturating_mul(100)).clamp(1_000, 15_000) as f64;
-    (base * (0.8 + 0.4 * jitter.clamp(0.0, 1.0))) as u64
+    let jittered = (base * (0.8 + 0.4 * jitter.clamp(0.0, 1.0))) as u64;
+    jittered.min(cap_ms.max(500))
 }
 
 #[cfg(test)]
@@ -85,6 +113,8 @@ mod tests {
             last_5m: 3000,
             last_15m: 9000,
             configured_rate: 50.0,
+            poll_cap_ms: 0,
+            observing_secs: 3600.0,
         };
         assert!((o.weighted_rate() - 10.0).abs() < 1e-9);
         assert_eq!(estimate(1000, &o), (110, 1.0));
@@ -100,6 +130,8 @@ mod tests {
                     last_5m: n5,
                     last_15m: n15,
                     configured_rate: 1.0,
+                    poll_cap_ms: 0,
+                    observing_secs: 3600.0,
                 },
             )
             .1
@@ -111,11 +143,27 @@ mod tests {
     }
 
     #[test]
+    fn early_in_a_sale_windows_cover_only_the_time_observed() {
+        // 20/s for the first 10 s: every window holds 200 admissions.
+        let o = Observed {
+            last_1m: 200,
+            last_5m: 200,
+            last_15m: 200,
+            observing_secs: 10.0,
+            configured_rate: 20.0,
+            ..Observed::default()
+        };
+        assert!((o.weighted_rate() - 20.0).abs() < 1e-9);
+    }
+
+    #[test]
     fn polling_spreads_out_and_stays_bounded() {
-        assert_eq!(poll_after_ms(0, 0.5), 1_000);
-        assert_eq!(poll_after_ms(50, 0.5), 5_000);
-        assert_eq!(poll_after_ms(100_000, 0.5), 15_000);
-        assert_eq!(poll_after_ms(50, 0.0), 4_000);
-        assert_eq!(poll_after_ms(50, 1.0), 6_000);
+        let no_cap = u64::MAX;
+        assert_eq!(poll_after_ms(0, 0.5, no_cap), 1_000);
+        assert_eq!(poll_after_ms(50, 0.5, no_cap), 5_000);
+        assert_eq!(poll_after_ms(100_000, 0.5, no_cap), 15_000);
+        assert_eq!(poll_after_ms(50, 0.0, no_cap), 4_000);
+        assert_eq!(poll_after_ms(50, 1.0, no_cap), 6_000);
+        assert_eq!(poll_after_ms(100_000, 0.5, 1_666), 1_666);
     }
 }

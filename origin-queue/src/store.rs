@@ -24,6 +24,15 @@ const EVENTS_KEY: &str = "wr:events";
 const MAX_BATCH: u64 = 1_000;
 const SWEEP_LIMIT: u64 = 500;
 
+/// Seconds since the first admission (0 if none yet).
+fn observing_secs(started_ms: u64, now_ms: u64) -> f64 {
+    if started_ms == 0 {
+        0.0
+    } else {
+        now_ms.saturating_sub(started_ms) as f64 / 1000.0
+    }
+}
+
 /// Redis could not answer in time or at all.
 #[derive(Debug)]
 pub enum StoreError {
@@ -125,16 +134,29 @@ pub enum Joined {
 pub enum Standing {
     /// In line at 0-based `rank`.
     Waiting { rank: u64 },
-    /// Admitted; the session ends at `session_end_ms`. `claimed_now` carries
-    /// (joined_ms, eta_ms shown at join) when this call claimed the grant.
+    /// Admitted; the session ends at `session_end_ms`. `claimed_now` is set when this
+    /// call claimed the grant.
     Admitted {
+        /// When the session (and the pass) ends.
         session_end_ms: u64,
-        claimed_now: Option<(u64, i64)>,
+        /// What the server knew at the claim.
+        claimed_now: Option<Claimed>,
     },
     /// Not in line any more (abandoned, grant lapsed, session over, or left).
     Expired,
     /// No such event.
     NoEvent,
+}
+
+/// What the server knew about a visitor when it claimed the grant.
+#[derive(Debug, PartialEq, Clone, Copy)]
+pub struct Claimed {
+    /// When the visitor joined (ms).
+    pub joined_ms: u64,
+    /// The ETA shown at join (ms); negative if it was not recorded.
+    pub eta_ms: i64,
+    /// When the admission step granted admission (ms).
+    pub granted_ms: u64,
 }
 
 /// What an admission step did.
@@ -317,7 +339,7 @@ impl Store {
             .key(&k.stats);
         inv.arg(visitor).arg(now_ms).arg(KEY_TTL_SECS);
         let mut c = self.conn.clone();
-        let (state, rank, waiting, n1, n5, n15, rate, seq): (
+        let (state, rank, waiting, n1, n5, n15, rate, seq, poll_cap_ms, started_ms): (
             String,
             i64,
             u64,
@@ -325,6 +347,8 @@ impl Store {
             u64,
             u64,
             String,
+            u64,
+            u64,
             u64,
         ) = self
             .bounded(async move { inv.invoke_async(&mut c).await })
@@ -334,6 +358,8 @@ impl Store {
             last_5m: n5,
             last_15m: n15,
             configured_rate: rate.parse().unwrap_or(0.0),
+            poll_cap_ms,
+            observing_secs: observing_secs(started_ms, now_ms),
         };
         let joined = match state.as_str() {
             "waiting" => Joined::Waiting {
@@ -382,7 +408,8 @@ impl Store {
             .key(&k.stats);
         inv.arg(visitor).arg(now_ms);
         let mut c = self.conn.clone();
-        let (state, x, waiting, joined, eta, n1, n5, n15, rate): (
+        #[allow(clippy::type_complexity)]
+        let (state, x, waiting, joined, eta, n1, n5, n15, rate, granted, poll_cap_ms, started_ms): (
             String,
             i64,
             u64,
@@ -392,6 +419,9 @@ impl Store {
             u64,
             u64,
             String,
+            u64,
+            u64,
+            u64,
         ) = self
             .bounded(async move { inv.invoke_async(&mut c).await })
             .await?;
@@ -400,6 +430,8 @@ impl Store {
             last_5m: n5,
             last_15m: n15,
             configured_rate: rate.parse().unwrap_or(0.0),
+            poll_cap_ms,
+            observing_secs: observing_secs(started_ms, now_ms),
         };
         let standing = match state.as_str() {
             "waiting" => Standing::Waiting {
@@ -407,7 +439,11 @@ impl Store {
             },
             "admitted" => Standing::Admitted {
                 session_end_ms: x.max(0) as u64,
-                claimed_now: (joined > 0).then_some((joined, eta)),
+                claimed_now: (joined > 0).then_some(Claimed {
+                    joined_ms: joined,
+                    eta_ms: eta,
+                    granted_ms: granted,
+                }),
             },
             "expired" => Standing::Expired,
             _ => Standing::NoEvent,
@@ -569,6 +605,7 @@ impl Store {
                             "n1",
                             "n5",
                             "n15",
+                            "started_ms",
                         ],
                     )
                     .zcard(&k.q)
@@ -585,6 +622,8 @@ impl Store {
             last_5m: s(4),
             last_15m: s(5),
             configured_rate: 0.0,
+            poll_cap_ms: 0,
+            observing_secs: observing_secs(s(6), crate::clock::now_ms()),
         };
         Ok(Some(Stats {
             waiting,

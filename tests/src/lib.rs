@@ -10,4 +10,5 @@ pub mod fixtures;
 pub mod http;
 pub mod processes;
 pub mod proxy_wasm_host;
+pub mod sale;
 pub mod upstream;

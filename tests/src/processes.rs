@@ -155,8 +155,17 @@ pub struct OriginQueue {
 impl OriginQueue {
     /// Starts origin-queue against `nodes` with extra environment; waits for `/readyz`.
     pub fn start(nodes: &[String], extra_env: &[(&str, &str)]) -> OriginQueue {
+        Self::start_binary(&origin_queue_bin(), nodes, extra_env)
+    }
+
+    /// Same, with a given build of the binary (the benchmarks use the release build).
+    pub fn start_binary(
+        binary: &std::path::Path,
+        nodes: &[String],
+        extra_env: &[(&str, &str)],
+    ) -> OriginQueue {
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let mut cmd = Command::new(origin_queue_bin());
+        let mut cmd = Command::new(binary);
         cmd.arg("serve")
             .env_remove("WR_KEYS_FILE")
             .env("WR_KEYS", crate::fixtures::KEYS_JSON)

@@ -26,9 +26,19 @@ local ended = sweep_set(6, '(' .. now, {})
 local abandoned = sweep_set(3, '(' .. (now - abandon_ms), {2})
 
 -- Token bucket (tokens kept as a float in the cfg hash).
+-- The bucket may hold more than `burst` when the time since the last step alone earns
+-- more (rate x step interval, at most one second's worth, plus the fraction carried
+-- over): otherwise a small burst would cap the admission rate at burst per step, and
+-- fractions lost at every step would slow it down.
 local tokens = tonumber(c[10]) or burst
 local at = tonumber(c[11]) or now
-if now > at then tokens = math.min(burst, tokens + (now - at) * rate / 1000) end
+local cap = burst
+if now > at then
+  local earned = (now - at) * rate / 1000
+  cap = math.max(burst, math.min(earned, rate) + 1)
+
+  tokens = math.min(cap, tokens + earned)
+end
 local open = c[8] ~= '1' and c[9] ~= '1' and now >= tonumber(c[6]) and now < tonumber(c[7])
 local n = 0
 if open then
@@ -47,7 +57,7 @@ if open then
     n = 0
   end
 else
-  tokens = math.min(tokens, burst)
+  tokens = math.min(tokens, cap)
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'tokens_at_ms', now)
 
@@ -73,6 +83,7 @@ for i = 0, 89 do
   end
 end
 redis.call('HSET', KEYS[7], 'n1', n1, 'n5', n5, 'n15', n15)
+if n > 0 then redis.call('HSETNX', KEYS[7], 'started_ms', now) end
 redis.call('HINCRBY', KEYS[7], 'admitted_total', n)
 redis.call('HINCRBY', KEYS[7], 'abandoned_total', abandoned)
 redis.call('HINCRBY', KEYS[7], 'lapsed_total', lapsed)

@@ -4,15 +4,18 @@
 --       7 active (visitor -> session end ms)
 --       8 stats
 -- ARGV: 1 visitor, 2 now_ms, 3 key ttl seconds
--- Returns {state, rank, waiting, n1, n5, n15, rate, new (1|0)}
+-- Returns {state, rank, waiting, n1, n5, n15, rate, new seq (0: not new), poll cap ms,
+--          first admission ms (0: none yet)}
 -- state: waiting|admitted|closed|no_event. The caller records the ETA it shows a new
 -- visitor with HSET vis visitor "seq:joined_ms:eta_ms" (seq and joined_ms as written here).
-local cfg = redis.call('HMGET', KEYS[1], 'closes_at_ms', 'rate', 'closed')
-if not cfg[1] then return {'no_event', -1, 0, 0, 0, 0, '0', 0} end
-local r = redis.call('HMGET', KEYS[8], 'n1', 'n5', 'n15')
+local cfg = redis.call('HMGET', KEYS[1], 'closes_at_ms', 'rate', 'closed', 'abandon_ms', 'claim_ms')
+if not cfg[1] then return {'no_event', -1, 0, 0, 0, 0, '0', 0, 0, 0} end
+-- Polls must come well inside the abandon timeout and the claim window.
+local poll_cap = math.floor(math.min(tonumber(cfg[4]), tonumber(cfg[5])) / 3)
+local r = redis.call('HMGET', KEYS[8], 'n1', 'n5', 'n15', 'started_ms')
 local function out(state, rank, new)
   return {state, rank, redis.call('ZCARD', KEYS[3]), tonumber(r[1]) or 0, tonumber(r[2]) or 0,
-    tonumber(r[3]) or 0, cfg[2], new}
+    tonumber(r[3]) or 0, cfg[2], new, poll_cap, tonumber(r[4]) or 0}
 end
 local v, now = ARGV[1], tonumber(ARGV[2])
 local rank = redis.call('ZRANK', KEYS[3], v)

@@ -1,0 +1,294 @@
+//! `make bench` (queue part): origin-queue on a local six-node Redis Cluster with a
+//! 300,000-visitor line, side by side with Redis's own ceiling for the same ZRANK.
+//!
+//! 1. joins/s while filling the line (wrk POST /join, 50 connections);
+//! 2. Redis memory per waiting visitor (used_memory delta on the slot's master);
+//! 3. status calls/s and p50/p99 (wrk, 50 connections, random visitors);
+//! 4. redis-benchmark ZRANK on the same key: unpipelined (50 clients) and pipelined (-P 16).
+//!
+//! Everything runs on this machine (2 cores shared by Redis, origin-queue and the load
+//! tool), so the ratios matter more than the absolute numbers.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::json;
+use wr_pass::{Claims, TokenKind};
+use wr_tests::fixtures::{keys, now, workspace_root};
+use wr_tests::http;
+use wr_tests::processes::{OriginQueue, RedisCluster, ADMIN_TOKEN};
+
+const EVENT: &str = "bench";
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn release_origin_queue() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let ok = Command::new(cargo)
+        .args(["build", "-q", "--release", "-p", "origin-queue"])
+        .current_dir(workspace_root())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    workspace_root().join("target/release/origin-queue")
+}
+
+fn redis_cli(port: &str, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .arg("-p")
+        .arg(port)
+        .args(args)
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The port of the master that owns `key`'s slot.
+fn master_for(nodes: &[String], key: &str) -> String {
+    for node in nodes {
+        let port = node.rsplit(':').next().unwrap();
+        let reply = redis_cli(port, &["EXISTS", key]);
+        if !reply.starts_with("MOVED")
+            && !reply.contains("MOVED")
+            && redis_cli(port, &["ROLE"]).starts_with("master")
+        {
+            return port.to_owned();
+        }
+    }
+    panic!("no master owns {key}");
+}
+
+fn used_memory(port: &str) -> u64 {
+    redis_cli(port, &["INFO", "memory"])
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+struct WrkResult {
+    requests: u64,
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    non_2xx: u64,
+}
+
+fn wrk(url: &str, seconds: u64, script: &std::path::Path, args: &[&str]) -> WrkResult {
+    let mut cmd = Command::new("wrk");
+    cmd.args(["-t2", "-c50", &format!("-d{seconds}s"), "--latency", "-s"])
+        .arg(script)
+        .arg(url);
+    if !args.is_empty() {
+        cmd.arg("--").args(args);
+    }
+    let out = cmd.output().expect("wrk");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let find = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix).map(|v| v.trim().to_owned()))
+    };
+    let ms = |v: Option<String>| {
+        let v = v.unwrap_or_default();
+        let (num, unit) = v.split_at(v.find(|c: char| c.is_alphabetic()).unwrap_or(v.len()));
+        let n: f64 = num.parse().unwrap_or(f64::NAN);
+        match unit {
+            "us" => n / 1000.0,
+            "s" => n * 1000.0,
+            _ => n,
+        }
+    };
+    WrkResult {
+        requests: text
+            .lines()
+            .find_map(|l| {
+                l.trim()
+                    .split(" requests in")
+                    .next()
+                    .filter(|_| l.contains(" requests in"))
+                    .and_then(|n| n.trim().parse().ok())
+            })
+            .unwrap_or(0),
+        rps: find("Requests/sec:")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0),
+        p50_ms: ms(find("50%")),
+        p99_ms: ms(find("99%")),
+        non_2xx: find("Non-2xx or 3xx responses:")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+    }
+}
+
+fn redis_benchmark_zrank(port: &str, key: &str, member: &str, pipeline: u32) -> f64 {
+    let out = Command::new("redis-benchmark")
+        .args([
+            "-p",
+            port,
+            "-c",
+            "50",
+            "-n",
+            "300000",
+            "-P",
+            &pipeline.to_string(),
+            "-q",
+            "ZRANK",
+            key,
+            member,
+        ])
+        .output()
+        .expect("redis-benchmark");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // Progress lines end in \r; the summary reads "ZRANK k m: 60060.06 requests per second, p50=…".
+    text.split(['\r', '\n'])
+        .find(|piece| piece.contains("requests per second"))
+        .and_then(|piece| piece.rsplit(": ").next())
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn main() {
+    let target = env_u64("WR_BENCH_VISITORS", 300_000);
+    let seconds = env_u64("WR_BENCH_SECONDS", 10);
+    let rounds = env_u64("WR_BENCH_ROUNDS", 3);
+    let binary = release_origin_queue();
+    let cluster = RedisCluster::start();
+    let limits = [
+        ("WR_CLIENT_RATE_LIMIT", "1000000:1000000"),
+        ("WR_VISITOR_RATE_LIMIT", "1000000:1000000"),
+        ("WR_LOG", "error"),
+    ];
+    let q = OriginQueue::start_binary(&binary, &cluster.nodes, &limits);
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    let t = now();
+    // Opens far in the future: nobody is admitted, the line only grows.
+    let cfg = json!({"rate_per_second": 1000, "burst": 1000, "max_active": 10000, "session_seconds": 600,
+        "claim_seconds": 30, "abandon_seconds": 3600, "opens_at": t + 86_000, "closes_at": t + 90_000});
+    let r = http::request(
+        q.addr,
+        "PUT",
+        &format!("/v1/admin/events/{EVENT}"),
+        &[("authorization", auth.as_bytes())],
+        cfg.to_string().as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(r.status, 200);
+
+    let qkey = format!("{{wr:{EVENT}}}:q");
+    let master = master_for(&cluster.nodes, &format!("{{wr:{EVENT}}}:cfg"));
+    let memory_before = used_memory(&master);
+
+    let dir = std::env::temp_dir().join(format!("wr-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let join_lua = dir.join("join.lua");
+    std::fs::write(&join_lua, "wrk.method = \"POST\"\nwrk.body = \"\"\n").unwrap();
+    let url = format!("http://{}", q.addr);
+    let join_url = format!("{url}/v1/events/{EVENT}/join");
+
+    // 1. Fill the line with joins through the service.
+    let mut join_rates = Vec::new();
+    let mut join_errors = 0;
+    loop {
+        let waiting: u64 = redis_cli(&master, &["ZCARD", &qkey]).parse().unwrap_or(0);
+        if waiting >= target {
+            break;
+        }
+        let r = wrk(
+            &join_url,
+            seconds.min(((target - waiting) / 5_000).max(2)),
+            &join_lua,
+            &[],
+        );
+        eprintln!(
+            "joins: {:.0}/s (p50 {:.2} ms, p99 {:.2} ms), {} requests",
+            r.rps, r.p50_ms, r.p99_ms, r.requests
+        );
+        join_rates.push(r.rps);
+        join_errors += r.non_2xx;
+    }
+    let waiting: u64 = redis_cli(&master, &["ZCARD", &qkey]).parse().unwrap();
+    let memory_after = used_memory(&master);
+    let per_visitor = (memory_after.saturating_sub(memory_before)) as f64 / waiting as f64;
+
+    // 2. Tickets for 20,000 random waiting visitors, for the status load.
+    let members = redis_cli(&master, &["ZRANDMEMBER", &qkey, "20000"]);
+    let ring = keys();
+    let mut file = std::fs::File::create(dir.join("tickets.txt")).unwrap();
+    for visitor in members.lines() {
+        let ticket = ring
+            .mint(
+                TokenKind::Ticket,
+                &Claims::new(EVENT, visitor.trim(), t, t + 86_000),
+            )
+            .unwrap();
+        writeln!(file, "{ticket}").unwrap();
+    }
+    let middle = members.lines().next().unwrap_or("x").trim().to_owned();
+    let status_lua = dir.join("status.lua");
+    std::fs::write(
+        &status_lua,
+        format!(
+            "local tickets = {{}}\nfor line in io.lines(\"{}\") do tickets[#tickets + 1] = line end\n\
+             request = function()\n  return wrk.format(\"GET\", \"/v1/events/{EVENT}/status\", {{[\"x-wr-ticket\"] = tickets[math.random(#tickets)]}})\nend\n",
+            dir.join("tickets.txt").display()
+        ),
+    )
+    .unwrap();
+
+    // 3 and 4, interleaved rounds.
+    let mut status_runs = Vec::new();
+    let mut zrank_plain = Vec::new();
+    let mut zrank_piped = Vec::new();
+    for round in 1..=rounds {
+        let s = wrk(&url, seconds, &status_lua, &[]);
+        eprintln!(
+            "round {round}: status {:.0}/s p50 {:.2} ms p99 {:.2} ms (non-2xx {})",
+            s.rps, s.p50_ms, s.p99_ms, s.non_2xx
+        );
+        status_runs.push(s);
+        let z = redis_benchmark_zrank(&master, &qkey, &middle, 1);
+        let zp = redis_benchmark_zrank(&master, &qkey, &middle, 16);
+        eprintln!("round {round}: redis-benchmark ZRANK {z:.0}/s, pipelined -P 16 {zp:.0}/s");
+        zrank_plain.push(z);
+        zrank_piped.push(zp);
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let status_rps = median(status_runs.iter().map(|r| r.rps).collect());
+    let status_p50 = median(status_runs.iter().map(|r| r.p50_ms).collect());
+    let status_p99 = median(status_runs.iter().map(|r| r.p99_ms).collect());
+    let z1 = median(zrank_plain);
+    let z16 = median(zrank_piped);
+    let status_errors: u64 = status_runs.iter().map(|r| r.non_2xx).sum();
+    println!("\norigin-queue on a 6-node Redis Cluster, {waiting} visitors waiting; medians of {rounds} rounds x {seconds} s");
+    println!("| measure | value |");
+    println!("|---|---:|");
+    println!(
+        "| joins/s while filling (wrk -t2 -c50 POST /join) | {:.0} |",
+        median(join_rates)
+    );
+    println!("| join errors (non-2xx) | {join_errors} |");
+    println!("| Redis memory per waiting visitor (used_memory delta on the slot's master) | {per_visitor:.0} bytes |");
+    println!("| status calls/s (wrk -t2 -c50, 20k random visitors) | {status_rps:.0} |");
+    println!("| status p50 / p99 | {status_p50:.2} ms / {status_p99:.2} ms |");
+    println!("| status errors (non-2xx) | {status_errors} |");
+    println!("| redis-benchmark ZRANK, 50 clients, unpipelined | {z1:.0} |");
+    println!("| redis-benchmark ZRANK, 50 clients, -P 16 | {z16:.0} |");
+    println!(
+        "| status calls/s as a share of unpipelined ZRANK/s | {:.2} |",
+        status_rps / z1
+    );
+    println!("\ncommand: make bench (cargo run -q -p wr-tests --bin bench-queue), WR_BENCH_VISITORS={target} WR_BENCH_SECONDS={seconds} WR_BENCH_ROUNDS={rounds}");
+    let _ = std::fs::remove_dir_all(&dir);
+    drop(q);
+    cluster.stop();
+}

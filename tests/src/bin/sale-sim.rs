@@ -1,0 +1,84 @@
+//! A simulated sale on a local Redis Cluster and origin-queue (release build), with the
+//! report the product promises: FIFO inversions, admitted vs configured rate, ETA accuracy.
+//!
+//! `cargo run -q -p wr-tests --bin sale-sim` (part of `make bench`). Size with
+//! WR_SALE_VISITORS (3000), WR_SALE_WINDOW_SECS (30), WR_SALE_RATE (50, doubled once 40 %
+//! are admitted).
+
+use std::time::Duration;
+
+use wr_tests::fixtures::workspace_root;
+use wr_tests::processes::{OriginQueue, RedisCluster};
+use wr_tests::sale::{run, Plan};
+
+fn env(name: &str, default: f64) -> f64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let ok = std::process::Command::new(cargo)
+        .args(["build", "-q", "--release", "-p", "origin-queue"])
+        .current_dir(workspace_root())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let cluster = RedisCluster::start();
+    let limits = [
+        ("WR_CLIENT_RATE_LIMIT", "1000000:1000000"),
+        ("WR_VISITOR_RATE_LIMIT", "1000000:1000000"),
+        ("WR_LOG", "error"),
+    ];
+    let q = OriginQueue::start_binary(
+        &workspace_root().join("target/release/origin-queue"),
+        &cluster.nodes,
+        &limits,
+    );
+    let rate = env("WR_SALE_RATE", 50.0);
+    let plan = Plan {
+        event: "sim".into(),
+        visitors: env("WR_SALE_VISITORS", 3000.0) as usize,
+        arrival_window: Duration::from_secs_f64(env("WR_SALE_WINDOW_SECS", 30.0)),
+        rate_before: rate,
+        rate_after: rate * 2.0,
+        change_at_share: 0.4,
+        abandon_every: 10,
+        abandon_seconds: 10,
+        deadline: Duration::from_secs(600),
+    };
+    let r = run(q.addr, &plan);
+    println!(
+        "simulated sale: {} visitors over {:?}, every 10th walks away, rate {} then {} /s",
+        plan.visitors, plan.arrival_window, plan.rate_before, plan.rate_after
+    );
+    println!("| measure | value |");
+    println!("|---|---:|");
+    println!(
+        "| joined / admitted / walked away | {} / {} / {} |",
+        r.joined, r.admitted, r.abandoned
+    );
+    println!("| FIFO inversions | {} |", r.fifo_inversions);
+    println!(
+        "| admitted/s before the change (configured {}) | {:.1} |",
+        plan.rate_before, r.observed_rates.0
+    );
+    println!(
+        "| admitted/s after the change (configured {}) | {:.1} |",
+        plan.rate_after, r.observed_rates.1
+    );
+    println!(
+        "| ETA at join within ±10 % / ±20 % of the actual wait | {:.0} % / {:.0} % |",
+        r.eta_within.0 * 100.0,
+        r.eta_within.1 * 100.0
+    );
+    println!(
+        "| ETA mean absolute percentage error | {:.0} % |",
+        r.eta_mape * 100.0
+    );
+    println!("\ncommand: cargo run -q -p wr-tests --bin sale-sim");
+    drop(q);
+    cluster.stop();
+}

@@ -1,0 +1,277 @@
+//! A simulated sale against a running origin-queue: visitors arrive one after another
+//! (so arrival order is known exactly), poll as told, some walk away, and the operator
+//! changes the admission rate half-way. The report is what the product promises:
+//! FIFO inversions (must be 0), admitted rate vs configured rate, and ETA accuracy.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::http;
+use crate::processes::ADMIN_TOKEN;
+
+/// How the sale goes.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Event id.
+    pub event: String,
+    /// Visitors who join.
+    pub visitors: usize,
+    /// Time over which they arrive.
+    pub arrival_window: Duration,
+    /// Admissions per second at the start…
+    pub rate_before: f64,
+    /// …and after the change.
+    pub rate_after: f64,
+    /// The change happens once this share of visitors was admitted.
+    pub change_at_share: f64,
+    /// Every n-th visitor stops polling after joining (0: nobody).
+    pub abandon_every: usize,
+    /// `abandon_seconds` of the event.
+    pub abandon_seconds: u64,
+    /// Give up after this long.
+    pub deadline: Duration,
+}
+
+/// The figures.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Visitors who joined.
+    pub joined: usize,
+    /// Of those, admitted.
+    pub admitted: usize,
+    /// Of those, designed to abandon.
+    pub abandoned: usize,
+    /// Admitted visitors overtaken by someone who arrived later.
+    pub fifo_inversions: usize,
+    /// Observed admissions per second before and after the change (server grant times).
+    pub observed_rates: (f64, f64),
+    /// Share of admitted visitors whose wait was within ±10 % / ±20 % of the ETA at join.
+    pub eta_within: (f64, f64),
+    /// Mean absolute percentage error of the ETA at join.
+    pub eta_mape: f64,
+}
+
+struct Visitor {
+    arrival: usize,
+    ticket: String,
+    joined_ms: u64,
+    eta_secs: f64,
+    abandons: bool,
+    next_poll: Instant,
+    admitted_at_ms: Option<u64>,
+}
+
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn configure(addr: SocketAddr, plan: &Plan, rate: f64, opens_at: u64) {
+    let now = wall_ms() / 1000;
+    let cfg = json!({"rate_per_second": rate, "burst": 1, "max_active": 1_000_000, "session_seconds": 600,
+        "claim_seconds": 60, "abandon_seconds": plan.abandon_seconds, "opens_at": opens_at, "closes_at": now + 7200});
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    let r = http::request(
+        addr,
+        "PUT",
+        &format!("/v1/admin/events/{}", plan.event),
+        &[("authorization", auth.as_bytes())],
+        cfg.to_string().as_bytes(),
+    )
+    .expect("configure");
+    assert_eq!(r.status, 200, "{:?}", r.json());
+}
+
+/// Runs the sale and reports. Panics on transport errors (the stack is local).
+pub fn run(addr: SocketAddr, plan: &Plan) -> Report {
+    configure(addr, plan, plan.rate_before, wall_ms() / 1000 - 1);
+    let visitors: Arc<Mutex<Vec<Visitor>>> = Arc::new(Mutex::new(Vec::new()));
+    let started = Instant::now();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+
+    // Pollers: poll every due visitor, as told by poll_after_ms.
+    let pollers: Vec<_> = (0..4)
+        .map(|worker| {
+            let (visitors, done, event) = (visitors.clone(), done.clone(), plan.event.clone());
+            thread::spawn(move || {
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    let due: Vec<(usize, String)> = {
+                        let list = visitors.lock().unwrap();
+                        list.iter()
+                            .enumerate()
+                            .filter(|(i, v)| {
+                                i % 4 == worker
+                                    && !v.abandons
+                                    && v.admitted_at_ms.is_none()
+                                    && v.next_poll <= Instant::now()
+                            })
+                            .map(|(i, v)| (i, v.ticket.clone()))
+                            .collect()
+                    };
+                    for (i, ticket) in due {
+                        let r = http::get(
+                            addr,
+                            &format!("/v1/events/{event}/status"),
+                            &[("x-wr-ticket", ticket.as_bytes())],
+                        )
+                        .expect("status");
+                        let body = r.json();
+                        let mut list = visitors.lock().unwrap();
+                        let v = &mut list[i];
+                        match (r.status, body["status"].as_str()) {
+                            (200, Some("admitted")) => {
+                                v.admitted_at_ms =
+                                    Some(body["admitted_at_ms"].as_u64().unwrap_or_else(wall_ms))
+                            }
+                            (200, Some("waiting")) => {
+                                v.next_poll = Instant::now()
+                                    + Duration::from_millis(
+                                        body["poll_after_ms"].as_u64().unwrap_or(1000),
+                                    );
+                            }
+                            (status, other) => {
+                                panic!("visitor {i}: status {status} {other:?}: {body}")
+                            }
+                        }
+                    }
+                    thread::sleep(Duration::from_millis(20));
+                }
+            })
+        })
+        .collect();
+
+    // Arrivals, strictly one after another.
+    let gap = plan.arrival_window.as_secs_f64() / plan.visitors.max(1) as f64;
+    for arrival in 0..plan.visitors {
+        let joined_ms = wall_ms();
+        let r = http::request(
+            addr,
+            "POST",
+            &format!("/v1/events/{}/join", plan.event),
+            &[],
+            b"",
+        )
+        .expect("join");
+        assert_eq!(r.status, 200, "join: {:?}", r.json());
+        let body = r.json();
+        visitors.lock().unwrap().push(Visitor {
+            arrival,
+            ticket: r.header("x-wr-ticket").expect("ticket").to_owned(),
+            joined_ms,
+            eta_secs: body["eta_seconds"].as_f64().unwrap_or(f64::NAN),
+            abandons: plan.abandon_every > 0
+                && arrival % plan.abandon_every == plan.abandon_every - 1,
+            next_poll: Instant::now()
+                + Duration::from_millis(body["poll_after_ms"].as_u64().unwrap_or(1000)),
+            admitted_at_ms: None,
+        });
+        let target = started + Duration::from_secs_f64(gap * (arrival + 1) as f64);
+        if let Some(wait) = target.checked_duration_since(Instant::now()) {
+            thread::sleep(wait);
+        }
+    }
+
+    // Change the rate once enough were admitted; stop when everybody who polls is in.
+    let stays = plan.visitors
+        - visitors
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|v| v.abandons)
+            .count();
+    let mut changed_at_ms = None;
+    while started.elapsed() < plan.deadline {
+        let admitted = visitors
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|v| v.admitted_at_ms.is_some())
+            .count();
+        if changed_at_ms.is_none() && admitted as f64 >= plan.change_at_share * stays as f64 {
+            configure(addr, plan, plan.rate_after, wall_ms() / 1000 - 3600);
+            changed_at_ms = Some(wall_ms());
+        }
+        if admitted >= stays {
+            break;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    for p in pollers {
+        p.join().unwrap();
+    }
+    let list = visitors.lock().unwrap();
+    report(&list, changed_at_ms.unwrap_or(u64::MAX))
+}
+
+fn report(visitors: &[Visitor], changed_at_ms: u64) -> Report {
+    let admitted: Vec<&Visitor> = visitors
+        .iter()
+        .filter(|v| v.admitted_at_ms.is_some())
+        .collect();
+    let mut r = Report {
+        joined: visitors.len(),
+        admitted: admitted.len(),
+        abandoned: visitors.iter().filter(|v| v.abandons).count(),
+        ..Report::default()
+    };
+    // FIFO: in arrival order, grant times never go backwards.
+    let mut latest = 0;
+    for v in &admitted {
+        let at = v.admitted_at_ms.unwrap_or(0);
+        if at < latest {
+            r.fifo_inversions += 1;
+        }
+        latest = latest.max(at);
+        let _ = v.arrival;
+    }
+    let rate_in = |from: u64, to: u64| {
+        let times: Vec<u64> = admitted
+            .iter()
+            .filter_map(|v| v.admitted_at_ms)
+            .filter(|t| *t >= from && *t < to)
+            .collect();
+        match (times.iter().min(), times.iter().max()) {
+            (Some(a), Some(b)) if b > a => (times.len() - 1) as f64 / ((b - a) as f64 / 1000.0),
+            _ => 0.0,
+        }
+    };
+    r.observed_rates = (
+        rate_in(0, changed_at_ms),
+        rate_in(changed_at_ms + 1000, u64::MAX),
+    );
+    if std::env::var_os("WR_SALE_DUMP").is_some() {
+        for v in admitted.iter().step_by(10) {
+            let actual = v.admitted_at_ms.unwrap_or(0) as f64 - v.joined_ms as f64;
+            eprintln!(
+                "arrival {:4} eta {:6.1}s actual {:6.1}s",
+                v.arrival,
+                v.eta_secs,
+                actual / 1000.0
+            );
+        }
+    }
+    let errors: Vec<f64> = admitted
+        .iter()
+        .filter_map(|v| {
+            let actual = v.admitted_at_ms? as f64 - v.joined_ms as f64;
+            (actual > 500.0 && v.eta_secs.is_finite())
+                .then(|| (actual - v.eta_secs * 1000.0).abs() / actual)
+        })
+        .collect();
+    if !errors.is_empty() {
+        let n = errors.len() as f64;
+        r.eta_within = (
+            errors.iter().filter(|e| **e <= 0.10).count() as f64 / n,
+            errors.iter().filter(|e| **e <= 0.20).count() as f64 / n,
+        );
+        r.eta_mape = errors.iter().sum::<f64>() / n;
+    }
+    r
+}

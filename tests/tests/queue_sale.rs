@@ -1,0 +1,40 @@
+//! A small simulated sale through origin-queue on a real Redis Cluster: strict FIFO,
+//! the configured rate (changed half-way), abandonment, and the measured ETA accuracy.
+
+use std::time::Duration;
+
+use wr_tests::processes::{redis_cluster, OriginQueue};
+use wr_tests::sale::{run, Plan};
+
+#[test]
+fn a_sale_keeps_fifo_and_the_rate() {
+    let q = OriginQueue::start(redis_cluster(), &[]);
+    let plan = Plan {
+        event: "t-sale".into(),
+        visitors: 300,
+        arrival_window: Duration::from_secs(3),
+        rate_before: 20.0,
+        rate_after: 40.0,
+        change_at_share: 0.4,
+        abandon_every: 10,
+        abandon_seconds: 5,
+        deadline: Duration::from_secs(60),
+    };
+    let r = run(q.addr, &plan);
+    eprintln!("{r:?}");
+    assert_eq!(r.fifo_inversions, 0);
+    assert_eq!(
+        r.admitted,
+        r.joined - r.abandoned,
+        "everybody who kept polling got in: {r:?}"
+    );
+    let (before, after) = r.observed_rates;
+    assert!(
+        (15.0..=22.0).contains(&before),
+        "rate before the change: {before:.1}/s (configured 20)"
+    );
+    assert!(
+        (30.0..=42.0).contains(&after),
+        "rate after the change: {after:.1}/s (configured 40)"
+    );
+}
