@@ -23,6 +23,7 @@ use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::eta::{estimate, poll_after_ms, Observed};
 use crate::idempotency::{self, Stored};
+use crate::jwt::JwtVerifier;
 use crate::limiter::Limiter;
 use crate::metrics::Metrics;
 use crate::store::{EventConfig, IdemBegin, Joined, Standing, Store};
@@ -57,6 +58,8 @@ pub struct AppState {
     pub visitor_limiter: Limiter<String>,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpAddr>,
+    /// Optional user identity from a JWT.
+    pub jwt: Option<Arc<JwtVerifier>>,
 }
 
 type AppResult = Result<Response, ApiError>;
@@ -349,14 +352,15 @@ async fn join(
 
 async fn join_now(state: &AppState, event: String, headers: &HeaderMap) -> AppResult {
     checked_event(&event)?;
-    let visitor = match ticket_visitor(state, headers, &event) {
-        Ok(Some(v)) => {
-            limit_visitor(state, &v)?;
-            v
-        }
-        // A bad or foreign ticket is replaced, never trusted.
-        Ok(None) | Err(_) => new_visitor_id(),
+    let visitor = match user_visitor(state, headers).await? {
+        Some(user) => user,
+        None => match ticket_visitor(state, headers, &event) {
+            Ok(Some(v)) => v,
+            // A bad or foreign ticket is replaced, never trusted.
+            Ok(None) | Err(_) => new_visitor_id(),
+        },
     };
+    limit_visitor(state, &visitor)?;
     let now = now_ms();
     let (joined, waiting, observed) = state.store.join(&event, &visitor, now).await?;
     let body = match joined {
@@ -410,6 +414,33 @@ async fn join_now(state: &AppState, event: String, headers: &HeaderMap) -> AppRe
         );
     }
     Ok(response)
+}
+
+/// With JWT identity configured: the user's visitor id from a valid bearer token, an
+/// error for an invalid one, and an error for none when tokens are required.
+async fn user_visitor(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(verifier) = &state.jwt else {
+        return Ok(None);
+    };
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match bearer {
+        Some(token) => verifier.visitor(token.trim()).await.map(Some).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "JWT_INVALID",
+                format!("The identity token is not valid: {}.", e.0),
+            )
+        }),
+        None if verifier.required() => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "JWT_REQUIRED",
+            "Sign in first: a bearer identity token is required to join.",
+        )),
+        None => Ok(None),
+    }
 }
 
 fn require_ticket(state: &AppState, headers: &HeaderMap, event: &str) -> Result<String, ApiError> {

@@ -8,6 +8,8 @@ mod clock;
 mod error;
 mod eta;
 mod idempotency;
+mod jwt;
+
 mod keys;
 mod limiter;
 mod metrics;

@@ -24,6 +24,14 @@ pub async fn run(settings: Settings) -> Result<(), String> {
                 settings.redis_nodes
             )
         })?;
+    let jwt = match settings.jwt {
+        Some(jwt_settings) => {
+            let verifier = Arc::new(crate::jwt::JwtVerifier::load(jwt_settings).await?);
+            verifier.spawn_refresh();
+            Some(verifier)
+        }
+        None => None,
+    };
     let metrics = Arc::new(Metrics::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let admission = tokio::spawn(crate::admission::run(
@@ -42,6 +50,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         client_limiter: Limiter::new(settings.client_limit, MAX_TRACKED),
         visitor_limiter: Limiter::new(settings.visitor_limit, MAX_TRACKED),
         trusted_proxies: settings.trusted_proxies,
+        jwt,
     });
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await

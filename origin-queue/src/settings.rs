@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use wr_pass::KeyRing;
 
+use crate::jwt::{JwksSource, JwtSettings};
 use crate::limiter::Limit;
 
 /// Everything `serve` needs.
@@ -35,6 +36,39 @@ pub struct Settings {
     /// Peers allowed to say who the client is in `X-Forwarded-For` (`WR_TRUSTED_PROXIES`,
     /// comma-separated IPs; default none).
     pub trusted_proxies: Vec<IpAddr>,
+    /// Optional JWT identity (`WR_JWT_*`).
+    pub jwt: Option<JwtSettings>,
+}
+
+fn jwt_settings() -> Result<Option<JwtSettings>, String> {
+    let source = match (env("WR_JWT_JWKS_FILE"), env("WR_JWT_JWKS_URL")) {
+        (Some(_), Some(_)) => {
+            return Err("set only one of WR_JWT_JWKS_FILE and WR_JWT_JWKS_URL".into())
+        }
+        (Some(path), None) => JwksSource::File(path),
+        (None, Some(url)) if url.starts_with("https://") || url.starts_with("http://") => {
+            JwksSource::Url(url)
+        }
+        (None, Some(url)) => return Err(format!("WR_JWT_JWKS_URL: {url:?} is not an http(s) URL")),
+        (None, None) => {
+            if env("WR_JWT_REQUIRED").is_some() || env("WR_JWT_ISSUER").is_some() {
+                return Err("WR_JWT_* set without WR_JWT_JWKS_FILE or WR_JWT_JWKS_URL".into());
+            }
+            return Ok(None);
+        }
+    };
+    let required = match env("WR_JWT_REQUIRED").as_deref() {
+        Some("1" | "true") => true,
+        None | Some("0" | "false") => false,
+        Some(other) => return Err(format!("WR_JWT_REQUIRED: {other:?} is not 0/1")),
+    };
+    Ok(Some(JwtSettings {
+        source,
+        issuer: env("WR_JWT_ISSUER"),
+        audience: env("WR_JWT_AUDIENCE"),
+        required,
+        refresh: Duration::from_secs(number("WR_JWT_JWKS_REFRESH_SECS", None, 300, 30..=86_400)?),
+    }))
 }
 
 #[derive(Default, Deserialize)]
@@ -153,6 +187,8 @@ impl Settings {
             client_limit: limit("WR_CLIENT_RATE_LIMIT", file.client_rate_limit.clone())?,
             visitor_limit: limit("WR_VISITOR_RATE_LIMIT", file.visitor_rate_limit.clone())?,
             trusted_proxies,
+            jwt: jwt_settings()?,
+
             listen,
             redis_nodes,
             redis_timeout: Duration::from_millis(number(

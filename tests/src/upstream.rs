@@ -37,8 +37,14 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// Starts listening on 127.0.0.1 (any free port).
+    /// Starts listening on 127.0.0.1 (any free port), answering `upstream`.
     pub fn start() -> Upstream {
+        Self::start_with_body("upstream")
+    }
+
+    /// Same, answering every request with `body`.
+    pub fn start_with_body(body: &str) -> Upstream {
+        let body: Arc<str> = Arc::from(body);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind upstream");
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -50,8 +56,8 @@ impl Upstream {
                     break;
                 }
                 if let Ok(stream) = stream {
-                    let seen = seen2.clone();
-                    thread::spawn(move || serve(stream, seen));
+                    let (seen, body) = (seen2.clone(), body.clone());
+                    thread::spawn(move || serve(stream, seen, &body));
                 }
             }
         });
@@ -79,7 +85,7 @@ impl Drop for Upstream {
     }
 }
 
-fn serve(stream: TcpStream, seen: Arc<Mutex<Vec<Seen>>>) {
+fn serve(stream: TcpStream, seen: Arc<Mutex<Vec<Seen>>>, answer: &str) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
     let Ok(mut writer) = stream.try_clone() else {
         return;
@@ -128,9 +134,12 @@ fn serve(stream: TcpStream, seen: Arc<Mutex<Vec<Seen>>>) {
             return;
         }
         seen.lock().unwrap().push(Seen { path, headers });
-        let reply =
-            b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 8\r\n\r\nupstream";
-        if writer.write_all(reply).is_err() {
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{answer}",
+            answer.len()
+        );
+
+        if writer.write_all(reply.as_bytes()).is_err() {
             return;
         }
     }
