@@ -31,11 +31,11 @@ bench: wasm
 	cargo run -q -p wr-tests --bin sale-sim
 
 
-## The whole local stack. origin-queue's service is not built yet (see README).
-up: build
-	@echo "make up: origin-queue serve, the Redis Cluster and the demo backend are not built yet;" >&2
-	@echo "         the local stack lands with the queue service. Nothing was started." >&2
-	@exit 1
+## The whole local stack in the background (Redis Cluster, origin-queue, demo backend,
+## Envoy with the filter); prints the URLs. Ports: see scripts/stack.
+up:
+	@scripts/stack up
 
 down:
-	@echo "make down: nothing to stop (make up does not start a stack yet)"
+	@scripts/stack down
+

@@ -80,6 +80,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), limit_client));
     Router::new()
         .merge(public)
+        .route("/waiting-room/{event}", get(crate::page::waiting_room))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))

@@ -13,6 +13,8 @@ mod jwt;
 mod keys;
 mod limiter;
 mod metrics;
+mod page;
+
 mod pass_cli;
 mod server;
 mod settings;

@@ -89,8 +89,8 @@ pub fn request(
     headers: &[(&str, &[u8])],
     body: &[u8],
 ) -> Result<Response> {
-    let mut raw = format!("{method} {path} HTTP/1.1\r\nhost: shop.test\r\nconnection: close\r\n")
-        .into_bytes();
+    let mut raw =
+        format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n").into_bytes();
     for (name, value) in headers {
         raw.extend_from_slice(name.as_bytes());
         raw.extend_from_slice(b": ");

@@ -227,3 +227,104 @@ impl Drop for OriginQueue {
         let _ = self.child.wait();
     }
 }
+
+/// The local stack as `make up` starts it (`scripts/stack up`), on free ports and with
+/// its own state directory; `scripts/stack down` on drop and, as a backstop, when the
+/// test process exits.
+pub struct Stack {
+    env: Vec<(String, String)>,
+    /// Envoy's listener.
+    pub edge: SocketAddr,
+    /// origin-queue.
+    pub queue: SocketAddr,
+    /// The demo backend.
+    pub backend: SocketAddr,
+    /// The generated admin token.
+    pub admin_token: String,
+}
+
+impl Stack {
+    /// Runs `scripts/stack up`; panics with its output if it fails.
+    pub fn up() -> Stack {
+        let redis_base = (0..50u16)
+            .map(|i| 23000 + ((std::process::id() as u16 % 200) * 6 + i * 97) % 6000)
+            .find(|b| (*b..b + 6).all(|p| free(p) && free(p + 10000)))
+            .expect("no free redis ports");
+        let state =
+            std::env::temp_dir().join(format!("wr-stack-{}-{redis_base}", std::process::id()));
+        let ports = [free_port(), free_port(), free_port(), free_port()];
+        let env: Vec<(String, String)> = vec![
+            ("WR_EDGE_PORT".into(), ports[0].to_string()),
+            ("WR_ADMIN_PORT".into(), ports[1].to_string()),
+            ("WR_QUEUE_PORT".into(), ports[2].to_string()),
+            ("WR_BACKEND_PORT".into(), ports[3].to_string()),
+            ("WR_REDIS_PORT".into(), redis_base.to_string()),
+            ("WR_STATE_DIR".into(), state.display().to_string()),
+        ];
+        let script = workspace_root().join("scripts/stack");
+        let exports: String = env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+        on_exit(&format!(
+            "{exports}{} down; rm -rf {}",
+            script.display(),
+            state.display()
+        ));
+        let out = Command::new(&script)
+            .arg("up")
+            .envs(env.iter().cloned())
+            .output()
+            .expect("run scripts/stack");
+        assert!(
+            out.status.success(),
+            "scripts/stack up failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let addr = |p: u16| -> SocketAddr { format!("127.0.0.1:{p}").parse().unwrap() };
+        Stack {
+            admin_token: std::fs::read_to_string(state.join("admin-token"))
+                .unwrap()
+                .trim()
+                .to_owned(),
+            edge: addr(ports[0]),
+            queue: addr(ports[2]),
+            backend: addr(ports[3]),
+            env,
+        }
+    }
+
+    /// Runs `scripts/stack up` again (must be harmless) and returns its output.
+    pub fn up_again(&self) -> std::process::Output {
+        Command::new(workspace_root().join("scripts/stack"))
+            .arg("up")
+            .envs(self.env.iter().cloned())
+            .output()
+            .unwrap()
+    }
+
+    /// Runs `scripts/stack down`.
+    pub fn down(&self) -> std::process::Output {
+        Command::new(workspace_root().join("scripts/stack"))
+            .arg("down")
+            .envs(self.env.iter().cloned())
+            .output()
+            .unwrap()
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> PathBuf {
+        PathBuf::from(
+            &self
+                .env
+                .iter()
+                .find(|(k, _)| k == "WR_STATE_DIR")
+                .unwrap()
+                .1,
+        )
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.down();
+    }
+}

@@ -1,0 +1,103 @@
+//! The waiting-room page: one self-contained HTML document (no external assets) that
+//! joins, shows the live position, ETA, confidence and progress, waits `Retry-After` on
+//! 429/503, and moves on to `return_to` by itself once admitted.
+
+use axum::extract::{Path, Query};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use wr_pass::validate_event_id;
+
+use crate::error::ApiError;
+
+const TEMPLATE: &str = include_str!("page/waiting_room.html");
+
+/// Query of the page.
+#[derive(Deserialize)]
+pub struct PageQuery {
+    return_to: Option<String>,
+}
+
+/// A local path to go back to: starts with one `/`, no backslash or control
+/// characters, at most 2 KiB. Anything else becomes `/` (no open redirects).
+pub fn safe_return_to(candidate: Option<&str>) -> String {
+    match candidate {
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && p.len() <= 2048
+                && !p.chars().any(|c| c == '\\' || c.is_control()) =>
+        {
+            p.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+fn escape_attribute(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\'', "&#39;")
+}
+
+/// `GET /waiting-room/{event}?return_to=…`
+pub async fn waiting_room(
+    Path(event): Path<String>,
+    Query(query): Query<PageQuery>,
+) -> Result<Response, ApiError> {
+    validate_event_id(&event).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "BAD_EVENT_ID",
+            format!("event id {e}"),
+        )
+    })?;
+    let return_to = safe_return_to(query.return_to.as_deref());
+    let html = TEMPLATE
+        .replace("__EVENT__", &event)
+        .replace("__RETURN_TO__", &escape_attribute(&return_to));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            ),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        html,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_come_back() {
+        assert_eq!(safe_return_to(Some("/reserve?x=1")), "/reserve?x=1");
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil",
+            "",
+            "evil",
+            "/a\nb",
+        ] {
+            assert_eq!(safe_return_to(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(safe_return_to(None), "/");
+    }
+
+    #[test]
+    fn attributes_are_escaped() {
+        assert_eq!(
+            escape_attribute("/a?b=\"<x>\"&c='d'"),
+            "/a?b=&quot;&lt;x&gt;&quot;&amp;c=&#39;d&#39;"
+        );
+    }
+}

@@ -1,0 +1,137 @@
+//! Headless Chromium driven over WebDriver (chromedriver from Debian), with just the
+//! commands the browser tests need. The driver and browser stop on drop.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::http;
+use crate::processes::free_port;
+
+/// A browser session.
+pub struct Browser {
+    driver: Child,
+    addr: SocketAddr,
+    session: String,
+    profile: std::path::PathBuf,
+}
+
+impl Browser {
+    /// Starts chromedriver and a headless Chromium session.
+    pub fn start() -> Result<Browser> {
+        let port = free_port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("start chromedriver (apt-get install chromium chromium-driver)")?;
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+        let profile =
+            std::env::temp_dir().join(format!("wr-chromium-{}-{port}", std::process::id()));
+        let mut browser = Browser {
+            driver,
+            addr,
+            session: String::new(),
+            profile,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while http::get(addr, "/status", &[]).is_err() {
+            if Instant::now() > deadline {
+                bail!("chromedriver did not start");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--window-size=900,700", format!("--user-data-dir={}", browser.profile.display())]
+        }}}});
+        let created = browser.command("POST", "/session", Some(caps))?;
+        browser.session = created["sessionId"]
+            .as_str()
+            .context("no session id")?
+            .to_owned();
+        Ok(browser)
+    }
+
+    fn command(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let headers: &[(&str, &[u8])] = &[("content-type", b"application/json")];
+        let r = http::request(self.addr, method, path, headers, body.as_bytes())?;
+        let v = r.json();
+        if r.status != 200 {
+            bail!("webdriver {method} {path}: {} {v}", r.status);
+        }
+        Ok(v["value"].clone())
+    }
+
+    fn session_path(&self, rest: &str) -> String {
+        format!("/session/{}{rest}", self.session)
+    }
+
+    /// Navigates to `url`.
+    pub fn goto(&self, url: &str) -> Result<()> {
+        self.command(
+            "POST",
+            &self.session_path("/url"),
+            Some(json!({"url": url})),
+        )
+        .map(|_| ())
+    }
+
+    /// The current URL.
+    pub fn url(&self) -> Result<String> {
+        Ok(self
+            .command("GET", &self.session_path("/url"), None)?
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
+    }
+
+    /// Runs a script and returns its value.
+    pub fn eval(&self, script: &str) -> Result<Value> {
+        self.command(
+            "POST",
+            &self.session_path("/execute/sync"),
+            Some(json!({"script": script, "args": []})),
+        )
+    }
+
+    /// Polls `script` until it returns something truthy, or fails after `limit`.
+    pub fn wait_for(&self, script: &str, limit: Duration) -> Result<Value> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let v = self.eval(script).unwrap_or(Value::Null);
+            if !(v.is_null() || v == json!(false) || v == json!("")) {
+                return Ok(v);
+            }
+            if Instant::now() > deadline {
+                bail!("timed out waiting for {script}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// A PNG screenshot of the page.
+    pub fn screenshot(&self) -> Result<Vec<u8>> {
+        let b64 = self.command("GET", &self.session_path("/screenshot"), None)?;
+        Ok(base64::engine::general_purpose::STANDARD.decode(b64.as_str().unwrap_or_default())?)
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let _ = self.command("DELETE", &self.session_path(""), None);
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}

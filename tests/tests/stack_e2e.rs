@@ -1,0 +1,144 @@
+//! The local stack exactly as `make up` starts it: real Redis Cluster, origin-queue,
+//! demo backend and Envoy with the filter. A browser walks the waiting room end to end;
+//! a crowd goes through Envoy; `make down` leaves nothing running.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use wr_tests::browser::Browser;
+use wr_tests::fixtures::workspace_root;
+use wr_tests::http;
+use wr_tests::processes::Stack;
+
+fn admin(stack: &Stack, method: &str, path: &str, body: &Value) -> http::Response {
+    let auth = format!("Bearer {}", stack.admin_token);
+    http::request(
+        stack.queue,
+        method,
+        path,
+        &[("authorization", auth.as_bytes())],
+        body.to_string().as_bytes(),
+    )
+    .unwrap()
+}
+
+fn backend_log(stack: &Stack) -> Vec<Value> {
+    http::get(stack.backend, "/__demo/requests", &[])
+        .unwrap()
+        .json()
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_local_stack_end_to_end() {
+    let stack = Stack::up();
+    let again = stack.up_again();
+    assert!(
+        again.status.success(),
+        "a second make up must be harmless: {again:?}"
+    );
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already running"));
+
+    // 1. A browser: protected page → waiting room → (paused, 4 people ahead) → admitted → page.
+    assert_eq!(
+        admin(&stack, "POST", "/v1/admin/events/demo/pause", &json!({})).status,
+        200
+    );
+    for _ in 0..4 {
+        assert_eq!(
+            http::request(stack.edge, "POST", "/v1/events/demo/join", &[], b"")
+                .unwrap()
+                .status,
+            200
+        );
+    }
+    let browser = Browser::start().expect("browser");
+    browser
+        .goto(&format!("http://{}/reserve?seat=12", stack.edge))
+        .unwrap();
+    let position = browser
+        .wait_for("const p = document.getElementById('position'); return p && p.textContent === '5' ? p.textContent : null;", Duration::from_secs(20))
+        .expect("the waiting room shows position 5");
+    assert_eq!(position, "5");
+    assert!(browser
+        .url()
+        .unwrap()
+        .contains("/waiting-room/demo?return_to=/reserve"));
+    let eta = browser
+        .eval("return document.getElementById('eta').textContent")
+        .unwrap();
+    assert!(eta.as_str().unwrap_or_default().ends_with(" s"), "{eta}");
+    let progress = browser
+        .eval("return document.getElementById('progress').getAttribute('role')")
+        .unwrap();
+    assert_eq!(progress, "progressbar");
+    let out = workspace_root().join("target/test-output");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("waiting-room.png"), browser.screenshot().unwrap()).unwrap();
+
+    assert_eq!(
+        admin(&stack, "POST", "/v1/admin/events/demo/resume", &json!({})).status,
+        200
+    );
+    browser
+        .wait_for("return location.pathname === '/reserve' && document.body.innerText.includes('You are in. Visitor') ? location.href : null", Duration::from_secs(30))
+        .expect("the page moves on by itself once admitted");
+    let url = browser.url().unwrap();
+    assert!(url.ends_with("/reserve?seat=12"), "{url}");
+    std::fs::write(out.join("admitted.png"), browser.screenshot().unwrap()).unwrap();
+    drop(browser);
+
+    // 2. The backend never saw a protected request without the filter's identity headers.
+    let log = backend_log(&stack);
+    let protected: Vec<&Value> = log
+        .iter()
+        .filter(|r| r["path"].as_str().unwrap_or("").starts_with("/reserve"))
+        .collect();
+    assert!(!protected.is_empty());
+    assert!(
+        protected
+            .iter()
+            .all(|r| r["visitor"].is_string() && r["event"] == "demo"),
+        "{protected:?}"
+    );
+
+    // 3. Spoofed identity through the edge goes nowhere.
+    let r = http::get(
+        stack.edge,
+        "/reserve?tag=spoof",
+        &[
+            ("x-wr-visitor", b"mallory"),
+            ("accept", b"application/json"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(r.status, 403);
+    assert!(backend_log(&stack)
+        .iter()
+        .all(|r| !r["path"].as_str().unwrap_or("").contains("tag=spoof")));
+
+    // 4. make down leaves nothing running.
+    let state = stack.state_dir();
+    let out = stack.down();
+    assert!(out.status.success(), "{out:?}");
+    for name in ["envoy", "origin-queue", "demo-backend"] {
+        assert!(
+            !state.join(format!("{name}.pid")).exists(),
+            "{name} pid file left"
+        );
+    }
+    assert!(
+        http::get(stack.edge, "/", &[]).is_err(),
+        "envoy still answers"
+    );
+    assert!(
+        http::get(stack.queue, "/healthz", &[]).is_err(),
+        "origin-queue still answers"
+    );
+    assert!(
+        http::get(stack.backend, "/", &[]).is_err(),
+        "backend still answers"
+    );
+}
