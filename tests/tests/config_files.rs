@@ -36,6 +36,34 @@ fn rendered_envoy_yaml_passes_envoy_validate() {
 }
 
 #[test]
+fn the_compose_rendering_passes_envoy_validate() {
+    let root = workspace_root();
+    let out = std::env::temp_dir().join(format!("wr-envoy-compose-{}.yaml", std::process::id()));
+    let r = Command::new(root.join("scripts/render-envoy-config"))
+        .arg(root.join("envoy/envoy.yaml"))
+        .arg(&out)
+        .env("WR_WASM", filter_wasm())
+        .env("WR_KEYS", KEYS_JSON)
+        .env_remove("WR_KEYS_FILE")
+        .envs([
+            ("WR_LISTEN_HOST", "0.0.0.0"),
+            ("WR_QUEUE_HOST", "origin-queue"),
+            ("WR_BACKEND_HOST", "demo-backend"),
+        ])
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        text.contains("type: STRICT_DNS")
+            && text.contains("address: origin-queue, port_value: 8081")
+    );
+    let (ok, log) = validate(&out).unwrap();
+    let _ = std::fs::remove_file(&out);
+    assert!(ok, "{log}");
+}
+
+#[test]
 fn no_key_ring_means_no_config() {
     let out = std::env::temp_dir().join(format!("wr-envoy-nokeys-{}.yaml", std::process::id()));
     let r = render(None, &out);

@@ -1,0 +1,178 @@
+//! The deployment files are checked as far as a checker runs here: YAML parsed by PyYAML,
+//! Kubernetes objects checked for the fields this product relies on (probes, HPA bounds
+//! and targets, matching selectors, resource requests), the Istio plugin configuration
+//! run through the filter's own configuration validator, and the compose file's wiring.
+//! (No Kubernetes API server or Docker engine runs here: schema checks beyond these are
+//! not made.)
+
+use std::process::Command;
+
+use serde_json::Value;
+use wr_tests::fixtures::{workspace_root, KEYS_JSON};
+
+fn yaml_docs(relative: &str) -> Vec<Value> {
+    let path = workspace_root().join(relative);
+    let out = Command::new("python3")
+        .args(["-c", "import json, sys, yaml; print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d is not None]))"])
+        .arg(&path)
+        .output()
+        .expect("python3 with PyYAML (scripts/install-deps)");
+    assert!(
+        out.status.success(),
+        "{} is not valid YAML: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn find<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind}"))
+}
+
+#[test]
+fn kubernetes_manifests_for_origin_queue() {
+    let docs = yaml_docs("deploy/kubernetes/origin-queue.yaml");
+    let deployment = find(&docs, "Deployment");
+    let labels = &deployment["spec"]["template"]["metadata"]["labels"];
+    for (k, v) in deployment["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .unwrap()
+    {
+        assert_eq!(&labels[k], v, "selector does not match the pod labels");
+    }
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert!(
+        container["resources"]["requests"]["cpu"].is_string()
+            && container["resources"]["requests"]["memory"].is_string(),
+        "the HPA's utilization targets need resource requests"
+    );
+    let env: Vec<&str> = container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    for needed in [
+        "WR_KEYS_FILE",
+        "WR_ADMIN_TOKEN",
+        "WR_REDIS_NODES",
+        "WR_LISTEN",
+    ] {
+        assert!(env.contains(&needed), "{needed} missing");
+    }
+    assert!(
+        container["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["name"] != "WR_KEYS"),
+        "no inline keys"
+    );
+
+    let hpa = find(&docs, "HorizontalPodAutoscaler");
+    assert_eq!(
+        (
+            hpa["spec"]["minReplicas"].as_u64(),
+            hpa["spec"]["maxReplicas"].as_u64()
+        ),
+        (Some(3), Some(50))
+    );
+    let targets: Vec<(String, u64)> = hpa["spec"]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["resource"]["name"].as_str().unwrap().to_owned(),
+                m["resource"]["target"]["averageUtilization"]
+                    .as_u64()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(targets, [("cpu".to_owned(), 60), ("memory".to_owned(), 70)]);
+    assert_eq!(
+        hpa["spec"]["scaleTargetRef"]["name"],
+        deployment["metadata"]["name"]
+    );
+
+    for kind in ["Service", "PodDisruptionBudget"] {
+        let doc = find(&docs, kind);
+        let selector = if kind == "Service" {
+            &doc["spec"]["selector"]
+        } else {
+            &doc["spec"]["selector"]["matchLabels"]
+        };
+        for (k, v) in selector.as_object().unwrap() {
+            assert_eq!(&labels[k], v, "{kind} selector does not match the pods");
+        }
+    }
+}
+
+#[test]
+fn istio_wasm_plugins_carry_a_configuration_the_filter_accepts() {
+    for (file, attach) in [
+        ("envoy/istio/wasmplugin-gateway.yaml", "selector"),
+        ("envoy/istio/wasmplugin-waypoint.yaml", "targetRefs"),
+    ] {
+        let docs = yaml_docs(file);
+        let plugin = find(&docs, "WasmPlugin");
+        assert_eq!(plugin["apiVersion"], "extensions.istio.io/v1alpha1");
+        assert!(!plugin["spec"][attach].is_null(), "{file}: no {attach}");
+        assert_eq!(plugin["spec"]["failStrategy"], "FAIL_CLOSE", "{file}");
+        if attach == "targetRefs" {
+            assert_eq!(plugin["spec"]["targetRefs"][0]["kind"], "Gateway");
+        }
+        // As shipped, the placeholder secret is refused…
+        let shipped = plugin["spec"]["pluginConfig"].to_string();
+        let problems = edge_filter::config::Config::from_json(shipped.as_bytes()).unwrap_err();
+        assert!(problems.iter().any(|p| p.contains("keys:")), "{problems:?}");
+        // …and with a real key ring the rest of the configuration is valid.
+        let mut config = plugin["spec"]["pluginConfig"].clone();
+        config["keys"] = serde_json::from_str(KEYS_JSON).unwrap();
+        if let Err(problems) = edge_filter::config::Config::from_json(config.to_string().as_bytes())
+        {
+            panic!("{file}: {problems:?}");
+        }
+    }
+}
+
+#[test]
+fn compose_file_wires_the_same_topology() {
+    let docs = yaml_docs("envoy/docker-compose.yml");
+    let services = docs[0]["services"].as_object().unwrap();
+    for name in [
+        "redis-0",
+        "redis-5",
+        "redis-init",
+        "origin-queue",
+        "demo-backend",
+        "envoy",
+    ] {
+        assert!(services.contains_key(name), "service {name} missing");
+    }
+    let oq = &services["origin-queue"];
+    assert_eq!(oq["environment"]["WR_KEYS_FILE"], "/run/wr/keys.json");
+    assert!(
+        oq["environment"]["WR_ADMIN_TOKEN"]
+            .as_str()
+            .unwrap()
+            .contains(":?"),
+        "the admin token must be required, not defaulted"
+    );
+    let mounts: Vec<&str> = services["envoy"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(
+        mounts.iter().any(|m| m.contains("envoy.compose.yaml"))
+            && mounts.iter().any(|m| m.contains("edge_filter.wasm"))
+    );
+}
