@@ -246,6 +246,11 @@ pub struct Stack {
 impl Stack {
     /// Runs `scripts/stack up`; panics with its output if it fails.
     pub fn up() -> Stack {
+        Self::up_with(&[])
+    }
+
+    /// Same, with extra environment for the script and the processes it starts.
+    pub fn up_with(extra: &[(&str, &str)]) -> Stack {
         let redis_base = (0..50u16)
             .map(|i| 23000 + ((std::process::id() as u16 % 200) * 6 + i * 97) % 6000)
             .find(|b| (*b..b + 6).all(|p| free(p) && free(p + 10000)))
@@ -260,7 +265,11 @@ impl Stack {
             ("WR_BACKEND_PORT".into(), ports[3].to_string()),
             ("WR_REDIS_PORT".into(), redis_base.to_string()),
             ("WR_STATE_DIR".into(), state.display().to_string()),
-        ];
+        ]
+        .into_iter()
+        .chain(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect();
+
         let script = workspace_root().join("scripts/stack");
         let exports: String = env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
         on_exit(&format!(

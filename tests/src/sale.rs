@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::http;
-use crate::processes::ADMIN_TOKEN;
 
 /// How the sale goes.
 #[derive(Clone, Debug)]
@@ -34,6 +33,10 @@ pub struct Plan {
     pub abandon_seconds: u64,
     /// Give up after this long.
     pub deadline: Duration,
+    /// Bearer token of the admin API.
+    pub admin_token: String,
+    /// Once admitted, each visitor opens this path with its pass (through the edge).
+    pub protected_path: Option<String>,
 }
 
 /// The figures.
@@ -76,7 +79,7 @@ fn configure(addr: SocketAddr, plan: &Plan, rate: f64, opens_at: u64) {
     let now = wall_ms() / 1000;
     let cfg = json!({"rate_per_second": rate, "burst": 1, "max_active": 1_000_000, "session_seconds": 600,
         "claim_seconds": 60, "abandon_seconds": plan.abandon_seconds, "opens_at": opens_at, "closes_at": now + 7200});
-    let auth = format!("Bearer {ADMIN_TOKEN}");
+    let auth = format!("Bearer {}", plan.admin_token);
     let r = http::request(
         addr,
         "PUT",
@@ -99,6 +102,7 @@ pub fn run(addr: SocketAddr, plan: &Plan) -> Report {
     let pollers: Vec<_> = (0..4)
         .map(|worker| {
             let (visitors, done, event) = (visitors.clone(), done.clone(), plan.event.clone());
+            let protected = plan.protected_path.clone();
             thread::spawn(move || {
                 while !done.load(std::sync::atomic::Ordering::SeqCst) {
                     let due: Vec<(usize, String)> = {
@@ -127,8 +131,35 @@ pub fn run(addr: SocketAddr, plan: &Plan) -> Report {
                         match (r.status, body["status"].as_str()) {
                             (200, Some("admitted")) => {
                                 v.admitted_at_ms =
-                                    Some(body["admitted_at_ms"].as_u64().unwrap_or_else(wall_ms))
+                                    Some(body["admitted_at_ms"].as_u64().unwrap_or_else(wall_ms));
+                                if let Some(path) = &protected {
+                                    let cookie =
+                                        format!("wr_pass={}", body["pass"].as_str().unwrap_or(""));
+                                    let r = http::get(
+                                        addr,
+                                        path,
+                                        &[
+                                            ("cookie", cookie.as_bytes()),
+                                            ("accept", b"application/json"),
+                                        ],
+                                    )
+                                    .expect("protected page");
+                                    assert_eq!(
+                                        r.status,
+                                        200,
+                                        "visitor {i} with a pass was refused: {:?}",
+                                        r.json()
+                                    );
+                                }
                             }
+                            (429 | 503, _) => {
+                                let secs: u64 = r
+                                    .header("retry-after")
+                                    .and_then(|s| s.parse().ok())
+                                    .unwrap_or(1);
+                                v.next_poll = Instant::now() + Duration::from_secs(secs);
+                            }
+
                             (200, Some("waiting")) => {
                                 v.next_poll = Instant::now()
                                     + Duration::from_millis(
@@ -244,7 +275,7 @@ fn report(visitors: &[Visitor], changed_at_ms: u64) -> Report {
     };
     r.observed_rates = (
         rate_in(0, changed_at_ms),
-        rate_in(changed_at_ms + 1000, u64::MAX),
+        rate_in(changed_at_ms.saturating_add(1000), u64::MAX),
     );
     if std::env::var_os("WR_SALE_DUMP").is_some() {
         for v in admitted.iter().step_by(10) {

@@ -18,6 +18,8 @@ fn a_sale_keeps_fifo_and_the_rate() {
         change_at_share: 0.4,
         abandon_every: 10,
         abandon_seconds: 5,
+        admin_token: wr_tests::processes::ADMIN_TOKEN.into(),
+        protected_path: None,
         deadline: Duration::from_secs(60),
     };
     let r = run(q.addr, &plan);

@@ -47,6 +47,8 @@ fn main() {
         change_at_share: 0.4,
         abandon_every: 10,
         abandon_seconds: 10,
+        admin_token: wr_tests::processes::ADMIN_TOKEN.into(),
+        protected_path: None,
         deadline: Duration::from_secs(600),
     };
     let r = run(q.addr, &plan);
