@@ -30,38 +30,39 @@ pub fn parse_header_map(bytes: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
     Some(pairs)
 }
 
+/// Serializes (name, value) pairs the way the ABI does (what a host hands a filter).
+pub fn serialize_header_map<N: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(N, V)]) -> Vec<u8> {
+    let mut out = (pairs.len() as u32).to_le_bytes().to_vec();
+    for (n, v) in pairs {
+        out.extend_from_slice(&(n.as_ref().len() as u32).to_le_bytes());
+        out.extend_from_slice(&(v.as_ref().len() as u32).to_le_bytes());
+    }
+    for (n, v) in pairs {
+        out.extend_from_slice(n.as_ref());
+        out.push(0);
+        out.extend_from_slice(v.as_ref());
+        out.push(0);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn serialize(pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
-        let mut out = (pairs.len() as u32).to_le_bytes().to_vec();
-        for (n, v) in pairs {
-            out.extend_from_slice(&(n.len() as u32).to_le_bytes());
-            out.extend_from_slice(&(v.len() as u32).to_le_bytes());
-        }
-        for (n, v) in pairs {
-            out.extend_from_slice(n);
-            out.push(0);
-            out.extend_from_slice(v);
-            out.push(0);
-        }
-        out
-    }
-
     #[test]
     fn round_trip_with_binary_values() {
         let pairs: Vec<(&[u8], &[u8])> = vec![(b":path", b"/x"), (b"cookie", b"\xff\x00a")];
-        let parsed = parse_header_map(&serialize(&pairs)).unwrap();
+        let parsed = parse_header_map(&serialize_header_map(&pairs)).unwrap();
         assert_eq!(parsed[1], (b"cookie".to_vec(), b"\xff\x00a".to_vec()));
     }
 
     #[test]
     fn lies_about_sizes_are_refused() {
-        let mut bytes = serialize(&[(b"a", b"b")]);
+        let mut bytes = serialize_header_map(&[(b"a", b"b")]);
         bytes[0] = 200;
         assert_eq!(parse_header_map(&bytes), None);
-        let mut bytes = serialize(&[(b"a", b"b")]);
+        let mut bytes = serialize_header_map(&[(b"a", b"b")]);
         bytes[8] = 0xff;
         assert_eq!(parse_header_map(&bytes), None);
         assert_eq!(parse_header_map(&[1, 0]), None);

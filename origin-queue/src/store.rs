@@ -24,6 +24,24 @@ const EVENTS_KEY: &str = "wr:events";
 const MAX_BATCH: u64 = 1_000;
 const SWEEP_LIMIT: u64 = 500;
 
+/// The ETA inputs the join and status scripts return.
+fn observed(
+    last: [u64; 3],
+    rate: &str,
+    poll_cap_ms: u64,
+    started_ms: u64,
+    now_ms: u64,
+) -> Observed {
+    Observed {
+        last_1m: last[0],
+        last_5m: last[1],
+        last_15m: last[2],
+        configured_rate: rate.parse().unwrap_or(0.0),
+        poll_cap_ms,
+        observing_secs: observing_secs(started_ms, now_ms),
+    }
+}
+
 /// Seconds since the first admission (0 if none yet).
 fn observing_secs(started_ms: u64, now_ms: u64) -> f64 {
     if started_ms == 0 {
@@ -353,14 +371,7 @@ impl Store {
         ) = self
             .bounded(async move { inv.invoke_async(&mut c).await })
             .await?;
-        let observed = Observed {
-            last_1m: n1,
-            last_5m: n5,
-            last_15m: n15,
-            configured_rate: rate.parse().unwrap_or(0.0),
-            poll_cap_ms,
-            observing_secs: observing_secs(started_ms, now_ms),
-        };
+        let observed = observed([n1, n5, n15], &rate, poll_cap_ms, started_ms, now_ms);
         let joined = match state.as_str() {
             "waiting" => Joined::Waiting {
                 rank: rank.max(0) as u64,
@@ -425,14 +436,7 @@ impl Store {
         ) = self
             .bounded(async move { inv.invoke_async(&mut c).await })
             .await?;
-        let observed = Observed {
-            last_1m: n1,
-            last_5m: n5,
-            last_15m: n15,
-            configured_rate: rate.parse().unwrap_or(0.0),
-            poll_cap_ms,
-            observing_secs: observing_secs(started_ms, now_ms),
-        };
+        let observed = observed([n1, n5, n15], &rate, poll_cap_ms, started_ms, now_ms);
         let standing = match state.as_str() {
             "waiting" => Standing::Waiting {
                 rank: x.max(0) as u64,

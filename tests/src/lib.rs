@@ -5,7 +5,9 @@
 //! Every process a test starts is owned by a guard that kills it on drop, and all
 //! traffic goes to 127.0.0.1.
 
+pub mod backend_log;
 pub mod browser;
+
 pub mod envoy;
 
 pub mod fixtures;

@@ -328,40 +328,6 @@ fn give(caller: &mut C, data: &[u8], ptr_out: i32, size_out: i32) -> Result<()> 
     write(caller, size_out, &(data.len() as u32).to_le_bytes())
 }
 
-fn serialize_map(pairs: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
-    let mut out = (pairs.len() as u32).to_le_bytes().to_vec();
-    for (n, v) in pairs {
-        out.extend_from_slice(&(n.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
-    }
-    for (n, v) in pairs {
-        out.extend_from_slice(n);
-        out.push(0);
-        out.extend_from_slice(v);
-        out.push(0);
-    }
-    out
-}
-
-fn deserialize_map(bytes: &[u8]) -> Vec<(String, String)> {
-    let word = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap()) as usize;
-    if bytes.len() < 4 {
-        return Vec::new();
-    }
-    let count = word(0);
-    let mut at = 4 + count * 8;
-    let mut out = Vec::new();
-    for i in 0..count {
-        let (nl, vl) = (word(4 + i * 8), word(8 + i * 8));
-        let name = String::from_utf8_lossy(&bytes[at..at + nl]).into_owned();
-        at += nl + 1;
-        let value = String::from_utf8_lossy(&bytes[at..at + vl]).into_owned();
-        at += vl + 1;
-        out.push((name, value));
-    }
-    out
-}
-
 fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         "env",
@@ -402,7 +368,7 @@ fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
             if map != REQUEST_HEADERS {
                 return Ok(BAD_ARGUMENT);
             }
-            let bytes = serialize_map(&c.data().headers);
+            let bytes = edge_filter::header_map::serialize_header_map(&c.data().headers);
             give(&mut c, &bytes, ptr_out, size_out)?;
             Ok(OK)
         },
@@ -525,7 +491,16 @@ fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
          _grpc: i32|
          -> Result<i32> {
             let body = read(&mut c, bp, bl)?;
-            let headers = deserialize_map(&read(&mut c, hp, hl)?);
+            let headers = edge_filter::header_map::parse_header_map(&read(&mut c, hp, hl)?)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(n, v)| {
+                    (
+                        String::from_utf8_lossy(&n).into_owned(),
+                        String::from_utf8_lossy(&v).into_owned(),
+                    )
+                })
+                .collect();
             c.data_mut().reply = Some(LocalResponse {
                 status: status as u32,
                 headers,

@@ -4,11 +4,9 @@
 //! identity, never more new visitors than the admission rate (+ burst) allows, and the
 //! queue must grant in arrival order.
 
-use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use serde_json::Value;
-use wr_tests::http;
+use wr_tests::backend_log::{busiest_window, first_arrivals, requests_under};
 use wr_tests::processes::Stack;
 use wr_tests::sale::{run, Plan};
 
@@ -39,16 +37,7 @@ fn a_crowd_through_the_edge() {
     assert_eq!(report.admitted, 1500, "{report:?}");
     assert_eq!(report.fifo_inversions, 0);
 
-    let log: Vec<Value> = http::get(stack.backend, "/__demo/requests", &[])
-        .unwrap()
-        .json()
-        .as_array()
-        .cloned()
-        .unwrap();
-    let protected: Vec<&Value> = log
-        .iter()
-        .filter(|r| r["path"].as_str().unwrap_or("").starts_with("/reserve"))
-        .collect();
+    let protected = requests_under(stack.backend, "/reserve");
     assert_eq!(protected.len(), 1500);
     assert!(
         protected
@@ -56,31 +45,11 @@ fn a_crowd_through_the_edge() {
             .all(|r| r["visitor"].is_string() && r["event"] == "demo"),
         "a request without identity reached the backend"
     );
-    let distinct: HashSet<&str> = protected
-        .iter()
-        .filter_map(|r| r["visitor"].as_str())
-        .collect();
-    assert_eq!(distinct.len(), 1500, "every visitor entered exactly once");
-
+    let times = first_arrivals(&protected);
+    assert_eq!(times.len(), 1500, "every visitor entered exactly once");
     // New visitors per 5 s window: at most RATE * (5 + 2 s of polling lag) + burst.
-    let mut first: BTreeMap<&str, u64> = BTreeMap::new();
-    for r in &protected {
-        first
-            .entry(r["visitor"].as_str().unwrap())
-            .or_insert(r["at_ms"].as_u64().unwrap());
-    }
-    let mut times: Vec<u64> = first.values().copied().collect();
-    times.sort();
     let limit = (RATE * (5.0 + 2.0) + 1.0) as usize;
-    let busiest = (0..times.len())
-        .map(|i| {
-            times[i..]
-                .iter()
-                .take_while(|t| **t < times[i] + 5000)
-                .count()
-        })
-        .max()
-        .unwrap();
+    let busiest = busiest_window(&times, 5000);
     assert!(
         busiest <= limit,
         "{busiest} new visitors in 5 s (limit {limit})"

@@ -2,12 +2,10 @@
 //! thresholds must pass, and the backend must have seen only admitted visitors, no
 //! faster than the admission rate allows.
 
-use std::collections::BTreeMap;
 use std::process::Command;
 
-use serde_json::Value;
+use wr_tests::backend_log::{busiest_window, first_arrivals, requests_under};
 use wr_tests::fixtures::workspace_root;
-use wr_tests::http;
 use wr_tests::processes::Stack;
 
 /// `make up`'s demo event: 2 admissions per second, burst 2. The smoke polls every 1 s.
@@ -41,16 +39,7 @@ fn k6_smoke_sale_through_envoy() {
     assert!(out.status.success(), "k6 thresholds failed:\n{text}");
     assert!(text.contains("visitors_entered"), "{text}");
 
-    let log: Vec<Value> = http::get(stack.backend, "/__demo/requests", &[])
-        .unwrap()
-        .json()
-        .as_array()
-        .cloned()
-        .unwrap();
-    let protected: Vec<&Value> = log
-        .iter()
-        .filter(|r| r["path"].as_str().unwrap_or("").starts_with("/reserve"))
-        .collect();
+    let protected = requests_under(stack.backend, "/reserve");
     assert_eq!(protected.len(), 30, "every visitor entered once");
     assert!(
         protected.iter().all(|r| r["visitor"].is_string()),
@@ -59,23 +48,13 @@ fn k6_smoke_sale_through_envoy() {
     // New visitors per window: admissions happen at RATE (+ BURST), and a visitor shows
     // up at most one poll later, so any window of W seconds holds at most
     // RATE * (W + POLL_SECONDS) + BURST first arrivals.
-    let mut first_seen: BTreeMap<String, u64> = BTreeMap::new();
-    for r in &protected {
-        first_seen
-            .entry(r["visitor"].as_str().unwrap().to_owned())
-            .or_insert(r["at_ms"].as_u64().unwrap());
-    }
-    let mut times: Vec<u64> = first_seen.values().copied().collect();
-    times.sort();
+    let times = first_arrivals(&protected);
     for window_s in [1.0, 5.0] {
         let limit = (RATE * (window_s + POLL_SECONDS) + BURST).floor() as usize;
-        for (i, start) in times.iter().enumerate() {
-            let end = start + (window_s * 1000.0) as u64;
-            let n = times[i..].iter().take_while(|t| **t < end).count();
-            assert!(
-                n <= limit,
-                "{n} new visitors within {window_s} s (limit {limit})"
-            );
-        }
+        let busiest = busiest_window(&times, (window_s * 1000.0) as u64);
+        assert!(
+            busiest <= limit,
+            "{busiest} new visitors within {window_s} s (limit {limit})"
+        );
     }
 }
