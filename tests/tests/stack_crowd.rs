@@ -1,5 +1,5 @@
 //! A crowd through the whole stack (Envoy with the filter, origin-queue, Redis Cluster,
-//! demo backend): 1,500 visitors arrive, poll and, once admitted, open the protected
+//! demo backend): 2,000 visitors arrive, poll and, once admitted, open the protected
 //! page with their pass. The backend must never see a request without a valid pass'
 //! identity, never more new visitors than the admission rate (+ burst) allows, and the
 //! queue must grant in arrival order.
@@ -21,7 +21,7 @@ fn a_crowd_through_the_edge() {
     ]);
     let plan = Plan {
         event: "demo".into(),
-        visitors: 1500,
+        visitors: 2000,
         arrival_window: Duration::from_secs(8),
         rate_before: RATE,
         rate_after: RATE,
@@ -34,11 +34,11 @@ fn a_crowd_through_the_edge() {
     };
     let report = run(stack.edge, &plan);
     eprintln!("{report:?}");
-    assert_eq!(report.admitted, 1500, "{report:?}");
+    assert_eq!(report.admitted, 2000, "{report:?}");
     assert_eq!(report.fifo_inversions, 0);
 
     let protected = requests_under(stack.backend, "/reserve");
-    assert_eq!(protected.len(), 1500);
+    assert_eq!(protected.len(), 2000);
     assert!(
         protected
             .iter()
@@ -46,7 +46,7 @@ fn a_crowd_through_the_edge() {
         "a request without identity reached the backend"
     );
     let times = first_arrivals(&protected);
-    assert_eq!(times.len(), 1500, "every visitor entered exactly once");
+    assert_eq!(times.len(), 2000, "every visitor entered exactly once");
     // New visitors per 5 s window: at most RATE * (5 + 2 s of polling lag) + burst.
     let limit = (RATE * (5.0 + 2.0) + 1.0) as usize;
     let busiest = busiest_window(&times, 5000);
