@@ -21,16 +21,42 @@ pub fn requests_under(backend: SocketAddr, prefix: &str) -> Vec<Value> {
         .collect()
 }
 
-/// When each visitor first reached the backend (unix ms), sorted.
-pub fn first_arrivals(requests: &[Value]) -> Vec<u64> {
-    let mut first: BTreeMap<&str, u64> = BTreeMap::new();
+/// When each visitor first reached the backend (unix ms), by visitor id.
+pub fn first_arrival_by_visitor(requests: &[Value]) -> BTreeMap<String, u64> {
+    let mut first: BTreeMap<String, u64> = BTreeMap::new();
     for r in requests {
         if let (Some(visitor), Some(at)) = (r["visitor"].as_str(), r["at_ms"].as_u64()) {
-            let t = first.entry(visitor).or_insert(at);
+            let t = first.entry(visitor.to_owned()).or_insert(at);
             *t = (*t).min(at);
         }
     }
-    let mut times: Vec<u64> = first.into_values().collect();
+    first
+}
+
+/// Visitors (given in queue order) who reached the backend more than `lag_ms` after
+/// someone who was behind them in line.
+pub fn order_violations(
+    queue_order: &[String],
+    first: &BTreeMap<String, u64>,
+    lag_ms: u64,
+) -> usize {
+    let mut violations = 0;
+    let mut earliest_behind = u64::MAX;
+    for visitor in queue_order.iter().rev() {
+        let Some(&at) = first.get(visitor) else {
+            continue;
+        };
+        if at > earliest_behind.saturating_add(lag_ms) {
+            violations += 1;
+        }
+        earliest_behind = earliest_behind.min(at);
+    }
+    violations
+}
+
+/// When each visitor first reached the backend (unix ms), sorted.
+pub fn first_arrivals(requests: &[Value]) -> Vec<u64> {
+    let mut times: Vec<u64> = first_arrival_by_visitor(requests).into_values().collect();
     times.sort_unstable();
     times
 }

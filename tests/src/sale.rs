@@ -56,10 +56,13 @@ pub struct Report {
     pub eta_within: (f64, f64),
     /// Mean absolute percentage error of the ETA at join.
     pub eta_mape: f64,
+    /// Visitor ids of the admitted, in arrival order.
+    pub admitted_in_arrival_order: Vec<String>,
 }
 
 struct Visitor {
     arrival: usize,
+    id: String,
     ticket: String,
     joined_ms: u64,
     eta_secs: f64,
@@ -193,6 +196,7 @@ pub fn run(addr: SocketAddr, plan: &Plan) -> Report {
         let body = r.json();
         visitors.lock().unwrap().push(Visitor {
             arrival,
+            id: body["visitor"].as_str().unwrap_or_default().to_owned(),
             ticket: r.header("x-wr-ticket").expect("ticket").to_owned(),
             joined_ms,
             eta_secs: body["eta_seconds"].as_f64().unwrap_or(f64::NAN),
@@ -250,8 +254,10 @@ fn report(visitors: &[Visitor], changed_at_ms: u64) -> Report {
         joined: visitors.len(),
         admitted: admitted.len(),
         abandoned: visitors.iter().filter(|v| v.abandons).count(),
+        admitted_in_arrival_order: admitted.iter().map(|v| v.id.clone()).collect(),
         ..Report::default()
     };
+
     // FIFO: in arrival order, grant times never go backwards.
     let mut latest = 0;
     for v in &admitted {
@@ -260,7 +266,6 @@ fn report(visitors: &[Visitor], changed_at_ms: u64) -> Report {
             r.fifo_inversions += 1;
         }
         latest = latest.max(at);
-        let _ = v.arrival;
     }
     let rate_in = |from: u64, to: u64| {
         let times: Vec<u64> = admitted

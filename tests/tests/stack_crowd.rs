@@ -6,7 +6,10 @@
 
 use std::time::Duration;
 
-use wr_tests::backend_log::{busiest_window, first_arrivals, requests_under};
+use wr_tests::backend_log::{
+    busiest_window, first_arrival_by_visitor, first_arrivals, order_violations, requests_under,
+};
+
 use wr_tests::processes::Stack;
 use wr_tests::sale::{run, Plan};
 
@@ -44,6 +47,15 @@ fn a_crowd_through_the_edge() {
             .iter()
             .all(|r| r["visitor"].is_string() && r["event"] == "demo"),
         "a request without identity reached the backend"
+    );
+    // FIFO at the door: visitors poll on their own, so one who was ahead may come in up
+    // to one poll interval (about 1 s near the head of the line) after one who was
+    // behind, but never later than that.
+    let first = first_arrival_by_visitor(&protected);
+    let late = order_violations(&report.admitted_in_arrival_order, &first, 2_000);
+    assert_eq!(
+        late, 0,
+        "{late} visitors entered more than 2 s after someone behind them"
     );
     let times = first_arrivals(&protected);
     assert_eq!(times.len(), 2000, "every visitor entered exactly once");
