@@ -353,15 +353,21 @@ async fn join(
 
 async fn join_now(state: &AppState, event: String, headers: &HeaderMap) -> AppResult {
     checked_event(&event)?;
-    let visitor = match user_visitor(state, headers).await? {
-        Some(user) => user,
-        None => match ticket_visitor(state, headers, &event) {
-            Ok(Some(v)) => v,
-            // A bad or foreign ticket is replaced, never trusted.
-            Ok(None) | Err(_) => new_visitor_id(),
-        },
+    let known = match user_visitor(state, headers).await? {
+        Some(user) => Some(user),
+        // A bad or foreign ticket is replaced, never trusted.
+        None => ticket_visitor(state, headers, &event).ok().flatten(),
     };
-    limit_visitor(state, &visitor)?;
+    // Only visitors seen before are limited: a new id has a full bucket by definition,
+    // and tracking every fresh id would fill the limiter during a join flood.
+    let visitor = match known {
+        Some(v) => {
+            limit_visitor(state, &v)?;
+            v
+        }
+        None => new_visitor_id(),
+    };
+
     let now = now_ms();
     let (joined, waiting, observed) = state.store.join(&event, &visitor, now).await?;
     let body = match joined {

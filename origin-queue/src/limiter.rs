@@ -49,8 +49,18 @@ impl Limit {
 pub struct Limiter<K> {
     limit: Limit,
     max_keys: usize,
-    buckets: Mutex<HashMap<K, (f64, Instant)>>,
+    buckets: Mutex<Buckets<K>>,
 }
+
+struct Buckets<K> {
+    by_key: HashMap<K, (f64, Instant)>,
+    /// When idle buckets were last swept out: at most once a second, so that a full
+    /// table of busy keys does not cost a full scan per request.
+    swept: Option<Instant>,
+}
+
+/// Shortest time between two sweeps of a full table.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl<K: Hash + Eq + Clone> Limiter<K> {
     /// A limiter tracking at most `max_keys` keys.
@@ -58,24 +68,35 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         Limiter {
             limit,
             max_keys,
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(Buckets {
+                by_key: HashMap::new(),
+                swept: None,
+            }),
         }
     }
 
     /// Takes a token for `key`, or returns the seconds to wait (at least 1).
     pub fn take(&self, key: &K, now: Instant) -> Result<(), u32> {
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let mut table = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let refill = |(tokens, at): (f64, Instant)| {
             (self.limit.burst).min(
                 tokens + now.saturating_duration_since(at).as_secs_f64() * self.limit.per_second,
             )
         };
+        let Buckets {
+            by_key: buckets,
+            swept,
+        } = &mut *table;
         if !buckets.contains_key(key) && buckets.len() >= self.max_keys {
-            buckets.retain(|_, b| refill(*b) < self.limit.burst);
+            if swept.is_none_or(|at| now.saturating_duration_since(at) >= SWEEP_EVERY) {
+                buckets.retain(|_, b| refill(*b) < self.limit.burst);
+                *swept = Some(now);
+            }
             if buckets.len() >= self.max_keys {
                 return Err(1);
             }
         }
+
         let bucket = buckets
             .entry(key.clone())
             .or_insert((self.limit.burst, now));
