@@ -8,6 +8,7 @@
 //! filtered variant's throughput as a share of bare Envoy's.
 
 use std::process::Command;
+use std::time::Instant;
 
 use serde_json::{json, Value};
 use wr_tests::envoy::{bootstrap, Envoy, Topology};
@@ -15,55 +16,84 @@ use wr_tests::fixtures::{filter_config, filter_wasm, pass};
 
 /// Which Envoy a variant runs against.
 enum Which {
+    /// No HTTP filter but the router.
     Bare,
+    /// A Rust proxy-wasm filter that does nothing: the cost of wasm itself.
     Floor,
+    /// Our filter with the client and visitor rate limits on.
     Filter,
+    /// Our filter with both rate limits off: the pass check alone.
+    FilterNoLimits,
+    /// What a user would configure instead of us: `jwt_authn` (HS256 from a cookie)
+    /// and `local_ratelimit`.
+    Native,
+}
+
+/// The cookie a variant sends.
+#[derive(Clone, Copy)]
+enum Cookie {
+    None,
+    Pass,
+    Jwt,
 }
 
 struct Variant {
     name: &'static str,
     envoy: Which,
     path: &'static str,
-    cookie: bool,
+    cookie: Cookie,
 }
 
-const VARIANTS: [Variant; 5] = [
+const VARIANTS: [Variant; 7] = [
     Variant {
         name: "bare Envoy (no filter)",
         envoy: Which::Bare,
         path: "/reserve",
-        cookie: true,
+        cookie: Cookie::Pass,
     },
     Variant {
         name: "no-op Rust wasm filter (floor)",
         envoy: Which::Floor,
         path: "/reserve",
-        cookie: true,
+        cookie: Cookie::Pass,
     },
     Variant {
         name: "edge filter: valid pass, admitted",
         envoy: Which::Filter,
         path: "/reserve",
-        cookie: true,
+        cookie: Cookie::Pass,
+    },
+    Variant {
+        name: "edge filter: valid pass, rate limits off",
+        envoy: Which::FilterNoLimits,
+        path: "/reserve",
+        cookie: Cookie::Pass,
+    },
+    Variant {
+        name: "Envoy jwt_authn (HS256 cookie) + local_ratelimit",
+        envoy: Which::Native,
+        path: "/reserve",
+        cookie: Cookie::Jwt,
     },
     Variant {
         name: "edge filter: no pass, 403",
         envoy: Which::Filter,
         path: "/reserve",
-        cookie: false,
+        cookie: Cookie::None,
     },
     Variant {
         name: "edge filter: bypass path",
         envoy: Which::Filter,
         path: "/static/x",
-        cookie: true,
+        cookie: Cookie::Pass,
     },
 ];
 
-/// Builds the no-op filter (its own workspace) into the shared target directory.
-fn noop_wasm() -> std::path::PathBuf {
+/// Builds one of the benchmark's own wasm crates (each its own workspace under
+/// `tests/`) into the shared target directory; returns the module's path.
+fn side_wasm(crate_dir: &str) -> std::path::PathBuf {
     let root = wr_tests::fixtures::workspace_root();
-    let target = root.join("target/noop-filter");
+    let target = root.join("target").join(crate_dir);
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args([
             "build",
@@ -73,22 +103,138 @@ fn noop_wasm() -> std::path::PathBuf {
             "wasm32-wasip1",
             "--manifest-path",
         ])
-        .arg(root.join("tests/noop-filter/Cargo.toml"))
+        .arg(root.join("tests").join(crate_dir).join("Cargo.toml"))
         .arg("--target-dir")
         .arg(&target)
         .status()
         .expect("run cargo");
-    assert!(status.success(), "building the no-op filter failed");
-    target.join("wasm32-wasip1/release/noop_filter.wasm")
+    assert!(status.success(), "building tests/{crate_dir} failed");
+    target
+        .join("wasm32-wasip1/release")
+        .join(format!("{}.wasm", crate_dir.replace('-', "_")))
 }
 
-fn direct_response_bootstrap(with_filter: bool, wasm: std::path::PathBuf) -> Value {
+/// Nanoseconds per pass verification: (native, wasm under wasmtime/Cranelift), the
+/// same `KeyRing::verify` loop (`tests/verify-bench`, release profile) on the same
+/// pass, medians of five timed loops each.
+fn verify_cost(token: &str) -> (f64, f64) {
+    const ITERATIONS: u32 = 100_000;
+    let now = wr_tests::fixtures::now();
+    let root = wr_tests::fixtures::workspace_root();
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["run", "-q", "--release", "--manifest-path"])
+        .arg(root.join("tests/verify-bench/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(root.join("target/verify-bench"))
+        .args(["--", token, &now.to_string(), &ITERATIONS.to_string()])
+        .output()
+        .expect("run cargo");
+    assert!(
+        out.status.success(),
+        "native verify-bench failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let native: f64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("verify-bench prints nanoseconds");
+    let engine = wasmtime::Engine::default();
+    let module = wasmtime::Module::from_file(&engine, side_wasm("verify-bench")).expect("module");
+    let mut store = wasmtime::Store::new(&engine, ());
+    let mut linker = wasmtime::Linker::new(&engine);
+    linker
+        .define_unknown_imports_as_traps(&module)
+        .expect("stub imports");
+    let instance = linker
+        .instantiate(&mut store, &module)
+        .expect("instantiate");
+    let alloc = instance
+        .get_typed_func::<u32, u32>(&mut store, "alloc")
+        .expect("alloc export");
+    let verify_loop = instance
+        .get_typed_func::<(u32, u32, u64, u32), u32>(&mut store, "verify_loop")
+        .expect("verify_loop export");
+    let len = token.len() as u32;
+    let ptr = alloc.call(&mut store, len).expect("alloc");
+    let memory = instance.get_memory(&mut store, "memory").expect("memory");
+    memory
+        .write(&mut store, ptr as usize, token.as_bytes())
+        .expect("write token");
+    let wasm = median(
+        (0..5)
+            .map(|_| {
+                let started = Instant::now();
+                let valid = verify_loop
+                    .call(&mut store, (ptr, len, now, ITERATIONS))
+                    .expect("verify_loop");
+                assert_eq!(valid, ITERATIONS, "wasm verify refused the pass");
+                started.elapsed().as_nanos() as f64 / f64::from(ITERATIONS)
+            })
+            .collect(),
+    );
+    (native, wasm)
+}
+
+/// The HS256 key of the `jwt_authn` variant (a benchmark fixture, not a secret).
+const JWT_KEY: &[u8] = b"bench-only-hs256-key-0123456789abcdef";
+
+/// An HS256 JWT for `jwt_authn`: `{"iss":"wr","sub":visitor,"exp":now+1h}`.
+fn hs256_jwt(visitor: &str) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use base64::Engine as _;
+    use hmac::{Hmac, Mac};
+    let header = B64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let claims = json!({"iss": "wr", "sub": visitor, "exp": wr_tests::fixtures::now() + 3600});
+    let payload = B64.encode(claims.to_string());
+    let signing_input = format!("{header}.{payload}");
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(JWT_KEY).expect("any key length");
+    mac.update(signing_input.as_bytes());
+    format!(
+        "{signing_input}.{}",
+        B64.encode(mac.finalize().into_bytes())
+    )
+}
+
+/// Envoy's own filters configured to do our job: a JWT from the `wr_jwt` cookie,
+/// checked against an inline HS256 key, `sub` copied to the visitor header, and one
+/// token bucket (high enough never to trigger).
+fn native_filters() -> Value {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use base64::Engine as _;
+    let jwks = json!({"keys": [{"kty": "oct", "alg": "HS256", "k": B64.encode(JWT_KEY)}]});
+    let percent = json!({"default_value": {"numerator": 100, "denominator": "HUNDRED"}, "runtime_key": "unused"});
+    json!([
+        {"name": "envoy.filters.http.jwt_authn", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+            "providers": {"wr": {
+                "issuer": "wr",
+                "from_cookies": ["wr_jwt"],
+                "local_jwks": {"inline_string": jwks.to_string()},
+                "claim_to_headers": [{"header_name": "x-wr-visitor", "claim_name": "sub"}]
+            }},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "wr"}}]
+        }},
+        {"name": "envoy.filters.http.local_ratelimit", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+            "stat_prefix": "bench",
+            "token_bucket": {"max_tokens": 1_000_000, "tokens_per_fill": 1_000_000, "fill_interval": "1s"},
+            "filter_enabled": percent,
+            "filter_enforced": percent
+        }}
+    ])
+}
+
+fn direct_response_bootstrap(which: Which, wasm: std::path::PathBuf) -> Value {
     let wasm = wasm.as_path();
     // Limits high enough never to trigger, so the shared-data CAS path still runs.
-    let config = filter_config(json!({
-        "client_rate_limit": {"requests_per_second": 1_000_000, "burst": 1_000_000},
-        "visitor_rate_limit": {"requests_per_second": 1_000_000, "burst": 1_000_000}
-    }));
+    let overrides = match which {
+        Which::FilterNoLimits => json!({"client_rate_limit": null, "visitor_rate_limit": null}),
+        _ => json!({
+            "client_rate_limit": {"requests_per_second": 1_000_000, "burst": 1_000_000},
+            "visitor_rate_limit": {"requests_per_second": 1_000_000, "burst": 1_000_000}
+        }),
+    };
+    let config = filter_config(overrides);
     let unused = "127.0.0.1:9".parse().unwrap();
     let topology = Topology {
         wasm,
@@ -101,9 +247,16 @@ fn direct_response_bootstrap(with_filter: bool, wasm: std::path::PathBuf) -> Val
     let hcm = &mut b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
         ["typed_config"];
     hcm["route_config"]["virtual_hosts"][0]["routes"] = json!([{"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok"}}}]);
-    if !with_filter {
-        let filters = hcm["http_filters"].as_array_mut().unwrap();
-        filters.retain(|f| f["name"] != "envoy.filters.http.wasm");
+    let filters = hcm["http_filters"].as_array_mut().unwrap();
+    match which {
+        Which::Floor | Which::Filter | Which::FilterNoLimits => {}
+        Which::Bare => filters.retain(|f| f["name"] != "envoy.filters.http.wasm"),
+        Which::Native => {
+            filters.retain(|f| f["name"] != "envoy.filters.http.wasm");
+            let router = filters.pop().expect("router");
+            filters.extend(native_filters().as_array().unwrap().iter().cloned());
+            filters.push(router);
+        }
     }
     b
 }
@@ -113,7 +266,7 @@ fn run_wrk(url: &str, cookie: Option<&str>, seconds: u32) -> (f64, f64, f64) {
     let mut cmd = Command::new("wrk");
     cmd.args(["-t1", "-c50", &format!("-d{seconds}s"), "--latency"]);
     if let Some(c) = cookie {
-        cmd.args(["-H", &format!("cookie: wr_pass={c}")]);
+        cmd.args(["-H", &format!("cookie: {c}")]);
     }
     cmd.args(["-H", "accept: application/json", url]);
     let out = cmd.output().expect("run wrk (apt-get install wrk)");
@@ -157,13 +310,16 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
-    let bare = Envoy::start(&direct_response_bootstrap(false, filter_wasm()), 1)
-        .expect("start bare envoy");
-    let filtered = Envoy::start(&direct_response_bootstrap(true, filter_wasm()), 1)
-        .expect("start filtered envoy");
-    let floor =
-        Envoy::start(&direct_response_bootstrap(true, noop_wasm()), 1).expect("start floor envoy");
-    let cookie = pass("concert", "bench-visitor");
+    let start = |which: Which, wasm| {
+        Envoy::start(&direct_response_bootstrap(which, wasm), 1).expect("start envoy")
+    };
+    let bare = start(Which::Bare, filter_wasm());
+    let floor = start(Which::Floor, side_wasm("noop-filter"));
+    let filtered = start(Which::Filter, filter_wasm());
+    let no_limits = start(Which::FilterNoLimits, filter_wasm());
+    let native = start(Which::Native, filter_wasm());
+    let pass_cookie = format!("wr_pass={}", pass("concert", "bench-visitor"));
+    let jwt_cookie = format!("wr_jwt={}", hs256_jwt("bench-visitor"));
     let mut results: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); VARIANTS.len()];
     for round in 0..rounds {
         for (i, v) in VARIANTS.iter().enumerate() {
@@ -171,9 +327,16 @@ fn main() {
                 Which::Bare => &bare,
                 Which::Floor => &floor,
                 Which::Filter => &filtered,
+                Which::FilterNoLimits => &no_limits,
+                Which::Native => &native,
+            };
+            let cookie = match v.cookie {
+                Cookie::None => None,
+                Cookie::Pass => Some(pass_cookie.as_str()),
+                Cookie::Jwt => Some(jwt_cookie.as_str()),
             };
             let url = format!("http://{}{}", envoy.addr, v.path);
-            let r = run_wrk(&url, v.cookie.then_some(cookie.as_str()), seconds);
+            let r = run_wrk(&url, cookie, seconds);
             eprintln!(
                 "round {}: {:<32} {:>9.0} req/s  p50 {:.3} ms  p99 {:.3} ms",
                 round + 1,
@@ -194,6 +357,10 @@ fn main() {
         filtered.stat("wasmcustom.wr_edge_denied") > 0,
         "no denied requests counted"
     );
+    assert!(
+        native.stat("http.edge.jwt_authn.allowed") > 0,
+        "jwt_authn allowed nothing: the native variant is misconfigured"
+    );
     let bare_rps = median(results[0].iter().map(|r| r.0).collect());
     println!("\nedge filter overhead: medians of {rounds} rounds x {seconds} s, Envoy 1 worker, wrk -t1 -c50");
     let floor_rps = median(results[1].iter().map(|r| r.0).collect());
@@ -213,6 +380,20 @@ fn main() {
             p99
         );
     }
+    let rps = |i: usize| median(results[i].iter().map(|x| x.0).collect());
+    println!(
+        "\nissue-2 goals: admitted / (jwt_authn + local_ratelimit) = {:.2} (goal >= 1.3); admitted / no-op filter = {:.2} (goal >= 0.9); rate limits off / no-op filter = {:.2}",
+        rps(2) / rps(4),
+        rps(2) / rps(1),
+        rps(3) / rps(1)
+    );
+    let (native_ns, wasm_ns) = verify_cost(&pass("concert", "bench-visitor"));
+    println!(
+        "\npass verify alone (KeyRing::verify, 100k iterations, median of 5): native {:.0} ns, wasm (wasmtime/Cranelift) {:.0} ns, ratio {:.2}",
+        native_ns,
+        wasm_ns,
+        wasm_ns / native_ns
+    );
     println!("\ncommand: make bench (cargo run -q -p wr-tests --bin bench-edge), WR_BENCH_SECONDS={seconds} WR_BENCH_ROUNDS={rounds}");
     println!(
         "machine: {} cores, {}",
