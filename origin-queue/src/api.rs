@@ -22,6 +22,7 @@ use crate::client_ip::client_ip;
 use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::eta::{estimate, poll_after_ms, Observed};
+use crate::eta_record::EtaRecord;
 use crate::idempotency::{self, Stored};
 use crate::jwt::JwtVerifier;
 use crate::limiter::Limiter;
@@ -277,12 +278,12 @@ fn presented_ticket(headers: &HeaderMap) -> Option<&str> {
         .or_else(|| cookie_value(headers, TICKET_COOKIE))
 }
 
-/// The visitor id of a valid ticket for `event`.
-fn ticket_visitor(
+/// The claims of a valid ticket for `event`.
+fn ticket_claims(
     state: &AppState,
     headers: &HeaderMap,
     event: &str,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<Claims>, ApiError> {
     let Some(ticket) = presented_ticket(headers) else {
         return Ok(None);
     };
@@ -293,7 +294,7 @@ fn ticket_visitor(
         LEEWAY_SECS,
         Some(event),
     ) {
-        Ok(claims) => Ok(Some(claims.visitor)),
+        Ok(claims) => Ok(Some(claims)),
         Err(reason) => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "TICKET_INVALID",
@@ -353,10 +354,11 @@ async fn join(
 
 async fn join_now(state: &AppState, event: String, headers: &HeaderMap) -> AppResult {
     checked_event(&event)?;
+    // A bad or foreign ticket is replaced, never trusted.
+    let ticket = ticket_claims(state, headers, &event).ok().flatten();
     let known = match user_visitor(state, headers).await? {
         Some(user) => Some(user),
-        // A bad or foreign ticket is replaced, never trusted.
-        None => ticket_visitor(state, headers, &event).ok().flatten(),
+        None => ticket.as_ref().map(|t| t.visitor.clone()),
     };
     // Only visitors seen before are limited: a new id has a full bucket by definition,
     // and tracking every fresh id would fill the limiter during a join flood.
@@ -370,6 +372,11 @@ async fn join_now(state: &AppState, event: String, headers: &HeaderMap) -> AppRe
 
     let now = now_ms();
     let (joined, waiting, observed) = state.store.join(&event, &visitor, now).await?;
+    // The promise shown at join travels in the ticket: a new place gets a new record,
+    // an old place keeps the one its ticket carries.
+    let mut promise = ticket
+        .filter(|t| t.visitor == visitor)
+        .and_then(|t| EtaRecord::from_claims(&t));
     let body = match joined {
         Joined::NoEvent => {
             return Err(ApiError::new(
@@ -382,23 +389,26 @@ async fn join_now(state: &AppState, event: String, headers: &HeaderMap) -> AppRe
         Joined::Admitted => other_body(&visitor, "admitted", waiting),
         Joined::Waiting { rank, new_seq } => {
             let body = waiting_body(&visitor, rank, waiting, &observed);
-            if let (Some(seq), Some(eta)) = (new_seq, body["eta_seconds"].as_u64()) {
-                state
-                    .store
-                    .record_eta(&event, &visitor, seq, now, eta * 1000)
-                    .await?;
+            if new_seq.is_some() {
+                promise = body["eta_seconds"].as_u64().map(|eta| EtaRecord {
+                    joined_ms: now,
+                    eta_ms: eta * 1000,
+                });
             }
             body
         }
     };
     let mut response = no_store(Json(body).into_response());
     if !matches!(joined, Joined::Closed) {
-        let claims = Claims::new(
+        let mut claims = Claims::new(
             &event,
             &visitor,
             now / 1000,
             now / 1000 + state.ticket_ttl_secs,
         );
+        claims
+            .extensions
+            .extend(promise.map(EtaRecord::to_extension));
         let ticket = state.keys.mint(TokenKind::Ticket, &claims).map_err(|e| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string())
         })?;
@@ -450,8 +460,8 @@ async fn user_visitor(state: &AppState, headers: &HeaderMap) -> Result<Option<St
     }
 }
 
-fn require_ticket(state: &AppState, headers: &HeaderMap, event: &str) -> Result<String, ApiError> {
-    ticket_visitor(state, headers, event)?.ok_or_else(|| {
+fn require_ticket(state: &AppState, headers: &HeaderMap, event: &str) -> Result<Claims, ApiError> {
+    ticket_claims(state, headers, event)?.ok_or_else(|| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             "TICKET_REQUIRED",
@@ -466,7 +476,8 @@ async fn status(
     headers: HeaderMap,
 ) -> AppResult {
     checked_event(&event)?;
-    let visitor = require_ticket(&state, &headers, &event)?;
+    let ticket = require_ticket(&state, &headers, &event)?;
+    let visitor = ticket.visitor.clone();
     limit_visitor(&state, &visitor)?;
     let now = now_ms();
     let (standing, waiting, observed) = state.store.status(&event, &visitor, now).await?;
@@ -486,14 +497,12 @@ async fn status(
             session_end_ms,
             claimed_now,
         } => {
-            if let Some(c) = claimed_now {
-                // Actual wait: join to grant (the visitor's polling lag is not the queue's).
-                let actual = c.granted_ms.saturating_sub(c.joined_ms) as f64;
-                if c.eta_ms >= 0 && actual > 0.0 {
-                    state
-                        .metrics
-                        .record_eta_error((actual - c.eta_ms as f64).abs() / actual);
-                }
+            // Actual wait: join to grant (the visitor's polling lag is not the queue's).
+            let error = claimed_now
+                .zip(EtaRecord::from_claims(&ticket))
+                .and_then(|(c, promise)| promise.relative_error(c.granted_ms));
+            if let Some(error) = error {
+                state.metrics.record_eta_error(error);
             }
             let ttl = (session_end_ms.saturating_sub(now) / 1000).max(1);
             let claims = Claims::new(&event, &visitor, now / 1000, now / 1000 + ttl);
@@ -527,7 +536,7 @@ async fn leave(
 
 async fn leave_now(state: &AppState, event: &str, headers: &HeaderMap) -> AppResult {
     checked_event(event)?;
-    let visitor = require_ticket(state, headers, event)?;
+    let visitor = require_ticket(state, headers, event)?.visitor;
     limit_visitor(state, &visitor)?;
     let left = state.store.leave(event, &visitor).await?;
     Ok(no_store(

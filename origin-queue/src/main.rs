@@ -7,6 +7,7 @@ mod client_ip;
 mod clock;
 mod error;
 mod eta;
+mod eta_record;
 mod idempotency;
 mod jwt;
 

@@ -63,8 +63,8 @@ struct Keys {
     cfg: String,
     seq: String,
     q: String,
-    seen: String,
-    vis: String,
+    seenx: String,
+    seen: [String; 3],
     granted: String,
     active: String,
     stats: String,
@@ -77,8 +77,8 @@ impl Keys {
             cfg: k("cfg"),
             seq: k("seq"),
             q: k("q"),
-            seen: k("seen"),
-            vis: k("vis"),
+            seenx: k("seenx"),
+            seen: [k("seen0"), k("seen1"), k("seen2")],
             granted: k("granted"),
             active: k("active"),
             stats: k("stats"),
@@ -166,13 +166,10 @@ pub enum Standing {
     NoEvent,
 }
 
-/// What the server knew about a visitor when it claimed the grant.
+/// What the server knew about a visitor when it claimed the grant. (When the
+/// visitor joined and the ETA it was shown travel in its signed ticket, not in Redis.)
 #[derive(Debug, PartialEq, Clone, Copy)]
 pub struct Claimed {
-    /// When the visitor joined (ms).
-    pub joined_ms: u64,
-    /// The ETA shown at join (ms); negative if it was not recorded.
-    pub eta_ms: i64,
     /// When the admission step granted admission (ms).
     pub granted_ms: u64,
 }
@@ -263,10 +260,19 @@ impl Store {
         Ok(Store {
             conn,
             timeout,
-            join: Script::new(include_str!("lua/join.lua")),
-            status: Script::new(include_str!("lua/status.lua")),
+            join: Script::new(concat!(
+                include_str!("lua/seen.lua"),
+                include_str!("lua/join.lua")
+            )),
+            status: Script::new(concat!(
+                include_str!("lua/seen.lua"),
+                include_str!("lua/status.lua")
+            )),
             leave: Script::new(include_str!("lua/leave.lua")),
-            admit: Script::new(include_str!("lua/admit.lua")),
+            admit: Script::new(concat!(
+                include_str!("lua/seen.lua"),
+                include_str!("lua/admit.lua")
+            )),
         })
     }
 
@@ -350,8 +356,10 @@ impl Store {
         inv.key(&k.cfg)
             .key(&k.seq)
             .key(&k.q)
-            .key(&k.seen)
-            .key(&k.vis)
+            .key(&k.seenx)
+            .key(&k.seen[0])
+            .key(&k.seen[1])
+            .key(&k.seen[2])
             .key(&k.granted)
             .key(&k.active)
             .key(&k.stats);
@@ -384,23 +392,6 @@ impl Store {
         Ok((joined, waiting, observed))
     }
 
-    /// Records the ETA shown to a new visitor, for the accuracy metric.
-    pub async fn record_eta(
-        &self,
-        event: &str,
-        visitor: &str,
-        seq: u64,
-        joined_ms: u64,
-        eta_ms: u64,
-    ) -> Result<(), StoreError> {
-        let k = Keys::new(event);
-        let mut c = self.conn.clone();
-        let value = format!("{seq}:{joined_ms}:{eta_ms}");
-        let visitor = visitor.to_owned();
-        self.bounded(async move { c.hset::<_, _, _, ()>(&k.vis, visitor, value).await })
-            .await
-    }
-
     /// Where `visitor` stands; claims a grant if there is one.
     pub async fn status(
         &self,
@@ -412,20 +403,20 @@ impl Store {
         let mut inv = self.status.prepare_invoke();
         inv.key(&k.cfg)
             .key(&k.q)
-            .key(&k.seen)
-            .key(&k.vis)
+            .key(&k.seenx)
+            .key(&k.seen[0])
+            .key(&k.seen[1])
+            .key(&k.seen[2])
             .key(&k.granted)
             .key(&k.active)
             .key(&k.stats);
         inv.arg(visitor).arg(now_ms);
         let mut c = self.conn.clone();
         #[allow(clippy::type_complexity)]
-        let (state, x, waiting, joined, eta, n1, n5, n15, rate, granted, poll_cap_ms, started_ms): (
+        let (state, x, waiting, n1, n5, n15, rate, granted, poll_cap_ms, started_ms): (
             String,
             i64,
             u64,
-            u64,
-            i64,
             u64,
             u64,
             u64,
@@ -443,9 +434,7 @@ impl Store {
             },
             "admitted" => Standing::Admitted {
                 session_end_ms: x.max(0) as u64,
-                claimed_now: (joined > 0).then_some(Claimed {
-                    joined_ms: joined,
-                    eta_ms: eta,
+                claimed_now: (granted > 0).then_some(Claimed {
                     granted_ms: granted,
                 }),
             },
@@ -459,12 +448,7 @@ impl Store {
     pub async fn leave(&self, event: &str, visitor: &str) -> Result<bool, StoreError> {
         let k = Keys::new(event);
         let mut inv = self.leave.prepare_invoke();
-        inv.key(&k.q)
-            .key(&k.seen)
-            .key(&k.vis)
-            .key(&k.granted)
-            .key(&k.active)
-            .arg(visitor);
+        inv.key(&k.q).key(&k.granted).key(&k.active).arg(visitor);
         let mut c = self.conn.clone();
         let removed: u64 = self
             .bounded(async move { inv.invoke_async(&mut c).await })
@@ -554,8 +538,10 @@ impl Store {
         let mut inv = self.admit.prepare_invoke();
         inv.key(&k.cfg)
             .key(&k.q)
-            .key(&k.seen)
-            .key(&k.vis)
+            .key(&k.seenx)
+            .key(&k.seen[0])
+            .key(&k.seen[1])
+            .key(&k.seen[2])
             .key(&k.granted)
             .key(&k.active)
             .key(&k.stats);

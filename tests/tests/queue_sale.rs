@@ -39,4 +39,11 @@ fn a_sale_keeps_fifo_and_the_rate() {
         (30.0..=42.0).contains(&after),
         "rate after the change: {after:.1}/s (configured 40)"
     );
+    // Every claimed admission scored the ETA its ticket carried from the join.
+    let metrics = wr_tests::http::get(q.addr, "/metrics", &[]).unwrap();
+    let scored = String::from_utf8_lossy(&metrics.body)
+        .lines()
+        .find_map(|l| l.strip_prefix("wr_eta_relative_error_count "))
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    assert_eq!(scored, Some(r.admitted), "ETA errors recorded");
 }

@@ -1,7 +1,7 @@
 -- One admission step for an event: sweep (bounded), then move the head of the line to
 -- "granted" under the token bucket and the active-session cap. Strict FIFO: only ever
 -- the lowest arrival numbers, in order.
--- KEYS: 1 cfg, 2 q, 3 seen, 4 vis, 5 granted, 6 active, 7 stats
+-- KEYS: 1 cfg, 2 q, 3 seenx, 4-6 seen0..2, 7 granted, 8 active, 9 stats
 -- ARGV: 1 now_ms, 2 max batch, 3 sweep limit, 4 key ttl seconds
 -- Returns {admitted, lapsed, abandoned, ended, waiting, granted, active}; admitted = -1
 -- when the event is gone
@@ -12,18 +12,32 @@ if not c[1] then return {-1, 0, 0, 0, 0, 0, 0} end
 local rate, burst, max_active = tonumber(c[1]), tonumber(c[2]), tonumber(c[3])
 local claim_ms, abandon_ms = tonumber(c[4]), tonumber(c[5])
 
-local function sweep_set(set, before, also)
+-- Grants never claimed and sessions over: bounded by the sweep limit per step.
+local function sweep_set(set, before)
   local gone = redis.call('ZRANGEBYSCORE', KEYS[set], '-inf', before, 'LIMIT', 0, sweep)
-  for _, v in ipairs(gone) do
-    redis.call('ZREM', KEYS[set], v)
-    for _, k in ipairs(also) do redis.call('ZREM', KEYS[k], v) end
-    redis.call('HDEL', KEYS[4], v)
-  end
+  for _, v in ipairs(gone) do redis.call('ZREM', KEYS[set], v) end
   return #gone
 end
-local lapsed = sweep_set(5, '(' .. now, {})
-local ended = sweep_set(6, '(' .. now, {})
-local abandoned = sweep_set(3, '(' .. (now - abandon_ms), {2})
+local lapsed = sweep_set(7, '(' .. now)
+local ended = sweep_set(8, '(' .. now)
+
+-- Waiting visitors who stopped polling: the next `sweep` of the line from a cursor
+-- that walks it from head to tail and starts over, so each step is bounded work.
+local ring = seen_ring(KEYS[3], {KEYS[4], KEYS[5], KEYS[6]}, abandon_ms, now)
+local abandoned = 0
+if ring.complete then
+  local cursor = tonumber(redis.call('HGET', KEYS[3], 'cursor')) or 0
+  local batch = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. cursor, '+inf', 'WITHSCORES', 'LIMIT', 0, sweep)
+  for i = 1, #batch, 2 do
+    cursor = tonumber(batch[i + 1])
+    if not seen_alive(ring, cursor) then
+      redis.call('ZREM', KEYS[2], batch[i])
+      abandoned = abandoned + 1
+    end
+  end
+  if #batch < 2 * sweep then cursor = 0 end
+  redis.call('HSET', KEYS[3], 'cursor', cursor)
+end
 
 -- Token bucket (tokens kept as a float in the cfg hash).
 -- The bucket may hold more than `burst` when the time since the last step alone earns
@@ -42,20 +56,26 @@ end
 local open = c[8] ~= '1' and c[9] ~= '1' and now >= tonumber(c[6]) and now < tonumber(c[7])
 local n = 0
 if open then
-  local slots = max_active - redis.call('ZCARD', KEYS[5]) - redis.call('ZCARD', KEYS[6])
-  n = math.min(math.floor(tokens), slots, max_batch)
-  if n > 0 then
-    local heads = redis.call('ZRANGE', KEYS[2], 0, n - 1)
-    n = #heads
-    for _, v in ipairs(heads) do
-      redis.call('ZADD', KEYS[5], now + claim_ms, v)
-      redis.call('ZREM', KEYS[2], v)
-      redis.call('ZREM', KEYS[3], v)
+  local slots = max_active - redis.call('ZCARD', KEYS[7]) - redis.call('ZCARD', KEYS[8])
+  local want = math.max(0, math.min(math.floor(tokens), slots, max_batch))
+  -- The head of the line, in order; a head known to have stopped polling leaves
+  -- instead of taking a grant (at most `sweep` of them per step).
+  local skipped = 0
+  while n < want and skipped < sweep do
+    local heads = redis.call('ZRANGE', KEYS[2], 0, want - n - 1, 'WITHSCORES')
+    if #heads == 0 then break end
+    for i = 1, #heads, 2 do
+      redis.call('ZREM', KEYS[2], heads[i])
+      if seen_alive(ring, tonumber(heads[i + 1])) then
+        redis.call('ZADD', KEYS[7], now + claim_ms, heads[i])
+        n = n + 1
+      else
+        skipped = skipped + 1
+      end
     end
-    tokens = tokens - n
-  else
-    n = 0
   end
+  abandoned = abandoned + skipped
+  tokens = tokens - n
 else
   tokens = math.min(tokens, cap)
 end
@@ -64,14 +84,14 @@ redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'tokens_at_ms', now)
 -- Admissions per 10 s bucket over the last 15 minutes (90 buckets), for the ETA.
 local bucket = math.floor(now / 10000)
 local slot = bucket % 90
-if redis.call('HGET', KEYS[7], 'e' .. slot) ~= tostring(bucket) then
-  redis.call('HSET', KEYS[7], 'e' .. slot, bucket, 'c' .. slot, 0)
+if redis.call('HGET', KEYS[9], 'e' .. slot) ~= tostring(bucket) then
+  redis.call('HSET', KEYS[9], 'e' .. slot, bucket, 'c' .. slot, 0)
 end
-if n > 0 then redis.call('HINCRBY', KEYS[7], 'c' .. slot, n) end
+if n > 0 then redis.call('HINCRBY', KEYS[9], 'c' .. slot, n) end
 -- Windows of 1, 5 and 15 minutes, kept ready for status calls.
 local fields = {}
 for i = 0, 89 do fields[#fields + 1] = 'e' .. i; fields[#fields + 1] = 'c' .. i end
-local vals = redis.call('HMGET', KEYS[7], unpack(fields))
+local vals = redis.call('HMGET', KEYS[9], unpack(fields))
 local n1, n5, n15 = 0, 0, 0
 for i = 0, 89 do
   local epoch, count = tonumber(vals[2 * i + 1]), tonumber(vals[2 * i + 2]) or 0
@@ -82,12 +102,12 @@ for i = 0, 89 do
     if age < 6 then n1 = n1 + count end
   end
 end
-redis.call('HSET', KEYS[7], 'n1', n1, 'n5', n5, 'n15', n15)
-if n > 0 then redis.call('HSETNX', KEYS[7], 'started_ms', now) end
-redis.call('HINCRBY', KEYS[7], 'admitted_total', n)
-redis.call('HINCRBY', KEYS[7], 'abandoned_total', abandoned)
-redis.call('HINCRBY', KEYS[7], 'lapsed_total', lapsed)
+redis.call('HSET', KEYS[9], 'n1', n1, 'n5', n5, 'n15', n15)
+if n > 0 then redis.call('HSETNX', KEYS[9], 'started_ms', now) end
+redis.call('HINCRBY', KEYS[9], 'admitted_total', n)
+redis.call('HINCRBY', KEYS[9], 'abandoned_total', abandoned)
+redis.call('HINCRBY', KEYS[9], 'lapsed_total', lapsed)
 local ttl = tonumber(ARGV[4])
-for i = 1, 7 do redis.call('EXPIRE', KEYS[i], ttl) end
-return {n, lapsed, abandoned, ended, redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[5]),
-  redis.call('ZCARD', KEYS[6])}
+for i = 1, 9 do redis.call('EXPIRE', KEYS[i], ttl) end
+return {n, lapsed, abandoned, ended, redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[7]),
+  redis.call('ZCARD', KEYS[8])}

@@ -1,6 +1,4 @@
--- Give up a place (or an admission). KEYS: 1 q, 2 seen, 3 vis, 4 granted, 5 active. ARGV: 1 visitor
+-- Give up a place (or an admission). KEYS: 1 q, 2 granted, 3 active. ARGV: 1 visitor
+-- (The visitor's bits in the seen bitmaps are left to rotate out: they name nobody.)
 local v = ARGV[1]
-local removed = redis.call('ZREM', KEYS[1], v) + redis.call('ZREM', KEYS[4], v) + redis.call('ZREM', KEYS[5], v)
-redis.call('ZREM', KEYS[2], v)
-redis.call('HDEL', KEYS[3], v)
-return removed
+return redis.call('ZREM', KEYS[1], v) + redis.call('ZREM', KEYS[2], v) + redis.call('ZREM', KEYS[3], v)

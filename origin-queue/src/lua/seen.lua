@@ -1,0 +1,46 @@
+-- Prelude shared by join, status and admit: who is still polling, by arrival number.
+-- Three rotating bitmaps (seen0..2), bit = arrival seq, each covering one epoch of
+-- E = max(1 s, abandon_ms / 2); the hash seenx remembers E, the epoch each bitmap holds
+-- and the sweep cursor. A waiting visitor is alive while its bit is set in the current
+-- epoch or one of the two before it, so one who stops polling is dropped between
+-- abandon_ms and 1.5 x abandon_ms later. That costs a few bits per visitor instead of a
+-- sorted-set entry. While the ring does not hold three consecutive epochs under the
+-- current E (a new event, E just changed, the admission loop was down), nobody is
+-- dropped: the check errs towards keeping people in line.
+local function seen_ring(seenx, bitmaps, abandon_ms, now)
+  local len = math.max(1000, math.ceil(abandon_ms / 2))
+  local e = math.floor(now / len)
+  local x = redis.call('HMGET', seenx, 'len', 'e0', 'e1', 'e2')
+  if tonumber(x[1]) ~= len then
+    for i = 1, 3 do redis.call('DEL', bitmaps[i]) end
+    redis.call('DEL', seenx)
+    redis.call('HSET', seenx, 'len', len)
+    x = {len, false, false, false}
+  end
+  local epochs = {tonumber(x[2]), tonumber(x[3]), tonumber(x[4])}
+  local s = e % 3
+  if epochs[s + 1] ~= e then
+    redis.call('DEL', bitmaps[s + 1])
+    redis.call('HSET', seenx, 'e' .. s, e)
+    epochs[s + 1] = e
+  end
+  return {
+    e = e, bitmaps = bitmaps, seenx = seenx,
+    complete = epochs[(e - 1) % 3 + 1] == e - 1 and epochs[(e - 2) % 3 + 1] == e - 2,
+  }
+end
+
+-- Marks the visitor with arrival number `seq` as polling now.
+local function seen_mark(ring, seq)
+  redis.call('SETBIT', ring.bitmaps[ring.e % 3 + 1], seq, 1)
+end
+
+-- False only if the visitor with arrival number `seq` is known to have stopped polling.
+local function seen_alive(ring, seq)
+  if not ring.complete then return true end
+  for i = 1, 3 do
+    if redis.call('GETBIT', ring.bitmaps[i], seq) == 1 then return true end
+  end
+  return false
+end
+
