@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 WASM := target/wasm32-wasip1/release/edge_filter.wasm
 
-.PHONY: deps wasm build test lint bench up down
+.PHONY: deps wasm build test lint bench fuzz up down
 
 deps:
 	@scripts/install-deps
@@ -30,6 +30,11 @@ bench: wasm
 	cargo run -q -p wr-tests --bin bench-queue
 	cargo run -q -p wr-tests --bin sale-sim
 
+## Long fuzz runs (make test runs each target for 3 s): every target 60 s, or
+## FUZZ_SECONDS=600 make fuzz. Failing inputs land in target/fuzz-crashes/.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	cargo run -q -p wr-tests --bin fuzz -- $(FUZZ_SECONDS)
 
 ## The whole local stack in the background (Redis Cluster, origin-queue, demo backend,
 ## Envoy with the filter); prints the URLs. Ports: see scripts/stack.

@@ -11,6 +11,7 @@ pub mod browser;
 pub mod envoy;
 
 pub mod fixtures;
+pub mod fuzz;
 pub mod http;
 pub mod processes;
 pub mod proxy_wasm_host;
