@@ -489,7 +489,9 @@ pub fn queue_http_target(addr: std::net::SocketAddr, admin_token: &str) -> Targe
 /// The value (without surrounding blanks) of the first `authorization` header in the
 /// head of `input`, header names compared without case as HTTP does.
 fn first_authorization(input: &[u8]) -> Option<&[u8]> {
-    let end = input.windows(4).position(|w| w == b"\r\n\r\n")?;
+    // The head ends at the first empty line; servers also accept a bare `\n` ending.
+    let end = (0..input.len())
+        .find(|&i| input[i..].starts_with(b"\n\r\n") || input[i..].starts_with(b"\n\n"))?;
     input[..end]
         .split(|b| *b == b'\n')
         .skip(1)
