@@ -1,0 +1,321 @@
+//! The attack suite, through Envoy against the whole stack as `make up` runs it: forged,
+//! tampered, expired, foreign-event and unknown-key passes, tickets passed off as passes,
+//! spoofed identity and forwarded-address headers, huge and duplicated headers, admin
+//! calls without the right token, leaving someone else's place, and one client taking
+//! many tickets. Each must fail safely with the right status, and nothing but the one
+//! legitimate request may reach the backend.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use serde_json::json;
+use wr_pass::{Claims, KeyRing, TokenKind};
+use wr_tests::backend_log::requests_under;
+use wr_tests::fixtures::{now, FOREIGN_KEYS_JSON};
+use wr_tests::http::{self, Response};
+use wr_tests::processes::Stack;
+
+fn get(addr: SocketAddr, path: &str, headers: &[(&str, &[u8])]) -> Response {
+    http::get(addr, path, headers).expect("request through the edge")
+}
+
+fn post(addr: SocketAddr, path: &str, headers: &[(&str, &[u8])], body: &[u8]) -> Response {
+    http::request(addr, "POST", path, headers, body).expect("request through the edge")
+}
+
+fn cookie(pass: &str) -> Vec<u8> {
+    format!("wr_pass={pass}").into_bytes()
+}
+
+/// Flips one character inside the claims segment, keeping it base64url.
+fn tamper(token: &str) -> String {
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut claims: Vec<u8> = parts[2].bytes().collect();
+    let i = claims.len() / 2;
+    claims[i] = if claims[i] == b'A' { b'B' } else { b'A' };
+    let claims = String::from_utf8(claims).unwrap();
+    [parts[0], parts[1], &claims, parts[3]].join(".")
+}
+
+#[test]
+fn attacks_through_the_edge_fail_safely_and_never_reach_the_backend() {
+    let stack = Stack::up();
+    let keys = std::fs::read_to_string(stack.state_dir().join("keys.json")).unwrap();
+    let ring = KeyRing::from_json(&keys).unwrap();
+    let t = now();
+    let mint = |ring: &KeyRing, kind, event: &str, visitor: &str, iat: u64, exp: u64| {
+        ring.mint(kind, &Claims::new(event, visitor, iat, exp))
+            .unwrap()
+    };
+    let good = mint(&ring, TokenKind::Pass, "demo", "alice", t - 1, t + 600);
+    let json_accept: (&str, &[u8]) = ("accept", b"application/json");
+
+    // The one legitimate request, with spoofed identity and address headers riding along.
+    let legit = get(
+        stack.edge,
+        "/reserve?tag=legit",
+        &[
+            ("cookie", &cookie(&good)),
+            json_accept,
+            ("x-wr-visitor", b"mallory"),
+            ("x-wr-event", b"other"),
+            ("x-forwarded-for", b"203.0.113.9"),
+        ],
+    );
+    assert_eq!(legit.status, 200, "a valid pass is admitted");
+
+    // Passes that must never get through: (what, cookie header value).
+    let foreign = KeyRing::from_json(FOREIGN_KEYS_JSON).unwrap();
+    let unknown_kid = KeyRing::from_json(
+        r#"{"active":"k9","keys":{"k9":"dW5rbm93bi1rZXktdW5rbm93bi1rZXktdW5rbm93bi1r"}}"#,
+    )
+    .unwrap();
+    let bad: Vec<(&str, Vec<u8>)> = vec![
+        ("no pass", b"theme=dark".to_vec()),
+        (
+            "forged (another key ring, same key id)",
+            cookie(&mint(
+                &foreign,
+                TokenKind::Pass,
+                "demo",
+                "alice",
+                t - 1,
+                t + 600,
+            )),
+        ),
+        (
+            "unknown key id",
+            cookie(&mint(
+                &unknown_kid,
+                TokenKind::Pass,
+                "demo",
+                "alice",
+                t - 1,
+                t + 600,
+            )),
+        ),
+        ("tampered claims", cookie(&tamper(&good))),
+        (
+            "expired",
+            cookie(&mint(
+                &ring,
+                TokenKind::Pass,
+                "demo",
+                "alice",
+                t - 7200,
+                t - 3600,
+            )),
+        ),
+        (
+            "not yet valid",
+            cookie(&mint(
+                &ring,
+                TokenKind::Pass,
+                "demo",
+                "alice",
+                t + 3600,
+                t + 7200,
+            )),
+        ),
+        (
+            "another event",
+            cookie(&mint(
+                &ring,
+                TokenKind::Pass,
+                "other",
+                "alice",
+                t - 1,
+                t + 600,
+            )),
+        ),
+        (
+            "a queue ticket passed off as a pass",
+            cookie(&mint(
+                &ring,
+                TokenKind::Ticket,
+                "demo",
+                "alice",
+                t - 1,
+                t + 600,
+            )),
+        ),
+        (
+            "signature cut off",
+            cookie(good.rsplit_once('.').unwrap().0),
+        ),
+        ("non-UTF-8 garbage", b"wr_pass=\xff\xfe\x80garbage".to_vec()),
+    ];
+    for (what, value) in &bad {
+        let api = get(
+            stack.edge,
+            "/reserve?tag=attack",
+            &[("cookie", value), json_accept],
+        );
+        assert_eq!(api.status, 403, "{what}: API call refused");
+        assert!(api.header("retry-after").is_some(), "{what}: Retry-After");
+        let page = get(
+            stack.edge,
+            "/reserve?tag=attack",
+            &[("cookie", value), ("accept", b"text/html")],
+        );
+        assert_eq!(page.status, 302, "{what}: navigation sent to the room");
+    }
+
+    // A NUL byte, huge and duplicated headers: refused (by Envoy or the filter) without
+    // a 5xx.
+    let r = get(
+        stack.edge,
+        "/reserve?tag=attack",
+        &[("cookie", b"wr_pass=a\x00b")],
+    );
+    assert_eq!(r.status, 400, "NUL in a header");
+    let huge = [b"wr_pass=".as_slice(), &vec![b'A'; 100 * 1024]].concat();
+    let r = get(stack.edge, "/reserve?tag=attack", &[("cookie", &huge)]);
+    assert!((400..500).contains(&r.status), "huge cookie: {}", r.status);
+    let forged = cookie(&tamper(&good));
+    let many: Vec<(&str, &[u8])> = (0..200).map(|_| ("cookie", forged.as_slice())).collect();
+    let r = get(stack.edge, "/reserve?tag=attack", &many);
+    assert!(
+        (400..500).contains(&r.status),
+        "200 cookie headers: {}",
+        r.status
+    );
+
+    // Admin calls through the edge without the exact token.
+    let stats = |auth: &[u8]| {
+        get(
+            stack.edge,
+            "/v1/admin/events/demo/stats",
+            &[("authorization", auth)],
+        )
+    };
+    let token = stack.admin_token.trim().to_owned();
+    for auth in [
+        b"".to_vec(),
+        b"Bearer wrong".to_vec(),
+        format!("Bearer {token}x").into_bytes(),
+        format!("Bearer {}", &token[..token.len() - 1]).into_bytes(),
+        format!("Basic {token}").into_bytes(),
+        token.clone().into_bytes(),
+    ] {
+        let r = stats(&auth);
+        assert_eq!(
+            r.status,
+            401,
+            "admin with {:?}",
+            String::from_utf8_lossy(&auth)
+        );
+    }
+    let before = stats(format!("Bearer {token}").as_bytes());
+    assert_eq!(before.status, 200, "the real token works");
+    let hijack = http::request(
+        stack.edge,
+        "PUT",
+        "/v1/admin/events/demo",
+        &[("authorization", b"Bearer wrong")],
+        json!({"rate_per_second": 100000, "burst": 100000, "max_active": 1000000,
+            "session_seconds": 60, "claim_seconds": 30, "abandon_seconds": 60,
+            "opens_at": 0, "closes_at": t + 60})
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(hijack.status, 401);
+    let paused = post(stack.edge, "/v1/admin/events/demo/pause", &[], b"");
+    assert_eq!(paused.status, 401);
+    let after = stats(format!("Bearer {token}").as_bytes());
+    assert_eq!(
+        after.json()["config"],
+        before.json()["config"],
+        "a refused admin call changed nothing"
+    );
+
+    // Leaving someone else's place.
+    let join = |headers: &[(&str, &[u8])]| post(stack.edge, "/v1/events/demo/join", headers, b"");
+    let victim = join(&[]);
+    assert_eq!(victim.status, 200);
+    let victim_id = victim.json()["visitor"].as_str().unwrap().to_owned();
+    let victim_ticket = victim.header("x-wr-ticket").unwrap().to_owned();
+    let attacker = join(&[]);
+    let attacker_ticket = attacker.header("x-wr-ticket").unwrap().to_owned();
+    let forged_ticket = mint(
+        &foreign,
+        TokenKind::Ticket,
+        "demo",
+        &victim_id,
+        t - 1,
+        t + 600,
+    );
+    let leave = |ticket: &[u8], body: &[u8]| {
+        post(
+            stack.edge,
+            "/v1/events/demo/leave",
+            &[("x-wr-ticket", ticket)],
+            body,
+        )
+    };
+    assert_eq!(
+        leave(forged_ticket.as_bytes(), b"").status,
+        401,
+        "forged ticket"
+    );
+    assert_eq!(
+        leave(tamper(&victim_ticket).as_bytes(), b"").status,
+        401,
+        "tampered ticket"
+    );
+    let own = leave(
+        attacker_ticket.as_bytes(),
+        json!({"visitor": victim_id}).to_string().as_bytes(),
+    );
+    assert_ne!(
+        own.json()["visitor"].as_str(),
+        Some(victim_id.as_str()),
+        "a body naming the victim is ignored: only the ticket's visitor leaves"
+    );
+    let standing = get(
+        stack.edge,
+        "/v1/events/demo/status",
+        &[("x-wr-ticket", victim_ticket.as_bytes())],
+    );
+    assert_eq!(standing.status, 200);
+    assert_ne!(
+        standing.json()["status"],
+        "expired",
+        "the victim kept the place"
+    );
+
+    // One client asking for many tickets: the edge's per-client limit (50/s, burst 100 in
+    // envoy.yaml) cuts it off with 429 + Retry-After, and no more get through than that.
+    let started = Instant::now();
+    let (mut issued, mut limited) = (0u32, 0u32);
+    for _ in 0..400 {
+        let r = join(&[]);
+        match r.status {
+            200 => issued += 1,
+            429 => {
+                assert!(r.header("retry-after").is_some(), "429 without Retry-After");
+                limited += 1;
+            }
+            other => panic!("join flood: unexpected {other}"),
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let allowed = 100.0 + 50.0 * elapsed + 10.0;
+    assert!(limited > 0, "400 joins from one client were never limited");
+    assert!(
+        f64::from(issued) <= allowed,
+        "{issued} tickets in {elapsed:.1} s; the limit allows about {allowed:.0}"
+    );
+
+    // The backend saw exactly the legitimate request, with the filter's identity.
+    let seen = requests_under(stack.backend, "/reserve");
+    assert_eq!(
+        seen.len(),
+        1,
+        "only the legitimate request got through: {seen:?}"
+    );
+    assert_eq!(seen[0]["path"], "/reserve?tag=legit");
+    assert_eq!(seen[0]["visitor"], "alice", "spoofed x-wr-visitor replaced");
+    assert_eq!(seen[0]["event"], "demo", "spoofed x-wr-event replaced");
+}
