@@ -319,6 +319,28 @@ impl Stack {
             .unwrap()
     }
 
+    /// Stops (`"stop"`) or starts again (`"start"`) the stack's Redis Cluster with
+    /// `scripts/redis-cluster`, for outage tests; panics if the script fails.
+    pub fn redis(&self, action: &str) {
+        let port = &self
+            .env
+            .iter()
+            .find(|(k, _)| k == "WR_REDIS_PORT")
+            .expect("redis port")
+            .1;
+        let out = Command::new(workspace_root().join("scripts/redis-cluster"))
+            .arg(action)
+            .arg(self.state_dir().join("redis"))
+            .arg(port)
+            .output()
+            .expect("run scripts/redis-cluster");
+        assert!(
+            out.status.success(),
+            "scripts/redis-cluster {action} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// The state directory.
     pub fn state_dir(&self) -> PathBuf {
         PathBuf::from(
