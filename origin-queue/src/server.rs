@@ -23,7 +23,8 @@ pub async fn run(settings: Settings) -> Result<(), String> {
                 "cannot reach Redis Cluster at {:?}: {e:?}",
                 settings.redis_nodes
             )
-        })?;
+        })?
+        .with_join_replicas(settings.join_replicas);
     let jwt = match settings.jwt {
         Some(jwt_settings) => {
             let verifier = Arc::new(crate::jwt::JwtVerifier::load(jwt_settings).await?);

@@ -38,6 +38,10 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpAddr>,
     /// Optional JWT identity (`WR_JWT_*`).
     pub jwt: Option<JwtSettings>,
+    /// Replicas that must hold a new place before the join is acknowledged
+    /// (`WR_JOIN_REPLICAS`, default 0: acknowledged once the master has it). With 1, a
+    /// join is answered only after Redis `WAIT 1` confirms a replica has it, else 503.
+    pub join_replicas: u64,
 }
 
 fn jwt_settings() -> Result<Option<JwtSettings>, String> {
@@ -83,6 +87,7 @@ struct FileSettings {
     client_rate_limit: Option<String>,
     visitor_rate_limit: Option<String>,
     trusted_proxies: Option<Vec<String>>,
+    join_replicas: Option<u64>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -206,6 +211,7 @@ impl Settings {
                 60..=604_800,
             )?,
             tick: Duration::from_millis(number("WR_TICK_MS", file.tick_ms, 100, 10..=5000)?),
+            join_replicas: number("WR_JOIN_REPLICAS", file.join_replicas, 0, 0..=5)?,
             keys: crate::keys::load()?,
         })
     }

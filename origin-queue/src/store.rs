@@ -58,6 +58,26 @@ pub enum StoreError {
     Unavailable(String),
 }
 
+/// The Redis Cluster hash slot of `key`: CRC16 (XMODEM) of its hash tag (the text
+/// between the first `{` and the next `}`, if not empty) or of the whole key, mod 16384.
+fn cluster_slot(key: &[u8]) -> u16 {
+    let tagged = key.iter().position(|b| *b == b'{').and_then(|open| {
+        let rest = &key[open + 1..];
+        let close = rest.iter().position(|b| *b == b'}')?;
+        (close > 0).then(|| &rest[..close])
+    });
+    let crc = tagged.unwrap_or(key).iter().fold(0u16, |crc, byte| {
+        (0..8).fold(crc ^ (u16::from(*byte) << 8), |c, _| {
+            if c & 0x8000 != 0 {
+                (c << 1) ^ 0x1021
+            } else {
+                c << 1
+            }
+        })
+    });
+    crc % 16384
+}
+
 /// The names of one event's keys.
 struct Keys {
     cfg: String,
@@ -234,6 +254,8 @@ pub struct Stats {
 pub struct Store {
     conn: ClusterConnection,
     timeout: Duration,
+    /// Replicas that must confirm a new place before `join` returns (0: none).
+    join_replicas: u64,
     join: Script,
     status: Script,
     leave: Script,
@@ -260,6 +282,7 @@ impl Store {
         Ok(Store {
             conn,
             timeout,
+            join_replicas: 0,
             join: Script::new(concat!(
                 include_str!("lua/seen.lua"),
                 include_str!("lua/join.lua")
@@ -284,6 +307,38 @@ impl Store {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(unavailable(e)),
             Err(_) => Err(unavailable("Redis call timed out")),
+        }
+    }
+
+    /// Requires `replicas` replicas to confirm each new place before a join returns
+    /// (Redis `WAIT`, bounded by half the Redis timeout); 0 turns that off.
+    pub fn with_join_replicas(mut self, replicas: u64) -> Store {
+        self.join_replicas = replicas;
+        self
+    }
+
+    /// Waits until `self.join_replicas` replicas of the master serving `key` hold every
+    /// write this connection sent it; unavailable if they do not confirm in time.
+    async fn replicated(&self, key: &str) -> Result<(), StoreError> {
+        use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+        // WAIT names no key: send it to the master of `key`'s slot, on the connection
+        // that carried the join.
+        let route = Route::new(cluster_slot(key.as_bytes()), SlotAddr::Master);
+        let wait_ms = (self.timeout.as_millis() / 2).max(1) as u64;
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(self.join_replicas).arg(wait_ms);
+        let mut c = self.conn.clone();
+        let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
+        let confirmed = self
+            .bounded(async move { c.route_command(&wait, routing).await })
+            .await?;
+        match redis::from_redis_value::<u64>(&confirmed) {
+            Ok(n) if n >= self.join_replicas => Ok(()),
+            Ok(n) => Err(unavailable(format!(
+                "only {n} of {} replicas confirmed the join",
+                self.join_replicas
+            ))),
+            Err(e) => Err(unavailable(e)),
         }
     }
 
@@ -379,6 +434,9 @@ impl Store {
         ) = self
             .bounded(async move { inv.invoke_async(&mut c).await })
             .await?;
+        if seq > 0 && self.join_replicas > 0 {
+            self.replicated(&k.q).await?;
+        }
         let observed = observed([n1, n5, n15], &rate, poll_cap_ms, started_ms, now_ms);
         let joined = match state.as_str() {
             "waiting" => Joined::Waiting {
@@ -627,5 +685,23 @@ impl Store {
             paused: cfg.1.as_deref() == Some("1"),
             config: serde_json::from_str(&json).ok(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod slot_tests {
+    use super::cluster_slot;
+
+    #[test]
+    fn slots_match_redis_cluster_keyslot() {
+        // Values from `redis-cli CLUSTER KEYSLOT` (Redis 7.0).
+        assert_eq!(cluster_slot(b"somekey"), 11058);
+        assert_eq!(cluster_slot(b"foo"), 12182);
+        assert_eq!(cluster_slot(b"{foo}bar"), 12182);
+        assert_eq!(
+            cluster_slot(b"{}foo"),
+            9500,
+            "an empty tag hashes the whole key"
+        );
     }
 }

@@ -86,7 +86,7 @@ impl RedisCluster {
         self.script("stop");
     }
 
-    /// Starts the stopped nodes again; they rejoin the same cluster.
+    /// Starts the stopped (or dead) nodes again; they rejoin the same cluster.
     pub fn restart(&self) {
         let out = self.script("start");
         assert!(

@@ -24,6 +24,47 @@ fn redis_cli(port: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The port of the first replica of the master at `master_port`.
+fn replica_port_of(master_port: &str) -> String {
+    let nodes = redis_cli(master_port, &["CLUSTER", "NODES"]);
+    let master_id = nodes
+        .lines()
+        .find(|l| l.contains("myself"))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("own node id")
+        .to_owned();
+    nodes
+        .lines()
+        .find(|l| l.contains("slave") && l.split_whitespace().nth(3) == Some(master_id.as_str()))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|addr| addr.split('@').next())
+        .and_then(|addr| addr.rsplit(':').next())
+        .expect("a replica")
+        .to_owned()
+}
+
+/// Waits (at most 20 s) until the master at `port` has a replica in sync: a new
+/// cluster reports ok before its replicas finish their first sync, and a replica that
+/// never synced will not take over.
+fn wait_replica_online(port: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !redis_cli(port, &["INFO", "replication"]).contains("state=online") {
+        assert!(
+            Instant::now() < deadline,
+            "the replica of {port} never synced"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn pid_of(port: &str) -> String {
+    redis_cli(port, &["INFO", "server"])
+        .lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .map(|p| p.trim().to_owned())
+        .expect("pid")
+}
+
 /// The port of the master that serves `key`'s slot, asked of the node at `seed_port`.
 fn master_port_for(seed_port: &str, key: &str) -> String {
     let slot: u64 = redis_cli(seed_port, &["CLUSTER", "KEYSLOT", key])
@@ -81,6 +122,7 @@ fn killing_the_master_loses_no_acknowledged_join() {
     assert_eq!(r.status, 200);
     let seed_port = cluster.nodes[0].rsplit(':').next().unwrap().to_owned();
     let master = master_port_for(&seed_port, &format!("{{wr:{EVENT}}}:q"));
+    wait_replica_online(&master);
 
     // Load: one client joining back to back, every answer recorded in order.
     let stop = Arc::new(AtomicBool::new(false));
@@ -104,11 +146,7 @@ fn killing_the_master_loses_no_acknowledged_join() {
         })
     };
     thread::sleep(Duration::from_secs(2));
-    let pid = redis_cli(&master, &["INFO", "server"])
-        .lines()
-        .find_map(|l| l.strip_prefix("process_id:"))
-        .map(|p| p.trim().to_owned())
-        .expect("master pid");
+    let pid = pid_of(&master);
     let killed_at = Instant::now();
     assert!(Command::new("kill")
         .args(["-9", &pid])
@@ -191,4 +229,75 @@ fn killing_the_master_loses_no_acknowledged_join() {
         outage < Duration::from_secs(15),
         "503s for {outage:?} after the master was killed"
     );
+}
+
+/// With `WR_JOIN_REPLICAS=1` a join is acknowledged only once a replica holds it: with
+/// the event's replica gone, joins get a fast 503 instead of a promise Redis could
+/// break; with it back, joins are acknowledged again.
+#[test]
+fn with_join_replicas_a_join_is_acknowledged_only_once_replicated() {
+    let cluster = RedisCluster::start();
+    let q = OriginQueue::start(
+        &cluster.nodes,
+        &[("WR_REDIS_TIMEOUT_MS", "300"), ("WR_JOIN_REPLICAS", "1")],
+    );
+    let event = "t-replicated";
+    let t = now();
+    let cfg = json!({"rate_per_second": 10, "burst": 10, "max_active": 100, "session_seconds": 60,
+        "claim_seconds": 30, "abandon_seconds": 3600, "opens_at": t + 3000, "closes_at": t + 7200});
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    let r = http::request(
+        q.addr,
+        "PUT",
+        &format!("/v1/admin/events/{event}"),
+        &[("authorization", auth.as_bytes())],
+        cfg.to_string().as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(r.status, 200);
+    let join = || {
+        let started = Instant::now();
+        let r = http::request(
+            q.addr,
+            "POST",
+            &format!("/v1/events/{event}/join"),
+            &[],
+            b"",
+        )
+        .unwrap();
+        (r, started.elapsed())
+    };
+    // A new cluster's replicas finish their first sync a moment after it reports ok.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while join().0.status != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "a replicated join is never acknowledged"
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+
+    let seed_port = cluster.nodes[0].rsplit(':').next().unwrap().to_owned();
+    let master = master_port_for(&seed_port, &format!("{{wr:{event}}}:q"));
+    let replica = replica_port_of(&master);
+    assert!(Command::new("kill")
+        .args(["-9", &pid_of(&replica)])
+        .status()
+        .unwrap()
+        .success());
+    thread::sleep(Duration::from_millis(300));
+    let (r, took) = join();
+    assert_eq!(r.status, 503, "no replica: the join is not acknowledged");
+    assert!(r.header("retry-after").is_some());
+    assert!(took < Duration::from_millis(1500), "503 took {took:?}");
+
+    cluster.restart();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while join().0.status != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "joins not acknowledged 30 s after the replica returned"
+        );
+        thread::sleep(Duration::from_millis(250));
+    }
 }
