@@ -392,18 +392,11 @@ pub fn queue_http_fixture() -> (crate::processes::OriginQueue, Target) {
         ],
     );
     let t = now();
-    let config = json!({"rate_per_second": 5, "burst": 5, "max_active": 10, "session_seconds": 60,
-        "claim_seconds": 30, "abandon_seconds": 60, "opens_at": t - 1, "closes_at": t + 3600});
-    let auth = format!("Bearer {ADMIN_TOKEN}");
-    let r = crate::http::request(
-        queue.addr,
-        "PUT",
-        "/v1/admin/events/fz",
-        &[("authorization", auth.as_bytes())],
-        config.to_string().as_bytes(),
-    )
-    .expect("configure the fuzz event");
-    assert_eq!(r.status, 200, "configure the fuzz event");
+    queue.put_event(
+        "fz",
+        &json!({"rate_per_second": 5, "burst": 5, "max_active": 10, "session_seconds": 60,
+            "claim_seconds": 30, "abandon_seconds": 60, "opens_at": t - 1, "closes_at": t + 3600}),
+    );
     let target = queue_http_target(queue.addr, ADMIN_TOKEN);
     (queue, target)
 }

@@ -15,5 +15,6 @@ pub mod fuzz;
 pub mod http;
 pub mod processes;
 pub mod proxy_wasm_host;
+pub mod redis_nodes;
 pub mod sale;
 pub mod upstream;

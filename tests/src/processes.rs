@@ -204,6 +204,20 @@ impl OriginQueue {
 }
 
 impl OriginQueue {
+    /// Creates or replaces `event` with `config` through the admin API; panics unless 200.
+    pub fn put_event(&self, event: &str, config: &serde_json::Value) {
+        let auth = format!("Bearer {ADMIN_TOKEN}");
+        let r = crate::http::request(
+            self.addr,
+            "PUT",
+            &format!("/v1/admin/events/{event}"),
+            &[("authorization", auth.as_bytes())],
+            config.to_string().as_bytes(),
+        )
+        .expect("admin PUT");
+        assert_eq!(r.status, 200, "configuring {event}: {:?}", r.json());
+    }
+
     /// Sends SIGTERM and waits (at most `limit`) for the process to exit.
     pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let _ = Command::new("kill")
@@ -322,12 +336,7 @@ impl Stack {
     /// Stops (`"stop"`) or starts again (`"start"`) the stack's Redis Cluster with
     /// `scripts/redis-cluster`, for outage tests; panics if the script fails.
     pub fn redis(&self, action: &str) {
-        let port = &self
-            .env
-            .iter()
-            .find(|(k, _)| k == "WR_REDIS_PORT")
-            .expect("redis port")
-            .1;
+        let port = self.env_value("WR_REDIS_PORT");
         let out = Command::new(workspace_root().join("scripts/redis-cluster"))
             .arg(action)
             .arg(self.state_dir().join("redis"))
@@ -343,14 +352,11 @@ impl Stack {
 
     /// The state directory.
     pub fn state_dir(&self) -> PathBuf {
-        PathBuf::from(
-            &self
-                .env
-                .iter()
-                .find(|(k, _)| k == "WR_STATE_DIR")
-                .unwrap()
-                .1,
-        )
+        PathBuf::from(self.env_value("WR_STATE_DIR"))
+    }
+
+    fn env_value(&self, key: &str) -> &str {
+        &self.env.iter().find(|(k, _)| k == key).expect(key).1
     }
 }
 

@@ -11,80 +11,20 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use wr_tests::fixtures::now;
 use wr_tests::http;
-use wr_tests::processes::{OriginQueue, RedisCluster, ADMIN_TOKEN};
+use wr_tests::processes::{OriginQueue, RedisCluster};
+use wr_tests::redis_nodes::{master_for, pid_of, replica_of, wait_replica_online};
 
 const EVENT: &str = "t-failover";
 
-fn redis_cli(port: &str, args: &[&str]) -> String {
-    let out = Command::new("redis-cli")
-        .args(["-p", port])
-        .args(args)
-        .output()
-        .expect("redis-cli");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The port of the first replica of the master at `master_port`.
-fn replica_port_of(master_port: &str) -> String {
-    let nodes = redis_cli(master_port, &["CLUSTER", "NODES"]);
-    let master_id = nodes
-        .lines()
-        .find(|l| l.contains("myself"))
-        .and_then(|l| l.split_whitespace().next())
-        .expect("own node id")
-        .to_owned();
-    nodes
-        .lines()
-        .find(|l| l.contains("slave") && l.split_whitespace().nth(3) == Some(master_id.as_str()))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|addr| addr.split('@').next())
-        .and_then(|addr| addr.rsplit(':').next())
-        .expect("a replica")
-        .to_owned()
-}
-
-/// Waits (at most 20 s) until the master at `port` has a replica in sync: a new
-/// cluster reports ok before its replicas finish their first sync, and a replica that
-/// never synced will not take over.
-fn wait_replica_online(port: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !redis_cli(port, &["INFO", "replication"]).contains("state=online") {
-        assert!(
-            Instant::now() < deadline,
-            "the replica of {port} never synced"
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn pid_of(port: &str) -> String {
-    redis_cli(port, &["INFO", "server"])
-        .lines()
-        .find_map(|l| l.strip_prefix("process_id:"))
-        .map(|p| p.trim().to_owned())
-        .expect("pid")
-}
-
-/// The port of the master that serves `key`'s slot, asked of the node at `seed_port`.
-fn master_port_for(seed_port: &str, key: &str) -> String {
-    let slot: u64 = redis_cli(seed_port, &["CLUSTER", "KEYSLOT", key])
-        .trim()
-        .parse()
-        .expect("slot");
-    redis_cli(seed_port, &["CLUSTER", "NODES"])
-        .lines()
-        .filter(|l| l.contains("master") && !l.contains("fail"))
-        .find(|l| {
-            l.split_whitespace().skip(8).any(|range| {
-                let (a, b) = range.split_once('-').unwrap_or((range, range));
-                matches!((a.parse::<u64>(), b.parse::<u64>()), (Ok(a), Ok(b)) if (a..=b).contains(&slot))
-            })
-        })
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|addr| addr.split('@').next())
-        .and_then(|addr| addr.rsplit(':').next())
-        .expect("a master for the slot")
-        .to_owned()
+/// An event that is scheduled for later: the line only grows, so every acknowledged
+/// join must still be in it.
+fn scheduled_event(q: &OriginQueue, event: &str) {
+    let t = now();
+    q.put_event(
+        event,
+        &json!({"rate_per_second": 10, "burst": 10, "max_active": 100, "session_seconds": 60,
+            "claim_seconds": 30, "abandon_seconds": 3600, "opens_at": t + 3000, "closes_at": t + 7200}),
+    );
 }
 
 /// One join as the load saw it.
@@ -106,22 +46,8 @@ fn killing_the_master_loses_no_acknowledged_join() {
             ("WR_VISITOR_RATE_LIMIT", limits),
         ],
     );
-    let t = now();
-    // Scheduled: the line only grows, so every acknowledged join must still be in it.
-    let cfg = json!({"rate_per_second": 10, "burst": 10, "max_active": 100, "session_seconds": 60,
-        "claim_seconds": 30, "abandon_seconds": 3600, "opens_at": t + 3000, "closes_at": t + 7200});
-    let auth = format!("Bearer {ADMIN_TOKEN}");
-    let r = http::request(
-        q.addr,
-        "PUT",
-        &format!("/v1/admin/events/{EVENT}"),
-        &[("authorization", auth.as_bytes())],
-        cfg.to_string().as_bytes(),
-    )
-    .unwrap();
-    assert_eq!(r.status, 200);
-    let seed_port = cluster.nodes[0].rsplit(':').next().unwrap().to_owned();
-    let master = master_port_for(&seed_port, &format!("{{wr:{EVENT}}}:q"));
+    scheduled_event(&q, EVENT);
+    let master = master_for(&cluster.nodes, &format!("{{wr:{EVENT}}}:q"));
     wait_replica_online(&master);
 
     // Load: one client joining back to back, every answer recorded in order.
@@ -242,19 +168,7 @@ fn with_join_replicas_a_join_is_acknowledged_only_once_replicated() {
         &[("WR_REDIS_TIMEOUT_MS", "300"), ("WR_JOIN_REPLICAS", "1")],
     );
     let event = "t-replicated";
-    let t = now();
-    let cfg = json!({"rate_per_second": 10, "burst": 10, "max_active": 100, "session_seconds": 60,
-        "claim_seconds": 30, "abandon_seconds": 3600, "opens_at": t + 3000, "closes_at": t + 7200});
-    let auth = format!("Bearer {ADMIN_TOKEN}");
-    let r = http::request(
-        q.addr,
-        "PUT",
-        &format!("/v1/admin/events/{event}"),
-        &[("authorization", auth.as_bytes())],
-        cfg.to_string().as_bytes(),
-    )
-    .unwrap();
-    assert_eq!(r.status, 200);
+    scheduled_event(&q, event);
     let join = || {
         let started = Instant::now();
         let r = http::request(
@@ -277,9 +191,8 @@ fn with_join_replicas_a_join_is_acknowledged_only_once_replicated() {
         thread::sleep(Duration::from_millis(200));
     }
 
-    let seed_port = cluster.nodes[0].rsplit(':').next().unwrap().to_owned();
-    let master = master_port_for(&seed_port, &format!("{{wr:{event}}}:q"));
-    let replica = replica_port_of(&master);
+    let master = master_for(&cluster.nodes, &format!("{{wr:{event}}}:q"));
+    let replica = replica_of(&master);
     assert!(Command::new("kill")
         .args(["-9", &pid_of(&replica)])
         .status()

@@ -5,7 +5,7 @@ use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::json;
 use wr_tests::fixtures::{now, workspace_root};
 use wr_tests::http::{self, Response};
-use wr_tests::processes::{redis_cluster, OriginQueue, ADMIN_TOKEN};
+use wr_tests::processes::{redis_cluster, OriginQueue};
 use wr_tests::upstream::Upstream;
 
 const ISSUER: &str = "https://id.test";
@@ -48,18 +48,11 @@ fn join(q: &OriginQueue, event: &str, bearer: Option<&str>) -> Response {
 
 fn configure(q: &OriginQueue, event: &str) {
     let t = now();
-    let cfg = json!({"rate_per_second": 1, "burst": 1, "max_active": 10, "session_seconds": 60,
-        "claim_seconds": 30, "abandon_seconds": 60, "opens_at": t + 3000, "closes_at": t + 7200});
-    let auth = format!("Bearer {ADMIN_TOKEN}");
-    let r = http::request(
-        q.addr,
-        "PUT",
-        &format!("/v1/admin/events/{event}"),
-        &[("authorization", auth.as_bytes())],
-        cfg.to_string().as_bytes(),
-    )
-    .unwrap();
-    assert_eq!(r.status, 200);
+    q.put_event(
+        event,
+        &json!({"rate_per_second": 1, "burst": 1, "max_active": 10, "session_seconds": 60,
+            "claim_seconds": 30, "abandon_seconds": 60, "opens_at": t + 3000, "closes_at": t + 7200}),
+    );
 }
 
 #[test]

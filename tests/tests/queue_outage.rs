@@ -6,25 +6,18 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use wr_tests::fixtures::now;
 use wr_tests::http;
-use wr_tests::processes::{OriginQueue, RedisCluster, ADMIN_TOKEN};
+use wr_tests::processes::{OriginQueue, RedisCluster};
 
 #[test]
 fn redis_outage_gives_fast_503s_and_recovery() {
     let cluster = RedisCluster::start();
     let q = OriginQueue::start(&cluster.nodes, &[("WR_REDIS_TIMEOUT_MS", "200")]);
-    let auth = format!("Bearer {ADMIN_TOKEN}");
     let t = now();
-    let cfg = json!({"rate_per_second": 1, "burst": 1, "max_active": 10, "session_seconds": 60,
-        "claim_seconds": 30, "abandon_seconds": 60, "opens_at": t + 3000, "closes_at": t + 7200});
-    let r = http::request(
-        q.addr,
-        "PUT",
-        "/v1/admin/events/t-outage",
-        &[("authorization", auth.as_bytes())],
-        cfg.to_string().as_bytes(),
-    )
-    .unwrap();
-    assert_eq!(r.status, 200);
+    q.put_event(
+        "t-outage",
+        &json!({"rate_per_second": 1, "burst": 1, "max_active": 10, "session_seconds": 60,
+            "claim_seconds": 30, "abandon_seconds": 60, "opens_at": t + 3000, "closes_at": t + 7200}),
+    );
     let joined = http::request(q.addr, "POST", "/v1/events/t-outage/join", &[], b"").unwrap();
     let ticket = joined.header("x-wr-ticket").unwrap().to_owned();
 

@@ -5,7 +5,7 @@
 use serde_json::json;
 use wr_tests::fixtures::now;
 use wr_tests::http;
-use wr_tests::processes::{redis_cluster, OriginQueue, ADMIN_TOKEN};
+use wr_tests::processes::{redis_cluster, OriginQueue};
 
 fn positions(q: &OriginQueue, tickets: &[String]) -> Vec<u64> {
     tickets
@@ -28,18 +28,11 @@ fn killing_origin_queue_loses_nobody_s_place() {
     let q = OriginQueue::start(redis_cluster(), &[]);
     let t = now();
     // Scheduled: the line only grows, so positions must come back exactly.
-    let cfg = json!({"rate_per_second": 10, "burst": 10, "max_active": 100, "session_seconds": 60,
-        "claim_seconds": 30, "abandon_seconds": 600, "opens_at": t + 3000, "closes_at": t + 7200});
-    let auth = format!("Bearer {ADMIN_TOKEN}");
-    let r = http::request(
-        q.addr,
-        "PUT",
-        "/v1/admin/events/t-restart",
-        &[("authorization", auth.as_bytes())],
-        cfg.to_string().as_bytes(),
-    )
-    .unwrap();
-    assert_eq!(r.status, 200);
+    q.put_event(
+        "t-restart",
+        &json!({"rate_per_second": 10, "burst": 10, "max_active": 100, "session_seconds": 60,
+            "claim_seconds": 30, "abandon_seconds": 600, "opens_at": t + 3000, "closes_at": t + 7200}),
+    );
     let tickets: Vec<String> = (0..60)
         .map(|_| {
             let r = http::request(q.addr, "POST", "/v1/events/t-restart/join", &[], b"").unwrap();

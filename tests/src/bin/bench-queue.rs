@@ -16,8 +16,8 @@ use std::process::Command;
 use serde_json::json;
 use wr_pass::{Claims, TokenKind};
 use wr_tests::fixtures::{keys, now, workspace_root};
-use wr_tests::http;
-use wr_tests::processes::{OriginQueue, RedisCluster, ADMIN_TOKEN};
+use wr_tests::processes::{OriginQueue, RedisCluster};
+use wr_tests::redis_nodes::{master_for, redis_cli};
 
 const EVENT: &str = "bench";
 
@@ -37,31 +37,6 @@ fn release_origin_queue() -> PathBuf {
         .unwrap();
     assert!(ok.success());
     workspace_root().join("target/release/origin-queue")
-}
-
-fn redis_cli(port: &str, args: &[&str]) -> String {
-    let out = Command::new("redis-cli")
-        .arg("-p")
-        .arg(port)
-        .args(args)
-        .output()
-        .expect("redis-cli");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// The port of the master that owns `key`'s slot.
-fn master_for(nodes: &[String], key: &str) -> String {
-    for node in nodes {
-        let port = node.rsplit(':').next().unwrap();
-        let reply = redis_cli(port, &["EXISTS", key]);
-        if !reply.starts_with("MOVED")
-            && !reply.contains("MOVED")
-            && redis_cli(port, &["ROLE"]).starts_with("master")
-        {
-            return port.to_owned();
-        }
-    }
-    panic!("no master owns {key}");
 }
 
 fn used_memory(port: &str) -> u64 {
@@ -166,20 +141,13 @@ fn main() {
         ("WR_LOG", "error"),
     ];
     let q = OriginQueue::start_binary(&binary, &cluster.nodes, &limits);
-    let auth = format!("Bearer {ADMIN_TOKEN}");
     let t = now();
     // Opens far in the future: nobody is admitted, the line only grows.
-    let cfg = json!({"rate_per_second": 1000, "burst": 1000, "max_active": 10000, "session_seconds": 600,
-        "claim_seconds": 30, "abandon_seconds": 3600, "opens_at": t + 86_000, "closes_at": t + 90_000});
-    let r = http::request(
-        q.addr,
-        "PUT",
-        &format!("/v1/admin/events/{EVENT}"),
-        &[("authorization", auth.as_bytes())],
-        cfg.to_string().as_bytes(),
-    )
-    .unwrap();
-    assert_eq!(r.status, 200);
+    q.put_event(
+        EVENT,
+        &json!({"rate_per_second": 1000, "burst": 1000, "max_active": 10000, "session_seconds": 600,
+            "claim_seconds": 30, "abandon_seconds": 3600, "opens_at": t + 86_000, "closes_at": t + 90_000}),
+    );
 
     let qkey = format!("{{wr:{EVENT}}}:q");
     let master = master_for(&cluster.nodes, &format!("{{wr:{EVENT}}}:cfg"));

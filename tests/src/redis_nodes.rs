@@ -1,0 +1,62 @@
+//! Talking to single Redis Cluster nodes with `redis-cli`: which node serves a key,
+//! its replica, its process id, its replication state. For benchmarks and fault tests.
+
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// `redis-cli -p PORT ARGS…`, its standard output trimmed.
+pub fn redis_cli(port: &str, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .arg("-p")
+        .arg(port)
+        .args(args)
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The port of the master that owns `key`'s slot, among `nodes` (`host:port`).
+pub fn master_for(nodes: &[String], key: &str) -> String {
+    for node in nodes {
+        let port = node.rsplit(':').next().unwrap();
+        let reply = redis_cli(port, &["EXISTS", key]);
+        if !reply.contains("MOVED") && redis_cli(port, &["ROLE"]).starts_with("master") {
+            return port.to_owned();
+        }
+    }
+    panic!("no master owns {key}");
+}
+
+/// The port of a replica of the master at `master_port`.
+pub fn replica_of(master_port: &str) -> String {
+    redis_cli(master_port, &["INFO", "replication"])
+        .lines()
+        .find(|l| l.starts_with("slave0:"))
+        .and_then(|l| l.split(',').find_map(|f| f.strip_prefix("port=")))
+        .expect("a replica")
+        .to_owned()
+}
+
+/// The process id of the node at `port`.
+pub fn pid_of(port: &str) -> String {
+    redis_cli(port, &["INFO", "server"])
+        .lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .map(|p| p.trim().to_owned())
+        .expect("pid")
+}
+
+/// Waits (at most 20 s) until the master at `port` has a replica in sync: a new
+/// cluster reports ok before its replicas finish their first sync, and a replica that
+/// never synced will not take over.
+pub fn wait_replica_online(port: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !redis_cli(port, &["INFO", "replication"]).contains("state=online") {
+        assert!(
+            Instant::now() < deadline,
+            "the replica of {port} never synced"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
