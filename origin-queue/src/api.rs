@@ -27,6 +27,7 @@ use crate::idempotency::{self, Stored};
 use crate::jwt::JwtVerifier;
 use crate::limiter::Limiter;
 use crate::metrics::Metrics;
+use crate::status_batch::{Answer, StatusBatcher};
 use crate::store::{EventConfig, IdemBegin, Joined, Standing, Store};
 
 /// Cookie names (the product's defaults).
@@ -43,6 +44,8 @@ const MAX_BODY: usize = 16 * 1024;
 pub struct AppState {
     /// Redis.
     pub store: Store,
+    /// Status polls, batched per event into one script call.
+    pub status_polls: StatusBatcher,
     /// Signing keys for tickets and passes.
     pub keys: KeyRing,
     /// Metrics.
@@ -479,14 +482,20 @@ async fn status(
     let ticket = require_ticket(&state, &headers, &event)?;
     let visitor = ticket.visitor.clone();
     limit_visitor(&state, &visitor)?;
-    let now = now_ms();
-    let (standing, waiting, observed) = state.store.status(&event, &visitor, now).await?;
-    match standing {
-        Standing::NoEvent => Err(ApiError::new(
+    let Some(Answer {
+        standing,
+        waiting,
+        observed,
+    }) = state.status_polls.status(&event, &visitor).await?
+    else {
+        return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "EVENT_NOT_FOUND",
             "No such event.",
-        )),
+        ));
+    };
+    let now = now_ms();
+    match standing {
         Standing::Waiting { rank } => Ok(no_store(
             Json(waiting_body(&visitor, rank, waiting, &observed)).into_response(),
         )),

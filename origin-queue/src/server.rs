@@ -12,6 +12,7 @@ use crate::metrics::Metrics;
 /// Most clients (and visitors) each limiter tracks at once.
 const MAX_TRACKED: usize = 200_000;
 use crate::settings::Settings;
+use crate::status_batch::StatusBatcher;
 use crate::store::Store;
 
 /// Runs the service.
@@ -41,8 +42,10 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         settings.tick,
         stop_rx,
     ));
+    let status_polls = StatusBatcher::start(store.clone(), settings.redis_timeout);
     let state = Arc::new(AppState {
         store,
+        status_polls,
         keys: settings.keys,
         metrics,
         admin_token: settings.admin_token,

@@ -52,7 +52,7 @@ fn observing_secs(started_ms: u64, now_ms: u64) -> f64 {
 }
 
 /// Redis could not answer in time or at all.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum StoreError {
     /// Timeout, connection or cluster error.
     Unavailable(String),
@@ -182,8 +182,6 @@ pub enum Standing {
     },
     /// Not in line any more (abandoned, grant lapsed, session over, or left).
     Expired,
-    /// No such event.
-    NoEvent,
 }
 
 /// What the server knew about a visitor when it claimed the grant. (When the
@@ -192,6 +190,67 @@ pub enum Standing {
 pub struct Claimed {
     /// When the admission step granted admission (ms).
     pub granted_ms: u64,
+}
+
+/// What one status script call found for a batch of visitors of one event.
+#[derive(Debug, PartialEq)]
+pub struct Statuses {
+    /// One per visitor, in the order asked.
+    pub standings: Vec<Standing>,
+    /// In line, for the whole event.
+    pub waiting: u64,
+    /// The ETA inputs.
+    pub observed: Observed,
+}
+
+/// Reads the status script's reply (see `lua/status.lua`) for `asked` visitors.
+fn parse_statuses(
+    reply: &[redis::Value],
+    asked: usize,
+    now_ms: u64,
+) -> Result<Option<Statuses>, String> {
+    fn int(v: &redis::Value) -> Result<i64, String> {
+        redis::from_redis_value(v).map_err(|e| e.to_string())
+    }
+    fn text(v: &redis::Value) -> Result<String, String> {
+        redis::from_redis_value(v).map_err(|e| e.to_string())
+    }
+    const HEAD: usize = 8;
+    match reply.first().map(int).transpose()? {
+        Some(0) => return Ok(None),
+        Some(1) if reply.len() == HEAD + 3 * asked => {}
+        _ => return Err(format!("unexpected status reply of {} items", reply.len())),
+    }
+    let n = |i: usize| int(&reply[i]).map(|v| v.max(0) as u64);
+    let observed = observed(
+        [n(2)?, n(3)?, n(4)?],
+        &text(&reply[5])?,
+        n(6)?,
+        n(7)?,
+        now_ms,
+    );
+    let standings = reply[HEAD..]
+        .chunks_exact(3)
+        .map(|one| {
+            let x = int(&one[1])?.max(0) as u64;
+            let granted = int(&one[2])?.max(0) as u64;
+            Ok(match text(&one[0])?.as_str() {
+                "waiting" => Standing::Waiting { rank: x },
+                "admitted" => Standing::Admitted {
+                    session_end_ms: x,
+                    claimed_now: (granted > 0).then_some(Claimed {
+                        granted_ms: granted,
+                    }),
+                },
+                _ => Standing::Expired,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(Some(Statuses {
+        standings,
+        waiting: n(1)?,
+        observed,
+    }))
 }
 
 /// What an admission step did.
@@ -450,13 +509,15 @@ impl Store {
         Ok((joined, waiting, observed))
     }
 
-    /// Where `visitor` stands; claims a grant if there is one.
-    pub async fn status(
+    /// Where each of `visitors` (of one event) stands, in one script call; claims the
+    /// grant of each who has one. `None`: no such event. The line length and the ETA
+    /// inputs are shared by the whole batch.
+    pub async fn statuses(
         &self,
         event: &str,
-        visitor: &str,
+        visitors: &[&str],
         now_ms: u64,
-    ) -> Result<(Standing, u64, Observed), StoreError> {
+    ) -> Result<Option<Statuses>, StoreError> {
         let k = Keys::new(event);
         let mut inv = self.status.prepare_invoke();
         inv.key(&k.cfg)
@@ -468,38 +529,15 @@ impl Store {
             .key(&k.granted)
             .key(&k.active)
             .key(&k.stats);
-        inv.arg(visitor).arg(now_ms);
+        inv.arg(now_ms);
+        for visitor in visitors {
+            inv.arg(*visitor);
+        }
         let mut c = self.conn.clone();
-        #[allow(clippy::type_complexity)]
-        let (state, x, waiting, n1, n5, n15, rate, granted, poll_cap_ms, started_ms): (
-            String,
-            i64,
-            u64,
-            u64,
-            u64,
-            u64,
-            String,
-            u64,
-            u64,
-            u64,
-        ) = self
+        let reply: Vec<redis::Value> = self
             .bounded(async move { inv.invoke_async(&mut c).await })
             .await?;
-        let observed = observed([n1, n5, n15], &rate, poll_cap_ms, started_ms, now_ms);
-        let standing = match state.as_str() {
-            "waiting" => Standing::Waiting {
-                rank: x.max(0) as u64,
-            },
-            "admitted" => Standing::Admitted {
-                session_end_ms: x.max(0) as u64,
-                claimed_now: (granted > 0).then_some(Claimed {
-                    granted_ms: granted,
-                }),
-            },
-            "expired" => Standing::Expired,
-            _ => Standing::NoEvent,
-        };
-        Ok((standing, waiting, observed))
+        parse_statuses(&reply, visitors.len(), now_ms).map_err(unavailable)
     }
 
     /// Removes `visitor` from the line and from admission; true if it held anything.
@@ -703,5 +741,56 @@ mod slot_tests {
             9500,
             "an empty tag hashes the whole key"
         );
+    }
+}
+
+#[cfg(test)]
+mod status_reply_tests {
+    use super::*;
+    use redis::Value;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn reads_each_visitor_of_a_batch_in_order() {
+        let head = [1, 42, 60, 300, 900].map(Value::Int);
+        let mut reply: Vec<Value> = head.to_vec();
+        reply.extend([bulk("50"), Value::Int(1000), Value::Int(5_000)]);
+        reply.extend([bulk("waiting"), Value::Int(7), Value::Int(0)]);
+        reply.extend([bulk("admitted"), Value::Int(90_000), Value::Int(80_000)]);
+        reply.extend([bulk("admitted"), Value::Int(95_000), Value::Int(0)]);
+        reply.extend([bulk("expired"), Value::Int(-1), Value::Int(0)]);
+        let found = parse_statuses(&reply, 4, 65_000).unwrap().unwrap();
+        assert_eq!(found.waiting, 42);
+        assert_eq!(found.observed.last_1m, 60);
+        assert_eq!(found.observed.configured_rate, 50.0);
+        assert_eq!(found.observed.poll_cap_ms, 1000);
+        assert_eq!(found.observed.observing_secs, 60.0);
+        assert_eq!(
+            found.standings,
+            vec![
+                Standing::Waiting { rank: 7 },
+                Standing::Admitted {
+                    session_end_ms: 90_000,
+                    claimed_now: Some(Claimed { granted_ms: 80_000 })
+                },
+                Standing::Admitted {
+                    session_end_ms: 95_000,
+                    claimed_now: None
+                },
+                Standing::Expired,
+            ]
+        );
+    }
+
+    #[test]
+    fn no_event_and_malformed_replies() {
+        assert_eq!(parse_statuses(&[Value::Int(0)], 3, 0), Ok(None));
+        // One visitor asked, none answered: an error, never a guess.
+        let short = [1, 0, 0, 0, 0].map(Value::Int).to_vec();
+        assert!(parse_statuses(&short, 1, 0).is_err());
+        assert!(parse_statuses(&[], 1, 0).is_err());
     }
 }
