@@ -203,8 +203,10 @@ fn main() {
     std::fs::write(
         &status_lua,
         format!(
-            "local tickets = {{}}\nfor line in io.lines(\"{}\") do tickets[#tickets + 1] = line end\n\
-             request = function()\n  return wrk.format(\"GET\", \"/v1/events/{EVENT}/status\", {{[\"x-wr-ticket\"] = tickets[math.random(#tickets)]}})\nend\n",
+            "-- Requests are formatted once, up front, so that wrk spends its CPU sending them.\n\
+             local requests = {{}}\nfor line in io.lines(\"{}\") do\n  \
+             requests[#requests + 1] = wrk.format(\"GET\", \"/v1/events/{EVENT}/status\", {{[\"x-wr-ticket\"] = line}})\nend\n\
+             request = function()\n  return requests[math.random(#requests)]\nend\n",
             dir.join("tickets.txt").display()
         ),
     )
