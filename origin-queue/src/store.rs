@@ -6,6 +6,8 @@
 //! which the API turns into `503` + `Retry-After`. No KEYS or SCAN anywhere; every key
 //! carries an expiry renewed by activity (`KEY_TTL_SECS`).
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use redis::cluster::ClusterClientBuilder;
@@ -13,6 +15,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 
+use crate::clock::now_ms;
 use crate::eta::Observed;
 
 /// Event keys live this long after the last write that touched them.
@@ -311,7 +314,7 @@ pub struct Stats {
 /// The Redis Cluster connection and the scripts.
 #[derive(Clone)]
 pub struct Store {
-    conn: ClusterConnection,
+    link: Arc<Link>,
     timeout: Duration,
     /// Replicas that must confirm a new place before `join` returns (0: none).
     join_replicas: u64,
@@ -321,6 +324,78 @@ pub struct Store {
     admit: Script,
 }
 
+/// After Redis has failed every call for this long, the cluster connection is rebuilt
+/// from the configured nodes (and not more often than this).
+const REBUILD_AFTER_MS: u64 = 2_000;
+
+/// The cluster connection, and when to replace it.
+///
+/// The client refreshes its slot map on MOVED replies and on some connection errors,
+/// but a master killed under load left it sending to the dead node for good (seen in
+/// `make chaos`, scenario failover). So a connection that has failed every call for
+/// [`REBUILD_AFTER_MS`] is replaced by a new one, which reads the slot map afresh from
+/// the configured nodes; one rebuild at a time, in the background.
+struct Link {
+    nodes: Vec<String>,
+    timeout: Duration,
+    conn: RwLock<ClusterConnection>,
+    last_ok_ms: AtomicU64,
+    last_rebuild_ms: AtomicU64,
+    rebuilding: AtomicBool,
+}
+
+impl Link {
+    fn get(&self) -> ClusterConnection {
+        self.conn.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn succeeded(&self) {
+        self.last_ok_ms.store(now_ms(), Ordering::Relaxed);
+    }
+
+    fn failed(self: &Arc<Self>) {
+        let now = now_ms();
+        let failing_for = now.saturating_sub(self.last_ok_ms.load(Ordering::Relaxed));
+        let since_rebuild = now.saturating_sub(self.last_rebuild_ms.load(Ordering::Relaxed));
+        if failing_for < REBUILD_AFTER_MS
+            || since_rebuild < REBUILD_AFTER_MS
+            || self.rebuilding.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        self.last_rebuild_ms.store(now, Ordering::Relaxed);
+        let link = self.clone();
+        tokio::spawn(async move {
+            match open(&link.nodes, link.timeout).await {
+                Ok(conn) => {
+                    *link.conn.write().unwrap_or_else(|p| p.into_inner()) = conn;
+                    tracing::warn!(
+                        failing_ms = failing_for,
+                        "Redis failed every call; rebuilt the cluster connection"
+                    );
+                }
+                Err(e) => tracing::warn!(error = ?e, "rebuilding the Redis connection failed"),
+            }
+            link.rebuilding.store(false, Ordering::Release);
+        });
+    }
+}
+
+/// A new cluster connection (slot map read from `nodes`), bounded by `timeout` per
+/// attempt.
+async fn open(nodes: &[String], timeout: Duration) -> Result<ClusterConnection, StoreError> {
+    let client = ClusterClientBuilder::new(nodes.to_vec())
+        .connection_timeout(timeout)
+        .response_timeout(timeout)
+        .retries(1)
+        .build()
+        .map_err(unavailable)?;
+    tokio::time::timeout(timeout * 4, client.get_async_connection())
+        .await
+        .map_err(|_| unavailable("timed out connecting to Redis Cluster"))?
+        .map_err(unavailable)
+}
+
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
@@ -328,18 +403,16 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 impl Store {
     /// Connects to the cluster (bounded by `timeout` per attempt).
     pub async fn connect(nodes: &[String], timeout: Duration) -> Result<Store, StoreError> {
-        let client = ClusterClientBuilder::new(nodes.to_vec())
-            .connection_timeout(timeout)
-            .response_timeout(timeout)
-            .retries(1)
-            .build()
-            .map_err(unavailable)?;
-        let conn = tokio::time::timeout(timeout * 4, client.get_async_connection())
-            .await
-            .map_err(|_| unavailable("timed out connecting to Redis Cluster"))?
-            .map_err(unavailable)?;
+        let conn = open(nodes, timeout).await?;
         Ok(Store {
-            conn,
+            link: Arc::new(Link {
+                nodes: nodes.to_vec(),
+                timeout,
+                conn: RwLock::new(conn),
+                last_ok_ms: AtomicU64::new(now_ms()),
+                last_rebuild_ms: AtomicU64::new(0),
+                rebuilding: AtomicBool::new(false),
+            }),
             timeout,
             join_replicas: 0,
             join: Script::new(concat!(
@@ -362,11 +435,16 @@ impl Store {
         &self,
         f: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout, f).await {
+        let result = match tokio::time::timeout(self.timeout, f).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(unavailable(e)),
             Err(_) => Err(unavailable("Redis call timed out")),
+        };
+        match &result {
+            Ok(_) => self.link.succeeded(),
+            Err(_) => self.link.failed(),
         }
+        result
     }
 
     /// Requires `replicas` replicas to confirm each new place before a join returns
@@ -386,7 +464,7 @@ impl Store {
         let wait_ms = (self.timeout.as_millis() / 2).max(1) as u64;
         let mut wait = redis::cmd("WAIT");
         wait.arg(self.join_replicas).arg(wait_ms);
-        let mut c = self.conn.clone();
+        let mut c = self.link.get();
         let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
         let confirmed = self
             .bounded(async move { c.route_command(&wait, routing).await })
@@ -403,7 +481,7 @@ impl Store {
 
     /// Redis answers a PING.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let mut c = self.conn.clone();
+        let mut c = self.link.get();
         self.bounded(async move { redis::cmd("PING").query_async::<String>(&mut c).await })
             .await
             .map(|_| ())
@@ -412,7 +490,7 @@ impl Store {
     /// Creates or replaces an event's configuration (one HSET) and registers it.
     pub async fn configure(&self, event: &str, cfg: &EventConfig) -> Result<(), StoreError> {
         let k = Keys::new(event);
-        let mut c = self.conn.clone();
+        let mut c = self.link.get();
         let fields: Vec<(&str, String)> = vec![
             ("rate", cfg.rate_per_second.to_string()),
             ("burst", cfg.burst.to_string()),
@@ -439,7 +517,7 @@ impl Store {
     /// Pauses or resumes admission.
     pub async fn set_paused(&self, event: &str, paused: bool) -> Result<bool, StoreError> {
         let k = Keys::new(event);
-        let mut c = self.conn.clone();
+        let mut c = self.link.get();
         self.bounded(async move {
             if !c.exists::<_, bool>(&k.cfg).await? {
                 return Ok(false);
@@ -453,7 +531,7 @@ impl Store {
 
     /// Event ids known to the admission loop.
     pub async fn events(&self) -> Result<Vec<String>, StoreError> {
-        let mut c = self.conn.clone();
+        let mut c = self.link.get();
         self.bounded(async move { c.smembers(EVENTS_KEY).await })
             .await
     }
@@ -478,7 +556,7 @@ impl Store {
             .key(&k.active)
             .key(&k.stats);
         inv.arg(visitor).arg(now_ms).arg(KEY_TTL_SECS);
-        let mut c = self.conn.clone();
+        let mut c = self.link.get();
         let (state, rank, waiting, n1, n5, n15, rate, seq, poll_cap_ms, started_ms): (
             String,
             i64,
@@ -533,7 +611,7 @@ impl Store {
         for visitor in visitors {
             inv.arg(*visitor);
         }
-        let mut c = self.conn.clone();
+        let mut c = self.link.get();
         let reply: Vec<redis::Value> = self
             .bounded(async move { inv.invoke_async(&mut c).await })
             .await?;
@@ -545,7 +623,7 @@ impl Store {
         let k = Keys::new(event);
         let mut inv = self.leave.prepare_invoke();
         inv.key(&k.q).key(&k.granted).key(&k.active).arg(visitor);
-        let mut c = self.conn.clone();
+        let mut c = self.link.get();
         let removed: u64 = self
             .bounded(async move { inv.invoke_async(&mut c).await })
             .await?;
@@ -564,7 +642,7 @@ impl Store {
         fp: &str,
     ) -> Result<IdemBegin, StoreError> {
         let k = Self::idem_key(event, key);
-        let mut c = self.conn.clone();
+        let mut c = self.link.get();
         let fp = fp.to_owned();
         let ttl = crate::idempotency::TTL_SECS;
         self.bounded(async move {
@@ -603,7 +681,7 @@ impl Store {
         answer: &str,
     ) -> Result<(), StoreError> {
         let k = Self::idem_key(event, key);
-        let mut c = self.conn.clone();
+        let mut c = self.link.get();
         let value = format!("d:{fp}:{answer}");
         self.bounded(async move {
             c.set_ex::<_, _, ()>(&k, value, crate::idempotency::TTL_SECS)
@@ -615,13 +693,13 @@ impl Store {
     /// Releases a claimed key after a failed request, so that a retry runs again.
     pub async fn idem_release(&self, event: &str, key: &str) -> Result<(), StoreError> {
         let k = Self::idem_key(event, key);
-        let mut c = self.conn.clone();
+        let mut c = self.link.get();
         self.bounded(async move { c.del::<_, ()>(&k).await }).await
     }
 
     /// Forgets an event whose keys have expired.
     pub async fn unregister(&self, event: &str) -> Result<(), StoreError> {
-        let mut c = self.conn.clone();
+        let mut c = self.link.get();
         let event = event.to_owned();
         self.bounded(async move { c.srem::<_, _, ()>(EVENTS_KEY, event).await })
             .await
@@ -645,7 +723,7 @@ impl Store {
             .arg(MAX_BATCH)
             .arg(SWEEP_LIMIT)
             .arg(KEY_TTL_SECS);
-        let mut c = self.conn.clone();
+        let mut c = self.link.get();
         let (admitted, lapsed, abandoned, _ended, waiting, granted, active): (
             i64,
             u64,
@@ -670,7 +748,7 @@ impl Store {
     /// Live figures; `None` if the event does not exist.
     pub async fn stats(&self, event: &str) -> Result<Option<Stats>, StoreError> {
         let k = Keys::new(event);
-        let mut c = self.conn.clone();
+        let mut c = self.link.get();
         #[allow(clippy::type_complexity)]
         let (cfg, stats, waiting, granted, active): (
             (Option<String>, Option<String>),
