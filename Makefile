@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 WASM := target/wasm32-wasip1/release/edge_filter.wasm
 
-.PHONY: deps wasm build test lint bench fuzz up down
+.PHONY: deps wasm build test lint bench fuzz chaos up down
 
 deps:
 	@scripts/install-deps
@@ -35,6 +35,13 @@ bench: wasm
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	cargo run -q -p wr-tests --bin fuzz -- $(FUZZ_SECONDS)
+
+## The long fault and overload scenarios of RELIABILITY.md (about 4 minutes): Redis
+## down 30 s under load, master failover under load, Envoy hot restart with a
+## configuration push, overload. One of them: make chaos SCENARIOS=failover
+SCENARIOS ?=
+chaos: wasm
+	cargo run -q -p wr-tests --bin chaos -- $(SCENARIOS)
 
 ## The whole local stack in the background (Redis Cluster, origin-queue, demo backend,
 ## Envoy with the filter); prints the URLs. Ports: see scripts/stack.

@@ -137,6 +137,34 @@ fn rand_u64() -> u64 {
 impl Envoy {
     /// Starts Envoy with `bootstrap` and `workers` worker threads; waits until ready.
     pub fn start(bootstrap: &Value, workers: u32) -> Result<Envoy> {
+        Self::launch(bootstrap, workers, &["--disable-hot-restart".to_owned()])
+    }
+
+    /// Starts one generation of a hot-restartable Envoy: `epoch` 0 first, then 1, 2, ...
+    /// with the same `base_id`; each new epoch takes the listening sockets over from the
+    /// one before, which drains for `drain_secs` and exits. The listener needs a fixed
+    /// port in `bootstrap` for the sockets to carry over.
+    pub fn start_hot(
+        bootstrap: &Value,
+        workers: u32,
+        base_id: u32,
+        epoch: u32,
+        drain_secs: u32,
+    ) -> Result<Envoy> {
+        let args = [
+            "--base-id".to_owned(),
+            base_id.to_string(),
+            "--restart-epoch".to_owned(),
+            epoch.to_string(),
+            "--drain-time-s".to_owned(),
+            drain_secs.to_string(),
+            "--parent-shutdown-time-s".to_owned(),
+            (drain_secs + 2).to_string(),
+        ];
+        Self::launch(bootstrap, workers, &args)
+    }
+
+    fn launch(bootstrap: &Value, workers: u32, extra_args: &[String]) -> Result<Envoy> {
         let dir = scratch_dir();
         let config = dir.join("envoy.yaml");
         fs::write(&config, serde_json::to_string_pretty(bootstrap)?)?;
@@ -145,13 +173,8 @@ impl Envoy {
         let child = Command::new(envoy_bin())
             .arg("-c")
             .arg(&config)
-            .args([
-                "--concurrency",
-                &workers.to_string(),
-                "--disable-hot-restart",
-                "--log-level",
-                "info",
-            ])
+            .args(["--concurrency", &workers.to_string(), "--log-level", "info"])
+            .args(extra_args)
             .arg("--admin-address-path")
             .arg(&admin_file)
             .stdout(Stdio::null())

@@ -18,3 +18,4 @@ pub mod proxy_wasm_host;
 pub mod redis_nodes;
 pub mod sale;
 pub mod upstream;
+pub mod wrk;

@@ -122,24 +122,36 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// The origin-queue binary, built once per test process.
+/// The origin-queue binary (debug build), built once per test process.
 pub fn origin_queue_bin() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
-                .args(["build", "-q", "-p", "origin-queue"])
-                .current_dir(workspace_root())
-                .status()
-                .expect("run cargo");
-            assert!(status.success(), "building origin-queue failed");
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| workspace_root().join("target"));
-            target.join("debug/origin-queue")
-        })
-        .clone()
+    BUILT.get_or_init(|| build_origin_queue(false)).clone()
+}
+
+/// The origin-queue binary (release build), for benchmarks and load scenarios.
+pub fn origin_queue_release_bin() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| build_origin_queue(true)).clone()
+}
+
+fn build_origin_queue(release: bool) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "-q", "-p", "origin-queue"]);
+    if release {
+        cmd.arg("--release");
+    }
+    let status = cmd
+        .current_dir(workspace_root())
+        .status()
+        .expect("run cargo");
+    assert!(status.success(), "building origin-queue failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    target
+        .join(if release { "release" } else { "debug" })
+        .join("origin-queue")
 }
 
 /// The admin token tests use.

@@ -10,14 +10,14 @@
 //! tool), so the ratios matter more than the absolute numbers.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::json;
 use wr_pass::{Claims, TokenKind};
-use wr_tests::fixtures::{keys, now, workspace_root};
-use wr_tests::processes::{OriginQueue, RedisCluster};
+use wr_tests::fixtures::{keys, now};
+use wr_tests::processes::{origin_queue_release_bin, OriginQueue, RedisCluster};
 use wr_tests::redis_nodes::{master_for, redis_cli};
+use wr_tests::wrk::{Wrk, WrkResult};
 
 const EVENT: &str = "bench";
 
@@ -28,17 +28,6 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn release_origin_queue() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let ok = Command::new(cargo)
-        .args(["build", "-q", "--release", "-p", "origin-queue"])
-        .current_dir(workspace_root())
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    workspace_root().join("target/release/origin-queue")
-}
-
 fn used_memory(port: &str) -> u64 {
     redis_cli(port, &["INFO", "memory"])
         .lines()
@@ -47,58 +36,13 @@ fn used_memory(port: &str) -> u64 {
         .unwrap_or(0)
 }
 
-struct WrkResult {
-    requests: u64,
-    rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    non_2xx: u64,
-}
-
-fn wrk(url: &str, seconds: u64, script: &std::path::Path, args: &[&str]) -> WrkResult {
-    let mut cmd = Command::new("wrk");
-    cmd.args(["-t2", "-c50", &format!("-d{seconds}s"), "--latency", "-s"])
-        .arg(script)
-        .arg(url);
-    if !args.is_empty() {
-        cmd.arg("--").args(args);
+fn wrk(url: &str, seconds: u64, script: &std::path::Path) -> WrkResult {
+    Wrk {
+        seconds,
+        script,
+        ..Wrk::default()
     }
-    let out = cmd.output().expect("wrk");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let find = |prefix: &str| {
-        text.lines()
-            .find_map(|l| l.trim().strip_prefix(prefix).map(|v| v.trim().to_owned()))
-    };
-    let ms = |v: Option<String>| {
-        let v = v.unwrap_or_default();
-        let (num, unit) = v.split_at(v.find(|c: char| c.is_alphabetic()).unwrap_or(v.len()));
-        let n: f64 = num.parse().unwrap_or(f64::NAN);
-        match unit {
-            "us" => n / 1000.0,
-            "s" => n * 1000.0,
-            _ => n,
-        }
-    };
-    WrkResult {
-        requests: text
-            .lines()
-            .find_map(|l| {
-                l.trim()
-                    .split(" requests in")
-                    .next()
-                    .filter(|_| l.contains(" requests in"))
-                    .and_then(|n| n.trim().parse().ok())
-            })
-            .unwrap_or(0),
-        rps: find("Requests/sec:")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0),
-        p50_ms: ms(find("50%")),
-        p99_ms: ms(find("99%")),
-        non_2xx: find("Non-2xx or 3xx responses:")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0),
-    }
+    .run(url)
 }
 
 fn redis_benchmark_zrank(port: &str, key: &str, member: &str, pipeline: u32) -> f64 {
@@ -133,7 +77,7 @@ fn main() {
     let target = env_u64("WR_BENCH_VISITORS", 300_000);
     let seconds = env_u64("WR_BENCH_SECONDS", 10);
     let rounds = env_u64("WR_BENCH_ROUNDS", 3);
-    let binary = release_origin_queue();
+    let binary = origin_queue_release_bin();
     let cluster = RedisCluster::start();
     let limits = [
         ("WR_CLIENT_RATE_LIMIT", "1000000:1000000"),
@@ -172,7 +116,6 @@ fn main() {
             &join_url,
             seconds.min(((target - waiting) / 5_000).max(2)),
             &join_lua,
-            &[],
         );
         eprintln!(
             "joins: {:.0}/s (p50 {:.2} ms, p99 {:.2} ms), {} requests",
@@ -217,7 +160,7 @@ fn main() {
     let mut zrank_plain = Vec::new();
     let mut zrank_piped = Vec::new();
     for round in 1..=rounds {
-        let s = wrk(&url, seconds, &status_lua, &[]);
+        let s = wrk(&url, seconds, &status_lua);
         eprintln!(
             "round {round}: status {:.0}/s p50 {:.2} ms p99 {:.2} ms (non-2xx {})",
             s.rps, s.p50_ms, s.p99_ms, s.non_2xx
