@@ -42,7 +42,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         settings.tick,
         stop_rx,
     ));
-    let status_polls = StatusBatcher::start(store.clone(), settings.redis_timeout);
+    let status_polls = StatusBatcher::start(store.clone());
     let state = Arc::new(AppState {
         store,
         status_polls,

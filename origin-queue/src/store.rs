@@ -315,7 +315,6 @@ pub struct Stats {
 #[derive(Clone)]
 pub struct Store {
     link: Arc<Link>,
-    timeout: Duration,
     /// Replicas that must confirm a new place before `join` returns (0: none).
     join_replicas: u64,
     join: Script,
@@ -413,7 +412,6 @@ impl Store {
                 last_rebuild_ms: AtomicU64::new(0),
                 rebuilding: AtomicBool::new(false),
             }),
-            timeout,
             join_replicas: 0,
             join: Script::new(concat!(
                 include_str!("lua/seen.lua"),
@@ -431,11 +429,16 @@ impl Store {
         })
     }
 
+    /// The bound on every Redis call.
+    pub fn timeout(&self) -> Duration {
+        self.link.timeout
+    }
+
     async fn bounded<T>(
         &self,
         f: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, StoreError> {
-        let result = match tokio::time::timeout(self.timeout, f).await {
+        let result = match tokio::time::timeout(self.timeout(), f).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(unavailable(e)),
             Err(_) => Err(unavailable("Redis call timed out")),
@@ -461,7 +464,7 @@ impl Store {
         // WAIT names no key: send it to the master of `key`'s slot, on the connection
         // that carried the join.
         let route = Route::new(cluster_slot(key.as_bytes()), SlotAddr::Master);
-        let wait_ms = (self.timeout.as_millis() / 2).max(1) as u64;
+        let wait_ms = (self.timeout().as_millis() / 2).max(1) as u64;
         let mut wait = redis::cmd("WAIT");
         wait.arg(self.join_replicas).arg(wait_ms);
         let mut c = self.link.get();

@@ -216,6 +216,19 @@ impl OriginQueue {
 }
 
 impl OriginQueue {
+    /// Creates `event` opening in an hour: nobody is admitted and nobody abandons for
+    /// the length of a test, so the line only grows and every acknowledged join must
+    /// still be in it.
+    pub fn put_scheduled_event(&self, event: &str) {
+        let t = crate::fixtures::now();
+        self.put_event(
+            event,
+            &serde_json::json!({"rate_per_second": 10, "burst": 10, "max_active": 100,
+                "session_seconds": 60, "claim_seconds": 30, "abandon_seconds": 3600,
+                "opens_at": t + 3600, "closes_at": t + 7200}),
+        );
+    }
+
     /// Creates or replaces `event` with `config` through the admin API; panics unless 200.
     pub fn put_event(&self, event: &str, config: &serde_json::Value) {
         let auth = format!("Bearer {ADMIN_TOKEN}");
@@ -360,6 +373,22 @@ impl Stack {
             "scripts/redis-cluster {action} failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// The key ring `scripts/stack` generated for this stack.
+    pub fn key_ring(&self) -> wr_pass::KeyRing {
+        let json = std::fs::read_to_string(self.state_dir().join("keys.json")).unwrap();
+        wr_pass::KeyRing::from_json(&json).unwrap()
+    }
+
+    /// A pass for `visitor` of `event`, valid from a second ago for ten minutes, signed
+    /// with the stack's active key.
+    pub fn pass(&self, event: &str, visitor: &str) -> String {
+        let t = crate::fixtures::now();
+        let claims = wr_pass::Claims::new(event, visitor, t - 1, t + 600);
+        self.key_ring()
+            .mint(wr_pass::TokenKind::Pass, &claims)
+            .unwrap()
     }
 
     /// The state directory.

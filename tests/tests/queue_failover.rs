@@ -8,24 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-use wr_tests::fixtures::now;
 use wr_tests::http;
 use wr_tests::processes::{OriginQueue, RedisCluster};
 use wr_tests::redis_nodes::{master_for, pid_of, replica_of, wait_replica_online};
 
 const EVENT: &str = "t-failover";
-
-/// An event that is scheduled for later: the line only grows, so every acknowledged
-/// join must still be in it.
-fn scheduled_event(q: &OriginQueue, event: &str) {
-    let t = now();
-    q.put_event(
-        event,
-        &json!({"rate_per_second": 10, "burst": 10, "max_active": 100, "session_seconds": 60,
-            "claim_seconds": 30, "abandon_seconds": 3600, "opens_at": t + 3000, "closes_at": t + 7200}),
-    );
-}
 
 /// One join as the load saw it.
 struct Attempt {
@@ -46,7 +33,7 @@ fn killing_the_master_loses_no_acknowledged_join() {
             ("WR_VISITOR_RATE_LIMIT", limits),
         ],
     );
-    scheduled_event(&q, EVENT);
+    q.put_scheduled_event(EVENT);
     let master = master_for(&cluster.nodes, &format!("{{wr:{EVENT}}}:q"));
     wait_replica_online(&master);
 
@@ -168,7 +155,7 @@ fn with_join_replicas_a_join_is_acknowledged_only_once_replicated() {
         &[("WR_REDIS_TIMEOUT_MS", "300"), ("WR_JOIN_REPLICAS", "1")],
     );
     let event = "t-replicated";
-    scheduled_event(&q, event);
+    q.put_scheduled_event(event);
     let join = || {
         let started = Instant::now();
         let r = http::request(

@@ -40,8 +40,7 @@ fn tamper(token: &str) -> String {
 #[test]
 fn attacks_through_the_edge_fail_safely_and_never_reach_the_backend() {
     let stack = Stack::up();
-    let keys = std::fs::read_to_string(stack.state_dir().join("keys.json")).unwrap();
-    let ring = KeyRing::from_json(&keys).unwrap();
+    let ring = stack.key_ring();
     let t = now();
     let mint = |ring: &KeyRing, kind, event: &str, visitor: &str, iat: u64, exp: u64| {
         ring.mint(kind, &Claims::new(event, visitor, iat, exp))

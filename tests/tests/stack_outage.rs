@@ -4,25 +4,14 @@
 
 use std::time::{Duration, Instant};
 
-use wr_pass::{Claims, KeyRing, TokenKind};
 use wr_tests::backend_log::requests_under;
-use wr_tests::fixtures::now;
 use wr_tests::http;
 use wr_tests::processes::Stack;
 
 #[test]
 fn admitted_visitors_keep_going_while_redis_is_down_and_the_queue_recovers() {
     let stack = Stack::up();
-    let keys = std::fs::read_to_string(stack.state_dir().join("keys.json")).unwrap();
-    let ring = KeyRing::from_json(&keys).unwrap();
-    let t = now();
-    let pass = ring
-        .mint(
-            TokenKind::Pass,
-            &Claims::new("demo", "holder", t - 1, t + 600),
-        )
-        .unwrap();
-    let cookie = format!("wr_pass={pass}");
+    let cookie = format!("wr_pass={}", stack.pass("demo", "holder"));
     let reserve = || {
         http::get(
             stack.edge,

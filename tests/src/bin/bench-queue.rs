@@ -12,7 +12,6 @@
 use std::io::Write;
 use std::process::Command;
 
-use serde_json::json;
 use wr_pass::{Claims, TokenKind};
 use wr_tests::fixtures::{keys, now};
 use wr_tests::processes::{origin_queue_release_bin, OriginQueue, RedisCluster};
@@ -86,12 +85,8 @@ fn main() {
     ];
     let q = OriginQueue::start_binary(&binary, &cluster.nodes, &limits);
     let t = now();
-    // Opens far in the future: nobody is admitted, the line only grows.
-    q.put_event(
-        EVENT,
-        &json!({"rate_per_second": 1000, "burst": 1000, "max_active": 10000, "session_seconds": 600,
-            "claim_seconds": 30, "abandon_seconds": 3600, "opens_at": t + 86_000, "closes_at": t + 90_000}),
-    );
+    // Opens later: nobody is admitted, the line only grows.
+    q.put_scheduled_event(EVENT);
 
     let qkey = format!("{{wr:{EVENT}}}:q");
     let master = master_for(&cluster.nodes, &format!("{{wr:{EVENT}}}:cfg"));
