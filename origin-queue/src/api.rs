@@ -15,7 +15,8 @@ use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use rand::Rng;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::json;
 use wr_pass::{validate_event_id, Claims, KeyRing, TokenKind};
 
 use crate::client_ip::client_ip;
@@ -97,16 +98,15 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// Counts and times every request by route and status.
 async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
+    // A clone of the matched path shares its text (no allocation per request).
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let started = Instant::now();
     let response = next.run(request).await;
-    state
-        .metrics
-        .record_request(&route, response.status().as_u16(), started.elapsed());
+    state.metrics.record_request(
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     response
 }
 
@@ -141,7 +141,7 @@ fn too_many(secs: u32) -> ApiError {
 fn limit_visitor(state: &AppState, visitor: &str) -> Result<(), ApiError> {
     state
         .visitor_limiter
-        .take(&visitor.to_owned(), Instant::now())
+        .take(visitor, Instant::now())
         .map_err(too_many)
 }
 
@@ -321,21 +321,54 @@ fn no_store(mut response: Response) -> Response {
     response
 }
 
-fn waiting_body(visitor: &str, rank: u64, waiting: u64, observed: &Observed) -> Value {
-    let position = rank + 1;
-    let (eta, confidence) = estimate(position, observed);
-    json!({
-        "visitor": visitor, "status": "waiting", "position": position, "waiting": waiting,
-        "eta_seconds": eta, "eta_confidence": confidence,
-        "poll_after_ms": poll_after_ms(eta, rand::rng().random::<f64>(), observed.poll_cap_ms),
-    })
+/// Where a visitor stands: the body of join and status answers (see the HTTP API in
+/// the README). Serialized straight from this struct, one allocation for the text.
+#[derive(Serialize)]
+struct Placement<'a> {
+    visitor: &'a str,
+    status: &'static str,
+    position: Option<u64>,
+    waiting: u64,
+    eta_seconds: Option<u64>,
+    eta_confidence: Option<f64>,
+    poll_after_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pass: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pass_expires_at: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    admitted_at_ms: Option<u64>,
 }
 
-fn other_body(visitor: &str, status: &str, waiting: u64) -> Value {
-    json!({
-        "visitor": visitor, "status": status, "position": null, "waiting": waiting,
-        "eta_seconds": null, "eta_confidence": null, "poll_after_ms": if status == "admitted" { 0 } else { 5_000 },
-    })
+impl<'a> Placement<'a> {
+    /// In line at 0-based `rank`, with the ETA and when to poll next.
+    fn waiting(visitor: &'a str, rank: u64, waiting: u64, observed: &Observed) -> Self {
+        let position = rank + 1;
+        let (eta, confidence) = estimate(position, observed);
+        Placement {
+            position: Some(position),
+            eta_seconds: Some(eta),
+            eta_confidence: Some(confidence),
+            poll_after_ms: poll_after_ms(eta, rand::rng().random::<f64>(), observed.poll_cap_ms),
+            ..Placement::other(visitor, "waiting", waiting)
+        }
+    }
+
+    /// Not in line: `admitted`, `expired` or `closed`.
+    fn other(visitor: &'a str, status: &'static str, waiting: u64) -> Self {
+        Placement {
+            visitor,
+            status,
+            position: None,
+            waiting,
+            eta_seconds: None,
+            eta_confidence: None,
+            poll_after_ms: if status == "admitted" { 0 } else { 5_000 },
+            pass: None,
+            pass_expires_at: None,
+            admitted_at_ms: None,
+        }
+    }
 }
 
 fn new_visitor_id() -> String {
@@ -388,12 +421,12 @@ async fn join_now(state: &AppState, event: String, headers: &HeaderMap) -> AppRe
                 "No such event.",
             ))
         }
-        Joined::Closed => other_body(&visitor, "closed", 0),
-        Joined::Admitted => other_body(&visitor, "admitted", waiting),
+        Joined::Closed => Placement::other(&visitor, "closed", 0),
+        Joined::Admitted => Placement::other(&visitor, "admitted", waiting),
         Joined::Waiting { rank, new_seq } => {
-            let body = waiting_body(&visitor, rank, waiting, &observed);
+            let body = Placement::waiting(&visitor, rank, waiting, &observed);
             if new_seq.is_some() {
-                promise = body["eta_seconds"].as_u64().map(|eta| EtaRecord {
+                promise = body.eta_seconds.map(|eta| EtaRecord {
                     joined_ms: now,
                     eta_ms: eta * 1000,
                 });
@@ -497,10 +530,10 @@ async fn status(
     let now = now_ms();
     match standing {
         Standing::Waiting { rank } => Ok(no_store(
-            Json(waiting_body(&visitor, rank, waiting, &observed)).into_response(),
+            Json(Placement::waiting(&visitor, rank, waiting, &observed)).into_response(),
         )),
         Standing::Expired => Ok(no_store(
-            Json(other_body(&visitor, "expired", waiting)).into_response(),
+            Json(Placement::other(&visitor, "expired", waiting)).into_response(),
         )),
         Standing::Admitted {
             session_end_ms,
@@ -518,12 +551,12 @@ async fn status(
             let pass = state.keys.mint(TokenKind::Pass, &claims).map_err(|e| {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string())
             })?;
-            let mut body = other_body(&visitor, "admitted", waiting);
-            body["pass"] = json!(pass);
-            body["pass_expires_at"] = json!(now / 1000 + ttl);
-            if let Some(c) = claimed_now {
-                body["admitted_at_ms"] = json!(c.granted_ms);
-            }
+            let body = Placement {
+                pass: Some(pass.clone()),
+                pass_expires_at: Some(now / 1000 + ttl),
+                admitted_at_ms: claimed_now.map(|c| c.granted_ms),
+                ..Placement::other(&visitor, "admitted", waiting)
+            };
             let mut response = no_store(Json(body).into_response());
             set_cookie(&mut response, PASS_COOKIE, &pass, ttl, state.cookie_secure);
             Ok(response)

@@ -4,6 +4,7 @@
 //! per-client limit); memory is bounded by `max_keys`: when full, idle buckets are
 //! dropped, and if none is idle new keys are refused rather than tracked.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Mutex;
@@ -62,7 +63,7 @@ struct Buckets<K> {
 /// Shortest time between two sweeps of a full table.
 const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
-impl<K: Hash + Eq + Clone> Limiter<K> {
+impl<K: Hash + Eq> Limiter<K> {
     /// A limiter tracking at most `max_keys` keys.
     pub fn new(limit: Limit, max_keys: usize) -> Self {
         Limiter {
@@ -75,8 +76,13 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         }
     }
 
-    /// Takes a token for `key`, or returns the seconds to wait (at least 1).
-    pub fn take(&self, key: &K, now: Instant) -> Result<(), u32> {
+    /// Takes a token for `key`, or returns the seconds to wait (at least 1). The key
+    /// is copied only when it is new.
+    pub fn take<Q>(&self, key: &Q, now: Instant) -> Result<(), u32>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         let mut table = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let refill = |(tokens, at): (f64, Instant)| {
             (self.limit.burst).min(
@@ -97,9 +103,12 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
             }
         }
 
-        let bucket = buckets
-            .entry(key.clone())
-            .or_insert((self.limit.burst, now));
+        if !buckets.contains_key(key) {
+            buckets.insert(key.to_owned(), (self.limit.burst, now));
+        }
+        let Some(bucket) = buckets.get_mut(key) else {
+            return Err(1);
+        };
         let tokens = refill(*bucket);
         if tokens < 1.0 {
             *bucket = (tokens, now);

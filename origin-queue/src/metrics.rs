@@ -36,9 +36,16 @@ impl Default for Histogram {
     }
 }
 
+/// One route's figures.
+#[derive(Default)]
+struct Route {
+    statuses: BTreeMap<u16, u64>,
+    latency: Histogram,
+}
+
 struct Inner {
-    requests: BTreeMap<(String, u16), u64>,
-    latency: BTreeMap<String, Histogram>,
+    /// Per route: the latency histogram and the count per status.
+    routes: BTreeMap<String, Route>,
     admitted: BTreeMap<String, u64>,
     abandoned: BTreeMap<String, u64>,
     lapsed: BTreeMap<String, u64>,
@@ -50,8 +57,7 @@ struct Inner {
 impl Default for Inner {
     fn default() -> Self {
         Inner {
-            requests: BTreeMap::new(),
-            latency: BTreeMap::new(),
+            routes: BTreeMap::new(),
             admitted: BTreeMap::new(),
             abandoned: BTreeMap::new(),
             lapsed: BTreeMap::new(),
@@ -69,11 +75,14 @@ impl Metrics {
     /// Counts one request of `route` answered with `status` after `elapsed`.
     pub fn record_request(&self, route: &str, status: u16, elapsed: Duration) {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        *m.requests.entry((route.to_owned(), status)).or_default() += 1;
-        observe(
-            m.latency.entry(route.to_owned()).or_default(),
-            elapsed.as_secs_f64(),
-        );
+        // The route's name is allocated once, on its first request.
+        if !m.routes.contains_key(route) {
+            m.routes.insert(route.to_owned(), Route::default());
+        }
+        if let Some(figures) = m.routes.get_mut(route) {
+            *figures.statuses.entry(status).or_default() += 1;
+            observe(&mut figures.latency, elapsed.as_secs_f64());
+        }
     }
 
     /// Adds an admission step's counts.
@@ -104,19 +113,21 @@ impl Metrics {
         let m = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = String::new();
         out.push_str("# TYPE wr_http_requests_total counter\n");
-        for ((route, status), n) in &m.requests {
-            let _ = writeln!(
-                out,
-                "wr_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
-            );
+        for (route, figures) in &m.routes {
+            for (status, n) in &figures.statuses {
+                let _ = writeln!(
+                    out,
+                    "wr_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+                );
+            }
         }
         out.push_str("# TYPE wr_http_request_duration_seconds histogram\n");
-        for (route, h) in &m.latency {
+        for (route, figures) in &m.routes {
             write_histogram(
                 &mut out,
                 "wr_http_request_duration_seconds",
                 &format!("route=\"{route}\""),
-                h,
+                &figures.latency,
             );
         }
         for (name, map) in [
