@@ -25,6 +25,7 @@ use crate::error::ApiError;
 use crate::eta::{estimate, poll_after_ms, Observed};
 use crate::eta_record::EtaRecord;
 use crate::idempotency::{self, Stored};
+use crate::in_flight::InFlight;
 use crate::jwt::JwtVerifier;
 use crate::limiter::Limiter;
 use crate::metrics::Metrics;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub cookie_secure: bool,
     /// Ticket lifetime.
     pub ticket_ttl_secs: u64,
+    /// The cap on the public API's requests in flight.
+    pub in_flight: InFlight,
     /// Per client address.
     pub client_limiter: Limiter<IpAddr>,
     /// Per visitor id.
@@ -82,7 +85,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/events/{event}/status", get(status))
         .route("/v1/events/{event}/leave", post(leave))
         .route("/v1/events/{event}", get(public_state))
-        .route_layer(middleware::from_fn_with_state(state.clone(), limit_client));
+        .route_layer(middleware::from_fn_with_state(state.clone(), limit_client))
+        .route_layer(middleware::from_fn_with_state(state.clone(), shed));
     Router::new()
         .merge(public)
         .route("/waiting-room/{event}", get(crate::page::waiting_room))
@@ -108,6 +112,21 @@ async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next)
         started.elapsed(),
     );
     response
+}
+
+/// The cap on the public API's requests in flight: beyond it, 503 at once.
+async fn shed(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let Some(_entered) = state.in_flight.try_enter() else {
+        state.metrics.record_shed();
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "QUEUE_BUSY",
+            "The queue is busy; retry shortly.",
+        )
+        .retry_after(1)
+        .into_response();
+    };
+    next.run(request).await
 }
 
 /// The per-client limit on the public API.

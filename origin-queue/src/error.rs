@@ -1,6 +1,8 @@
 //! API errors: `{"error":{"code":…,"message":…}}` with the right status, and
 //! `Retry-After` on 429 and 503.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -37,7 +39,7 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         let StoreError::Unavailable(detail) = e;
-        tracing::warn!(error = %detail, "redis unavailable");
+        warn_unavailable(&detail);
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "QUEUE_UNAVAILABLE",
@@ -45,6 +47,25 @@ impl From<StoreError> for ApiError {
         )
         .retry_after(2)
     }
+}
+
+/// Logs Redis trouble at most once a second, with the number of failures since the
+/// last line: an outage under load must not turn into a log storm.
+fn warn_unavailable(detail: &str) {
+    static LAST_MS: AtomicU64 = AtomicU64::new(0);
+    static UNLOGGED: AtomicU64 = AtomicU64::new(0);
+    let now = crate::clock::now_ms();
+    let last = LAST_MS.load(Ordering::Relaxed);
+    if now.saturating_sub(last) < 1_000
+        || LAST_MS
+            .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+    {
+        UNLOGGED.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let failures = UNLOGGED.swap(0, Ordering::Relaxed) + 1;
+    tracing::warn!(error = %detail, failures, "redis unavailable");
 }
 
 impl IntoResponse for ApiError {

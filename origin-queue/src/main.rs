@@ -9,6 +9,7 @@ mod error;
 mod eta;
 mod eta_record;
 mod idempotency;
+mod in_flight;
 mod jwt;
 
 mod keys;

