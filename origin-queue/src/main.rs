@@ -8,6 +8,7 @@ mod clock;
 mod error;
 mod eta;
 mod eta_record;
+mod group_wait;
 mod idempotency;
 mod in_flight;
 mod jwt;

@@ -6,6 +6,7 @@
 //! which the API turns into `503` + `Retry-After`. No KEYS or SCAN anywhere; every key
 //! carries an expiry renewed by activity (`KEY_TTL_SECS`).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::now_ms;
 use crate::eta::Observed;
+use crate::group_wait::GroupWait;
 
 /// Event keys live this long after the last write that touched them.
 pub const KEY_TTL_SECS: u64 = 7 * 24 * 3600;
@@ -317,6 +319,8 @@ pub struct Store {
     link: Arc<Link>,
     /// Replicas that must confirm a new place before `join` returns (0: none).
     join_replicas: u64,
+    /// Per slot: the group commit that shares one `WAIT` among joins.
+    group_waits: Arc<std::sync::Mutex<HashMap<u16, Arc<GroupWait>>>>,
     join: Script,
     status: Script,
     leave: Script,
@@ -413,6 +417,7 @@ impl Store {
                 rebuilding: AtomicBool::new(false),
             }),
             join_replicas: 0,
+            group_waits: Arc::default(),
             join: Script::new(concat!(
                 include_str!("lua/seen.lua"),
                 include_str!("lua/join.lua")
@@ -455,6 +460,12 @@ impl Store {
     pub fn with_join_replicas(mut self, replicas: u64) -> Store {
         self.join_replicas = replicas;
         self
+    }
+
+    /// The group commit of `slot`'s master.
+    fn group_wait(&self, slot: u16) -> Arc<GroupWait> {
+        let mut groups = self.group_waits.lock().unwrap_or_else(|p| p.into_inner());
+        groups.entry(slot).or_default().clone()
     }
 
     /// Waits until `self.join_replicas` replicas of the master serving `key` hold every
@@ -575,7 +586,11 @@ impl Store {
             .bounded(async move { inv.invoke_async(&mut c).await })
             .await?;
         if seq > 0 && self.join_replicas > 0 {
-            self.replicated(&k.q).await?;
+            // Bounded as a whole: waiting for the WAIT in flight counts too.
+            let group = self.group_wait(cluster_slot(k.q.as_bytes()));
+            tokio::time::timeout(self.timeout(), group.confirm(|| self.replicated(&k.q)))
+                .await
+                .map_err(|_| unavailable("replicas did not confirm the join in time"))??;
         }
         let observed = observed([n1, n5, n15], &rate, poll_cap_ms, started_ms, now_ms);
         let joined = match state.as_str() {
