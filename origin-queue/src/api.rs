@@ -114,7 +114,8 @@ async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next)
     response
 }
 
-/// The cap on the public API's requests in flight: beyond it, 503 at once.
+/// The cap on the public API's requests in flight: beyond it, 503 at once. Each
+/// request's time adjusts the cap (see `in_flight`).
 async fn shed(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let Some(_entered) = state.in_flight.try_enter() else {
         state.metrics.record_shed();
@@ -126,7 +127,10 @@ async fn shed(State(state): State<Arc<AppState>>, request: Request, next: Next) 
         .retry_after(1)
         .into_response();
     };
-    next.run(request).await
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state.in_flight.observe(started.elapsed(), now_ms());
+    response
 }
 
 /// The per-client limit on the public API.
@@ -691,11 +695,12 @@ async fn ready(State(state): State<Arc<AppState>>) -> AppResult {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
-        .into_response()
+    let mut text = state.metrics.render();
+    text.push_str(&format!(
+        "# TYPE wr_in_flight_cap gauge\nwr_in_flight_cap {}\n",
+        state.in_flight.cap()
+    ));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 #[cfg(test)]

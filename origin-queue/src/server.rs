@@ -52,7 +52,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         admin_token: settings.admin_token,
         cookie_secure: settings.cookie_secure,
         ticket_ttl_secs: settings.ticket_ttl_secs,
-        in_flight: InFlight::new(settings.max_in_flight),
+        in_flight: InFlight::new(settings.max_in_flight, settings.redis_timeout / 2),
         client_limiter: Limiter::new(settings.client_limit, MAX_TRACKED),
         visitor_limiter: Limiter::new(settings.visitor_limit, MAX_TRACKED),
         trusted_proxies: settings.trusted_proxies,
