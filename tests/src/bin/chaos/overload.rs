@@ -37,13 +37,15 @@ use super::{FLOOD_RATE, UNLIMITED};
 const EDGE_CPU: u32 = 0;
 /// The CPU of the queue tier and the flood's load tool when pinned.
 const QUEUE_CPU: u32 = 1;
-/// origin-queue's in-flight cap in this scenario (its default).
+/// origin-queue's in-flight cap (the most it adapts up to) in this scenario: its default.
 const IN_FLIGHT_CAP: u32 = 256;
 /// Connections of the straight flood (8 x the in-flight cap).
 const FLOOD_CONNECTIONS: u32 = 2_048;
 /// The join route as origin-queue's metrics name it.
 const JOIN_ROUTE: &str = "/v1/events/{event}/join";
 
+/// Runs the scenario (parts 2 then 1, see above), prints its figures, checks its
+/// promises; false if one is broken.
 pub fn overload() -> bool {
     let stack = Stack::up_with(&[
         ("WR_PROFILE", "release"),
