@@ -58,8 +58,11 @@ pub struct AppState {
     pub cookie_secure: bool,
     /// Ticket lifetime.
     pub ticket_ttl_secs: u64,
-    /// The cap on the public API's requests in flight.
-    pub in_flight: InFlight,
+    /// The cap on joins in flight.
+    pub join_cap: InFlight,
+    /// The cap on the other public calls in flight (status, leave, event state): kept
+    /// apart so that a flood of new visitors cannot crowd out those already in line.
+    pub poll_cap: InFlight,
     /// Per client address.
     pub client_limiter: Limiter<IpAddr>,
     /// Per visitor id.
@@ -80,15 +83,19 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/admin/events/{event}/resume", post(resume))
         .route("/v1/admin/events/{event}/stats", get(stats))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
-    let public = Router::new()
+    let joins = Router::new()
         .route("/v1/events/{event}/join", post(join))
+        .route_layer(middleware::from_fn_with_state(state.clone(), limit_client))
+        .route_layer(middleware::from_fn_with_state(state.clone(), shed_joins));
+    let polls = Router::new()
         .route("/v1/events/{event}/status", get(status))
         .route("/v1/events/{event}/leave", post(leave))
         .route("/v1/events/{event}", get(public_state))
         .route_layer(middleware::from_fn_with_state(state.clone(), limit_client))
-        .route_layer(middleware::from_fn_with_state(state.clone(), shed));
+        .route_layer(middleware::from_fn_with_state(state.clone(), shed_polls));
     Router::new()
-        .merge(public)
+        .merge(joins)
+        .merge(polls)
         .route("/waiting-room/{event}", get(crate::page::waiting_room))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
@@ -114,11 +121,26 @@ async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next)
     response
 }
 
-/// The cap on the public API's requests in flight: beyond it, 503 at once. Each
-/// request's time adjusts the cap (see `in_flight`).
-async fn shed(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    let Some(_entered) = state.in_flight.try_enter() else {
-        state.metrics.record_shed();
+/// The cap on joins in flight.
+async fn shed_joins(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    shed(&state, &state.join_cap, "join", request, next).await
+}
+
+/// The cap on the other public calls in flight.
+async fn shed_polls(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    shed(&state, &state.poll_cap, "poll", request, next).await
+}
+
+/// Beyond `cap`, 503 at once; each request's time adjusts the cap (see `in_flight`).
+async fn shed(
+    state: &AppState,
+    cap: &InFlight,
+    name: &'static str,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(_entered) = cap.try_enter() else {
+        state.metrics.record_shed(name);
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "QUEUE_BUSY",
@@ -129,7 +151,7 @@ async fn shed(State(state): State<Arc<AppState>>, request: Request, next: Next) 
     };
     let started = Instant::now();
     let response = next.run(request).await;
-    state.in_flight.observe(started.elapsed(), now_ms());
+    cap.observe(started.elapsed(), now_ms());
     response
 }
 
@@ -697,8 +719,9 @@ async fn ready(State(state): State<Arc<AppState>>) -> AppResult {
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let mut text = state.metrics.render();
     text.push_str(&format!(
-        "# TYPE wr_in_flight_cap gauge\nwr_in_flight_cap {}\n",
-        state.in_flight.cap()
+        "# TYPE wr_in_flight_cap gauge\nwr_in_flight_cap{{cap=\"join\"}} {}\nwr_in_flight_cap{{cap=\"poll\"}} {}\n",
+        state.join_cap.cap(),
+        state.poll_cap.cap()
     ));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

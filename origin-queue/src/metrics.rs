@@ -52,8 +52,8 @@ struct Inner {
     /// Per event: (waiting, granted, active) after the last admission step.
     sizes: BTreeMap<String, (u64, u64, u64)>,
     eta_error: Histogram,
-    /// Requests refused by the in-flight cap.
-    shed: u64,
+    /// Requests refused by an in-flight cap, per cap (`join`, `poll`).
+    shed: BTreeMap<&'static str, u64>,
 }
 
 impl Default for Inner {
@@ -65,7 +65,7 @@ impl Default for Inner {
             lapsed: BTreeMap::new(),
             sizes: BTreeMap::new(),
             eta_error: Histogram::new(RELATIVE),
-            shed: 0,
+            shed: BTreeMap::new(),
         }
     }
 }
@@ -111,9 +111,10 @@ impl Metrics {
         observe(&mut m.eta_error, relative_error);
     }
 
-    /// Counts a request refused by the in-flight cap.
-    pub fn record_shed(&self) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).shed += 1;
+    /// Counts a request refused by the in-flight cap named `cap`.
+    pub fn record_shed(&self, cap: &'static str) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *m.shed.entry(cap).or_default() += 1;
     }
 
     /// Prometheus text exposition.
@@ -159,11 +160,10 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{{event=\"{event}\"}} {value}");
             }
         }
-        let _ = writeln!(
-            out,
-            "# TYPE wr_shed_total counter\nwr_shed_total {}",
-            m.shed
-        );
+        out.push_str("# TYPE wr_shed_total counter\n");
+        for (cap, n) in &m.shed {
+            let _ = writeln!(out, "wr_shed_total{{cap=\"{cap}\"}} {n}");
+        }
         out.push_str("# TYPE wr_eta_relative_error histogram\n");
         write_histogram(&mut out, "wr_eta_relative_error", "", &m.eta_error);
         out

@@ -42,8 +42,9 @@ pub struct Settings {
     /// (`WR_JOIN_REPLICAS`, default 0: acknowledged once the master has it). With 1, a
     /// join is answered only after Redis `WAIT 1` confirms a replica has it, else 503.
     pub join_replicas: u64,
-    /// Public API requests in flight at once (`WR_MAX_IN_FLIGHT`, default 256); beyond
-    /// it a request gets 503 `QUEUE_BUSY` + `Retry-After: 1` at once.
+    /// Most joins, and separately most other public calls, in flight at once
+    /// (`WR_MAX_IN_FLIGHT`, default 256); beyond the (adaptive) cap a request gets 503
+    /// `QUEUE_BUSY` + `Retry-After: 1` at once.
     pub max_in_flight: usize,
 }
 

@@ -94,6 +94,11 @@ pub fn overload() -> bool {
     }
     .run(&queue_url);
     let quiet = shopper.shop(12);
+    // A visitor already in line, polling its status through the flood.
+    let ticket = http::request(stack.queue, "POST", "/v1/events/demo/join", &[], b"")
+        .ok()
+        .and_then(|r| r.header("x-wr-ticket").map(str::to_owned))
+        .unwrap_or_default();
     let joins_before = join_answers(stack.queue);
     // Each connection pauses between requests so that all of them together offer about
     // 4x the capacity if answers took no time (they take tens of ms under the flood,
@@ -124,7 +129,33 @@ pub fn overload() -> bool {
         })
     };
     thread::sleep(Duration::from_secs(4));
+    let polls_stop = Arc::new(AtomicBool::new(false));
+    let polls = {
+        let queue = stack.queue;
+        probe(
+            Instant::now(),
+            Duration::from_millis(40),
+            polls_stop.clone(),
+            move || {
+                http::get(
+                    queue,
+                    "/v1/events/demo/status",
+                    &[("x-wr-ticket", ticket.as_bytes())],
+                )
+                .ok()
+            },
+        )
+    };
     let loaded = shopper.shop(12);
+    polls_stop.store(true, Ordering::Relaxed);
+    let polls = polls.join().unwrap();
+    let polls_ok = polls.iter().filter(|p| p.status == 200).count();
+    let mut poll_ms: Vec<f64> = polls.iter().map(|p| p.millis).collect();
+    poll_ms.sort_by(f64::total_cmp);
+    let poll_p99 = poll_ms
+        .get(((poll_ms.len() as f64 - 1.0) * 0.99).round() as usize)
+        .copied()
+        .unwrap_or(f64::NAN);
     let flood = flood.join().unwrap();
     let joins = join_answers(stack.queue).minus(joins_before);
     stop.store(true, Ordering::Relaxed);
@@ -180,6 +211,10 @@ pub fn overload() -> bool {
     println!(
         "| admitted p99 during ÷ alone | {:.2} |",
         straight.p99_ratio()
+    );
+    println!(
+        "| a visitor in line polling status during the flood: answered 200 / all, p99 | {polls_ok} / {}, {poll_p99:.1} ms |",
+        polls.len()
     );
     println!("| origin-queue RSS before / max during the whole scenario (MiB), max threads | {rss_before} / {rss_max}, {threads_max} |\n");
 
@@ -241,6 +276,10 @@ pub fn overload() -> bool {
     v.check(
         flood.p99_ms < 1000.0,
         "answers during the flood came fast (p99 under 1 s)",
+    );
+    v.check(
+        polls_ok * 100 >= polls.len() * 95 && !polls.is_empty(),
+        "a visitor in line kept getting its status during the join flood (at least 95 %)",
     );
     v.check(
         straight.p99_ratio() <= 2.0,
@@ -313,7 +352,7 @@ fn join_answers(queue: std::net::SocketAddr) -> JoinAnswers {
     }
     answers.shed = text
         .lines()
-        .find_map(|l| l.strip_prefix("wr_shed_total "))
+        .find_map(|l| l.strip_prefix("wr_shed_total{cap=\"join\"} "))
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or(0);
     answers.unavailable = answers.unavailable.saturating_sub(answers.shed);
