@@ -70,33 +70,34 @@ impl InFlight {
     /// Adjusts the cap after a request took `elapsed`, at `now_ms`.
     pub fn observe(&self, elapsed: Duration, now_ms: u64) {
         if elapsed >= self.slow {
-            let last = self.last_cut_ms.load(Ordering::Relaxed);
-            if now_ms.saturating_sub(last) >= CUT_EVERY_MS
-                && self
-                    .last_cut_ms
-                    .compare_exchange(last, now_ms, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
-            {
-                let _ = self
-                    .cap
-                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
-                        Some((c - c / 4).max(self.min))
-                    });
-            }
+            self.adjust(&self.last_cut_ms, CUT_EVERY_MS, now_ms, |c| {
+                (c - c / 4).max(self.min)
+            });
         } else if elapsed < self.slow / 4 && self.cap() < self.max {
-            let last = self.last_raise_ms.load(Ordering::Relaxed);
-            if now_ms.saturating_sub(last) >= RAISE_EVERY_MS
-                && self
-                    .last_raise_ms
-                    .compare_exchange(last, now_ms, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
-            {
-                let _ = self
-                    .cap
-                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
-                        Some((c + 1).min(self.max))
-                    });
-            }
+            self.adjust(&self.last_raise_ms, RAISE_EVERY_MS, now_ms, |c| {
+                (c + 1).min(self.max)
+            });
+        }
+    }
+
+    /// Applies `change` to the cap unless `last` (when this kind of change was last
+    /// made) is less than `every_ms` ago; one caller wins a race for the same moment.
+    fn adjust(
+        &self,
+        last: &AtomicU64,
+        every_ms: u64,
+        now_ms: u64,
+        change: impl Fn(usize) -> usize,
+    ) {
+        let at = last.load(Ordering::Relaxed);
+        if now_ms.saturating_sub(at) >= every_ms
+            && last
+                .compare_exchange(at, now_ms, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            let _ = self
+                .cap
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| Some(change(c)));
         }
     }
 }

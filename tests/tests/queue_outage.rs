@@ -34,12 +34,7 @@ fn redis_outage_gives_fast_503s_and_recovery() {
     let mut slowest = Duration::ZERO;
     for _ in 0..10 {
         let started = Instant::now();
-        let r = http::get(
-            q.addr,
-            "/v1/events/t-outage/status",
-            &[("x-wr-ticket", ticket.as_bytes())],
-        )
-        .unwrap();
+        let r = status(q.addr, &ticket);
         slowest = slowest.max(started.elapsed());
         assert_eq!(
             (r.status, r.error_code().as_deref()),
@@ -61,12 +56,7 @@ fn redis_outage_gives_fast_503s_and_recovery() {
     cluster.restart();
     let deadline = Instant::now() + Duration::from_secs(30);
     let position = loop {
-        let r = http::get(
-            q.addr,
-            "/v1/events/t-outage/status",
-            &[("x-wr-ticket", ticket.as_bytes())],
-        )
-        .unwrap();
+        let r = status(q.addr, &ticket);
         if r.status == 200 {
             break r.json()["position"].clone();
         }
@@ -85,6 +75,16 @@ fn redis_outage_gives_fast_503s_and_recovery() {
 /// Every node paused for 800 ms while 24 status calls arrive at once: CAP of them wait
 /// for Redis (503 `QUEUE_UNAVAILABLE` after the 200 ms timeout), the rest are shed at
 /// once (503 `QUEUE_BUSY`); all carry `Retry-After`, and the service serves afterwards.
+/// The status of the visitor holding `ticket`.
+fn status(queue: std::net::SocketAddr, ticket: &str) -> http::Response {
+    http::get(
+        queue,
+        "/v1/events/t-outage/status",
+        &[("x-wr-ticket", ticket.as_bytes())],
+    )
+    .unwrap()
+}
+
 fn sheds_beyond_the_in_flight_cap(cluster: &RedisCluster, q: &OriginQueue, ticket: &str) {
     for node in &cluster.nodes {
         let port = node.rsplit(':').next().unwrap();
@@ -95,12 +95,7 @@ fn sheds_beyond_the_in_flight_cap(cluster: &RedisCluster, q: &OriginQueue, ticke
             .map(|_| {
                 s.spawn(|| {
                     let started = Instant::now();
-                    let r = http::get(
-                        q.addr,
-                        "/v1/events/t-outage/status",
-                        &[("x-wr-ticket", ticket.as_bytes())],
-                    )
-                    .unwrap();
+                    let r = status(q.addr, ticket);
                     let retry = r.header("retry-after").is_some();
                     (r.status, r.error_code(), retry, started.elapsed())
                 })
@@ -136,11 +131,6 @@ fn sheds_beyond_the_in_flight_cap(cluster: &RedisCluster, q: &OriginQueue, ticke
     );
 
     std::thread::sleep(Duration::from_millis(900));
-    let r = http::get(
-        q.addr,
-        "/v1/events/t-outage/status",
-        &[("x-wr-ticket", ticket.as_bytes())],
-    )
-    .unwrap();
+    let r = status(q.addr, ticket);
     assert_eq!(r.status, 200, "serving again after the pause");
 }

@@ -150,12 +150,7 @@ pub fn overload() -> bool {
     polls_stop.store(true, Ordering::Relaxed);
     let polls = polls.join().unwrap();
     let polls_ok = polls.iter().filter(|p| p.status == 200).count();
-    let mut poll_ms: Vec<f64> = polls.iter().map(|p| p.millis).collect();
-    poll_ms.sort_by(f64::total_cmp);
-    let poll_p99 = poll_ms
-        .get(((poll_ms.len() as f64 - 1.0) * 0.99).round() as usize)
-        .copied()
-        .unwrap_or(f64::NAN);
+    let poll_p99 = latency_at(&polls, 0.99);
     let flood = flood.join().unwrap();
     let joins = join_answers(stack.queue).minus(joins_before);
     stop.store(true, Ordering::Relaxed);
@@ -407,20 +402,22 @@ impl Shopper {
         thread::sleep(Duration::from_secs(seconds));
         stop.store(true, Ordering::Relaxed);
         let probes = probes.join().unwrap();
-        let mut ms: Vec<f64> = probes.iter().map(|p| p.millis).collect();
-        ms.sort_by(f64::total_cmp);
-        let at = |q: f64| {
-            ms.get(((ms.len() as f64 - 1.0) * q).round() as usize)
-                .copied()
-                .unwrap_or(f64::NAN)
-        };
         Latencies {
             requests: probes.len(),
             failed: probes.iter().filter(|p| p.status != 200).count(),
-            p50: at(0.5),
-            p99: at(0.99),
+            p50: latency_at(&probes, 0.5),
+            p99: latency_at(&probes, 0.99),
         }
     }
+}
+
+/// The `q` quantile of the probes' latencies, ms (NaN with none).
+fn latency_at(probes: &[Probe], q: f64) -> f64 {
+    let mut ms: Vec<f64> = probes.iter().map(|p| p.millis).collect();
+    ms.sort_by(f64::total_cmp);
+    ms.get(((ms.len() as f64 - 1.0) * q).round() as usize)
+        .copied()
+        .unwrap_or(f64::NAN)
 }
 
 /// The k6 flood of new visitors joining through the edge.
