@@ -23,7 +23,9 @@ use crate::group_wait::GroupWait;
 /// Event keys live this long after the last write that touched them.
 pub const KEY_TTL_SECS: u64 = 7 * 24 * 3600;
 /// The set of event ids the admission loop steps through (one small key; ids of
-/// events whose keys have expired are removed by the loop).
+/// events whose keys have expired are removed by the loop). Like every other key it
+/// expires: [`KEY_TTL_SECS`] after the last configuration or the last time a running
+/// admission loop listed it, so a cluster left without origin-queue empties itself.
 const EVENTS_KEY: &str = "wr:events";
 /// Most visitors one admission step moves, and most entries one sweep removes.
 const MAX_BATCH: u64 = 1_000;
@@ -523,7 +525,11 @@ impl Store {
                 .expire(&k.cfg, KEY_TTL_SECS as i64)
                 .query_async(&mut c)
                 .await?;
-            c.sadd::<_, _, ()>(EVENTS_KEY, &event).await
+            redis::pipe()
+                .sadd(EVENTS_KEY, &event)
+                .expire(EVENTS_KEY, KEY_TTL_SECS as i64)
+                .query_async(&mut c)
+                .await
         })
         .await
     }
@@ -543,11 +549,18 @@ impl Store {
         .await
     }
 
-    /// Event ids known to the admission loop.
+    /// Event ids known to the admission loop; renews the list's lifetime.
     pub async fn events(&self) -> Result<Vec<String>, StoreError> {
         let mut c = self.link.get();
-        self.bounded(async move { c.smembers(EVENTS_KEY).await })
-            .await
+        self.bounded(async move {
+            let (events, _renewed): (Vec<String>, bool) = redis::pipe()
+                .smembers(EVENTS_KEY)
+                .expire(EVENTS_KEY, KEY_TTL_SECS as i64)
+                .query_async(&mut c)
+                .await?;
+            Ok(events)
+        })
+        .await
     }
 
     /// Joins `visitor` to the line (or finds its place).

@@ -12,6 +12,7 @@ use wr_pass::TokenKind;
 use wr_tests::fixtures::{keys, now};
 use wr_tests::http::{self, Response};
 use wr_tests::processes::{origin_queue_bin, redis_cluster, OriginQueue, ADMIN_TOKEN};
+use wr_tests::redis_nodes;
 
 fn queue() -> OriginQueue {
     OriginQueue::start(redis_cluster(), &[])
@@ -587,4 +588,78 @@ fn sigterm_shuts_down_gracefully() {
         .terminate(Duration::from_secs(10))
         .expect("still running 10 s after SIGTERM");
     assert!(status.success(), "{status}");
+}
+
+#[test]
+fn every_key_the_service_writes_expires() {
+    let q = queue();
+    let event = "t-ttl";
+    // One active session at a time, so that the others stay in line.
+    configure(
+        q.addr,
+        event,
+        json!({"rate_per_second": 2, "burst": 1, "max_active": 1}),
+    );
+    // Every kind of write: joins (one with an Idempotency-Key), polls, a grant claimed,
+    // a leave, and admission steps.
+    let mut tickets: Vec<String> = (0..4).map(|_| join(q.addr, event, None).1).collect();
+    let keyed = http::request(
+        q.addr,
+        "POST",
+        &format!("/v1/events/{event}/join"),
+        &[("idempotency-key", b"5d0c8a6e-3b7f-4f0e-9a51-2c6d8e4b1f07")],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(keyed.status, 200);
+    tickets.push(keyed.header("x-wr-ticket").unwrap().to_owned());
+    let leave = http::request(
+        q.addr,
+        "POST",
+        &format!("/v1/events/{event}/leave"),
+        &[("x-wr-ticket", tickets[4].as_bytes())],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(leave.status, 200);
+    let claimed = wait_until(Duration::from_secs(5), || {
+        status(q.addr, event, &tickets[0]).json()["status"] == "admitted"
+    });
+    assert!(claimed, "the first visitor was never admitted");
+    thread::sleep(Duration::from_millis(1500));
+    for ticket in &tickets[2..4] {
+        assert_eq!(status(q.addr, event, ticket).status, 200);
+    }
+
+    // Every key of the event, and the event list, on whichever master holds it.
+    let tag = format!("{{wr:{event}}}");
+    let mut checked = Vec::new();
+    for node in redis_cluster() {
+        let port = node.rsplit(':').next().unwrap();
+        if !redis_nodes::redis_cli(port, &["ROLE"]).starts_with("master") {
+            continue;
+        }
+        let found = redis_nodes::redis_cli(port, &["--scan", "--pattern", &format!("{tag}*")]);
+        let mut names: Vec<String> = found.lines().map(str::to_owned).collect();
+        if redis_nodes::redis_cli(port, &["EXISTS", "wr:events"]) == "1" {
+            names.push("wr:events".into());
+        }
+        for name in names {
+            let ttl: i64 = redis_nodes::redis_cli(port, &["PTTL", &name])
+                .parse()
+                .unwrap();
+            // -1: no lifetime; -2: gone since the scan (an emptied set), which is fine.
+            assert_ne!(ttl, -1, "{name} has no lifetime");
+            checked.push(name);
+        }
+    }
+    for kind in ["cfg", "seq", "q", "seen", "active", "stats", "idem:"] {
+        assert!(
+            checked
+                .iter()
+                .any(|k| k.starts_with(&format!("{tag}:{kind}"))),
+            "no {kind} key was written: {checked:?}"
+        );
+    }
+    assert!(checked.iter().any(|k| k == "wr:events"), "{checked:?}");
 }
