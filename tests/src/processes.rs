@@ -141,9 +141,20 @@ pub fn command_on_cpu(program: &str, cpu: Option<u32>) -> Command {
 }
 
 /// The origin-queue binary (release build), for benchmarks and load scenarios.
+/// `WR_ORIGIN_QUEUE_BIN` names another binary instead (an A/B of two builds); it must
+/// exist, or the run stops.
 pub fn origin_queue_release_bin() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| build_origin_queue(true)).clone()
+    BUILT
+        .get_or_init(|| match std::env::var_os("WR_ORIGIN_QUEUE_BIN") {
+            Some(path) => {
+                let path = PathBuf::from(path);
+                assert!(path.is_file(), "WR_ORIGIN_QUEUE_BIN={path:?} is not a file");
+                path
+            }
+            None => build_origin_queue(true),
+        })
+        .clone()
 }
 
 fn build_origin_queue(release: bool) -> PathBuf {
