@@ -35,6 +35,21 @@ local function seen_mark(ring, seq)
   redis.call('SETBIT', ring.bitmaps[ring.e % 3 + 1], seq, 1)
 end
 
+-- Marks every arrival number in `seqs` as polling now, with one read for all of them:
+-- most polls find their bit already set, and a batch is then a single call.
+local function seen_mark_all(ring, seqs)
+  if #seqs == 0 then return end
+  local bitmap = ring.bitmaps[ring.e % 3 + 1]
+  local get = {}
+  for i = 1, #seqs do
+    get[#get + 1] = 'GET'; get[#get + 1] = 'u1'; get[#get + 1] = seqs[i]
+  end
+  local bits = redis.call('BITFIELD_RO', bitmap, unpack(get))
+  for i = 1, #seqs do
+    if bits[i] == 0 then redis.call('SETBIT', bitmap, seqs[i], 1) end
+  end
+end
+
 -- False only if the visitor with arrival number `seq` is known to have stopped polling.
 local function seen_alive(ring, seq)
   if not ring.complete then return true end

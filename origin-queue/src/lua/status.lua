@@ -18,16 +18,25 @@ local r = redis.call('HMGET', KEYS[9], 'n1', 'n5', 'n15', 'started_ms')
 local out = {1, redis.call('ZCARD', KEYS[2]), tonumber(r[1]) or 0, tonumber(r[2]) or 0,
   tonumber(r[3]) or 0, cfg[2], math.floor(math.min(claim_ms, abandon_ms) / 3),
   tonumber(r[4]) or 0}
-local ring = nil
+-- One read for where every visitor of the batch stands in line, and one for their
+-- poll marks: a Lua call into Redis costs more than the lookup it makes.
+if #ARGV < 2 then return out end
+local held = redis.call('ZMSCORE', KEYS[2], unpack(ARGV, 2))
+local seqs = {}
+for i = 1, #held do
+  if held[i] then seqs[#seqs + 1] = tonumber(held[i]) end
+end
+if #seqs > 0 then
+  seen_mark_all(seen_ring(KEYS[3], {KEYS[4], KEYS[5], KEYS[6]}, abandon_ms, now), seqs)
+end
 for i = 2, #ARGV do
   local v = ARGV[i]
   local state, x, granted_at = 'expired', -1, 0
-  local held = redis.call('ZSCORE', KEYS[2], v)
-  if held then
-    ring = ring or seen_ring(KEYS[3], {KEYS[4], KEYS[5], KEYS[6]}, abandon_ms, now)
-    seen_mark(ring, tonumber(held))
+  if held[i - 1] then
     state, x = 'waiting', redis.call('ZRANK', KEYS[2], v)
   else
+    -- Checked one by one, in order: one visitor may poll twice in a batch, and only the
+    -- first poll claims the grant.
     local ends = redis.call('ZSCORE', KEYS[8], v)
     if ends then
       state, x = 'admitted', tonumber(ends)
