@@ -35,6 +35,21 @@ fn used_memory(port: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Script calls the master at `port` ran, and the microseconds it spent in them, since
+/// the last CONFIG RESETSTAT.
+fn script_stats(port: &str) -> (f64, f64) {
+    let stats = redis_cli(port, &["INFO", "commandstats"]);
+    let field = |name: &str| {
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix("cmdstat_evalsha:"))
+            .and_then(|fields| fields.split(',').find_map(|f| f.strip_prefix(name)))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    (field("calls="), field("usec="))
+}
+
 fn wrk(url: &str, seconds: u64, script: &std::path::Path) -> WrkResult {
     Wrk {
         seconds,
@@ -152,14 +167,21 @@ fn main() {
 
     // 3 and 4, interleaved rounds.
     let mut status_runs = Vec::new();
+    let mut script_us = Vec::new();
+    let mut batch_sizes = Vec::new();
     let mut zrank_plain = Vec::new();
     let mut zrank_piped = Vec::new();
     for round in 1..=rounds {
+        redis_cli(&master, &["CONFIG", "RESETSTAT"]);
         let s = wrk(&url, seconds, &status_lua);
+        let (scripts, usec) = script_stats(&master);
+        let per_call = usec / s.requests.max(1) as f64;
         eprintln!(
-            "round {round}: status {:.0}/s p50 {:.2} ms p99 {:.2} ms (non-2xx {})",
-            s.rps, s.p50_ms, s.p99_ms, s.non_2xx
+            "round {round}: status {:.0}/s p50 {:.2} ms p99 {:.2} ms (non-2xx {}), Redis script time {per_call:.2} µs per call, {:.1} polls per script call",
+            s.rps, s.p50_ms, s.p99_ms, s.non_2xx, s.requests as f64 / scripts.max(1.0)
         );
+        script_us.push(per_call);
+        batch_sizes.push(s.requests as f64 / scripts.max(1.0));
         status_runs.push(s);
         let z = redis_benchmark_zrank(&master, &qkey, &middle, 1);
         let zp = redis_benchmark_zrank(&master, &qkey, &middle, 16);
@@ -189,6 +211,14 @@ fn main() {
     println!("| status calls/s (wrk -t2 -c50, 20k random visitors) | {status_rps:.0} |");
     println!("| status p50 / p99 | {status_p50:.2} ms / {status_p99:.2} ms |");
     println!("| status errors (non-2xx) | {status_errors} |");
+    println!(
+        "| polls answered per status script call (batch size) | {:.1} |",
+        median(batch_sizes)
+    );
+    println!(
+        "| Redis time in the status script per poll (EVALSHA usec in INFO commandstats; wall time, so it includes preemption on shared cores) | {:.2} µs |",
+        median(script_us)
+    );
     println!("| redis-benchmark ZRANK, 50 clients, unpipelined | {z1:.0} |");
     println!("| redis-benchmark ZRANK, 50 clients, -P 16 | {z16:.0} |");
     println!(
