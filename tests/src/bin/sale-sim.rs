@@ -2,8 +2,10 @@
 //! report the product promises: FIFO inversions, admitted vs configured rate, ETA accuracy.
 //!
 //! `cargo run -q -p wr-tests --bin sale-sim` (part of `make bench`). Size with
-//! WR_SALE_VISITORS (3000), WR_SALE_WINDOW_SECS (30), WR_SALE_RATE (50, doubled once 40 %
-//! are admitted).
+//! WR_SALE_VISITORS (3000), WR_SALE_WINDOW_SECS (30), WR_SALE_RATE (50, multiplied by
+//! WR_SALE_RATE_CHANGE, default 2, once 40 % are admitted), WR_SALE_ABANDON_EVERY (10:
+//! every 10th visitor walks away; 0: nobody). `WR_SALE_RATE_CHANGE=1
+//! WR_SALE_ABANDON_EVERY=0` measures the estimate in a steady sale.
 
 use std::time::Duration;
 
@@ -43,17 +45,21 @@ fn main() {
         visitors: env("WR_SALE_VISITORS", 3000.0) as usize,
         arrival_window: Duration::from_secs_f64(env("WR_SALE_WINDOW_SECS", 30.0)),
         rate_before: rate,
-        rate_after: rate * 2.0,
+        rate_after: rate * env("WR_SALE_RATE_CHANGE", 2.0),
         change_at_share: 0.4,
-        abandon_every: 10,
+        abandon_every: env("WR_SALE_ABANDON_EVERY", 10.0) as usize,
         abandon_seconds: 10,
         admin_token: wr_tests::processes::ADMIN_TOKEN.into(),
         protected_path: None,
         deadline: Duration::from_secs(600),
     };
     let r = run(q.addr, &plan);
+    let walking = match plan.abandon_every {
+        0 => "nobody walks away".to_owned(),
+        n => format!("every {n}th walks away"),
+    };
     println!(
-        "simulated sale: {} visitors over {:?}, every 10th walks away, rate {} then {} /s",
+        "simulated sale: {} visitors over {:?}, {walking}, rate {} then {} /s",
         plan.visitors, plan.arrival_window, plan.rate_before, plan.rate_after
     );
     println!("| measure | value |");
@@ -80,7 +86,12 @@ fn main() {
         "| ETA mean absolute percentage error | {:.0} % |",
         r.eta_mape * 100.0
     );
-    println!("\ncommand: cargo run -q -p wr-tests --bin sale-sim");
+    println!(
+        "\ncommand: WR_SALE_RATE={} WR_SALE_RATE_CHANGE={} WR_SALE_ABANDON_EVERY={} cargo run -q -p wr-tests --bin sale-sim",
+        plan.rate_before,
+        plan.rate_after / plan.rate_before,
+        plan.abandon_every
+    );
     drop(q);
     cluster.stop();
 }
