@@ -157,12 +157,7 @@ pub fn overload() -> bool {
     let footprints = footprints.join().unwrap();
     let rss_max = max_of(footprints.iter().map(|(_, f)| f.rss_kib)) / 1024;
     let threads_max = max_of(footprints.iter().map(|(_, f)| f.threads));
-    let straight = Measured {
-        quiet,
-        loaded,
-        flood: json!({}),
-        cores: vec![],
-    };
+    let straight = Shopping { quiet, loaded };
     let offered_ratio = flood.rps / capacity.rps;
 
     println!("Envoy (2 workers, the filter as `make up` configures it) in front of origin-queue (release, in-flight cap {IN_FLIGHT_CAP}) and the demo backend. An admitted visitor shops through the edge at 25 requests/s with a valid pass. Pinned: Envoy and the demo backend on CPU {EDGE_CPU}; origin-queue, Redis and the load tool on CPU {QUEUE_CPU}.\n");
@@ -225,13 +220,19 @@ pub fn overload() -> bool {
         );
     };
     row("admitted shopper alone: p50 / p99", &|m| {
-        format!("{:.2} / {:.2} ms", m.quiet.p50, m.quiet.p99)
+        format!(
+            "{:.2} / {:.2} ms",
+            m.shopping.quiet.p50, m.shopping.quiet.p99
+        )
     });
     row("admitted shopper during the flood: p50 / p99", &|m| {
-        format!("{:.2} / {:.2} ms", m.loaded.p50, m.loaded.p99)
+        format!(
+            "{:.2} / {:.2} ms",
+            m.shopping.loaded.p50, m.shopping.loaded.p99
+        )
     });
     row("admitted p99 during ÷ alone", &|m| {
-        format!("{:.2}", m.p99_ratio())
+        format!("{:.2}", m.shopping.p99_ratio())
     });
     row(
         "flood: served / shed (429, 503) / failed / not sent (k6 could not keep the rate)",
@@ -259,7 +260,6 @@ pub fn overload() -> bool {
     );
     println!();
 
-    let all = [&straight, &through_shared, &through_pinned];
     let mut v = Verdict(true);
     v.check(
         offered_ratio >= 2.0,
@@ -290,8 +290,10 @@ pub fn overload() -> bool {
         "every flood request through the edge got an answer (served or shed with 429/503)",
     );
     v.check(
-        all.iter()
-            .all(|m| m.quiet.failed == 0 && m.loaded.failed == 0),
+        straight.all_succeeded()
+            && [&through_shared, &through_pinned]
+                .iter()
+                .all(|m| m.shopping.all_succeeded()),
         "every admitted request succeeded",
     );
     // Each open connection holds hyper's read and write buffers (tens of KiB), so the
@@ -467,9 +469,25 @@ impl K6Flood {
 }
 
 /// One measurement: the shopper alone, then during the flood.
-struct Measured {
+/// The admitted shopper's latencies alone and during a flood.
+struct Shopping {
     quiet: Latencies,
     loaded: Latencies,
+}
+
+impl Shopping {
+    fn p99_ratio(&self) -> f64 {
+        self.loaded.p99 / self.quiet.p99
+    }
+
+    fn all_succeeded(&self) -> bool {
+        self.quiet.failed == 0 && self.loaded.failed == 0
+    }
+}
+
+/// One k6 flood through the edge: the shopper, k6's summary, and the cores used.
+struct Measured {
+    shopping: Shopping,
     flood: serde_json::Value,
     /// Cores each named process used while the shopper measured during the flood.
     cores: Vec<String>,
@@ -478,10 +496,6 @@ struct Measured {
 impl Measured {
     fn flood(&self, metric: &str, field: &str) -> f64 {
         self.flood["metrics"][metric][field].as_f64().unwrap_or(0.0)
-    }
-
-    fn p99_ratio(&self) -> f64 {
-        self.loaded.p99 / self.quiet.p99
     }
 
     fn flood_answered(&self) -> bool {
@@ -511,8 +525,7 @@ fn measure(shopper: &Shopper, flood: &K6Flood, processes: &[(&str, u32)]) -> Mea
         })
         .collect();
     Measured {
-        quiet,
-        loaded,
+        shopping: Shopping { quiet, loaded },
         flood: flood.summary(k6),
         cores,
     }
