@@ -85,11 +85,26 @@ fn serve() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(server::run(settings)) {
+    // Redis's side (connection, status batches, admission loop) on a thread of its own.
+    let redis_runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("redis-io")
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("origin-queue: cannot start the Redis runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = match runtime.block_on(server::run(settings, redis_runtime.handle().clone())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("origin-queue: {e}");
             ExitCode::FAILURE
         }
-    }
+    };
+    redis_runtime.shutdown_background();
+    code
 }

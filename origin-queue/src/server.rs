@@ -16,10 +16,16 @@ use crate::settings::Settings;
 use crate::status_batch::StatusBatcher;
 use crate::store::Store;
 
-/// Runs the service.
-pub async fn run(settings: Settings) -> Result<(), String> {
-    let store = Store::connect(&settings.redis_nodes, settings.redis_timeout)
+/// Runs the service. The Redis connection, the status batch workers and the admission
+/// loop run on `redis` (a runtime with a thread of its own); the HTTP connections on the
+/// runtime this is called on. Under a flood of connections, a task woken on the main
+/// runtime waits behind every busy connection; the Redis side does not.
+pub async fn run(settings: Settings, redis: tokio::runtime::Handle) -> Result<(), String> {
+    let (nodes, timeout) = (settings.redis_nodes.clone(), settings.redis_timeout);
+    let store = redis
+        .spawn(async move { Store::connect(&nodes, timeout).await })
         .await
+        .map_err(|e| format!("the Redis runtime stopped: {e}"))?
         .map_err(|e| {
             format!(
                 "cannot reach Redis Cluster at {:?}: {e:?}",
@@ -37,7 +43,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     };
     let metrics = Arc::new(Metrics::default());
     let (stop_tx, stop_rx) = watch::channel(false);
-    let admission = tokio::spawn(crate::admission::run(
+    let admission = store.spawn(crate::admission::run(
         store.clone(),
         metrics.clone(),
         settings.tick,

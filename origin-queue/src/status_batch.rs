@@ -54,14 +54,14 @@ pub struct StatusBatcher {
 }
 
 impl StatusBatcher {
-    /// Starts the workers on the current Tokio runtime. They stop when the batcher is
-    /// dropped.
+    /// Starts the workers on the store's runtime ([`Store::spawn`]). They stop when the
+    /// batcher is dropped.
     pub fn start(store: Store) -> StatusBatcher {
         let max_wait = store.timeout() * 2;
         let (polls, waiting) = mpsc::channel(CAPACITY);
         let waiting = Arc::new(Mutex::new(waiting));
         for _ in 0..WORKERS {
-            tokio::spawn(work(store.clone(), waiting.clone()));
+            store.spawn(work(store.clone(), waiting.clone()));
         }
         StatusBatcher { polls, max_wait }
     }

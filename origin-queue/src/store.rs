@@ -343,6 +343,8 @@ const REBUILD_AFTER_MS: u64 = 2_000;
 struct Link {
     nodes: Vec<String>,
     timeout: Duration,
+    /// The runtime the connection's tasks run on (see [`Store::connect`]).
+    runtime: tokio::runtime::Handle,
     conn: RwLock<ClusterConnection>,
     last_ok_ms: AtomicU64,
     last_rebuild_ms: AtomicU64,
@@ -370,7 +372,7 @@ impl Link {
         }
         self.last_rebuild_ms.store(now, Ordering::Relaxed);
         let link = self.clone();
-        tokio::spawn(async move {
+        self.runtime.clone().spawn(async move {
             match open(&link.nodes, link.timeout).await {
                 Ok(conn) => {
                     *link.conn.write().unwrap_or_else(|p| p.into_inner()) = conn;
@@ -406,13 +408,17 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 }
 
 impl Store {
-    /// Connects to the cluster (bounded by `timeout` per attempt).
+    /// Connects to the cluster (bounded by `timeout` per attempt). The connection's
+    /// tasks, and whatever [`Store::spawn`] starts, run on the runtime this is called
+    /// on: `serve` calls it on a runtime of its own, so that Redis replies are read
+    /// even while a flood of HTTP connections keeps the main runtime's queue long.
     pub async fn connect(nodes: &[String], timeout: Duration) -> Result<Store, StoreError> {
         let conn = open(nodes, timeout).await?;
         Ok(Store {
             link: Arc::new(Link {
                 nodes: nodes.to_vec(),
                 timeout,
+                runtime: tokio::runtime::Handle::current(),
                 conn: RwLock::new(conn),
                 last_ok_ms: AtomicU64::new(now_ms()),
                 last_rebuild_ms: AtomicU64::new(0),
@@ -439,6 +445,16 @@ impl Store {
     /// The bound on every Redis call.
     pub fn timeout(&self) -> Duration {
         self.link.timeout
+    }
+
+    /// Runs `task` on the runtime the connection lives on (the one [`Store::connect`]
+    /// was called on).
+    pub fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.link.runtime.spawn(task)
     }
 
     async fn bounded<T>(
