@@ -372,7 +372,7 @@ impl Link {
         }
         self.last_rebuild_ms.store(now, Ordering::Relaxed);
         let link = self.clone();
-        self.runtime.clone().spawn(async move {
+        self.runtime.spawn(async move {
             match open(&link.nodes, link.timeout).await {
                 Ok(conn) => {
                     *link.conn.write().unwrap_or_else(|p| p.into_inner()) = conn;
