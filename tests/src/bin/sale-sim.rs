@@ -9,8 +9,7 @@
 
 use std::time::Duration;
 
-use wr_tests::fixtures::workspace_root;
-use wr_tests::processes::{OriginQueue, RedisCluster};
+use wr_tests::processes::{origin_queue_release_bin, OriginQueue, RedisCluster};
 use wr_tests::sale::{run, Plan};
 
 fn env(name: &str, default: f64) -> f64 {
@@ -21,24 +20,14 @@ fn env(name: &str, default: f64) -> f64 {
 }
 
 fn main() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let ok = std::process::Command::new(cargo)
-        .args(["build", "-q", "--release", "-p", "origin-queue"])
-        .current_dir(workspace_root())
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    let binary = origin_queue_release_bin();
     let cluster = RedisCluster::start();
     let limits = [
         ("WR_CLIENT_RATE_LIMIT", "1000000:1000000"),
         ("WR_VISITOR_RATE_LIMIT", "1000000:1000000"),
         ("WR_LOG", "error"),
     ];
-    let q = OriginQueue::start_binary(
-        &workspace_root().join("target/release/origin-queue"),
-        &cluster.nodes,
-        &limits,
-    );
+    let q = OriginQueue::start_binary(&binary, &cluster.nodes, &limits);
     let rate = env("WR_SALE_RATE", 50.0);
     let plan = Plan {
         event: "sim".into(),

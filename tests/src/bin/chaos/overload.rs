@@ -136,14 +136,7 @@ pub fn overload() -> bool {
             Instant::now(),
             Duration::from_millis(40),
             polls_stop.clone(),
-            move || {
-                http::get(
-                    queue,
-                    "/v1/events/demo/status",
-                    &[("x-wr-ticket", ticket.as_bytes())],
-                )
-                .ok()
-            },
+            move || status_of(queue, &ticket),
         )
     };
     let loaded = shopper.shop(12);
@@ -158,14 +151,7 @@ pub fn overload() -> bool {
     let standing_after = {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let answer = http::get(
-                stack.queue,
-                "/v1/events/demo/status",
-                &[("x-wr-ticket", ticket.as_bytes())],
-            )
-            .ok()
-            .filter(|r| r.status == 200);
-            match answer {
+            match status_of(stack.queue, &ticket).filter(|r| r.status == 200) {
                 Some(r) => break r.json()["status"].as_str().unwrap_or("?").to_owned(),
                 None if Instant::now() < deadline => thread::sleep(Duration::from_millis(200)),
                 None => break "no answer".to_owned(),
@@ -493,6 +479,16 @@ impl K6Flood {
 }
 
 /// One measurement: the shopper alone, then during the flood.
+/// The demo event's status for the visitor holding `ticket` (`None`: no answer).
+fn status_of(queue: std::net::SocketAddr, ticket: &str) -> Option<http::Response> {
+    http::get(
+        queue,
+        "/v1/events/demo/status",
+        &[("x-wr-ticket", ticket.as_bytes())],
+    )
+    .ok()
+}
+
 /// The admitted shopper's latencies alone and during a flood.
 struct Shopping {
     quiet: Latencies,
