@@ -40,10 +40,10 @@ impl RedisCluster {
             let base = 21000
                 + ((std::process::id() as u16 % 300) * 6 + attempt * 1100 + (seq() * 37) % 1000)
                     % 9000;
-            let ports: Vec<u16> = (base..base + 6).collect();
-            if !ports.iter().all(|p| free(*p) && free(p + 10000)) {
+            if !claim_redis_ports(base) {
                 continue;
             }
+            let ports: Vec<u16> = (base..base + 6).collect();
             let dir = std::env::temp_dir().join(format!("wr-redis-{}-{base}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             let out = Command::new(&script)
@@ -113,13 +113,45 @@ fn free(port: u16) -> bool {
     TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
-/// A free loopback port (racy by nature; fine for tests).
+/// Every port this test process has handed out. A port is handed out before the
+/// program that will listen on it starts, so the kernel could offer it again to a
+/// test running in parallel: the book makes sure it never is.
+fn handed_out() -> std::sync::MutexGuard<'static, std::collections::HashSet<u16>> {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static BOOK: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
+    BOOK.get_or_init(|| Mutex::new(HashSet::new()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+/// Claims the six ports of a Redis Cluster from `base` and their bus ports (+10000) if
+/// all twelve are free now and none was handed out before; false otherwise.
+fn claim_redis_ports(base: u16) -> bool {
+    let ports: Vec<u16> = (base..base + 6).flat_map(|p| [p, p + 10000]).collect();
+    let mut book = handed_out();
+    if ports.iter().any(|p| book.contains(p) || !free(*p)) {
+        return false;
+    }
+    book.extend(ports);
+    true
+}
+
+/// A free loopback port, never the same twice in one test process and never one of a
+/// claimed Redis Cluster's. Still racy by nature: another program may take it before
+/// ours binds.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    let mut book = handed_out();
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if book.insert(port) {
+            return port;
+        }
+    }
 }
 
 /// The origin-queue binary (debug build), built once per test process.
@@ -313,24 +345,33 @@ impl Stack {
 
     /// Same, with extra environment for the script and the processes it starts.
     pub fn up_with(extra: &[(&str, &str)]) -> Stack {
+        Self::try_up_with(extra).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Runs `scripts/stack up` with extra environment (which overrides the chosen ports
+    /// and directory); if it fails, runs `scripts/stack down` and returns the output.
+    pub fn try_up_with(extra: &[(&str, &str)]) -> Result<Stack, String> {
         let redis_base = (0..50u16)
             .map(|i| 23000 + ((std::process::id() as u16 % 200) * 6 + i * 97) % 6000)
-            .find(|b| (*b..b + 6).all(|p| free(p) && free(p + 10000)))
+            .find(|b| claim_redis_ports(*b))
             .expect("no free redis ports");
         let state =
             std::env::temp_dir().join(format!("wr-stack-{}-{redis_base}", std::process::id()));
         let ports = [free_port(), free_port(), free_port(), free_port()];
-        let env: Vec<(String, String)> = vec![
+        let mut env: Vec<(String, String)> = vec![
             ("WR_EDGE_PORT".into(), ports[0].to_string()),
             ("WR_ADMIN_PORT".into(), ports[1].to_string()),
             ("WR_QUEUE_PORT".into(), ports[2].to_string()),
             ("WR_BACKEND_PORT".into(), ports[3].to_string()),
             ("WR_REDIS_PORT".into(), redis_base.to_string()),
             ("WR_STATE_DIR".into(), state.display().to_string()),
-        ]
-        .into_iter()
-        .chain(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
-        .collect();
+        ];
+        for (key, value) in extra {
+            match env.iter_mut().find(|(k, _)| k == key) {
+                Some(slot) => slot.1 = value.to_string(),
+                None => env.push((key.to_string(), value.to_string())),
+            }
+        }
 
         let script = workspace_root().join("scripts/stack");
         let exports: String = env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
@@ -344,22 +385,29 @@ impl Stack {
             .envs(env.iter().cloned())
             .output()
             .expect("run scripts/stack");
-        assert!(
-            out.status.success(),
-            "scripts/stack up failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let addr = |p: u16| -> SocketAddr { format!("127.0.0.1:{p}").parse().unwrap() };
-        Stack {
+        let port_of = |key: &str| -> SocketAddr {
+            let port = &env.iter().find(|(k, _)| k == key).expect(key).1;
+            format!("127.0.0.1:{port}").parse().expect(key)
+        };
+        let stack = Stack {
             admin_token: std::fs::read_to_string(state.join("admin-token"))
-                .unwrap()
+                .unwrap_or_default()
                 .trim()
                 .to_owned(),
-            edge: addr(ports[0]),
-            queue: addr(ports[2]),
-            backend: addr(ports[3]),
+            edge: port_of("WR_EDGE_PORT"),
+            queue: port_of("WR_QUEUE_PORT"),
+            backend: port_of("WR_BACKEND_PORT"),
             env,
+        };
+        if out.status.success() {
+            Ok(stack)
+        } else {
+            // Dropping the stack runs `scripts/stack down`.
+            Err(format!(
+                "scripts/stack up failed:\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
         }
     }
 

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use wr_tests::browser::Browser;
 use wr_tests::fixtures::workspace_root;
 use wr_tests::http;
-use wr_tests::processes::Stack;
+use wr_tests::processes::{free_port, Stack};
 
 fn admin(stack: &Stack, method: &str, path: &str, body: &Value) -> http::Response {
     let auth = format!("Bearer {}", stack.admin_token);
@@ -141,4 +141,48 @@ fn the_local_stack_end_to_end() {
         http::get(stack.backend, "/", &[]).is_err(),
         "backend still answers"
     );
+}
+
+/// `make up` must not take another program on its ports for its own services: a port
+/// set twice is refused before anything starts, and a port another program already
+/// answers on fails the start with the service's name (CI once saw the demo backend
+/// answer for origin-queue when two test ports collided, and every join got HTML).
+#[test]
+fn make_up_refuses_ports_it_cannot_own() {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    let shared = free_port().to_string();
+    let refused = Stack::try_up_with(&[
+        ("WR_QUEUE_PORT", shared.as_str()),
+        ("WR_BACKEND_PORT", shared.as_str()),
+    ])
+    .err()
+    .expect("two services on one port must be refused");
+    assert!(
+        refused.contains(&format!("port {shared} is set for two listeners")),
+        "{refused}"
+    );
+
+    // Another program answering HTTP 200 on origin-queue's port.
+    let squatter = TcpListener::bind("127.0.0.1:0").unwrap();
+    let held = squatter.local_addr().unwrap().port().to_string();
+    std::thread::spawn(move || {
+        for mut conn in squatter.incoming().flatten() {
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(1)));
+            let _ = conn.read(&mut [0u8; 1024]);
+            let _ = conn.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello",
+            );
+        }
+    });
+    let refused = Stack::try_up_with(&[("WR_QUEUE_PORT", held.as_str())])
+        .err()
+        .expect("a port held by another program must fail the start");
+    assert!(
+        refused.contains("origin-queue exited while starting")
+            || refused.contains("answered, but not as origin-queue"),
+        "{refused}"
+    );
+    assert!(refused.contains("Address already in use") || refused.contains("another program"));
 }
