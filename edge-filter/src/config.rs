@@ -38,6 +38,9 @@ pub struct EventConfig {
 fn default_pass_cookie() -> String {
     "wr_pass".into()
 }
+fn default_ticket_cookie() -> String {
+    "wr_ticket".into()
+}
 fn default_visitor_header() -> String {
     "x-wr-visitor".into()
 }
@@ -98,6 +101,10 @@ struct RawConfig {
     visitor_rate_limit: Option<RateLimit>,
     #[serde(default = "default_queue_limit")]
     queue_rate_limit: Option<RateLimit>,
+    #[serde(default = "default_queue_limit")]
+    in_line_rate_limit: Option<RateLimit>,
+    #[serde(default = "default_ticket_cookie")]
+    ticket_cookie: String,
     #[serde(default = "default_slots")]
     rate_limit_slots: u32,
     #[serde(default = "default_denied_retry_after")]
@@ -127,10 +134,17 @@ pub struct Config {
     pub bypass_prefixes: Vec<String>,
     /// Per client address (`None`: off).
     pub client_rate_limit: Option<RateLimit>,
-    /// Per admitted visitor (`None`: off).
+    /// Per visitor: admitted (a pass) or in line (a ticket) (`None`: off).
     pub visitor_rate_limit: Option<RateLimit>,
-    /// Everything forwarded to origin-queue, all clients together (`None`: off).
+    /// Traffic to origin-queue from visitors without a valid ticket (joins, first page
+    /// loads), all clients together (`None`: off).
     pub queue_rate_limit: Option<RateLimit>,
+    /// Traffic to origin-queue from visitors with a valid ticket (those already in line:
+    /// status polls, leaving), all together (`None`: off). A budget apart, so that a
+    /// flood of new visitors cannot take the polls of those in line.
+    pub in_line_rate_limit: Option<RateLimit>,
+    /// Name of origin-queue's ticket cookie (the header `x-wr-ticket` is read too).
+    pub ticket_cookie: String,
     /// Number of shared-data slots per rate-limit namespace: bounds memory.
     pub rate_limit_slots: u32,
     /// `Retry-After` sent with 403 "not admitted" answers.
@@ -157,6 +171,10 @@ impl Config {
             .ok();
         check_events(&raw.events, &mut problems);
         check_token("pass_cookie", &raw.pass_cookie, &mut problems);
+        check_token("ticket_cookie", &raw.ticket_cookie, &mut problems);
+        if raw.ticket_cookie == raw.pass_cookie {
+            problems.push("ticket_cookie and pass_cookie must differ".into());
+        }
         for (field, name) in [
             ("visitor_header", &raw.visitor_header),
             ("event_header", &raw.event_header),
@@ -182,6 +200,7 @@ impl Config {
             ("client_rate_limit", &raw.client_rate_limit),
             ("visitor_rate_limit", &raw.visitor_rate_limit),
             ("queue_rate_limit", &raw.queue_rate_limit),
+            ("in_line_rate_limit", &raw.in_line_rate_limit),
         ] {
             if let Some(limit) = limit {
                 check_rate_limit(field, limit, &mut problems);
@@ -207,6 +226,8 @@ impl Config {
                 client_rate_limit: raw.client_rate_limit,
                 visitor_rate_limit: raw.visitor_rate_limit,
                 queue_rate_limit: raw.queue_rate_limit,
+                in_line_rate_limit: raw.in_line_rate_limit,
+                ticket_cookie: raw.ticket_cookie,
                 rate_limit_slots: raw.rate_limit_slots,
                 denied_retry_after_seconds: raw.denied_retry_after_seconds,
             }),
@@ -340,6 +361,25 @@ pub(crate) mod tests {
         assert_eq!(c.visitor_header, "x-wr-visitor");
         assert_eq!(c.waiting_room_for("concert"), "/waiting-room/concert");
         assert_eq!(c.client_rate_limit.unwrap().burst, 100);
+        assert_eq!(c.ticket_cookie, "wr_ticket");
+        assert_eq!(c.in_line_rate_limit.unwrap().burst, 4_000);
+    }
+
+    #[test]
+    fn ticket_and_pass_cookies_must_differ() {
+        let text = minimal().replacen('{', r#"{"ticket_cookie":"wr_pass","#, 1);
+        let problems = Config::from_json(text.as_bytes()).unwrap_err();
+        assert_eq!(problems, ["ticket_cookie and pass_cookie must differ"]);
+        let text = minimal().replacen(
+            '{',
+            r#"{"in_line_rate_limit":{"requests_per_second":0,"burst":1},"#,
+            1,
+        );
+        let problems = Config::from_json(text.as_bytes()).unwrap_err();
+        assert_eq!(
+            problems,
+            ["in_line_rate_limit.requests_per_second: between 0.001 and 1000000"]
+        );
     }
 
     #[test]

@@ -11,6 +11,11 @@ use crate::metrics::Counter;
 use crate::rate_limit::{Limited, Limiter, SharedStore};
 use crate::reply::{json_error, redirect, LocalReply};
 
+/// origin-queue's ticket header, for clients that do not keep cookies.
+const TICKET_HEADER: &[u8] = b"x-wr-ticket";
+/// Ticket candidates checked per request at most (each costs an HMAC); a visitor has one.
+const MAX_TICKET_CANDIDATES: usize = 4;
+
 /// What the filter needs from one request.
 #[derive(Debug, Default)]
 pub struct Request<'a> {
@@ -20,6 +25,8 @@ pub struct Request<'a> {
     pub accept: Vec<&'a [u8]>,
     /// Every `cookie` header value.
     pub cookies: Vec<&'a [u8]>,
+    /// Every `x-wr-ticket` header value (origin-queue's ticket, for non-browser clients).
+    pub ticket_headers: Vec<&'a [u8]>,
     /// Envoy's `source.address` attribute (peer address, or the address Envoy derived
     /// from trusted proxy hops), never a client header.
     pub source_address: Option<&'a [u8]>,
@@ -42,6 +49,8 @@ impl<'a> Request<'a> {
                 request.accept.push(value);
             } else if name.eq_ignore_ascii_case(b"cookie") {
                 request.cookies.push(value);
+            } else if name.eq_ignore_ascii_case(TICKET_HEADER) {
+                request.ticket_headers.push(value);
             }
         }
         request
@@ -82,6 +91,7 @@ pub struct Engine {
     client: Option<Limiter>,
     visitor: Option<Limiter>,
     queue: Option<Limiter>,
+    in_line: Option<Limiter>,
 }
 
 impl Engine {
@@ -98,11 +108,15 @@ impl Engine {
         let queue = config
             .queue_rate_limit
             .map(|l| Limiter::new("queue", l, 1, hash_key));
+        let in_line = config
+            .in_line_rate_limit
+            .map(|l| Limiter::new("in_line", l, 1, hash_key));
         Engine {
             config,
             client,
             visitor,
             queue,
+            in_line,
         }
     }
 
@@ -129,12 +143,7 @@ impl Engine {
             }
         }
         let Some(event) = event else {
-            if let Some(limiter) = &self.queue {
-                if let Err(limited) = limiter.take(store, b"all", now_ms) {
-                    return rate_limited(limited, Counter::RateLimitedQueue);
-                }
-            }
-            return forward(None, Counter::QueueForwarded);
+            return self.to_queue(request, now_ms, store);
         };
         match self.verify_pass(request, &event.id, now_ms / 1000) {
             Ok(visitor) => {
@@ -147,6 +156,61 @@ impl Engine {
             }
             Err(reason) => self.not_admitted(request, path, &event.id, reason),
         }
+    }
+
+    /// Traffic for origin-queue. A visitor already in line (a valid ticket, for any
+    /// event) draws on the in-line budget and their own visitor bucket; anyone else on
+    /// the queue budget. So a flood of new visitors, however large, cannot take the
+    /// status polls of those in line, whose places the abandonment sweep would
+    /// otherwise drop; and a ticket cannot be forged to get past the queue budget.
+    fn to_queue(&self, request: &Request, now_ms: u64, store: &dyn SharedStore) -> Decision {
+        let Some(visitor) = self.ticket_visitor(request, now_ms / 1000) else {
+            if let Some(limiter) = &self.queue {
+                if let Err(limited) = limiter.take(store, b"all", now_ms) {
+                    return rate_limited(limited, Counter::RateLimitedQueue);
+                }
+            }
+            return forward(None, Counter::QueueForwarded);
+        };
+        if let Some(limiter) = &self.visitor {
+            if let Err(limited) = limiter.take(store, visitor.as_bytes(), now_ms) {
+                return rate_limited(limited, Counter::RateLimitedVisitor);
+            }
+        }
+        if let Some(limiter) = &self.in_line {
+            if let Err(limited) = limiter.take(store, b"all", now_ms) {
+                return rate_limited(limited, Counter::RateLimitedInLine);
+            }
+        }
+        Decision {
+            action: Action::Forward { identity: None },
+            counters: vec![Counter::QueueForwarded, Counter::QueueForwardedInLine],
+        }
+    }
+
+    /// The visitor id of the first valid, unexpired ticket in the `x-wr-ticket` headers
+    /// or the ticket cookies (origin-queue reads them in that order).
+    fn ticket_visitor(&self, request: &Request, now: u64) -> Option<String> {
+        let cookies = cookies::find(&request.cookies, self.config.ticket_cookie.as_bytes());
+        request
+            .ticket_headers
+            .iter()
+            .copied()
+            .chain(cookies)
+            .take(MAX_TICKET_CANDIDATES)
+            .find_map(|candidate| {
+                self.config
+                    .keys
+                    .verify(
+                        TokenKind::Ticket,
+                        candidate,
+                        now,
+                        self.config.clock_skew_seconds,
+                        None,
+                    )
+                    .ok()
+            })
+            .map(|claims| claims.visitor)
     }
 
     /// The visitor id of the first valid pass among the candidates, or why the first
@@ -524,5 +588,101 @@ mod tests {
         let d = e.decide(&Request::default(), NOW * 1000, &store);
         assert_eq!(status(&d), 400);
         assert_eq!(status(&run(&e, "//reserve", None, None, "1.1.1.1:1")), 400);
+    }
+
+    fn ticket(visitor: &str, exp: u64) -> String {
+        let ring = KeyRing::from_json(KEYS).unwrap();
+        ring.mint(
+            TokenKind::Ticket,
+            &Claims::new("concert", visitor, exp - 600, exp),
+        )
+        .unwrap()
+    }
+
+    fn run_with(e: &Engine, s: &MemoryStore, headers: &[(&str, &str)]) -> Decision {
+        let mut all = vec![(b":path".to_vec(), b"/v1/events/concert/status".to_vec())];
+        all.extend(
+            headers
+                .iter()
+                .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec())),
+        );
+        let request = Request::from_headers(&all, Some(b"5.5.5.5:1".as_slice()));
+        e.decide(&request, NOW * 1000, s)
+    }
+
+    #[test]
+    fn a_join_flood_cannot_take_the_polls_of_visitors_in_line() {
+        let e = engine(
+            r#","client_rate_limit":null,"visitor_rate_limit":{"requests_per_second":1,"burst":2},
+               "queue_rate_limit":{"requests_per_second":1,"burst":2},
+               "in_line_rate_limit":{"requests_per_second":1,"burst":3}"#,
+        );
+        let store = MemoryStore::default();
+        // New visitors use up the queue budget...
+        for _ in 0..2 {
+            assert_eq!(status(&run_with(&e, &store, &[])), 200);
+        }
+        let d = run_with(&e, &store, &[]);
+        assert_eq!(
+            (status(&d), d.counters),
+            (429, vec![Counter::RateLimitedQueue])
+        );
+        // ...and so do tickets that are forged, expired or of another kind.
+        // vis-2's claims under vis-1's signature.
+        let (one, two) = (ticket("vis-1", NOW + 600), ticket("vis-2", NOW + 600));
+        let part = |t: &str, i: usize| t.split('.').nth(i).unwrap().to_owned();
+        let forged = format!("t1.k1.{}.{}", part(&two, 2), part(&one, 3));
+        for bad in [
+            format!("wr_ticket={}x", ticket("vis-1", NOW + 600)),
+            format!("wr_ticket={forged}"),
+            format!("wr_ticket={}", ticket("vis-1", NOW - 3600)),
+            format!("wr_ticket={}", pass("concert", NOW + 600)),
+        ] {
+            let d = run_with(&e, &store, &[("cookie", &bad)]);
+            assert_eq!(d.counters, vec![Counter::RateLimitedQueue], "{bad}");
+        }
+        // A visitor in line still gets through, by cookie or by header.
+        let cookie = format!("wr_ticket={}", ticket("vis-1", NOW + 600));
+        let d = run_with(&e, &store, &[("cookie", &cookie)]);
+        assert_eq!(
+            (status(&d), d.counters),
+            (
+                200,
+                vec![Counter::QueueForwarded, Counter::QueueForwardedInLine]
+            )
+        );
+        let header = ticket("vis-2", NOW + 600);
+        let d = run_with(&e, &store, &[("X-WR-Ticket", &header)]);
+        assert_eq!(status(&d), 200);
+        // Their own bucket bounds each of them; the in-line budget bounds all of them.
+        let d = run_with(&e, &store, &[("cookie", &cookie)]);
+        assert_eq!(status(&d), 200);
+        let d = run_with(&e, &store, &[("cookie", &cookie)]);
+        assert_eq!(d.counters, vec![Counter::RateLimitedVisitor]);
+        let third = format!("wr_ticket={}", ticket("vis-3", NOW + 600));
+        let d = run_with(&e, &store, &[("cookie", &third)]);
+        assert_eq!(d.counters, vec![Counter::RateLimitedInLine]);
+    }
+
+    #[test]
+    fn only_the_first_few_ticket_candidates_are_checked() {
+        let e = engine(r#","queue_rate_limit":{"requests_per_second":1,"burst":1}"#);
+        let store = MemoryStore::default();
+        let junk = "wr_ticket=t1.k1.e30.AAAA; ".repeat(MAX_TICKET_CANDIDATES);
+        let valid = ticket("vis-1", NOW + 600);
+        let late = format!("{junk}wr_ticket={valid}");
+        assert_eq!(
+            run_with(&e, &store, &[("cookie", &late)]).counters,
+            vec![Counter::QueueForwarded]
+        );
+        let d = run_with(
+            &e,
+            &store,
+            &[("cookie", &format!("wr_ticket={valid}; {junk}"))],
+        );
+        assert_eq!(
+            d.counters,
+            vec![Counter::QueueForwarded, Counter::QueueForwardedInLine]
+        );
     }
 }

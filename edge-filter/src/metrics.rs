@@ -30,7 +30,7 @@ pub enum Counter {
     RateLimitedClient,
     /// Refused by the per-visitor rate limit.
     RateLimitedVisitor,
-    /// Refused by the cap on traffic to origin-queue.
+    /// Refused by the cap on traffic to origin-queue from visitors without a ticket.
     RateLimitedQueue,
     /// A rate-limit slot was too contended (subset of the three above).
     RateLimitContention,
@@ -40,11 +40,15 @@ pub enum Counter {
     Bypassed,
     /// Refused: path not in normal form.
     PathRejected,
+    /// Refused by the cap on traffic to origin-queue from visitors with a valid ticket.
+    RateLimitedInLine,
+    /// Forwarded to origin-queue with a valid ticket (a subset of `QueueForwarded`).
+    QueueForwardedInLine,
 }
 
 impl Counter {
     /// Every counter, for definition at configure time.
-    pub const ALL: [Counter; 18] = [
+    pub const ALL: [Counter; 20] = [
         Counter::Admitted,
         Counter::Redirected,
         Counter::Denied,
@@ -63,6 +67,8 @@ impl Counter {
         Counter::QueueForwarded,
         Counter::Bypassed,
         Counter::PathRejected,
+        Counter::RateLimitedInLine,
+        Counter::QueueForwardedInLine,
     ];
 
     /// The stat name.
@@ -86,6 +92,8 @@ impl Counter {
             Counter::QueueForwarded => "wr_edge_queue_forwarded",
             Counter::Bypassed => "wr_edge_bypassed",
             Counter::PathRejected => "wr_edge_path_rejected",
+            Counter::RateLimitedInLine => "wr_edge_rate_limited_in_line",
+            Counter::QueueForwardedInLine => "wr_edge_queue_forwarded_in_line",
         }
     }
 

@@ -6,7 +6,7 @@ use std::thread;
 use std::time::Instant;
 
 use serde_json::json;
-use wr_pass::KeyRing;
+use wr_pass::{Claims, KeyRing, TokenKind};
 use wr_tests::envoy::{bootstrap, Envoy, Topology};
 use wr_tests::fixtures::{
     filter_config, filter_wasm, keys, now, pass, pass_with, FOREIGN_KEYS_JSON,
@@ -304,6 +304,46 @@ fn queue_traffic_is_capped() {
         "{statuses:?}"
     );
     assert_eq!(s.queue.seen_with("tag=cap").len(), 5);
+
+    // Visitors already in line (a valid ticket) have a budget apart: the flood of new
+    // visitors above used up the queue's, and their polls still get through, by cookie
+    // or by header; a forged ticket counts as a new visitor.
+    let ring = keys();
+    let ticket = |visitor: &str| {
+        let t = now();
+        ring.mint(
+            TokenKind::Ticket,
+            &Claims::new("concert", visitor, t - 1, t + 600),
+        )
+        .unwrap()
+    };
+    let cookie = format!("wr_ticket={}", ticket("in-line-1"));
+    let polled = get(
+        s.envoy.addr,
+        "/v1/events/concert/status?tag=line",
+        &[("cookie", &cookie)],
+    );
+    let header = ticket("in-line-2");
+    let by_header = get(
+        s.envoy.addr,
+        "/v1/events/concert/status?tag=line",
+        &[("x-wr-ticket", &header)],
+    );
+    let forged = format!("wr_ticket={}x", ticket("in-line-3"));
+    let refused = get(
+        s.envoy.addr,
+        "/v1/events/concert/status?tag=line",
+        &[("cookie", &forged)],
+    );
+    assert_eq!(
+        (polled.status, by_header.status, refused.status),
+        (200, 200, 429)
+    );
+    assert_eq!(s.queue.seen_with("tag=line").len(), 2);
+    assert_eq!(
+        s.envoy.stat("wasmcustom.wr_edge_queue_forwarded_in_line"),
+        2
+    );
 }
 
 #[test]

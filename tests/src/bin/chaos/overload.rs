@@ -12,10 +12,12 @@
 //!    connections, each pausing between requests). origin-queue must shed the excess
 //!    with fast 503 `QUEUE_BUSY`, answer everything, keep memory bounded, and the
 //!    admitted shopper's p99 at the edge must stay within 2x of its unloaded value.
-//! 2. Through the edge (reported): k6 floods `POST /join` through Envoy at twice the
-//!    edge's queue limit, once on shared cores and once pinned. Envoy serves the flood
-//!    and the admitted visitor from the same event loop, so this shows what a join
-//!    flood costs admitted traffic on the same edge node.
+//! 2. Through the edge: k6 floods `POST /join` through Envoy at twice the edge's queue
+//!    limit, once on shared cores and once pinned. Envoy serves the flood and the
+//!    admitted visitor from the same event loop, so this shows what a join flood costs
+//!    admitted traffic on the same edge node (reported). Checked: the edge refuses none
+//!    of the status polls of a visitor already in line, whose ticket draws on a budget
+//!    apart from the flood's.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -215,7 +217,7 @@ pub fn overload() -> bool {
     println!("| the same visitor's status after the flood | {standing_after} |");
     println!("| origin-queue RSS before / max during the whole scenario (MiB), max threads | {rss_before} / {rss_max}, {threads_max} |\n");
 
-    println!("**2. Joins through the edge** (k6 open loop at {FLOOD_RATE}/s, new visitors, twice the edge's queue limit of 2,000/s; reported, not checked)\n");
+    println!("**2. Joins through the edge** (k6 open loop at {FLOOD_RATE}/s, new visitors, twice the edge's queue limit of 2,000/s; reported, except that the edge must refuse no poll of the visitor in line)\n");
     println!("| measure | shared cores | tiers pinned |");
     println!("|---|---:|---:|");
     let row = |what: &str, cell: &dyn Fn(&Measured) -> String| {
@@ -240,6 +242,17 @@ pub fn overload() -> bool {
     row("admitted p99 during ÷ alone", &|m| {
         format!("{:.2}", m.shopping.p99_ratio())
     });
+    row(
+        "a visitor in line polling status through the edge: answered 200 / refused 429 / all",
+        &|m| {
+            format!(
+                "{} / {} / {}",
+                m.polls_with(200),
+                m.polls_with(429),
+                m.polls.len()
+            )
+        },
+    );
     row(
         "flood: served / shed (429, 503) / failed / not sent (k6 could not keep the rate)",
         &|m| {
@@ -298,6 +311,12 @@ pub fn overload() -> bool {
             .iter()
             .all(|m| m.flood_answered()),
         "every flood request through the edge got an answer (served or shed with 429/503)",
+    );
+    v.check(
+        [&through_shared, &through_pinned]
+            .iter()
+            .all(|m| !m.polls.is_empty() && m.polls_with(429) == 0),
+        "the edge refused none of the polls of a visitor in line while shedding the join flood (budgets apart)",
     );
     v.check(
         straight.all_succeeded()
@@ -479,10 +498,11 @@ impl K6Flood {
 }
 
 /// One measurement: the shopper alone, then during the flood.
-/// The demo event's status for the visitor holding `ticket` (`None`: no answer).
-fn status_of(queue: std::net::SocketAddr, ticket: &str) -> Option<http::Response> {
+/// The demo event's status for the visitor holding `ticket`, asked of origin-queue or
+/// the edge at `addr` (`None`: no answer).
+fn status_of(addr: std::net::SocketAddr, ticket: &str) -> Option<http::Response> {
     http::get(
-        queue,
+        addr,
         "/v1/events/demo/status",
         &[("x-wr-ticket", ticket.as_bytes())],
     )
@@ -505,9 +525,12 @@ impl Shopping {
     }
 }
 
-/// One k6 flood through the edge: the shopper, k6's summary, and the cores used.
+/// One k6 flood through the edge: the shopper, a visitor in line, k6's summary, and the
+/// cores used.
 struct Measured {
     shopping: Shopping,
+    /// The status polls, through the edge, of a visitor who joined before the flood.
+    polls: Vec<Probe>,
     flood: serde_json::Value,
     /// Cores each named process used while the shopper measured during the flood.
     cores: Vec<String>,
@@ -518,22 +541,44 @@ impl Measured {
         self.flood["metrics"][metric][field].as_f64().unwrap_or(0.0)
     }
 
+    /// The in-line visitor's polls answered with `status`.
+    fn polls_with(&self, status: u16) -> usize {
+        self.polls.iter().filter(|p| p.status == status).count()
+    }
+
     fn flood_answered(&self) -> bool {
         self.flood("flood_served", "count") + self.flood("flood_shed", "count") > 0.0
             && self.flood("flood_failed", "count") == 0.0
     }
 }
 
-/// The shopper for 12 s alone, then for 12 s while `flood` runs (after 4 s of warm-up).
+/// The shopper for 12 s alone, then for 12 s while `flood` runs (after 4 s of warm-up),
+/// with a visitor in line polling status through the edge meanwhile.
 fn measure(shopper: &Shopper, flood: &K6Flood, processes: &[(&str, u32)]) -> Measured {
     let quiet = shopper.shop(12);
+    let ticket = http::request(shopper.edge, "POST", "/v1/events/demo/join", &[], b"")
+        .ok()
+        .and_then(|r| r.header("x-wr-ticket").map(str::to_owned))
+        .unwrap_or_default();
     let k6 = flood.start(20);
     thread::sleep(Duration::from_secs(4));
     let mut pids: Vec<(&str, u32)> = vec![("k6", k6.id())];
     pids.extend_from_slice(processes);
     let cpu_before: Vec<f64> = pids.iter().map(|(_, p)| cpu_seconds(*p)).collect();
     let window = Instant::now();
+    let polls_stop = Arc::new(AtomicBool::new(false));
+    let polls = {
+        let edge = shopper.edge;
+        probe(
+            Instant::now(),
+            Duration::from_millis(100),
+            polls_stop.clone(),
+            move || status_of(edge, &ticket),
+        )
+    };
     let loaded = shopper.shop(12);
+    polls_stop.store(true, Ordering::Relaxed);
+    let polls = polls.join().unwrap();
     let cores = pids
         .iter()
         .zip(&cpu_before)
@@ -546,6 +591,7 @@ fn measure(shopper: &Shopper, flood: &K6Flood, processes: &[(&str, u32)]) -> Mea
         .collect();
     Measured {
         shopping: Shopping { quiet, loaded },
+        polls,
         flood: flood.summary(k6),
         cores,
     }
