@@ -86,13 +86,15 @@ pub fn router(state: Arc<AppState>) -> Router {
     let joins = Router::new()
         .route("/v1/events/{event}/join", post(join))
         .route_layer(middleware::from_fn_with_state(state.clone(), limit_client))
-        .route_layer(middleware::from_fn_with_state(state.clone(), shed_joins));
+        .route_layer(middleware::from_fn_with_state(state.clone(), shed_joins))
+        .route_layer(middleware::from_fn(read_body_first));
     let polls = Router::new()
         .route("/v1/events/{event}/status", get(status))
         .route("/v1/events/{event}/leave", post(leave))
         .route("/v1/events/{event}", get(public_state))
         .route_layer(middleware::from_fn_with_state(state.clone(), limit_client))
-        .route_layer(middleware::from_fn_with_state(state.clone(), shed_polls));
+        .route_layer(middleware::from_fn_with_state(state.clone(), shed_polls))
+        .route_layer(middleware::from_fn(read_body_first));
     Router::new()
         .merge(joins)
         .merge(polls)
@@ -119,6 +121,11 @@ async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next)
         started.elapsed(),
     );
     response
+}
+
+/// The whole body, before a request can take a place under a cap (see `body_first`).
+async fn read_body_first(request: Request, next: Next) -> Response {
+    crate::body_first::body_first(MAX_BODY, request, next).await
 }
 
 /// The cap on joins in flight.

@@ -3,6 +3,7 @@
 
 mod admission;
 mod api;
+mod body_first;
 mod client_ip;
 mod clock;
 mod error;

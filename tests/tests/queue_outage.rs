@@ -134,3 +134,69 @@ fn sheds_beyond_the_in_flight_cap(cluster: &RedisCluster, q: &OriginQueue, ticke
     let r = status(q.addr, ticket);
     assert_eq!(r.status, 200, "serving again after the pause");
 }
+
+/// Slow bodies cannot hold the in-flight caps (slowloris): requests whose body never
+/// arrives take no place under a cap, honest joins and polls are served meanwhile, and
+/// the slow ones get 408 `BODY_TIMEOUT` once the body deadline has passed.
+#[test]
+fn slow_bodies_do_not_hold_the_in_flight_caps() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    let cap = CAP.to_string();
+    let q = OriginQueue::start(
+        wr_tests::processes::redis_cluster(),
+        &[("WR_MAX_IN_FLIGHT", &cap)],
+    );
+    let t = now();
+    q.put_event(
+        "t-slow",
+        &json!({"rate_per_second": 1, "burst": 1, "max_active": 10, "session_seconds": 60,
+            "claim_seconds": 30, "abandon_seconds": 60, "opens_at": t + 3000, "closes_at": t + 7200}),
+    );
+    let joined = http::request(q.addr, "POST", "/v1/events/t-slow/join", &[], b"").unwrap();
+    let ticket = joined.header("x-wr-ticket").unwrap().to_owned();
+
+    // 4 x CAP connections per cap send their headers and promise a body that never comes.
+    let slow: Vec<TcpStream> = ["join", "leave"]
+        .iter()
+        .flat_map(|route| std::iter::repeat_n(*route, 4 * CAP))
+        .map(|route| {
+            let mut c = TcpStream::connect(q.addr).unwrap();
+            write!(
+                c,
+                "POST /v1/events/t-slow/{route} HTTP/1.1\r\nhost: q\r\nx-wr-ticket: {ticket}\r\ncontent-length: 10\r\n\r\n"
+            )
+            .unwrap();
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    for _ in 0..2 * CAP {
+        let r = http::get(
+            q.addr,
+            "/v1/events/t-slow/status",
+            &[("x-wr-ticket", ticket.as_bytes())],
+        )
+        .unwrap();
+        assert_eq!(r.status, 200, "a poll was refused: {:?}", r.error_code());
+        let r = http::request(q.addr, "POST", "/v1/events/t-slow/join", &[], b"").unwrap();
+        assert_eq!(r.status, 200, "a join was refused: {:?}", r.error_code());
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    for mut c in slow {
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut answer = String::new();
+        let _ = c.read_to_string(&mut answer);
+        assert!(
+            answer.starts_with("HTTP/1.1 408") && answer.contains("BODY_TIMEOUT"),
+            "{answer}"
+        );
+    }
+}

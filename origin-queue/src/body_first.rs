@@ -1,0 +1,67 @@
+//! Reads a request's whole body before the request takes a place under an in-flight cap.
+//!
+//! The caps (`in_flight`) bound how many requests wait on Redis at once. A handler that
+//! reads its body inside a cap would let a client hold a place by sending the body
+//! slowly, or never: a few hundred such connections (slowloris) would fill the cap and
+//! every honest call would be shed with 503. So the body is read here, first, within
+//! [`BODY_DEADLINE`] and the size limit, and only a complete request goes on.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+
+/// How long a client has to send its whole body once the headers have arrived.
+pub const BODY_DEADLINE: Duration = Duration::from_secs(3);
+
+/// The middleware: answers 408 `BODY_TIMEOUT` if the body is not complete within
+/// [`BODY_DEADLINE`], 413 `BODY_TOO_LARGE` beyond `limit` bytes, 400 `BODY_UNREADABLE`
+/// if the connection fails; otherwise runs the rest with the body in memory.
+pub async fn body_first(limit: usize, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let read = tokio::time::timeout(BODY_DEADLINE, axum::body::to_bytes(body, limit)).await;
+    match read {
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Ok(Err(e)) if is_length_limit(&e) => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BODY_TOO_LARGE",
+            format!("The request body is larger than {limit} bytes."),
+        )
+        .into_response(),
+        Ok(Err(_)) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "BODY_UNREADABLE",
+            "The request body could not be read.",
+        )
+        .into_response(),
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "BODY_TIMEOUT",
+            format!(
+                "The request body did not arrive within {} s.",
+                BODY_DEADLINE.as_secs()
+            ),
+        )
+        .into_response(),
+    }
+}
+
+/// True if the body went over the limit (and not, say, the connection broke).
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
