@@ -1,5 +1,6 @@
 //! The admission loop: every tick, one atomic admission step per known event, whether
-//! or not anybody is polling. Several origin-queue replicas may run it at once: the token
+//! or not anybody is polling. Each step is told when this instance last failed to serve
+//! a poll, so that nobody is swept as abandoned for polls that were not served. Several origin-queue replicas may run it at once: the token
 //! bucket lives in Redis, so together they never admit faster than configured.
 
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use tokio::sync::watch;
 
 use crate::clock::now_ms;
 use crate::metrics::Metrics;
+use crate::missed_polls::MissedPolls;
 use crate::store::Store;
 
 /// Event list refresh period: a new event starts admitting within this time.
@@ -18,6 +20,7 @@ const EVENTS_REFRESH: Duration = Duration::from_millis(500);
 pub async fn run(
     store: Store,
     metrics: Arc<Metrics>,
+    missed_polls: Arc<MissedPolls>,
     tick: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -38,7 +41,7 @@ pub async fn run(
             refreshed = Instant::now();
         }
         for event in &events {
-            match store.admit(event, now_ms()).await {
+            match store.admit(event, now_ms(), missed_polls.last_ms()).await {
                 Ok(Some(step)) => metrics.record_step(event, step),
                 Ok(None) => {
                     if let Err(e) = store.unregister(event).await {

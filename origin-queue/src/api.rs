@@ -29,6 +29,7 @@ use crate::in_flight::InFlight;
 use crate::jwt::JwtVerifier;
 use crate::limiter::Limiter;
 use crate::metrics::Metrics;
+use crate::missed_polls::MissedPolls;
 use crate::status_batch::{Answer, StatusBatcher};
 use crate::store::{EventConfig, IdemBegin, Joined, Standing, Store};
 
@@ -63,6 +64,8 @@ pub struct AppState {
     /// The cap on the other public calls in flight (status, leave, event state): kept
     /// apart so that a flood of new visitors cannot crowd out those already in line.
     pub poll_cap: InFlight,
+    /// When a poll was last shed or failed on Redis (see `missed_polls`).
+    pub missed_polls: Arc<MissedPolls>,
     /// Per client address.
     pub client_limiter: Limiter<IpAddr>,
     /// Per visitor id.
@@ -130,24 +133,30 @@ async fn read_body_first(request: Request, next: Next) -> Response {
 
 /// The cap on joins in flight.
 async fn shed_joins(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    shed(&state, &state.join_cap, "join", request, next).await
+    shed(&state, &state.join_cap, "join", None, request, next).await
 }
 
 /// The cap on the other public calls in flight.
 async fn shed_polls(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    shed(&state, &state.poll_cap, "poll", request, next).await
+    let missed = Some(&*state.missed_polls);
+    shed(&state, &state.poll_cap, "poll", missed, request, next).await
 }
 
-/// Beyond `cap`, 503 at once; each request's time adjusts the cap (see `in_flight`).
+/// Beyond `cap`, 503 at once (remembered in `missed`, if given); each request's time
+/// adjusts the cap (see `in_flight`).
 async fn shed(
     state: &AppState,
     cap: &InFlight,
     name: &'static str,
+    missed: Option<&MissedPolls>,
     request: Request,
     next: Next,
 ) -> Response {
     let Some(_entered) = cap.try_enter() else {
         state.metrics.record_shed(name);
+        if let Some(missed) = missed {
+            missed.record(now_ms());
+        }
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "QUEUE_BUSY",
@@ -571,7 +580,11 @@ async fn status(
         standing,
         waiting,
         observed,
-    }) = state.status_polls.status(&event, &visitor).await?
+    }) = state
+        .status_polls
+        .status(&event, &visitor)
+        .await
+        .inspect_err(|_| state.missed_polls.record(now_ms()))?
     else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,

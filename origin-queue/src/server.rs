@@ -9,6 +9,7 @@ use crate::api::{router, AppState};
 use crate::in_flight::InFlight;
 use crate::limiter::Limiter;
 use crate::metrics::Metrics;
+use crate::missed_polls::MissedPolls;
 
 /// Most clients (and visitors) each limiter tracks at once.
 const MAX_TRACKED: usize = 200_000;
@@ -43,9 +44,11 @@ pub async fn run(settings: Settings, redis: tokio::runtime::Handle) -> Result<()
     };
     let metrics = Arc::new(Metrics::default());
     let (stop_tx, stop_rx) = watch::channel(false);
+    let missed_polls = Arc::new(MissedPolls::default());
     let admission = store.spawn(crate::admission::run(
         store.clone(),
         metrics.clone(),
+        missed_polls.clone(),
         settings.tick,
         stop_rx,
     ));
@@ -60,6 +63,7 @@ pub async fn run(settings: Settings, redis: tokio::runtime::Handle) -> Result<()
         ticket_ttl_secs: settings.ticket_ttl_secs,
         join_cap: InFlight::new(settings.max_in_flight, settings.redis_timeout / 2),
         poll_cap: InFlight::new(settings.max_in_flight, settings.redis_timeout / 2),
+        missed_polls,
         client_limiter: Limiter::new(settings.client_limit, MAX_TRACKED),
         visitor_limiter: Limiter::new(settings.visitor_limit, MAX_TRACKED),
         trusted_proxies: settings.trusted_proxies,

@@ -753,8 +753,15 @@ impl Store {
     }
 
     /// One admission step (sweeps, then the token bucket at the head of the line);
-    /// `None` if the event no longer exists.
-    pub async fn admit(&self, event: &str, now_ms: u64) -> Result<Option<Step>, StoreError> {
+    /// `None` if the event no longer exists. `missed_poll_ms` is the latest poll this
+    /// instance failed to serve (0: none): while the abandonment window holds it, the
+    /// step drops nobody as abandoned.
+    pub async fn admit(
+        &self,
+        event: &str,
+        now_ms: u64,
+        missed_poll_ms: u64,
+    ) -> Result<Option<Step>, StoreError> {
         let k = Keys::new(event);
         let mut inv = self.admit.prepare_invoke();
         inv.key(&k.cfg)
@@ -769,7 +776,8 @@ impl Store {
         inv.arg(now_ms)
             .arg(MAX_BATCH)
             .arg(SWEEP_LIMIT)
-            .arg(KEY_TTL_SECS);
+            .arg(KEY_TTL_SECS)
+            .arg(missed_poll_ms);
         let mut c = self.link.get();
         let (admitted, lapsed, abandoned, _ended, waiting, granted, active): (
             i64,

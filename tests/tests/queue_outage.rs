@@ -200,3 +200,112 @@ fn slow_bodies_do_not_hold_the_in_flight_caps() {
         );
     }
 }
+
+/// A visitor whose polls the service cannot serve is not swept out of the line as
+/// abandoned, however long that lasts: here every poll is shed (the poll cap, 1, is held
+/// by calls for another event whose Redis master is paused) for 8.8 s, longer than the
+/// 5 to 7.5 s after which a silent visitor leaves, while admission steps go on. Once polls are served again, a visitor who really
+/// stopped polling still leaves.
+#[test]
+fn visitors_whose_polls_fail_are_not_swept_as_abandoned() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use wr_tests::redis_nodes::master_for;
+
+    let cluster = RedisCluster::start();
+    let q = OriginQueue::start(
+        &cluster.nodes,
+        &[("WR_MAX_IN_FLIGHT", "1"), ("WR_REDIS_TIMEOUT_MS", "300")],
+    );
+    let key = |event: &str| format!("{{wr:{event}}}:cfg");
+    let held_master = master_for(&cluster.nodes, &key("t-held"));
+    let (blocked, blocked_master) = (0..50)
+        .map(|i| format!("t-blocked-{i}"))
+        .map(|e| {
+            let m = master_for(&cluster.nodes, &key(&e));
+            (e, m)
+        })
+        .find(|(_, m)| *m != held_master)
+        .expect("an event on another master");
+    let t = now();
+    let config = json!({"rate_per_second": 1, "burst": 1, "max_active": 10, "session_seconds": 60,
+        "claim_seconds": 30, "abandon_seconds": 5, "opens_at": t + 3000, "closes_at": t + 7200});
+    q.put_event("t-held", &config);
+    q.put_event(&blocked, &config);
+    let join = |event: &str| {
+        let r = http::request(
+            q.addr,
+            "POST",
+            &format!("/v1/events/{event}/join"),
+            &[],
+            b"",
+        )
+        .unwrap();
+        r.header("x-wr-ticket").unwrap().to_owned()
+    };
+    let (kept, gone, other) = (join("t-held"), join("t-held"), join(&blocked));
+    let poll = |event: &str, ticket: &str| {
+        http::get(
+            q.addr,
+            &format!("/v1/events/{event}/status"),
+            &[("x-wr-ticket", ticket.as_bytes())],
+        )
+        .unwrap()
+    };
+
+    // The other event's master stops answering; four pollers of that event keep the
+    // poll cap full with calls that wait for the Redis timeout.
+    assert_eq!(
+        redis_cli(&blocked_master, &["CLIENT", "PAUSE", "9500", "ALL"]),
+        "OK"
+    );
+    let stop = AtomicBool::new(false);
+    let kept_answers: Vec<u16> = std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    poll(&blocked, &other);
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let mut answers = Vec::new();
+        let until = Instant::now() + Duration::from_millis(8800);
+        while Instant::now() < until {
+            answers.push(poll("t-held", &kept).status);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        stop.store(true, Ordering::Relaxed);
+        answers
+    });
+    assert!(
+        kept_answers.iter().all(|s| *s == 503),
+        "precondition: every poll of the visitor was shed for 8.8 s: {kept_answers:?}"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+
+    // Not swept, though no poll of theirs left a mark for twice the abandonment time.
+    let r = poll("t-held", &kept);
+    assert_eq!(
+        (r.status, r.json()["status"].as_str()),
+        (200, Some("waiting"))
+    );
+    assert_eq!(r.json()["position"], 1);
+
+    // Polls are served again: the visitor who never polled leaves once the window no
+    // longer holds a failed poll; the one who kept polling stays.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = poll("t-held", &kept);
+        assert_eq!(r.json()["status"], "waiting", "{:?}", r.json());
+        if r.json()["waiting"] == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the silent visitor never left: {:?}",
+            r.json()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(poll("t-held", &gone).json()["status"], "expired");
+}

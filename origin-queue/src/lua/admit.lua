@@ -2,7 +2,8 @@
 -- "granted" under the token bucket and the active-session cap. Strict FIFO: only ever
 -- the lowest arrival numbers, in order.
 -- KEYS: 1 cfg, 2 q, 3 seenx, 4-6 seen0..2, 7 granted, 8 active, 9 stats
--- ARGV: 1 now_ms, 2 max batch, 3 sweep limit, 4 key ttl seconds
+-- ARGV: 1 now_ms, 2 max batch, 3 sweep limit, 4 key ttl seconds, 5 latest poll the
+-- caller failed to serve (ms, 0: none; see seen_hold_for_missed)
 -- Returns {admitted, lapsed, abandoned, ended, waiting, granted, active}; admitted = -1
 -- when the event is gone
 local now, max_batch, sweep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -24,6 +25,7 @@ local ended = sweep_set(8, '(' .. now)
 -- Waiting visitors who stopped polling: the next `sweep` of the line from a cursor
 -- that walks it from head to tail and starts over, so each step is bounded work.
 local ring = seen_ring(KEYS[3], {KEYS[4], KEYS[5], KEYS[6]}, abandon_ms, now)
+seen_hold_for_missed(ring, tonumber(ARGV[5]) or 0)
 local abandoned = 0
 if ring.complete then
   local cursor = tonumber(redis.call('HGET', KEYS[3], 'cursor')) or 0

@@ -25,9 +25,24 @@ local function seen_ring(seenx, bitmaps, abandon_ms, now)
     epochs[s + 1] = e
   end
   return {
-    e = e, bitmaps = bitmaps, seenx = seenx,
+    e = e, bitmaps = bitmaps, seenx = seenx, since = (e - 2) * len,
     complete = epochs[(e - 1) % 3 + 1] == e - 1 and epochs[(e - 2) % 3 + 1] == e - 2,
   }
+end
+
+-- Polls that origin-queue failed to serve (shed, or Redis too slow) left no mark though
+-- the visitor polled. `missed_ms` is the latest such moment a caller knows of (0: none);
+-- the latest of all callers is kept in seenx. While the ring's window (from ring.since)
+-- holds one, a missing bit proves nothing: the ring counts as incomplete and nobody is
+-- dropped.
+local function seen_hold_for_missed(ring, missed_ms)
+  local known = tonumber(redis.call('HGET', ring.seenx, 'missed_ms')) or 0
+  if missed_ms > known then
+    redis.call('HSET', ring.seenx, 'missed_ms', missed_ms)
+  else
+    missed_ms = known
+  end
+  if missed_ms >= ring.since then ring.complete = false end
 end
 
 -- Marks the visitor with arrival number `seq` as polling now.
