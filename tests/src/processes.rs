@@ -24,6 +24,15 @@ fn on_exit(cleanup: &str) {
         .spawn();
 }
 
+/// First ports of the test clusters (`RedisCluster`), and of the stacks' clusters. Each
+/// node also listens on its port + 10000 (the cluster bus), and every one of those must
+/// stay below the kernel's ephemeral range (32768 and up): an outgoing connection may
+/// take any ephemeral port as its own at any moment, and a node whose bus port is taken
+/// fails to start. The two ranges, their bus ports and `make up`'s 7000-7005 (bus
+/// 17000-17005) do not overlap.
+const CLUSTER_PORTS: std::ops::Range<u16> = 14_000..16_990;
+const STACK_REDIS_PORTS: std::ops::Range<u16> = 11_000..13_990;
+
 /// A six-node Redis Cluster in a scratch directory; stopped when the test process exits.
 pub struct RedisCluster {
     dir: PathBuf,
@@ -37,9 +46,9 @@ impl RedisCluster {
     pub fn start() -> RedisCluster {
         let script = workspace_root().join("scripts/redis-cluster");
         for attempt in 0..8u16 {
-            let base = 21000
+            let base = CLUSTER_PORTS.start
                 + ((std::process::id() as u16 % 300) * 6 + attempt * 1100 + (seq() * 37) % 1000)
-                    % 9000;
+                    % (CLUSTER_PORTS.end - CLUSTER_PORTS.start);
             if !claim_redis_ports(base) {
                 continue;
             }
@@ -352,7 +361,11 @@ impl Stack {
     /// and directory); if it fails, runs `scripts/stack down` and returns the output.
     pub fn try_up_with(extra: &[(&str, &str)]) -> Result<Stack, String> {
         let redis_base = (0..50u16)
-            .map(|i| 23000 + ((std::process::id() as u16 % 200) * 6 + i * 97) % 6000)
+            .map(|i| {
+                STACK_REDIS_PORTS.start
+                    + ((std::process::id() as u16 % 200) * 6 + i * 97)
+                        % (STACK_REDIS_PORTS.end - STACK_REDIS_PORTS.start)
+            })
             .find(|b| claim_redis_ports(*b))
             .expect("no free redis ports");
         let state =
