@@ -23,6 +23,10 @@ pub const BODY_DEADLINE: Duration = Duration::from_secs(3);
 /// [`BODY_DEADLINE`], 413 `BODY_TOO_LARGE` beyond `limit` bytes, 400 `BODY_UNREADABLE`
 /// if the connection fails; otherwise runs the rest with the body in memory.
 pub async fn body_first(limit: usize, request: Request, next: Next) -> Response {
+    // Most public calls (status polls) have no body at all: nothing to wait for.
+    if http_body::Body::is_end_stream(request.body()) {
+        return next.run(request).await;
+    }
     let (parts, body) = request.into_parts();
     let read = tokio::time::timeout(BODY_DEADLINE, axum::body::to_bytes(body, limit)).await;
     match read {
