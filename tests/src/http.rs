@@ -2,7 +2,7 @@
 //! (duplicate headers, huge values, non-UTF-8), one request per connection.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -37,7 +37,25 @@ impl Response {
 /// Sends `raw` (a complete request that asks for `Connection: close`) and reads the
 /// response until the server closes. Bounded by a 10 s timeout.
 pub fn send_raw(addr: SocketAddr, raw: &[u8]) -> Result<Response> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    send_raw_from(None, addr, raw)
+}
+
+/// Same, from the local address `from` (any of 127.0.0.0/8 reaches a loopback server,
+/// which then sees a client of that address); `None`: the kernel's choice.
+pub fn send_raw_from(from: Option<IpAddr>, addr: SocketAddr, raw: &[u8]) -> Result<Response> {
+    let mut stream = match from {
+        None => TcpStream::connect_timeout(&addr, Duration::from_secs(5))?,
+        Some(ip) => {
+            let socket = socket2::Socket::new(
+                socket2::Domain::for_address(addr),
+                socket2::Type::STREAM,
+                None,
+            )?;
+            socket.bind(&SocketAddr::new(ip, 0).into())?;
+            socket.connect_timeout(&addr.into(), Duration::from_secs(5))?;
+            socket.into()
+        }
+    };
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     stream.set_write_timeout(Some(Duration::from_secs(10)))?;
     stream.write_all(raw)?;
@@ -89,6 +107,31 @@ pub fn request(
     headers: &[(&str, &[u8])],
     body: &[u8],
 ) -> Result<Response> {
+    send_raw(addr, &raw_request(addr, method, path, headers, body))
+}
+
+/// A GET sent from the local address `from` (see [`send_raw_from`]).
+pub fn get_from(
+    from: IpAddr,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &[u8])],
+) -> Result<Response> {
+    send_raw_from(
+        Some(from),
+        addr,
+        &raw_request(addr, "GET", path, headers, b""),
+    )
+}
+
+/// The bytes of a request that asks for `Connection: close`.
+fn raw_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &[u8])],
+    body: &[u8],
+) -> Vec<u8> {
     let mut raw =
         format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n").into_bytes();
     for (name, value) in headers {
@@ -102,7 +145,7 @@ pub fn request(
     }
     raw.extend_from_slice(b"\r\n");
     raw.extend_from_slice(body);
-    send_raw(addr, &raw)
+    raw
 }
 
 impl Response {

@@ -1,9 +1,10 @@
 //! The attack suite, through Envoy against the whole stack as `make up` runs it: forged,
 //! tampered, expired, foreign-event and unknown-key passes, tickets passed off as passes,
 //! spoofed identity and forwarded-address headers, huge and duplicated headers, admin
-//! calls without the right token, leaving someone else's place, and one client taking
-//! many tickets. Each must fail safely with the right status, and nothing but the one
-//! legitimate request may reach the backend.
+//! calls without the right token, leaving someone else's place, one client taking many
+//! tickets, and a valid pass replayed from other addresses. Each must fail safely with
+//! the right status, and nothing but the one legitimate request (and the replayed pass,
+//! within one visitor's allowance) may reach the backend.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -306,6 +307,51 @@ fn attacks_through_the_edge_fail_safely_and_never_reach_the_backend() {
         f64::from(issued) <= allowed,
         "{issued} tickets in {elapsed:.1} s; the limit allows about {allowed:.0}"
     );
+
+    // A replayed pass: bob's valid pass copied to four other client addresses, each
+    // sending well under the per-client burst. A pass is a bearer token (like any
+    // session cookie), so copies are honoured while it is valid, but all of them
+    // together get one visitor's allowance (50/s, burst 100): the rest 429 +
+    // Retry-After, and the backend sees bob only.
+    let bob = cookie(&stack.pass("demo", "bob"));
+    let started = Instant::now();
+    let (mut served, mut limited) = (0u32, 0u32);
+    for round in 0..60 {
+        for last in 2..=5u8 {
+            let from = std::net::IpAddr::from([127, 0, 0, last]);
+            let r = http::get_from(
+                from,
+                stack.edge,
+                &format!("/api/replay?round={round}"),
+                &[("cookie", &bob), ("accept", b"application/json")],
+            )
+            .expect("request through the edge");
+            match r.status {
+                200 => served += 1,
+                429 => {
+                    assert!(r.header("retry-after").is_some(), "429 without Retry-After");
+                    limited += 1;
+                }
+                other => panic!("replayed pass: unexpected {other}"),
+            }
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let allowed = 100.0 + 50.0 * elapsed + 10.0;
+    println!(
+        "replayed pass from 4 addresses: {served} served, {limited} refused in {elapsed:.2} s"
+    );
+    assert!(
+        limited > 0,
+        "240 requests under one replayed pass were never limited"
+    );
+    assert!(
+        f64::from(served) <= allowed,
+        "{served} requests under one pass in {elapsed:.1} s; one visitor's allowance is about {allowed:.0}"
+    );
+    let replayed = requests_under(stack.backend, "/api/replay");
+    assert_eq!(replayed.len(), served as usize);
+    assert!(replayed.iter().all(|r| r["visitor"] == "bob"));
 
     // The backend saw exactly the legitimate request, with the filter's identity.
     let seen = requests_under(stack.backend, "/reserve");
