@@ -32,7 +32,7 @@ pub enum Counter {
     RateLimitedVisitor,
     /// Refused by the cap on traffic to origin-queue from visitors without a ticket.
     RateLimitedQueue,
-    /// A rate-limit slot was too contended (subset of the three above).
+    /// A rate-limit slot was too contended (a subset of the `RateLimited*` counters).
     RateLimitContention,
     /// Forwarded to origin-queue.
     QueueForwarded,

@@ -1,7 +1,8 @@
 //! The admission loop: every tick, one atomic admission step per known event, whether
-//! or not anybody is polling. Each step is told when this instance last failed to serve
-//! a poll, so that nobody is swept as abandoned for polls that were not served. Several origin-queue replicas may run it at once: the token
-//! bucket lives in Redis, so together they never admit faster than configured.
+//! or not anybody is polling. Several origin-queue replicas may run it at once: the token
+//! bucket lives in Redis, so together they never admit faster than configured. Each step
+//! is told when this instance last failed to serve a poll (of any event), so that nobody
+//! is swept as abandoned for polls that were not served.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
