@@ -293,6 +293,18 @@ impl OriginQueue {
         );
     }
 
+    /// `POST /v1/events/{event}/join` as a new visitor (no ticket); panics if unanswered.
+    pub fn join(&self, event: &str) -> crate::http::Response {
+        crate::http::request(
+            self.addr,
+            "POST",
+            &format!("/v1/events/{event}/join"),
+            &[],
+            b"",
+        )
+        .unwrap()
+    }
+
     /// Creates or replaces `event` with `config` through the admin API; panics unless 200.
     pub fn put_event(&self, event: &str, config: &serde_json::Value) {
         let auth = format!("Bearer {ADMIN_TOKEN}");

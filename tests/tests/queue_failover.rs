@@ -158,14 +158,7 @@ fn with_join_replicas_a_join_is_acknowledged_only_once_replicated() {
     q.put_scheduled_event(event);
     let join = || {
         let started = Instant::now();
-        let r = http::request(
-            q.addr,
-            "POST",
-            &format!("/v1/events/{event}/join"),
-            &[],
-            b"",
-        )
-        .unwrap();
+        let r = q.join(event);
         (r, started.elapsed())
     };
     // A new cluster's replicas finish their first sync a moment after it reports ok.

@@ -21,20 +21,14 @@ fn redis_outage_gives_fast_503s_and_recovery() {
         &cluster.nodes,
         &[("WR_REDIS_TIMEOUT_MS", "200"), ("WR_MAX_IN_FLIGHT", &cap)],
     );
-    let t = now();
-    q.put_event(
-        "t-outage",
-        &json!({"rate_per_second": 1, "burst": 1, "max_active": 10, "session_seconds": 60,
-            "claim_seconds": 30, "abandon_seconds": 60, "opens_at": t + 3000, "closes_at": t + 7200}),
-    );
-    let joined = http::request(q.addr, "POST", "/v1/events/t-outage/join", &[], b"").unwrap();
-    let ticket = joined.header("x-wr-ticket").unwrap().to_owned();
+    put_later(&q, "t-outage", 60);
+    let ticket = join(&q, "t-outage");
 
     cluster.stop();
     let mut slowest = Duration::ZERO;
     for _ in 0..10 {
         let started = Instant::now();
-        let r = status(q.addr, &ticket);
+        let r = status(&q, "t-outage", &ticket);
         slowest = slowest.max(started.elapsed());
         assert_eq!(
             (r.status, r.error_code().as_deref()),
@@ -56,7 +50,7 @@ fn redis_outage_gives_fast_503s_and_recovery() {
     cluster.restart();
     let deadline = Instant::now() + Duration::from_secs(30);
     let position = loop {
-        let r = status(q.addr, &ticket);
+        let r = status(&q, "t-outage", &ticket);
         if r.status == 200 {
             break r.json()["position"].clone();
         }
@@ -75,11 +69,28 @@ fn redis_outage_gives_fast_503s_and_recovery() {
 /// Every node paused for 800 ms while 24 status calls arrive at once: CAP of them wait
 /// for Redis (503 `QUEUE_UNAVAILABLE` after the 200 ms timeout), the rest are shed at
 /// once (503 `QUEUE_BUSY`); all carry `Retry-After`, and the service serves afterwards.
-/// The status of the visitor holding `ticket`.
-fn status(queue: std::net::SocketAddr, ticket: &str) -> http::Response {
+/// Creates `event` opening in 50 minutes (nobody is admitted during a test), with
+/// `abandon_seconds`.
+fn put_later(q: &OriginQueue, event: &str, abandon_seconds: u64) {
+    let t = now();
+    q.put_event(
+        event,
+        &json!({"rate_per_second": 1, "burst": 1, "max_active": 10, "session_seconds": 60,
+            "claim_seconds": 30, "abandon_seconds": abandon_seconds,
+            "opens_at": t + 3000, "closes_at": t + 7200}),
+    );
+}
+
+/// Joins `event`; the new visitor's ticket.
+fn join(q: &OriginQueue, event: &str) -> String {
+    q.join(event).header("x-wr-ticket").unwrap().to_owned()
+}
+
+/// The status in `event` of the visitor holding `ticket`.
+fn status(q: &OriginQueue, event: &str, ticket: &str) -> http::Response {
     http::get(
-        queue,
-        "/v1/events/t-outage/status",
+        q.addr,
+        &format!("/v1/events/{event}/status"),
         &[("x-wr-ticket", ticket.as_bytes())],
     )
     .unwrap()
@@ -95,7 +106,7 @@ fn sheds_beyond_the_in_flight_cap(cluster: &RedisCluster, q: &OriginQueue, ticke
             .map(|_| {
                 s.spawn(|| {
                     let started = Instant::now();
-                    let r = status(q.addr, ticket);
+                    let r = status(q, "t-outage", ticket);
                     let retry = r.header("retry-after").is_some();
                     (r.status, r.error_code(), retry, started.elapsed())
                 })
@@ -131,7 +142,7 @@ fn sheds_beyond_the_in_flight_cap(cluster: &RedisCluster, q: &OriginQueue, ticke
     );
 
     std::thread::sleep(Duration::from_millis(900));
-    let r = status(q.addr, ticket);
+    let r = status(q, "t-outage", ticket);
     assert_eq!(r.status, 200, "serving again after the pause");
 }
 
@@ -148,14 +159,8 @@ fn slow_bodies_do_not_hold_the_in_flight_caps() {
         wr_tests::processes::redis_cluster(),
         &[("WR_MAX_IN_FLIGHT", &cap)],
     );
-    let t = now();
-    q.put_event(
-        "t-slow",
-        &json!({"rate_per_second": 1, "burst": 1, "max_active": 10, "session_seconds": 60,
-            "claim_seconds": 30, "abandon_seconds": 60, "opens_at": t + 3000, "closes_at": t + 7200}),
-    );
-    let joined = http::request(q.addr, "POST", "/v1/events/t-slow/join", &[], b"").unwrap();
-    let ticket = joined.header("x-wr-ticket").unwrap().to_owned();
+    put_later(&q, "t-slow", 60);
+    let ticket = join(&q, "t-slow");
 
     // 4 x CAP connections per cap send their headers and promise a body that never comes.
     let slow: Vec<TcpStream> = ["join", "leave"]
@@ -174,12 +179,7 @@ fn slow_bodies_do_not_hold_the_in_flight_caps() {
     std::thread::sleep(Duration::from_millis(300));
     let started = Instant::now();
     for _ in 0..2 * CAP {
-        let r = http::get(
-            q.addr,
-            "/v1/events/t-slow/status",
-            &[("x-wr-ticket", ticket.as_bytes())],
-        )
-        .unwrap();
+        let r = status(&q, "t-slow", &ticket);
         assert_eq!(r.status, 200, "a poll was refused: {:?}", r.error_code());
         let r = http::request(q.addr, "POST", "/v1/events/t-slow/join", &[], b"").unwrap();
         assert_eq!(r.status, 200, "a join was refused: {:?}", r.error_code());
@@ -204,8 +204,8 @@ fn slow_bodies_do_not_hold_the_in_flight_caps() {
 /// A visitor whose polls the service cannot serve is not swept out of the line as
 /// abandoned, however long that lasts: here every poll is shed (the poll cap, 1, is held
 /// by calls for another event whose Redis master is paused) for 8.8 s, longer than the
-/// 5 to 7.5 s after which a silent visitor leaves, while admission steps go on. Once polls are served again, a visitor who really
-/// stopped polling still leaves.
+/// 5 to 7.5 s after which a silent visitor leaves, while admission steps go on. Once
+/// polls are served again, a visitor who really stopped polling still leaves.
 #[test]
 fn visitors_whose_polls_fail_are_not_swept_as_abandoned() {
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -226,31 +226,9 @@ fn visitors_whose_polls_fail_are_not_swept_as_abandoned() {
         })
         .find(|(_, m)| *m != held_master)
         .expect("an event on another master");
-    let t = now();
-    let config = json!({"rate_per_second": 1, "burst": 1, "max_active": 10, "session_seconds": 60,
-        "claim_seconds": 30, "abandon_seconds": 5, "opens_at": t + 3000, "closes_at": t + 7200});
-    q.put_event("t-held", &config);
-    q.put_event(&blocked, &config);
-    let join = |event: &str| {
-        let r = http::request(
-            q.addr,
-            "POST",
-            &format!("/v1/events/{event}/join"),
-            &[],
-            b"",
-        )
-        .unwrap();
-        r.header("x-wr-ticket").unwrap().to_owned()
-    };
-    let (kept, gone, other) = (join("t-held"), join("t-held"), join(&blocked));
-    let poll = |event: &str, ticket: &str| {
-        http::get(
-            q.addr,
-            &format!("/v1/events/{event}/status"),
-            &[("x-wr-ticket", ticket.as_bytes())],
-        )
-        .unwrap()
-    };
+    put_later(&q, "t-held", 5);
+    put_later(&q, &blocked, 5);
+    let (kept, gone, other) = (join(&q, "t-held"), join(&q, "t-held"), join(&q, &blocked));
 
     // The other event's master stops answering; four pollers of that event keep the
     // poll cap full with calls that wait for the Redis timeout.
@@ -263,7 +241,7 @@ fn visitors_whose_polls_fail_are_not_swept_as_abandoned() {
         for _ in 0..4 {
             s.spawn(|| {
                 while !stop.load(Ordering::Relaxed) {
-                    poll(&blocked, &other);
+                    status(&q, &blocked, &other);
                 }
             });
         }
@@ -271,7 +249,7 @@ fn visitors_whose_polls_fail_are_not_swept_as_abandoned() {
         let mut answers = Vec::new();
         let until = Instant::now() + Duration::from_millis(8800);
         while Instant::now() < until {
-            answers.push(poll("t-held", &kept).status);
+            answers.push(status(&q, "t-held", &kept).status);
             std::thread::sleep(Duration::from_millis(200));
         }
         stop.store(true, Ordering::Relaxed);
@@ -284,7 +262,7 @@ fn visitors_whose_polls_fail_are_not_swept_as_abandoned() {
     std::thread::sleep(Duration::from_millis(500));
 
     // Not swept, though no poll of theirs left a mark for twice the abandonment time.
-    let r = poll("t-held", &kept);
+    let r = status(&q, "t-held", &kept);
     assert_eq!(
         (r.status, r.json()["status"].as_str()),
         (200, Some("waiting"))
@@ -295,7 +273,7 @@ fn visitors_whose_polls_fail_are_not_swept_as_abandoned() {
     // longer holds a failed poll; the one who kept polling stays.
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let r = poll("t-held", &kept);
+        let r = status(&q, "t-held", &kept);
         assert_eq!(r.json()["status"], "waiting", "{:?}", r.json());
         if r.json()["waiting"] == 1 {
             break;
@@ -307,5 +285,5 @@ fn visitors_whose_polls_fail_are_not_swept_as_abandoned() {
         );
         std::thread::sleep(Duration::from_millis(250));
     }
-    assert_eq!(poll("t-held", &gone).json()["status"], "expired");
+    assert_eq!(status(&q, "t-held", &gone).json()["status"], "expired");
 }

@@ -97,10 +97,7 @@ pub fn overload() -> bool {
     .run(&queue_url);
     let quiet = shopper.shop(12);
     // A visitor already in line, polling its status through the flood.
-    let ticket = http::request(stack.queue, "POST", "/v1/events/demo/join", &[], b"")
-        .ok()
-        .and_then(|r| r.header("x-wr-ticket").map(str::to_owned))
-        .unwrap_or_default();
+    let ticket = join_demo(stack.queue);
     let joins_before = join_answers(stack.queue);
     // Each connection pauses between requests so that all of them together offer about
     // 4x the capacity if answers took no time (they take tens of ms under the flood,
@@ -498,6 +495,15 @@ impl K6Flood {
 }
 
 /// One measurement: the shopper alone, then during the flood.
+/// A new visitor in the demo event, joined through origin-queue or the edge at `addr`:
+/// their ticket (empty if the join failed).
+fn join_demo(addr: std::net::SocketAddr) -> String {
+    http::request(addr, "POST", "/v1/events/demo/join", &[], b"")
+        .ok()
+        .and_then(|r| r.header("x-wr-ticket").map(str::to_owned))
+        .unwrap_or_default()
+}
+
 /// The demo event's status for the visitor holding `ticket`, asked of origin-queue or
 /// the edge at `addr` (`None`: no answer).
 fn status_of(addr: std::net::SocketAddr, ticket: &str) -> Option<http::Response> {
@@ -556,10 +562,7 @@ impl Measured {
 /// with a visitor in line polling status through the edge meanwhile.
 fn measure(shopper: &Shopper, flood: &K6Flood, processes: &[(&str, u32)]) -> Measured {
     let quiet = shopper.shop(12);
-    let ticket = http::request(shopper.edge, "POST", "/v1/events/demo/join", &[], b"")
-        .ok()
-        .and_then(|r| r.header("x-wr-ticket").map(str::to_owned))
-        .unwrap_or_default();
+    let ticket = join_demo(shopper.edge);
     let k6 = flood.start(20);
     thread::sleep(Duration::from_secs(4));
     let mut pids: Vec<(&str, u32)> = vec![("k6", k6.id())];
