@@ -88,16 +88,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     let joins = Router::new()
         .route("/v1/events/{event}/join", post(join))
-        .route_layer(middleware::from_fn_with_state(state.clone(), limit_client))
-        .route_layer(middleware::from_fn_with_state(state.clone(), shed_joins))
-        .route_layer(middleware::from_fn(read_body_first));
+        .route_layer(middleware::from_fn_with_state(state.clone(), gate_joins));
     let polls = Router::new()
         .route("/v1/events/{event}/status", get(status))
         .route("/v1/events/{event}/leave", post(leave))
         .route("/v1/events/{event}", get(public_state))
-        .route_layer(middleware::from_fn_with_state(state.clone(), limit_client))
-        .route_layer(middleware::from_fn_with_state(state.clone(), shed_polls))
-        .route_layer(middleware::from_fn(read_body_first));
+        .route_layer(middleware::from_fn_with_state(state.clone(), gate_polls));
     Router::new()
         .merge(joins)
         .merge(polls)
@@ -126,25 +122,25 @@ async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next)
     response
 }
 
-/// The whole body, before a request can take a place under a cap (see `body_first`).
-async fn read_body_first(request: Request, next: Next) -> Response {
-    crate::body_first::body_first(MAX_BODY, request, next).await
+/// The gate in front of joins (see [`gate`]).
+async fn gate_joins(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    gate(&state, &state.join_cap, "join", None, request, next).await
 }
 
-/// The cap on joins in flight.
-async fn shed_joins(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    shed(&state, &state.join_cap, "join", None, request, next).await
-}
-
-/// The cap on the other public calls in flight.
-async fn shed_polls(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+/// The gate in front of the other public calls (see [`gate`]); a shed poll is
+/// remembered for the abandonment sweep.
+async fn gate_polls(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let missed = Some(&*state.missed_polls);
-    shed(&state, &state.poll_cap, "poll", missed, request, next).await
+    gate(&state, &state.poll_cap, "poll", missed, request, next).await
 }
 
-/// Beyond `cap`, 503 at once (remembered in `missed`, if given); each request's time
-/// adjusts the cap (see `in_flight`).
-async fn shed(
+/// What a public call passes before its handler, in this order (one middleware, as
+/// each layer costs a boxed future per request on the hottest route):
+/// 1. its whole body (see `body_first`), before it can take a place under a cap;
+/// 2. `cap`: beyond it, 503 at once (remembered in `missed`, if given); each request's
+///    time adjusts the cap (see `in_flight`);
+/// 3. the per-client rate limit.
+async fn gate(
     state: &AppState,
     cap: &InFlight,
     name: &'static str,
@@ -152,6 +148,10 @@ async fn shed(
     request: Request,
     next: Next,
 ) -> Response {
+    let request = match crate::body_first::read_whole(MAX_BODY, request).await {
+        Ok(request) => request,
+        Err(refusal) => return refusal,
+    };
     let Some(_entered) = cap.try_enter() else {
         state.metrics.record_shed(name);
         if let Some(missed) = missed {
@@ -166,28 +166,24 @@ async fn shed(
         .into_response();
     };
     let started = Instant::now();
-    let response = next.run(request).await;
+    let response = match limit_client(state, &request) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => refused.into_response(),
+    };
     cap.observe(started.elapsed(), now_ms());
     response
 }
 
 /// The per-client limit on the public API.
-async fn limit_client(
-    State(state): State<Arc<AppState>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    if let Some(peer) = peer {
-        let ip = client_ip(peer, request.headers(), &state.trusted_proxies);
-        if let Err(secs) = state.client_limiter.take(&ip, Instant::now()) {
-            return too_many(secs).into_response();
-        }
-    }
-    next.run(request).await
+fn limit_client(state: &AppState, request: &Request) -> Result<(), ApiError> {
+    let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() else {
+        return Ok(());
+    };
+    let ip = client_ip(peer.ip(), request.headers(), &state.trusted_proxies);
+    state
+        .client_limiter
+        .take(&ip, Instant::now())
+        .map_err(too_many)
 }
 
 fn too_many(secs: u32) -> ApiError {

@@ -11,7 +11,6 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
@@ -19,33 +18,28 @@ use crate::error::ApiError;
 /// How long a client has to send its whole body once the headers have arrived.
 pub const BODY_DEADLINE: Duration = Duration::from_secs(3);
 
-/// The middleware: answers 408 `BODY_TIMEOUT` if the body is not complete within
-/// [`BODY_DEADLINE`], 413 `BODY_TOO_LARGE` beyond `limit` bytes, 400 `BODY_UNREADABLE`
-/// if the connection fails; otherwise runs the rest with the body in memory.
-pub async fn body_first(limit: usize, request: Request, next: Next) -> Response {
+/// The request with its whole body in memory, or the answer that refuses it: 408
+/// `BODY_TIMEOUT` if the body is not complete within [`BODY_DEADLINE`], 413
+/// `BODY_TOO_LARGE` beyond `limit` bytes, 400 `BODY_UNREADABLE` if the connection fails.
+pub async fn read_whole(limit: usize, request: Request) -> Result<Request, Response> {
     // Most public calls (status polls) have no body at all: nothing to wait for.
     if http_body::Body::is_end_stream(request.body()) {
-        return next.run(request).await;
+        return Ok(request);
     }
     let (parts, body) = request.into_parts();
     let read = tokio::time::timeout(BODY_DEADLINE, axum::body::to_bytes(body, limit)).await;
-    match read {
-        Ok(Ok(bytes)) => {
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
-        }
+    let refusal = match read {
+        Ok(Ok(bytes)) => return Ok(Request::from_parts(parts, Body::from(bytes))),
         Ok(Err(e)) if is_length_limit(&e) => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "BODY_TOO_LARGE",
             format!("The request body is larger than {limit} bytes."),
-        )
-        .into_response(),
+        ),
         Ok(Err(_)) => ApiError::new(
             StatusCode::BAD_REQUEST,
             "BODY_UNREADABLE",
             "The request body could not be read.",
-        )
-        .into_response(),
+        ),
         Err(_) => ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             "BODY_TIMEOUT",
@@ -53,9 +47,9 @@ pub async fn body_first(limit: usize, request: Request, next: Next) -> Response 
                 "The request body did not arrive within {} s.",
                 BODY_DEADLINE.as_secs()
             ),
-        )
-        .into_response(),
-    }
+        ),
+    };
+    Err(refusal.into_response())
 }
 
 /// True if the body went over the limit (and not, say, the connection broke).

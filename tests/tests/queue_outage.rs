@@ -86,6 +86,21 @@ fn join(q: &OriginQueue, event: &str) -> String {
     q.join(event).header("x-wr-ticket").unwrap().to_owned()
 }
 
+/// An event id whose keys live on another master than `event`'s, and that master's port.
+fn event_on_another_master(cluster: &RedisCluster, event: &str) -> (String, String) {
+    use wr_tests::redis_nodes::master_for;
+    let key = |event: &str| format!("{{wr:{event}}}:cfg");
+    let taken = master_for(&cluster.nodes, &key(event));
+    (0..50)
+        .map(|i| format!("t-blocked-{i}"))
+        .map(|e| {
+            let m = master_for(&cluster.nodes, &key(&e));
+            (e, m)
+        })
+        .find(|(_, m)| *m != taken)
+        .expect("an event on another master")
+}
+
 /// The status in `event` of the visitor holding `ticket`.
 fn status(q: &OriginQueue, event: &str, ticket: &str) -> http::Response {
     http::get(
@@ -209,23 +224,13 @@ fn slow_bodies_do_not_hold_the_in_flight_caps() {
 #[test]
 fn visitors_whose_polls_fail_are_not_swept_as_abandoned() {
     use std::sync::atomic::{AtomicBool, Ordering};
-    use wr_tests::redis_nodes::master_for;
 
     let cluster = RedisCluster::start();
     let q = OriginQueue::start(
         &cluster.nodes,
         &[("WR_MAX_IN_FLIGHT", "1"), ("WR_REDIS_TIMEOUT_MS", "300")],
     );
-    let key = |event: &str| format!("{{wr:{event}}}:cfg");
-    let held_master = master_for(&cluster.nodes, &key("t-held"));
-    let (blocked, blocked_master) = (0..50)
-        .map(|i| format!("t-blocked-{i}"))
-        .map(|e| {
-            let m = master_for(&cluster.nodes, &key(&e));
-            (e, m)
-        })
-        .find(|(_, m)| *m != held_master)
-        .expect("an event on another master");
+    let (blocked, blocked_master) = event_on_another_master(&cluster, "t-held");
     put_later(&q, "t-held", 5);
     put_later(&q, &blocked, 5);
     let (kept, gone, other) = (join(&q, "t-held"), join(&q, "t-held"), join(&q, &blocked));
@@ -286,4 +291,66 @@ fn visitors_whose_polls_fail_are_not_swept_as_abandoned() {
         std::thread::sleep(Duration::from_millis(250));
     }
     assert_eq!(status(&q, "t-held", &gone).json()["status"], "expired");
+}
+
+/// One event's Redis master stalls: that event's polls wait for the Redis timeout (1 s
+/// here), and every other event's polls are answered at their usual speed meanwhile,
+/// because status polls are batched per event with one call in flight each.
+#[test]
+fn a_stalled_master_holds_up_only_its_own_events_polls() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let cluster = RedisCluster::start();
+    let q = OriginQueue::start(&cluster.nodes, &[("WR_REDIS_TIMEOUT_MS", "1000")]);
+    let (blocked, blocked_master) = event_on_another_master(&cluster, "t-free");
+    put_later(&q, "t-free", 60);
+    put_later(&q, &blocked, 60);
+    let (free, other) = (join(&q, "t-free"), join(&q, &blocked));
+    // Both masters have run the status script (a script unknown to a master is loaded
+    // on every master, which waits for the stalled one too).
+    assert_eq!(status(&q, "t-free", &free).status, 200);
+    assert_eq!(status(&q, &blocked, &other).status, 200);
+
+    assert_eq!(
+        redis_cli(&blocked_master, &["CLIENT", "PAUSE", "4000", "ALL"]),
+        "OK"
+    );
+    let stop = AtomicBool::new(false);
+    let (free_answers, blocked_answers) = std::thread::scope(|s| {
+        let pollers: Vec<_> = (0..8)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut answers = Vec::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        answers.push(status(&q, &blocked, &other).status);
+                    }
+                    answers
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let mut answers = Vec::new();
+        let until = Instant::now() + Duration::from_millis(2500);
+        while Instant::now() < until {
+            let started = Instant::now();
+            let r = status(&q, "t-free", &free);
+            answers.push((r.status, started.elapsed()));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        stop.store(true, Ordering::Relaxed);
+        let blocked: Vec<u16> = pollers
+            .into_iter()
+            .flat_map(|p| p.join().unwrap())
+            .collect();
+        (answers, blocked)
+    });
+    assert!(
+        blocked_answers.contains(&503),
+        "precondition: the stalled event's polls failed: {blocked_answers:?}"
+    );
+    let slowest = free_answers.iter().map(|a| a.1).max().unwrap();
+    assert!(
+        free_answers.iter().all(|a| a.0 == 200) && slowest < Duration::from_millis(400),
+        "the other event's polls waited for the stalled master (slowest {slowest:?}): {free_answers:?}"
+    );
 }
