@@ -26,6 +26,7 @@ use crate::eta::{estimate, poll_after_ms, Observed};
 use crate::eta_record::EtaRecord;
 use crate::idempotency::{self, Stored};
 use crate::in_flight::InFlight;
+use crate::join_batch::{JoinBatcher, Placed};
 use crate::jwt::JwtVerifier;
 use crate::limiter::Limiter;
 use crate::metrics::Metrics;
@@ -47,6 +48,8 @@ const MAX_BODY: usize = 16 * 1024;
 pub struct AppState {
     /// Redis.
     pub store: Store,
+    /// Joins, batched per event into one script call.
+    pub joins: JoinBatcher,
     /// Status polls, batched per event into one script call.
     pub status_polls: StatusBatcher,
     /// Signing keys for tickets and passes.
@@ -464,7 +467,11 @@ async fn join_now(state: &AppState, event: String, headers: &HeaderMap) -> AppRe
     };
 
     let now = now_ms();
-    let (joined, waiting, observed) = state.store.join(&event, &visitor, now).await?;
+    let Placed {
+        joined,
+        waiting,
+        observed,
+    } = state.joins.join(&event, &visitor).await?;
     // The promise shown at join travels in the ticket: a new place gets a new record,
     // an old place keeps the one its ticket carries.
     let mut promise = ticket

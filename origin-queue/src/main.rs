@@ -12,6 +12,7 @@ mod eta_record;
 mod group_wait;
 mod idempotency;
 mod in_flight;
+mod join_batch;
 mod jwt;
 
 mod keys;
@@ -21,6 +22,7 @@ mod missed_polls;
 mod page;
 
 mod pass_cli;
+mod per_event_batch;
 mod server;
 mod settings;
 mod status_batch;

@@ -7,6 +7,7 @@ use tokio::sync::watch;
 
 use crate::api::{router, AppState};
 use crate::in_flight::InFlight;
+use crate::join_batch::JoinBatcher;
 use crate::limiter::Limiter;
 use crate::metrics::Metrics;
 use crate::missed_polls::MissedPolls;
@@ -52,9 +53,11 @@ pub async fn run(settings: Settings, redis: tokio::runtime::Handle) -> Result<()
         settings.tick,
         stop_rx,
     ));
+    let joins = JoinBatcher::start(store.clone());
     let status_polls = StatusBatcher::start(store.clone());
     let state = Arc::new(AppState {
         store,
+        joins,
         status_polls,
         keys: settings.keys,
         metrics,

@@ -210,23 +210,39 @@ pub struct Statuses {
     pub observed: Observed,
 }
 
-/// Reads the status script's reply (see `lua/status.lua`) for `asked` visitors.
-fn parse_statuses(
+/// What one join script call found for a batch of visitors of one event.
+#[derive(Debug, PartialEq)]
+pub struct Joins {
+    /// One per visitor, in the order asked.
+    pub joined: Vec<Joined>,
+    /// In line after the batch, for the whole event.
+    pub waiting: u64,
+    /// The ETA inputs.
+    pub observed: Observed,
+}
+
+fn int(v: &redis::Value) -> Result<i64, String> {
+    redis::from_redis_value(v).map_err(|e| e.to_string())
+}
+
+fn text(v: &redis::Value) -> Result<String, String> {
+    redis::from_redis_value(v).map_err(|e| e.to_string())
+}
+
+/// The part of a batch reply that is shared by the batch: `{found, waiting, n1, n5, n15,
+/// rate, poll cap ms, first admission ms}`, then 3 items for each of `asked` visitors
+/// (see `lua/status.lua` and `lua/join.lua`). `None`: no such event. Returns the line
+/// length, the ETA inputs and each visitor's 3 items.
+fn parse_batch(
     reply: &[redis::Value],
     asked: usize,
     now_ms: u64,
-) -> Result<Option<Statuses>, String> {
-    fn int(v: &redis::Value) -> Result<i64, String> {
-        redis::from_redis_value(v).map_err(|e| e.to_string())
-    }
-    fn text(v: &redis::Value) -> Result<String, String> {
-        redis::from_redis_value(v).map_err(|e| e.to_string())
-    }
+) -> Result<Option<(u64, Observed, std::slice::ChunksExact<'_, redis::Value>)>, String> {
     const HEAD: usize = 8;
     match reply.first().map(int).transpose()? {
         Some(0) => return Ok(None),
         Some(1) if reply.len() == HEAD + 3 * asked => {}
-        _ => return Err(format!("unexpected status reply of {} items", reply.len())),
+        _ => return Err(format!("unexpected batch reply of {} items", reply.len())),
     }
     let n = |i: usize| int(&reply[i]).map(|v| v.max(0) as u64);
     let observed = observed(
@@ -236,8 +252,44 @@ fn parse_statuses(
         n(7)?,
         now_ms,
     );
-    let standings = reply[HEAD..]
-        .chunks_exact(3)
+    Ok(Some((n(1)?, observed, reply[HEAD..].chunks_exact(3))))
+}
+
+/// Reads the join script's reply (see `lua/join.lua`) for `asked` visitors.
+fn parse_joins(reply: &[redis::Value], asked: usize, now_ms: u64) -> Result<Option<Joins>, String> {
+    let Some((waiting, observed, each)) = parse_batch(reply, asked, now_ms)? else {
+        return Ok(None);
+    };
+    let joined = each
+        .map(|one| {
+            let seq = int(&one[2])?.max(0) as u64;
+            Ok(match text(&one[0])?.as_str() {
+                "waiting" => Joined::Waiting {
+                    rank: int(&one[1])?.max(0) as u64,
+                    new_seq: (seq > 0).then_some(seq),
+                },
+                "admitted" => Joined::Admitted,
+                _ => Joined::Closed,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(Some(Joins {
+        joined,
+        waiting,
+        observed,
+    }))
+}
+
+/// Reads the status script's reply (see `lua/status.lua`) for `asked` visitors.
+fn parse_statuses(
+    reply: &[redis::Value],
+    asked: usize,
+    now_ms: u64,
+) -> Result<Option<Statuses>, String> {
+    let Some((waiting, observed, each)) = parse_batch(reply, asked, now_ms)? else {
+        return Ok(None);
+    };
+    let standings = each
         .map(|one| {
             let x = int(&one[1])?.max(0) as u64;
             let granted = int(&one[2])?.max(0) as u64;
@@ -255,7 +307,7 @@ fn parse_statuses(
         .collect::<Result<Vec<_>, String>>()?;
     Ok(Some(Statuses {
         standings,
-        waiting: n(1)?,
+        waiting,
         observed,
     }))
 }
@@ -579,13 +631,17 @@ impl Store {
         .await
     }
 
-    /// Joins `visitor` to the line (or finds its place).
-    pub async fn join(
+    /// Joins each of `visitors` (of one event, in arrival order) to the line, or finds
+    /// the place it holds, in one script call. `None`: no such event. The line length
+    /// (after the whole batch) and the ETA inputs are shared by the batch. With
+    /// [`Store::with_join_replicas`], a new place is durable only after
+    /// [`Store::confirm_placed`].
+    pub async fn joins(
         &self,
         event: &str,
-        visitor: &str,
+        visitors: &[&str],
         now_ms: u64,
-    ) -> Result<(Joined, u64, Observed), StoreError> {
+    ) -> Result<Option<Joins>, StoreError> {
         let k = Keys::new(event);
         let mut inv = self.join.prepare_invoke();
         inv.key(&k.cfg)
@@ -598,40 +654,31 @@ impl Store {
             .key(&k.granted)
             .key(&k.active)
             .key(&k.stats);
-        inv.arg(visitor).arg(now_ms).arg(KEY_TTL_SECS);
+        inv.arg(now_ms).arg(KEY_TTL_SECS);
+        for visitor in visitors {
+            inv.arg(*visitor);
+        }
         let mut c = self.link.get();
-        let (state, rank, waiting, n1, n5, n15, rate, seq, poll_cap_ms, started_ms): (
-            String,
-            i64,
-            u64,
-            u64,
-            u64,
-            u64,
-            String,
-            u64,
-            u64,
-            u64,
-        ) = self
+        let reply: Vec<redis::Value> = self
             .bounded(async move { inv.invoke_async(&mut c).await })
             .await?;
-        if seq > 0 && self.join_replicas > 0 {
-            // Bounded as a whole: waiting for the WAIT in flight counts too.
-            let group = self.group_wait(cluster_slot(k.q.as_bytes()));
-            tokio::time::timeout(self.timeout(), group.confirm(|| self.replicated(&k.q)))
-                .await
-                .map_err(|_| unavailable("replicas did not confirm the join in time"))??;
+        parse_joins(&reply, visitors.len(), now_ms).map_err(unavailable)
+    }
+
+    /// Waits until the configured number of replicas hold every place this instance
+    /// has written to `event`'s line (one `WAIT` shared by all joins waiting at once);
+    /// unavailable if they do not confirm in time. Nothing to wait for without
+    /// [`Store::with_join_replicas`].
+    pub async fn confirm_placed(&self, event: &str) -> Result<(), StoreError> {
+        if self.join_replicas == 0 {
+            return Ok(());
         }
-        let observed = observed([n1, n5, n15], &rate, poll_cap_ms, started_ms, now_ms);
-        let joined = match state.as_str() {
-            "waiting" => Joined::Waiting {
-                rank: rank.max(0) as u64,
-                new_seq: (seq > 0).then_some(seq),
-            },
-            "admitted" => Joined::Admitted,
-            "closed" => Joined::Closed,
-            _ => Joined::NoEvent,
-        };
-        Ok((joined, waiting, observed))
+        let q = Keys::new(event).q;
+        // Bounded as a whole: waiting for the WAIT in flight counts too.
+        let group = self.group_wait(cluster_slot(q.as_bytes()));
+        tokio::time::timeout(self.timeout(), group.confirm(|| self.replicated(&q)))
+            .await
+            .map_err(|_| unavailable("replicas did not confirm the join in time"))?
     }
 
     /// Where each of `visitors` (of one event) stands, in one script call; claims the

@@ -107,6 +107,21 @@ fn join_gives_an_exact_position_and_rejoining_keeps_the_place() {
         (again["visitor"].clone(), again["position"].as_u64()),
         (first["visitor"].clone(), Some(1))
     );
+    // So do many at once (joins arriving together share one script call, where the
+    // same visitor may come several times).
+    let together: Vec<Value> = thread::scope(|s| {
+        let calls: Vec<_> = (0..24)
+            .map(|_| s.spawn(|| join(q.addr, "t-join", Some(&t1)).0))
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    for again in &together {
+        assert_eq!(
+            (again["visitor"].clone(), again["position"].as_u64()),
+            (first["visitor"].clone(), Some(1)),
+            "{together:?}"
+        );
+    }
     let s = status(q.addr, "t-join", &t1);
     assert_eq!(
         (

@@ -1,0 +1,71 @@
+//! Joins, batched per event into one join script call (see `per_event_batch`). The
+//! order of arrival at the collector is the order of the places in line.
+
+use crate::clock::now_ms;
+use crate::eta::Observed;
+use crate::per_event_batch::{Answers, Batcher};
+use crate::store::{Joined, Store, StoreError};
+
+/// What a join found or did.
+#[derive(Debug)]
+pub struct Placed {
+    /// The visitor's place, or why it has none.
+    pub joined: Joined,
+    /// In line, for the whole event.
+    pub waiting: u64,
+    /// The ETA inputs.
+    pub observed: Observed,
+}
+
+/// The front of the join batches; cheap to share.
+pub struct JoinBatcher {
+    batches: Batcher<String, Placed>,
+    store: Store,
+}
+
+impl JoinBatcher {
+    /// Starts the collector on the store's runtime.
+    pub fn start(store: Store) -> JoinBatcher {
+        JoinBatcher {
+            batches: Batcher::start(store.clone(), "joins", joins),
+            store,
+        }
+    }
+
+    /// Joins `visitor` to `event`'s line, or finds its place. A new place is answered
+    /// only once the configured replicas hold it (see `Store::confirm_placed`).
+    pub async fn join(&self, event: &str, visitor: &str) -> Result<Placed, StoreError> {
+        let placed = self.batches.ask(event, visitor.to_owned()).await?;
+        if let Joined::Waiting {
+            new_seq: Some(_), ..
+        } = placed.joined
+        {
+            self.store.confirm_placed(event).await?;
+        }
+        Ok(placed)
+    }
+}
+
+/// One join script call for `visitors` of `event`, in arrival order.
+fn joins(store: Store, event: String, visitors: Vec<String>) -> Answers<Placed> {
+    Box::pin(async move {
+        let asked: Vec<&str> = visitors.iter().map(String::as_str).collect();
+        let Some(found) = store.joins(&event, &asked, now_ms()).await? else {
+            let no_event = |_| Placed {
+                joined: Joined::NoEvent,
+                waiting: 0,
+                observed: Observed::default(),
+            };
+            return Ok(visitors.iter().map(no_event).collect());
+        };
+        Ok(found
+            .joined
+            .into_iter()
+            .map(|joined| Placed {
+                joined,
+                waiting: found.waiting,
+                observed: found.observed,
+            })
+            .collect())
+    })
+}
