@@ -124,7 +124,7 @@ fn main() {
         }
         let r = wrk(
             &join_url,
-            seconds.min(((target - waiting) / 5_000).max(2)),
+            seconds.min(((target - waiting) / 15_000).max(1)),
             &join_lua,
         );
         eprintln!(
