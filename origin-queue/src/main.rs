@@ -17,6 +17,7 @@ mod jwt;
 
 mod keys;
 mod limiter;
+mod lua_script;
 mod metrics;
 mod missed_polls;
 mod page;

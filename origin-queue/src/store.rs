@@ -1,7 +1,7 @@
 //! The queue's data in Redis Cluster.
 //!
 //! All keys of one event share the hash tag `{wr:<event>}`, so every multi-key change is
-//! one Lua script in one slot. Scripts are sent by SHA (loaded on first use). Every call
+//! one Lua script in one slot. Scripts are sent by SHA (see `lua_script`). Every call
 //! is bounded by the configured timeout; any Redis trouble is [`StoreError::Unavailable`],
 //! which the API turns into `503` + `Retry-After`. No KEYS or SCAN anywhere; every key
 //! carries an expiry renewed by activity (`KEY_TTL_SECS`).
@@ -13,12 +13,13 @@ use std::time::Duration;
 
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::{AsyncCommands, Script};
+use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::now_ms;
 use crate::eta::Observed;
 use crate::group_wait::GroupWait;
+use crate::lua_script::LuaScript;
 
 /// Event keys live this long after the last write that touched them.
 pub const KEY_TTL_SECS: u64 = 7 * 24 * 3600;
@@ -375,10 +376,10 @@ pub struct Store {
     join_replicas: u64,
     /// Per slot: the group commit that shares one `WAIT` among joins.
     group_waits: Arc<std::sync::Mutex<HashMap<u16, Arc<GroupWait>>>>,
-    join: Script,
-    status: Script,
-    leave: Script,
-    admit: Script,
+    join: LuaScript,
+    status: LuaScript,
+    leave: LuaScript,
+    admit: LuaScript,
 }
 
 /// After Redis has failed every call for this long, the cluster connection is rebuilt
@@ -478,16 +479,16 @@ impl Store {
             }),
             join_replicas: 0,
             group_waits: Arc::default(),
-            join: Script::new(concat!(
+            join: LuaScript::new(concat!(
                 include_str!("lua/seen.lua"),
                 include_str!("lua/join.lua")
             )),
-            status: Script::new(concat!(
+            status: LuaScript::new(concat!(
                 include_str!("lua/seen.lua"),
                 include_str!("lua/status.lua")
             )),
-            leave: Script::new(include_str!("lua/leave.lua")),
-            admit: Script::new(concat!(
+            leave: LuaScript::new(include_str!("lua/leave.lua")),
+            admit: LuaScript::new(concat!(
                 include_str!("lua/seen.lua"),
                 include_str!("lua/admit.lua")
             )),
