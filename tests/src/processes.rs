@@ -181,6 +181,19 @@ pub fn command_on_cpu(program: &str, cpu: Option<u32>) -> Command {
     }
 }
 
+/// Like [`command_on_cpu`], at the idle scheduling priority (`chrt --idle 0`): the
+/// program gets only the CPU time that no other process wants. A load tool run so
+/// beside the product stands in for a machine of its own.
+pub fn command_idle_on_cpu(program: &str, cpu: Option<u32>) -> Command {
+    let mut command = Command::new("chrt");
+    command.args(["--idle", "0"]);
+    if let Some(cpu) = cpu {
+        command.args(["taskset", "-c", &cpu.to_string()]);
+    }
+    command.arg(program);
+    command
+}
+
 /// The origin-queue binary (release build), for benchmarks and load scenarios.
 /// `WR_ORIGIN_QUEUE_BIN` names another binary instead (an A/B of two builds); it must
 /// exist, or the run stops.

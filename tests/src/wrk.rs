@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::processes::command_on_cpu;
+use crate::processes::{command_idle_on_cpu, command_on_cpu};
 
 /// One wrk run.
 pub struct Wrk<'a> {
@@ -19,6 +19,8 @@ pub struct Wrk<'a> {
     pub timeout_secs: u64,
     /// The CPU wrk is pinned to (`taskset -c`), if any.
     pub cpu: Option<u32>,
+    /// At the idle scheduling priority (see `command_idle_on_cpu`), on `cpu` if given.
+    pub idle: bool,
 }
 
 /// What wrk reported.
@@ -49,6 +51,7 @@ impl Default for Wrk<'_> {
             script: Path::new(""),
             timeout_secs: 2,
             cpu: None,
+            idle: false,
         }
     }
 }
@@ -56,7 +59,11 @@ impl Default for Wrk<'_> {
 impl Wrk<'_> {
     /// Runs wrk against `url` and waits for it (panics if wrk cannot be started).
     pub fn run(&self, url: &str) -> WrkResult {
-        let mut cmd = command_on_cpu("wrk", self.cpu);
+        let mut cmd = if self.idle {
+            command_idle_on_cpu("wrk", self.cpu)
+        } else {
+            command_on_cpu("wrk", self.cpu)
+        };
         cmd.arg(format!("-t{}", self.threads))
             .arg(format!("-c{}", self.connections))
             .arg(format!("-d{}s", self.seconds))
