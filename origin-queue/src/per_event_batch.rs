@@ -103,10 +103,13 @@ struct Lines<R, A> {
 impl<R: Send + 'static, A: Send + 'static> Lines<R, A> {
     fn add(&mut self, request: Request<R, A>) {
         self.held += 1;
-        self.waiting
-            .entry(request.event.clone())
-            .or_default()
-            .push(request);
+        // The event's name is copied only for its first waiting request.
+        match self.waiting.get_mut(&request.event) {
+            Some(queued) => queued.push(request),
+            None => {
+                self.waiting.insert(request.event.clone(), vec![request]);
+            }
+        }
     }
 
     /// Sends the next call of every event that has requests waiting and no call in

@@ -270,7 +270,8 @@ fn parse_joins(reply: &[redis::Value], asked: usize, now_ms: u64) -> Result<Opti
                     new_seq: (seq > 0).then_some(seq),
                 },
                 "admitted" => Joined::Admitted,
-                _ => Joined::Closed,
+                "closed" => Joined::Closed,
+                other => return Err(format!("unexpected join state {other:?}")),
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
@@ -302,7 +303,8 @@ fn parse_statuses(
                         granted_ms: granted,
                     }),
                 },
-                _ => Standing::Expired,
+                "expired" => Standing::Expired,
+                other => return Err(format!("unexpected status state {other:?}")),
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
@@ -926,7 +928,7 @@ mod slot_tests {
 }
 
 #[cfg(test)]
-mod status_reply_tests {
+mod batch_reply_tests {
     use super::*;
     use redis::Value;
 
@@ -973,5 +975,43 @@ mod status_reply_tests {
         let short = [1, 0, 0, 0, 0].map(Value::Int).to_vec();
         assert!(parse_statuses(&short, 1, 0).is_err());
         assert!(parse_statuses(&[], 1, 0).is_err());
+        let mut unknown = [1, 0, 0, 0, 0].map(Value::Int).to_vec();
+        unknown.extend([bulk("50"), Value::Int(1000), Value::Int(0)]);
+        unknown.extend([bulk("gone"), Value::Int(-1), Value::Int(0)]);
+        assert!(parse_statuses(&unknown, 1, 0).is_err());
+        assert!(parse_joins(&unknown, 1, 0).is_err());
+    }
+
+    #[test]
+    fn reads_each_join_of_a_batch_in_order() {
+        let mut reply = [1, 3, 0, 0, 0].map(Value::Int).to_vec();
+        reply.extend([bulk("50"), Value::Int(1000), Value::Int(0)]);
+        reply.extend([bulk("waiting"), Value::Int(1), Value::Int(12)]);
+        reply.extend([bulk("waiting"), Value::Int(1), Value::Int(0)]);
+        reply.extend([bulk("admitted"), Value::Int(-1), Value::Int(0)]);
+        reply.extend([bulk("closed"), Value::Int(-1), Value::Int(0)]);
+        let found = parse_joins(&reply, 4, 0).unwrap().unwrap();
+        assert_eq!(found.waiting, 3);
+        assert_eq!(found.observed.configured_rate, 50.0);
+        assert_eq!(
+            found.joined,
+            vec![
+                Joined::Waiting {
+                    rank: 1,
+                    new_seq: Some(12)
+                },
+                Joined::Waiting {
+                    rank: 1,
+                    new_seq: None
+                },
+                Joined::Admitted,
+                Joined::Closed,
+            ]
+        );
+        assert_eq!(parse_joins(&[Value::Int(0)], 2, 0), Ok(None));
+        assert!(
+            parse_joins(&reply, 5, 0).is_err(),
+            "a visitor without an answer"
+        );
     }
 }
