@@ -16,7 +16,7 @@
 //! request is answered [`StoreError::Unavailable`] (503 + `Retry-After`) at once, and
 //! none waits longer than twice the Redis timeout for its answer.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -93,10 +93,9 @@ struct Lines<R, A> {
     waiting: HashMap<String, Vec<Request<R, A>>>,
     /// How many requests `waiting` holds.
     held: usize,
-    /// Events with a call in flight, by the task running it.
+    /// Events with a call in flight, by the task running it (a few at a time: one per
+    /// event with requests).
     in_flight: HashMap<Id, String>,
-    /// The same events, to look up by name.
-    busy: HashSet<String>,
     calls: JoinSet<()>,
 }
 
@@ -118,7 +117,7 @@ impl<R: Send + 'static, A: Send + 'static> Lines<R, A> {
         let idle: Vec<String> = self
             .waiting
             .keys()
-            .filter(|event| !self.busy.contains(*event))
+            .filter(|event| !self.in_flight.values().any(|busy| busy == *event))
             .cloned()
             .collect();
         for event in idle {
@@ -146,7 +145,6 @@ impl<R: Send + 'static, A: Send + 'static> Lines<R, A> {
             // On the collector's runtime, the store's (see `Batcher::start`).
             let answered = answer(self.call, store.clone(), event.clone(), batch);
             let handle = self.calls.spawn(answered);
-            self.busy.insert(event.clone());
             self.in_flight.insert(handle.id(), event);
             return;
         }
@@ -155,7 +153,6 @@ impl<R: Send + 'static, A: Send + 'static> Lines<R, A> {
     /// A call ended (answered, failed, or its task died): the event may send again.
     fn finished(&mut self, store: &Store, task: Id) {
         if let Some(event) = self.in_flight.remove(&task) {
-            self.busy.remove(&event);
             self.send(store, event);
         }
     }
@@ -172,7 +169,6 @@ async fn collect<R: Send + 'static, A: Send + 'static>(
         waiting: HashMap::new(),
         held: 0,
         in_flight: HashMap::new(),
-        busy: HashSet::new(),
         calls: JoinSet::new(),
     };
     loop {
