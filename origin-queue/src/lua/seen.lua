@@ -50,8 +50,9 @@ local function seen_mark(ring, seq)
   redis.call('SETBIT', ring.bitmaps[ring.e % 3 + 1], seq, 1)
 end
 
--- Marks every arrival number in `seqs` as polling now, with one read for all of them:
--- most polls find their bit already set, and a batch is then a single call.
+-- Marks every arrival number in `seqs` (numbers or their decimal strings) as polling
+-- now, with one read for all of them: most polls find their bit already set, and a
+-- batch is then a single call.
 local function seen_mark_all(ring, seqs)
   if #seqs == 0 then return end
   local bitmap = ring.bitmaps[ring.e % 3 + 1]
