@@ -165,8 +165,13 @@ fn main() {
     )
     .unwrap();
 
+    // The service's own HTTP floor: a request that touches neither the ticket nor Redis.
+    let plain_lua = dir.join("plain.lua");
+    std::fs::write(&plain_lua, "-- a plain GET\n").unwrap();
+
     // 3 and 4, interleaved rounds.
     let mut status_runs = Vec::new();
+    let mut floor_rates = Vec::new();
     let mut script_us = Vec::new();
     let mut batch_sizes = Vec::new();
     let mut zrank_plain = Vec::new();
@@ -184,6 +189,9 @@ fn main() {
         script_us.push(per_poll);
         batch_sizes.push(batch);
         status_runs.push(s);
+        let floor = wrk(&format!("{url}/healthz"), seconds, &plain_lua);
+        eprintln!("round {round}: GET /healthz {:.0}/s", floor.rps);
+        floor_rates.push(floor.rps);
         let z = redis_benchmark_zrank(&master, &qkey, &middle, 1);
         let zp = redis_benchmark_zrank(&master, &qkey, &middle, 16);
         eprintln!("round {round}: redis-benchmark ZRANK {z:.0}/s, pipelined -P 16 {zp:.0}/s");
@@ -197,6 +205,7 @@ fn main() {
     let status_rps = median(status_runs.iter().map(|r| r.rps).collect());
     let status_p50 = median(status_runs.iter().map(|r| r.p50_ms).collect());
     let status_p99 = median(status_runs.iter().map(|r| r.p99_ms).collect());
+    let floor_rps = median(floor_rates);
     let z1 = median(zrank_plain);
     let z16 = median(zrank_piped);
     let status_errors: u64 = status_runs.iter().map(|r| r.non_2xx).sum();
@@ -225,6 +234,11 @@ fn main() {
     println!(
         "| status calls/s as a share of unpipelined ZRANK/s | {:.2} |",
         status_rps / z1
+    );
+    println!("| origin-queue's HTTP floor: GET /healthz/s (same wrk, no ticket, no Redis) | {floor_rps:.0} |");
+    println!(
+        "| status calls/s as a share of /healthz/s | {:.2} |",
+        status_rps / floor_rps
     );
     println!("\ncommand: make bench (cargo run -q -p wr-tests --bin bench-queue), WR_BENCH_VISITORS={target} WR_BENCH_SECONDS={seconds} WR_BENCH_ROUNDS={rounds}");
     let _ = std::fs::remove_dir_all(&dir);
