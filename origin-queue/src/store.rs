@@ -104,13 +104,18 @@ impl Keys {
         Keys {
             cfg: k("cfg"),
             seq: k("seq"),
-            q: k("q"),
+            q: Keys::line(event),
             seenx: k("seenx"),
             seen: [k("seen0"), k("seen1"), k("seen2")],
             granted: k("granted"),
             active: k("active"),
             stats: k("stats"),
         }
+    }
+
+    /// The line alone (the sorted set of waiting visitors), without naming every key.
+    fn line(event: &str) -> String {
+        format!("{{wr:{event}}}:q")
     }
 }
 
@@ -676,7 +681,7 @@ impl Store {
         if self.join_replicas == 0 {
             return Ok(());
         }
-        let q = Keys::new(event).q;
+        let q = Keys::line(event);
         // Bounded as a whole: waiting for the WAIT in flight counts too.
         let group = self.group_wait(cluster_slot(q.as_bytes()));
         tokio::time::timeout(self.timeout(), group.confirm(|| self.replicated(&q)))
