@@ -2,7 +2,7 @@
 //!
 //! Seed design: the observed admission rate over 1, 5 and 15 minutes, weighted
 //! 50 / 30 / 20 %; ETA = position ÷ weighted rate × 1.1; with no history, the configured
-//! rate. One change, found by measuring: a window is divided by the time it actually
+//! rate; before the event opens, the time until it opens is added. One change, found by measuring: a window is divided by the time it actually
 //! covers (since the first admission), not by its nominal length; the seed's version
 //! underestimates the rate tenfold in the first minutes of a sale. And the configured
 //! rate is blended in as a few seconds' worth of observation during the first half
@@ -34,6 +34,9 @@ pub struct Observed {
     /// Seconds since the first admission: a window longer than that is measured over
     /// the time it actually covers, not over its nominal length.
     pub observing_secs: f64,
+    /// Seconds until the event opens (0 once it is open): nobody is admitted before,
+    /// so a wait starts with them.
+    pub opens_in_secs: f64,
 }
 
 impl Observed {
@@ -57,6 +60,7 @@ impl Observed {
 }
 
 /// Seconds until a visitor at `position` (1 = next) is admitted, and the confidence.
+/// Before the event opens, the time until it opens comes first.
 pub fn estimate(position: u64, observed: &Observed) -> (u64, f64) {
     let observed_rate = observed.weighted_rate();
     let rate = if observed_rate > 0.0 {
@@ -67,7 +71,8 @@ pub fn estimate(position: u64, observed: &Observed) -> (u64, f64) {
     // The epsilon keeps float noise (110.000001) from adding a whole second; no wait
     // is shown as longer than MAX_ETA_SECS.
     let eta = if rate > 0.0 {
-        ((position as f64 / rate * 1.1 - 1e-6).ceil().max(0.0) as u64).min(MAX_ETA_SECS)
+        let wait = observed.opens_in_secs.max(0.0) + position as f64 / rate * 1.1;
+        ((wait - 1e-6).ceil().max(0.0) as u64).min(MAX_ETA_SECS)
     } else {
         MAX_ETA_SECS
     };
@@ -106,6 +111,27 @@ mod tests {
     }
 
     #[test]
+    fn before_the_opening_the_wait_starts_with_it() {
+        // Opens in an hour, 10/s configured: the 100th in line waits the hour and 11 s.
+        let o = Observed {
+            configured_rate: 10.0,
+            opens_in_secs: 3600.0,
+            ..Observed::default()
+        };
+        assert_eq!(estimate(100, &o), (3611, 0.2));
+        let later = Observed {
+            opens_in_secs: 0.25,
+            ..o
+        };
+        assert_eq!(estimate(100, &later), (12, 0.2));
+        let far = Observed {
+            opens_in_secs: 30.0 * 24.0 * 3600.0,
+            ..o
+        };
+        assert_eq!(estimate(1, &far).0, MAX_ETA_SECS);
+    }
+
+    #[test]
     fn steady_state_uses_the_weighted_rate() {
         // 10/s sustained for 15 minutes.
         let o = Observed {
@@ -115,6 +141,7 @@ mod tests {
             configured_rate: 50.0,
             poll_cap_ms: 0,
             observing_secs: 3600.0,
+            opens_in_secs: 0.0,
         };
         assert!((o.weighted_rate() - 10.0).abs() < 1e-9);
         assert_eq!(estimate(1000, &o), (110, 1.0));
@@ -132,6 +159,7 @@ mod tests {
                     configured_rate: 1.0,
                     poll_cap_ms: 0,
                     observing_secs: 3600.0,
+                    opens_in_secs: 0.0,
                 },
             )
             .1

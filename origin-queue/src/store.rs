@@ -38,6 +38,7 @@ fn observed(
     rate: &str,
     poll_cap_ms: u64,
     started_ms: u64,
+    opens_at_ms: u64,
     now_ms: u64,
 ) -> Observed {
     Observed {
@@ -47,6 +48,7 @@ fn observed(
         configured_rate: rate.parse().unwrap_or(0.0),
         poll_cap_ms,
         observing_secs: observing_secs(started_ms, now_ms),
+        opens_in_secs: opens_at_ms.saturating_sub(now_ms) as f64 / 1000.0,
     }
 }
 
@@ -236,7 +238,7 @@ fn text(v: &redis::Value) -> Result<String, String> {
 }
 
 /// The part of a batch reply that is shared by the batch: `{found, waiting, n1, n5, n15,
-/// rate, poll cap ms, first admission ms}`, then 3 items for each of `asked` visitors
+/// rate, poll cap ms, first admission ms, opening ms}`, then 3 items for each of `asked` visitors
 /// (see `lua/status.lua` and `lua/join.lua`). `None`: no such event. Returns the line
 /// length, the ETA inputs and each visitor's 3 items.
 fn parse_batch(
@@ -244,7 +246,7 @@ fn parse_batch(
     asked: usize,
     now_ms: u64,
 ) -> Result<Option<(u64, Observed, std::slice::ChunksExact<'_, redis::Value>)>, String> {
-    const HEAD: usize = 8;
+    const HEAD: usize = 9;
     match reply.first().map(int).transpose()? {
         Some(0) => return Ok(None),
         Some(1) if reply.len() == HEAD + 3 * asked => {}
@@ -256,6 +258,7 @@ fn parse_batch(
         &text(&reply[5])?,
         n(6)?,
         n(7)?,
+        n(8)?,
         now_ms,
     );
     Ok(Some((n(1)?, observed, reply[HEAD..].chunks_exact(3))))
@@ -898,6 +901,7 @@ impl Store {
             configured_rate: 0.0,
             poll_cap_ms: 0,
             observing_secs: observing_secs(s(6), crate::clock::now_ms()),
+            opens_in_secs: 0.0,
         };
         Ok(Some(Stats {
             waiting,
@@ -946,6 +950,8 @@ mod batch_reply_tests {
         let head = [1, 42, 60, 300, 900].map(Value::Int);
         let mut reply: Vec<Value> = head.to_vec();
         reply.extend([bulk("50"), Value::Int(1000), Value::Int(5_000)]);
+        // Opened before `now`: nothing to add to the wait.
+        reply.push(Value::Int(4_000));
         reply.extend([bulk("waiting"), Value::Int(7), Value::Int(0)]);
         reply.extend([bulk("admitted"), Value::Int(90_000), Value::Int(80_000)]);
         reply.extend([bulk("admitted"), Value::Int(95_000), Value::Int(0)]);
@@ -956,6 +962,7 @@ mod batch_reply_tests {
         assert_eq!(found.observed.configured_rate, 50.0);
         assert_eq!(found.observed.poll_cap_ms, 1000);
         assert_eq!(found.observed.observing_secs, 60.0);
+        assert_eq!(found.observed.opens_in_secs, 0.0);
         assert_eq!(
             found.standings,
             vec![
@@ -981,7 +988,7 @@ mod batch_reply_tests {
         assert!(parse_statuses(&short, 1, 0).is_err());
         assert!(parse_statuses(&[], 1, 0).is_err());
         let mut unknown = [1, 0, 0, 0, 0].map(Value::Int).to_vec();
-        unknown.extend([bulk("50"), Value::Int(1000), Value::Int(0)]);
+        unknown.extend([bulk("50"), Value::Int(1000), Value::Int(0), Value::Int(0)]);
         unknown.extend([bulk("gone"), Value::Int(-1), Value::Int(0)]);
         assert!(parse_statuses(&unknown, 1, 0).is_err());
         assert!(parse_joins(&unknown, 1, 0).is_err());
@@ -990,14 +997,21 @@ mod batch_reply_tests {
     #[test]
     fn reads_each_join_of_a_batch_in_order() {
         let mut reply = [1, 3, 0, 0, 0].map(Value::Int).to_vec();
-        reply.extend([bulk("50"), Value::Int(1000), Value::Int(0)]);
+        // Opens 90 s after `now`.
+        reply.extend([
+            bulk("50"),
+            Value::Int(1000),
+            Value::Int(0),
+            Value::Int(100_000),
+        ]);
         reply.extend([bulk("waiting"), Value::Int(1), Value::Int(12)]);
         reply.extend([bulk("waiting"), Value::Int(1), Value::Int(0)]);
         reply.extend([bulk("admitted"), Value::Int(-1), Value::Int(0)]);
         reply.extend([bulk("closed"), Value::Int(-1), Value::Int(0)]);
-        let found = parse_joins(&reply, 4, 0).unwrap().unwrap();
+        let found = parse_joins(&reply, 4, 10_000).unwrap().unwrap();
         assert_eq!(found.waiting, 3);
         assert_eq!(found.observed.configured_rate, 50.0);
+        assert_eq!(found.observed.opens_in_secs, 90.0);
         assert_eq!(
             found.joined,
             vec![

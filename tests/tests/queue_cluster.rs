@@ -101,6 +101,12 @@ fn join_gives_an_exact_position_and_rejoining_keeps_the_place() {
     for field in ["eta_seconds", "eta_confidence", "poll_after_ms", "visitor"] {
         assert!(!first[field].is_null(), "{field} missing: {first}");
     }
+    // Nobody is admitted before the event opens, in 3,000 s: the wait starts with that.
+    let opening_wait = 2_990..=3_001;
+    assert!(
+        opening_wait.contains(&first["eta_seconds"].as_u64().unwrap()),
+        "{first}"
+    );
     // Joining again with the ticket returns the same place, never a second one.
     let (again, _) = join(q.addr, "t-join", Some(&t1));
     assert_eq!(
@@ -130,6 +136,11 @@ fn join_gives_an_exact_position_and_rejoining_keeps_the_place() {
             s.json()["waiting"].as_u64()
         ),
         (200, Some(1), Some(2))
+    );
+    assert!(
+        opening_wait.contains(&s.json()["eta_seconds"].as_u64().unwrap()),
+        "{:?}",
+        s.json()
     );
     // The event is scheduled: nobody is admitted before it opens.
     thread::sleep(Duration::from_millis(300));

@@ -5,19 +5,20 @@
 -- KEYS: 1 cfg, 2 q, 3 seenx, 4-6 seen0..2, 7 granted, 8 active, 9 stats
 -- ARGV: 1 now_ms, 2.. visitor ids
 -- Returns {0} when there is no such event, else
---   {1, waiting, n1, n5, n15, rate, poll cap ms, first admission ms,
+--   {1, waiting, n1, n5, n15, rate, poll cap ms, first admission ms, opening ms,
 --    then for each visitor in ARGV order: state, rank_or_session_end, granted_at_ms}
 -- state: waiting|admitted|expired; granted_at_ms is set only when this call claimed the
 -- grant, else 0.
 local now = tonumber(ARGV[1])
-local cfg = redis.call('HMGET', KEYS[1], 'session_ms', 'rate', 'claim_ms', 'abandon_ms')
+local cfg = redis.call('HMGET', KEYS[1], 'session_ms', 'rate', 'claim_ms', 'abandon_ms',
+  'opens_at_ms')
 local session = cfg[1]
 if not session then return {0} end
 local claim_ms, abandon_ms = tonumber(cfg[3]), tonumber(cfg[4])
 local r = redis.call('HMGET', KEYS[9], 'n1', 'n5', 'n15', 'started_ms')
 local out = {1, redis.call('ZCARD', KEYS[2]), tonumber(r[1]) or 0, tonumber(r[2]) or 0,
   tonumber(r[3]) or 0, cfg[2], math.floor(math.min(claim_ms, abandon_ms) / 3),
-  tonumber(r[4]) or 0}
+  tonumber(r[4]) or 0, tonumber(cfg[5]) or 0}
 -- One read for where every visitor of the batch stands in line, and one for their
 -- poll marks: a Lua call into Redis costs more than the lookup it makes.
 if #ARGV < 2 then return out end
