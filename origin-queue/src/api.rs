@@ -392,6 +392,9 @@ struct Placement<'a> {
     eta_seconds: Option<u64>,
     eta_confidence: Option<f64>,
     poll_after_ms: u64,
+    /// Present (true) only while the operator has paused admission.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    paused: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pass: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -410,6 +413,7 @@ impl<'a> Placement<'a> {
             eta_seconds: Some(eta),
             eta_confidence: Some(confidence),
             poll_after_ms: poll_after_ms(eta, rand::rng().random::<f64>(), observed.poll_cap_ms),
+            paused: observed.paused,
             ..Placement::other(visitor, "waiting", waiting)
         }
     }
@@ -424,6 +428,7 @@ impl<'a> Placement<'a> {
             eta_seconds: None,
             eta_confidence: None,
             poll_after_ms: if status == "admitted" { 0 } else { 5_000 },
+            paused: false,
             pass: None,
             pass_expires_at: None,
             admitted_at_ms: None,

@@ -37,6 +37,9 @@ pub struct Observed {
     /// Seconds until the event opens (0 once it is open): nobody is admitted before,
     /// so a wait starts with them.
     pub opens_in_secs: f64,
+    /// Admission is paused by the operator: nobody knows for how long, so the estimate
+    /// (made as if it resumed now) gets the lowest confidence.
+    pub paused: bool,
 }
 
 impl Observed {
@@ -60,7 +63,8 @@ impl Observed {
 }
 
 /// Seconds until a visitor at `position` (1 = next) is admitted, and the confidence.
-/// Before the event opens, the time until it opens comes first.
+/// Before the event opens, the time until it opens comes first; while admission is
+/// paused, the confidence is the lowest.
 pub fn estimate(position: u64, observed: &Observed) -> (u64, f64) {
     let observed_rate = observed.weighted_rate();
     let rate = if observed_rate > 0.0 {
@@ -76,7 +80,9 @@ pub fn estimate(position: u64, observed: &Observed) -> (u64, f64) {
     } else {
         MAX_ETA_SECS
     };
-    let confidence = if observed.last_15m >= 30 {
+    let confidence = if observed.paused {
+        0.2
+    } else if observed.last_15m >= 30 {
         1.0
     } else if observed.last_5m >= 10 {
         0.8
@@ -142,6 +148,7 @@ mod tests {
             poll_cap_ms: 0,
             observing_secs: 3600.0,
             opens_in_secs: 0.0,
+            paused: false,
         };
         assert!((o.weighted_rate() - 10.0).abs() < 1e-9);
         assert_eq!(estimate(1000, &o), (110, 1.0));
@@ -160,6 +167,7 @@ mod tests {
                     poll_cap_ms: 0,
                     observing_secs: 3600.0,
                     opens_in_secs: 0.0,
+                    paused: false,
                 },
             )
             .1
@@ -168,6 +176,15 @@ mod tests {
         assert_eq!(c(0, 10, 29), 0.8);
         assert_eq!(c(3, 9, 9), 0.6);
         assert_eq!(c(2, 2, 2), 0.2);
+        // However long the history, a pause makes the estimate a guess.
+        let paused = Observed {
+            last_15m: 9000,
+            configured_rate: 10.0,
+            observing_secs: 3600.0,
+            paused: true,
+            ..Observed::default()
+        };
+        assert_eq!(estimate(1, &paused).1, 0.2);
     }
 
     #[test]

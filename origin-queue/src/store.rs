@@ -39,6 +39,7 @@ fn observed(
     poll_cap_ms: u64,
     started_ms: u64,
     opens_at_ms: u64,
+    paused: bool,
     now_ms: u64,
 ) -> Observed {
     Observed {
@@ -49,6 +50,7 @@ fn observed(
         poll_cap_ms,
         observing_secs: observing_secs(started_ms, now_ms),
         opens_in_secs: opens_at_ms.saturating_sub(now_ms) as f64 / 1000.0,
+        paused,
     }
 }
 
@@ -238,7 +240,7 @@ fn text(v: &redis::Value) -> Result<String, String> {
 }
 
 /// The part of a batch reply that is shared by the batch: `{found, waiting, n1, n5, n15,
-/// rate, poll cap ms, first admission ms, opening ms}`, then 3 items for each of `asked` visitors
+/// rate, poll cap ms, first admission ms, opening ms, paused}`, then 3 items for each of `asked` visitors
 /// (see `lua/status.lua` and `lua/join.lua`). `None`: no such event. Returns the line
 /// length, the ETA inputs and each visitor's 3 items.
 fn parse_batch(
@@ -246,7 +248,7 @@ fn parse_batch(
     asked: usize,
     now_ms: u64,
 ) -> Result<Option<(u64, Observed, std::slice::ChunksExact<'_, redis::Value>)>, String> {
-    const HEAD: usize = 9;
+    const HEAD: usize = 10;
     match reply.first().map(int).transpose()? {
         Some(0) => return Ok(None),
         Some(1) if reply.len() == HEAD + 3 * asked => {}
@@ -259,6 +261,7 @@ fn parse_batch(
         n(6)?,
         n(7)?,
         n(8)?,
+        n(9)? == 1,
         now_ms,
     );
     Ok(Some((n(1)?, observed, reply[HEAD..].chunks_exact(3))))
@@ -902,6 +905,7 @@ impl Store {
             poll_cap_ms: 0,
             observing_secs: observing_secs(s(6), crate::clock::now_ms()),
             opens_in_secs: 0.0,
+            paused: false,
         };
         Ok(Some(Stats {
             waiting,
@@ -950,8 +954,8 @@ mod batch_reply_tests {
         let head = [1, 42, 60, 300, 900].map(Value::Int);
         let mut reply: Vec<Value> = head.to_vec();
         reply.extend([bulk("50"), Value::Int(1000), Value::Int(5_000)]);
-        // Opened before `now`: nothing to add to the wait.
-        reply.push(Value::Int(4_000));
+        // Opened before `now`: nothing to add to the wait; paused.
+        reply.extend([Value::Int(4_000), Value::Int(1)]);
         reply.extend([bulk("waiting"), Value::Int(7), Value::Int(0)]);
         reply.extend([bulk("admitted"), Value::Int(90_000), Value::Int(80_000)]);
         reply.extend([bulk("admitted"), Value::Int(95_000), Value::Int(0)]);
@@ -963,6 +967,7 @@ mod batch_reply_tests {
         assert_eq!(found.observed.poll_cap_ms, 1000);
         assert_eq!(found.observed.observing_secs, 60.0);
         assert_eq!(found.observed.opens_in_secs, 0.0);
+        assert!(found.observed.paused);
         assert_eq!(
             found.standings,
             vec![
@@ -989,6 +994,7 @@ mod batch_reply_tests {
         assert!(parse_statuses(&[], 1, 0).is_err());
         let mut unknown = [1, 0, 0, 0, 0].map(Value::Int).to_vec();
         unknown.extend([bulk("50"), Value::Int(1000), Value::Int(0), Value::Int(0)]);
+        unknown.push(Value::Int(0));
         unknown.extend([bulk("gone"), Value::Int(-1), Value::Int(0)]);
         assert!(parse_statuses(&unknown, 1, 0).is_err());
         assert!(parse_joins(&unknown, 1, 0).is_err());
@@ -1003,6 +1009,7 @@ mod batch_reply_tests {
             Value::Int(1000),
             Value::Int(0),
             Value::Int(100_000),
+            Value::Int(0),
         ]);
         reply.extend([bulk("waiting"), Value::Int(1), Value::Int(12)]);
         reply.extend([bulk("waiting"), Value::Int(1), Value::Int(0)]);
@@ -1012,6 +1019,7 @@ mod batch_reply_tests {
         assert_eq!(found.waiting, 3);
         assert_eq!(found.observed.configured_rate, 50.0);
         assert_eq!(found.observed.opens_in_secs, 90.0);
+        assert!(!found.observed.paused);
         assert_eq!(
             found.joined,
             vec![

@@ -271,6 +271,17 @@ fn admission_follows_the_rate_and_pauses() {
         (paused["admitted_total"].as_u64(), paused["state"].as_str()),
         (Some(before), Some("paused"))
     );
+    // Those in line are told, and the estimate's confidence drops to the lowest.
+    let last = status(q.addr, "t-rate", &tickets[79]).json();
+    assert_eq!(
+        (
+            last["status"].as_str(),
+            last["paused"].as_bool(),
+            last["eta_confidence"].as_f64()
+        ),
+        (Some("waiting"), Some(true), Some(0.2)),
+        "{last}"
+    );
     assert_eq!(
         admin(q.addr, "POST", "/v1/admin/events/t-rate/resume", &json!({})).status,
         200
@@ -281,6 +292,12 @@ fn admission_follows_the_rate_and_pauses() {
             .unwrap()
             > before
     }));
+    let last = status(q.addr, "t-rate", &tickets[79]).json();
+    assert_eq!(
+        (last["status"].as_str(), last["paused"].as_bool()),
+        (Some("waiting"), None),
+        "{last}"
+    );
     // The head of the line got the pass, which the edge would accept.
     let s = status(q.addr, "t-rate", &tickets[0]);
     let body = s.json();

@@ -6,19 +6,20 @@
 -- ARGV: 1 now_ms, 2.. visitor ids
 -- Returns {0} when there is no such event, else
 --   {1, waiting, n1, n5, n15, rate, poll cap ms, first admission ms, opening ms,
+--    paused (1/0),
 --    then for each visitor in ARGV order: state, rank_or_session_end, granted_at_ms}
 -- state: waiting|admitted|expired; granted_at_ms is set only when this call claimed the
 -- grant, else 0.
 local now = tonumber(ARGV[1])
 local cfg = redis.call('HMGET', KEYS[1], 'session_ms', 'rate', 'claim_ms', 'abandon_ms',
-  'opens_at_ms')
+  'opens_at_ms', 'paused')
 local session = cfg[1]
 if not session then return {0} end
 local claim_ms, abandon_ms = tonumber(cfg[3]), tonumber(cfg[4])
 local r = redis.call('HMGET', KEYS[9], 'n1', 'n5', 'n15', 'started_ms')
 local out = {1, redis.call('ZCARD', KEYS[2]), tonumber(r[1]) or 0, tonumber(r[2]) or 0,
   tonumber(r[3]) or 0, cfg[2], math.floor(math.min(claim_ms, abandon_ms) / 3),
-  tonumber(r[4]) or 0, tonumber(cfg[5]) or 0}
+  tonumber(r[4]) or 0, tonumber(cfg[5]) or 0, cfg[6] == '1' and 1 or 0}
 -- One read for where every visitor of the batch stands in line, and one for their
 -- poll marks: a Lua call into Redis costs more than the lookup it makes.
 if #ARGV < 2 then return out end
