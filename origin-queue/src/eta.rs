@@ -2,12 +2,14 @@
 //!
 //! Seed design: the observed admission rate over 1, 5 and 15 minutes, weighted
 //! 50 / 30 / 20 %; ETA = position ÷ weighted rate × 1.1; with no history, the configured
-//! rate; before the event opens, the time until it opens is added. One change, found by measuring: a window is divided by the time it actually
+//! rate. Before the event opens, the time until it opens is added (nobody is admitted
+//! before). One change, found by measuring: a window is divided by the time it actually
 //! covers (since the first admission), not by its nominal length; the seed's version
 //! underestimates the rate tenfold in the first minutes of a sale. And the configured
 //! rate is blended in as a few seconds' worth of observation during the first half
-//! minute, so that the very first admissions do not swing the estimate. Confidence: 1.0 with ≥ 30 admissions in 15 min, 0.8 with ≥ 10 in 5 min, 0.6
-//! with ≥ 3 in 1 min, else 0.2. Its accuracy is measured, not assumed.
+//! minute, so that the very first admissions do not swing the estimate. Confidence: 1.0
+//! with ≥ 30 admissions in 15 min, 0.8 with ≥ 10 in 5 min, 0.6 with ≥ 3 in 1 min, else
+//! 0.2, and 0.2 while admission is paused. Its accuracy is measured, not assumed.
 
 /// Seconds of observation the configured rate is worth before admissions are seen…
 const PRIOR_SECS: f64 = 5.0;

@@ -240,9 +240,9 @@ fn text(v: &redis::Value) -> Result<String, String> {
 }
 
 /// The part of a batch reply that is shared by the batch: `{found, waiting, n1, n5, n15,
-/// rate, poll cap ms, first admission ms, opening ms, paused}`, then 3 items for each of `asked` visitors
-/// (see `lua/status.lua` and `lua/join.lua`). `None`: no such event. Returns the line
-/// length, the ETA inputs and each visitor's 3 items.
+/// rate, poll cap ms, first admission ms, opening ms, paused (1/0)}`, then 3 items for
+/// each of `asked` visitors (see `lua/status.lua` and `lua/join.lua`). `None`: no such
+/// event. Returns the line length, the ETA inputs and each visitor's 3 items.
 fn parse_batch(
     reply: &[redis::Value],
     asked: usize,
@@ -993,8 +993,8 @@ mod batch_reply_tests {
         assert!(parse_statuses(&short, 1, 0).is_err());
         assert!(parse_statuses(&[], 1, 0).is_err());
         let mut unknown = [1, 0, 0, 0, 0].map(Value::Int).to_vec();
-        unknown.extend([bulk("50"), Value::Int(1000), Value::Int(0), Value::Int(0)]);
-        unknown.push(Value::Int(0));
+        unknown.extend([bulk("50"), Value::Int(1000)]);
+        unknown.extend([0, 0, 0].map(Value::Int));
         unknown.extend([bulk("gone"), Value::Int(-1), Value::Int(0)]);
         assert!(parse_statuses(&unknown, 1, 0).is_err());
         assert!(parse_joins(&unknown, 1, 0).is_err());
