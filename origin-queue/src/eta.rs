@@ -147,10 +147,8 @@ mod tests {
             last_5m: 3000,
             last_15m: 9000,
             configured_rate: 50.0,
-            poll_cap_ms: 0,
             observing_secs: 3600.0,
-            opens_in_secs: 0.0,
-            paused: false,
+            ..Observed::default()
         };
         assert!((o.weighted_rate() - 10.0).abs() < 1e-9);
         assert_eq!(estimate(1000, &o), (110, 1.0));
@@ -166,10 +164,8 @@ mod tests {
                     last_5m: n5,
                     last_15m: n15,
                     configured_rate: 1.0,
-                    poll_cap_ms: 0,
                     observing_secs: 3600.0,
-                    opens_in_secs: 0.0,
-                    paused: false,
+                    ..Observed::default()
                 },
             )
             .1

@@ -901,11 +901,8 @@ impl Store {
             last_1m: s(3),
             last_5m: s(4),
             last_15m: s(5),
-            configured_rate: 0.0,
-            poll_cap_ms: 0,
             observing_secs: observing_secs(s(6), crate::clock::now_ms()),
-            opens_in_secs: 0.0,
-            paused: false,
+            ..Observed::default()
         };
         Ok(Some(Stats {
             waiting,
