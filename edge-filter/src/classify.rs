@@ -1,16 +1,25 @@
 //! Which class a request path belongs to.
 //!
 //! The longest matching prefix wins, whichever list it is in; paths that match no
-//! prefix are left alone (bypass). A prefix ending in `/` matches everything under it;
-//! any other prefix matches itself exactly and everything under `prefix/`, so
-//! `/reserve` protects `/reserve` and `/reserve/1` but not `/reserved`.
+//! prefix are left alone (bypass). Matching is deliberately lopsided, because a false
+//! "protected" costs a visitor one redirect and a false "bypass" costs the event:
 //!
-//! Paths that are not in normal form (`//`, `.` or `..` segments, encoded dots or
-//! slashes, backslashes, non-printable bytes) are refused: a backend that normalizes
-//! differently could otherwise be reached around a protected prefix. Envoy's
-//! `normalize_path` / `merge_slashes` make this refusal unreachable for honest clients.
+//! * **protected** prefixes match loosely, on the path's canonical form (decoded,
+//!   without `;params`, without case unless the event says otherwise), segment by
+//!   segment, so that no spelling a backend might route to a protected resource gets
+//!   past (see [`crate::path`]);
+//! * **queue** and **bypass** prefixes match strictly, on the path exactly as Envoy
+//!   routes it: a prefix ending in `/` matches everything under it, any other prefix
+//!   matches itself and everything under `prefix/`. A different spelling of a bypass
+//!   path is therefore never bypassed, only protected or left alone.
+//!
+//! On a tie, protected wins. Paths that are not in normal form, or whose canonical
+//! form cannot be read safely, are refused (400): a backend that normalizes differently
+//! could otherwise be reached around a protected prefix. Envoy's `normalize_path` /
+//! `merge_slashes` make this refusal unreachable for honest clients.
 
 use crate::config::{Config, EventConfig};
+use crate::path::{canonical, fold_case, is_normal_path};
 
 /// The class of a request path.
 #[derive(Debug, PartialEq, Eq)]
@@ -31,21 +40,36 @@ pub fn classify<'c>(config: &'c Config, path: &[u8]) -> PathClass<'c> {
     if !is_normal_path(path) {
         return PathClass::NotNormalized;
     }
-    let mut best: (usize, PathClass<'c>) = (0, PathClass::Bypass);
-    let mut consider = |prefix: &str, class: PathClass<'c>| {
-        if prefix.len() > best.0 && prefix_matches(prefix.as_bytes(), path) {
-            best = (prefix.len(), class);
-        }
+    let Some(canonical) = canonical(path) else {
+        return PathClass::NotNormalized;
     };
-    for p in &config.bypass_prefixes {
-        consider(p, PathClass::Bypass);
-    }
-    for p in &config.queue_prefixes {
-        consider(p, PathClass::Queue);
-    }
+    let mut folded: Option<Vec<u8>> = None;
+    let mut best: (usize, PathClass<'c>) = (0, PathClass::Bypass);
     for event in &config.events {
-        for p in &event.protected_prefixes {
-            consider(p, PathClass::Protected(event));
+        for prefix in &event.protected_prefixes {
+            let compared = if prefix.case_sensitive() {
+                &canonical
+            } else {
+                folded.get_or_insert_with(|| fold_case(&canonical))
+            };
+            let len = prefix.written.len();
+            if len > best.0 && prefix.matches(compared) {
+                best = (len, PathClass::Protected(event));
+            }
+        }
+    }
+    let strict = [
+        (&config.queue_prefixes, PathClass::Queue),
+        (&config.bypass_prefixes, PathClass::Bypass),
+    ];
+    for (prefixes, class) in strict {
+        let longest = prefixes
+            .iter()
+            .filter(|p| strict_prefix_matches(p.as_bytes(), path))
+            .map(String::len)
+            .max();
+        if let Some(len) = longest.filter(|len| *len > best.0) {
+            best = (len, class);
         }
     }
     best.1
@@ -59,46 +83,11 @@ pub fn path_only(path: &[u8]) -> &[u8] {
     }
 }
 
-fn prefix_matches(prefix: &[u8], path: &[u8]) -> bool {
+fn strict_prefix_matches(prefix: &[u8], path: &[u8]) -> bool {
     if !path.starts_with(prefix) {
         return false;
     }
     prefix.ends_with(b"/") || path.len() == prefix.len() || path[prefix.len()] == b'/'
-}
-
-/// True if `path` (without query) starts with `/`, has only printable ASCII, no empty,
-/// `.` or `..` segments (except a trailing `/`), no backslash and no percent-encoded
-/// `.`, `/` or `\`.
-pub fn is_normal_path(path: &[u8]) -> bool {
-    if path.first() != Some(&b'/') || path.len() > 8192 {
-        return false;
-    }
-    if path
-        .iter()
-        .any(|&b| !b.is_ascii_graphic() || b == b'\\' || b == b'#')
-    {
-        return false;
-    }
-    for window in path.windows(3) {
-        if window[0] == b'%' {
-            let encoded = [
-                window[1].to_ascii_lowercase(),
-                window[2].to_ascii_lowercase(),
-            ];
-            if matches!(&encoded, b"2e" | b"2f" | b"5c") {
-                return false;
-            }
-        }
-    }
-    let segments = path[1..].split(|&b| b == b'/');
-    let count = path[1..].split(|&b| b == b'/').count();
-    for (i, segment) in segments.enumerate() {
-        let last = i + 1 == count;
-        if (segment.is_empty() && !last) || segment == b"." || segment == b".." {
-            return false;
-        }
-    }
-    true
 }
 
 #[cfg(test)]
@@ -120,6 +109,27 @@ mod tests {
         match classify(c, path.as_bytes()) {
             PathClass::Protected(e) => format!("protected:{}", e.id),
             other => format!("{other:?}"),
+        }
+    }
+
+    /// The shared table of spellings (also run through real Envoy).
+    #[test]
+    fn every_spelling_gets_its_class() {
+        let table: serde_json::Value =
+            serde_json::from_str(include_str!("../conformance/path-spellings.json")).unwrap();
+        let mut config = table["config"].clone();
+        config["keys"] = serde_json::from_str(KEYS).unwrap();
+        let c = Config::from_json(config.to_string().as_bytes()).unwrap();
+        let cases = table["cases"].as_array().unwrap();
+        assert!(cases.len() >= 40);
+        for case in cases {
+            let path = case["path"].as_str().unwrap();
+            assert_eq!(
+                class(&c, path),
+                case["class"].as_str().unwrap(),
+                "{path} ({})",
+                case["why"]
+            );
         }
     }
 

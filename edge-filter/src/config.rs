@@ -4,14 +4,15 @@
 //! one round trip. See the README's "Edge filter configuration" section for an example.
 
 use serde::Deserialize;
+use wr_pass::wire::{self, Wire};
 use wr_pass::{validate_event_id, KeyRing};
+
+use crate::path::{is_normal_path, ProtectedPrefix};
 
 /// Most events one filter serves.
 const MAX_EVENTS: usize = 64;
 /// Most path prefixes in all lists together.
 const MAX_PREFIXES: usize = 256;
-/// Largest accepted clock-skew leeway.
-const MAX_CLOCK_SKEW: u64 = 300;
 /// Largest number of rate-limit slots (each costs ~100 bytes of shared data per worker set).
 const MAX_SLOTS: u32 = 1 << 20;
 
@@ -25,36 +26,48 @@ pub struct RateLimit {
     pub burst: u32,
 }
 
-/// One event's protected paths.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+/// One event as written in the configuration.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawEvent {
+    id: String,
+    protected_prefixes: Vec<String>,
+    #[serde(default)]
+    case_sensitive: bool,
+}
+
+/// One event's protected paths.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventConfig {
     /// Event id, as in origin-queue and in the pass.
     pub id: String,
     /// Path prefixes that need a valid pass for this event.
-    pub protected_prefixes: Vec<String>,
+    pub protected_prefixes: Vec<ProtectedPrefix>,
 }
 
-fn default_pass_cookie() -> String {
-    "wr_pass".into()
-}
-fn default_ticket_cookie() -> String {
-    "wr_ticket".into()
-}
 fn default_visitor_header() -> String {
-    "x-wr-visitor".into()
+    wire::VISITOR_HEADER.into()
 }
 fn default_event_header() -> String {
-    "x-wr-event".into()
+    wire::EVENT_HEADER.into()
 }
 fn default_waiting_room_path() -> String {
-    "/waiting-room/{event}".into()
+    wire::WAITING_ROOM_PATH.into()
 }
 fn default_queue_prefixes() -> Vec<String> {
-    vec!["/v1/".into(), "/waiting-room/".into()]
+    vec![wire::API_PREFIX.into(), wire::WAITING_ROOM_PREFIX.into()]
+}
+fn default_pass_cookie() -> String {
+    wire::PASS_COOKIE.into()
+}
+fn default_ticket_cookie() -> String {
+    wire::TICKET_COOKIE.into()
 }
 fn default_clock_skew() -> u64 {
-    30
+    wire::CLOCK_SKEW_SECONDS
+}
+fn default_max_pass_lifetime() -> u64 {
+    wire::MAX_PASS_LIFETIME_SECONDS
 }
 fn default_denied_retry_after() -> u32 {
     5
@@ -80,11 +93,15 @@ fn default_queue_limit() -> Option<RateLimit> {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     keys: serde_json::Value,
-    events: Vec<EventConfig>,
+    events: Vec<RawEvent>,
     #[serde(default = "default_pass_cookie")]
     pass_cookie: String,
+    #[serde(default = "default_ticket_cookie")]
+    ticket_cookie: String,
     #[serde(default = "default_clock_skew")]
     clock_skew_seconds: u64,
+    #[serde(default = "default_max_pass_lifetime")]
+    max_pass_lifetime_seconds: u64,
     #[serde(default = "default_visitor_header")]
     visitor_header: String,
     #[serde(default = "default_event_header")]
@@ -103,8 +120,6 @@ struct RawConfig {
     queue_rate_limit: Option<RateLimit>,
     #[serde(default = "default_queue_limit")]
     in_line_rate_limit: Option<RateLimit>,
-    #[serde(default = "default_ticket_cookie")]
-    ticket_cookie: String,
     #[serde(default = "default_slots")]
     rate_limit_slots: u32,
     #[serde(default = "default_denied_retry_after")]
@@ -118,10 +133,12 @@ pub struct Config {
     pub keys: KeyRing,
     /// Events and their protected prefixes.
     pub events: Vec<EventConfig>,
-    /// Name of the admission cookie.
-    pub pass_cookie: String,
-    /// Clock-skew leeway, seconds, for pass issue and expiry times.
-    pub clock_skew_seconds: u64,
+    /// What the edge and origin-queue must agree on: cookie names, the clock-skew
+    /// leeway, the longest pass lifetime.
+    pub wire: Wire,
+    /// `wire` as the value of [`wire::WIRE_HEADER`], sent with every request forwarded
+    /// to origin-queue.
+    pub wire_header: String,
     /// Request header carrying the visitor id to the backend (set only by the filter).
     pub visitor_header: String,
     /// Request header carrying the event id to the backend (set only by the filter).
@@ -143,8 +160,6 @@ pub struct Config {
     /// status polls, leaving), all together (`None`: off). A budget apart, so that a
     /// flood of new visitors cannot take the polls of those in line.
     pub in_line_rate_limit: Option<RateLimit>,
-    /// Name of origin-queue's ticket cookie (the header `x-wr-ticket` is read too).
-    pub ticket_cookie: String,
     /// Number of shared-data slots per rate-limit namespace: bounds memory.
     pub rate_limit_slots: u32,
     /// `Retry-After` sent with 403 "not admitted" answers.
@@ -170,25 +185,33 @@ impl Config {
             })
             .ok();
         check_events(&raw.events, &mut problems);
-        check_token("pass_cookie", &raw.pass_cookie, &mut problems);
-        check_token("ticket_cookie", &raw.ticket_cookie, &mut problems);
-        if raw.ticket_cookie == raw.pass_cookie {
-            problems.push("ticket_cookie and pass_cookie must differ".into());
-        }
+        let wire = Wire {
+            pass_cookie: raw.pass_cookie.clone(),
+            ticket_cookie: raw.ticket_cookie.clone(),
+            clock_skew_seconds: raw.clock_skew_seconds,
+            max_pass_lifetime_seconds: raw.max_pass_lifetime_seconds,
+        };
+        problems.extend(wire.problems());
         for (field, name) in [
             ("visitor_header", &raw.visitor_header),
             ("event_header", &raw.event_header),
         ] {
-            check_token(field, name, &mut problems);
+            if !wire::is_cookie_name(name) {
+                problems.push(format!(
+                    "{field}: {name:?} is not a valid header name (1-64 token characters)"
+                ));
+            }
             if name.bytes().any(|b| b.is_ascii_uppercase()) {
                 problems.push(format!("{field}: {name:?} must be lower case"));
+            }
+            if name.contains('_') {
+                problems.push(format!(
+                    "{field}: {name:?} must not contain '_' (many servers read it as '-')"
+                ));
             }
         }
         if raw.visitor_header == raw.event_header {
             problems.push("visitor_header and event_header must differ".into());
-        }
-        if raw.clock_skew_seconds > MAX_CLOCK_SKEW {
-            problems.push(format!("clock_skew_seconds: at most {MAX_CLOCK_SKEW}"));
         }
         if !raw.waiting_room_path.starts_with('/') || !raw.waiting_room_path.contains("{event}") {
             problems.push("waiting_room_path: must start with '/' and contain {event}".into());
@@ -215,9 +238,20 @@ impl Config {
         match keys {
             Some(keys) if problems.is_empty() => Ok(Config {
                 keys,
-                events: raw.events,
-                pass_cookie: raw.pass_cookie,
-                clock_skew_seconds: raw.clock_skew_seconds,
+                events: raw
+                    .events
+                    .into_iter()
+                    .map(|event| EventConfig {
+                        protected_prefixes: event
+                            .protected_prefixes
+                            .iter()
+                            .map(|p| ProtectedPrefix::new(p, event.case_sensitive))
+                            .collect(),
+                        id: event.id,
+                    })
+                    .collect(),
+                wire_header: wire.to_header(),
+                wire,
                 visitor_header: raw.visitor_header,
                 event_header: raw.event_header,
                 waiting_room_path: raw.waiting_room_path,
@@ -227,7 +261,6 @@ impl Config {
                 visitor_rate_limit: raw.visitor_rate_limit,
                 queue_rate_limit: raw.queue_rate_limit,
                 in_line_rate_limit: raw.in_line_rate_limit,
-                ticket_cookie: raw.ticket_cookie,
                 rate_limit_slots: raw.rate_limit_slots,
                 denied_retry_after_seconds: raw.denied_retry_after_seconds,
             }),
@@ -239,9 +272,15 @@ impl Config {
     pub fn waiting_room_for(&self, event: &str) -> String {
         self.waiting_room_path.replace("{event}", event)
     }
+
+    /// The request headers only the filter may set: client-sent copies, in any
+    /// spelling, are removed before a request goes on.
+    pub fn owned_headers(&self) -> [&str; 3] {
+        [&self.visitor_header, &self.event_header, wire::WIRE_HEADER]
+    }
 }
 
-fn check_events(events: &[EventConfig], problems: &mut Vec<String>) {
+fn check_events(events: &[RawEvent], problems: &mut Vec<String>) {
     if events.is_empty() {
         problems.push("events: at least one event is required".into());
     }
@@ -272,12 +311,12 @@ fn check_prefixes(field: &str, prefixes: &[String], problems: &mut Vec<String>) 
     for (i, p) in prefixes.iter().enumerate() {
         let bad_char = p
             .bytes()
-            .any(|b| !b.is_ascii_graphic() || matches!(b, b'?' | b'#' | b'%' | b'\\'));
+            .any(|b| !b.is_ascii_graphic() || matches!(b, b'?' | b'#' | b'%' | b'\\' | b';'));
         if !p.starts_with('/') || bad_char || p.len() > 256 {
             problems.push(format!(
-                "{field}[{i}]: {p:?} must start with '/', be at most 256 printable characters, without ? # % or \\"
+                "{field}[{i}]: {p:?} must start with '/', be at most 256 printable characters, without ? # % ; or \\"
             ));
-        } else if !crate::classify::is_normal_path(p.as_bytes()) {
+        } else if !is_normal_path(p.as_bytes()) {
             problems.push(format!(
                 "{field}[{i}]: {p:?} is not a normalized path (no //, . or .. segments)"
             ));
@@ -285,15 +324,18 @@ fn check_prefixes(field: &str, prefixes: &[String], problems: &mut Vec<String>) 
     }
 }
 
-/// The same prefix in two lists would make classification depend on list order.
+/// Two prefixes for the same paths would make classification depend on list order
+/// (or leave one of them without effect). A protected prefix names the same paths as
+/// another prefix that differs only in case or in a trailing `/`.
 fn check_overlaps(raw: &RawConfig, problems: &mut Vec<String>) {
-    let mut all: Vec<(&str, String)> = Vec::new();
+    // (prefix, owner, protected?)
+    let mut all: Vec<(&str, String, bool)> = Vec::new();
     let lists = [
         ("queue_prefixes", &raw.queue_prefixes),
         ("bypass_prefixes", &raw.bypass_prefixes),
     ];
     for (field, list) in lists {
-        all.extend(list.iter().map(|p| (p.as_str(), field.to_owned())));
+        all.extend(list.iter().map(|p| (p.as_str(), field.to_owned(), false)));
     }
     for event in &raw.events {
         let owner = format!("event {:?}", event.id);
@@ -301,31 +343,26 @@ fn check_overlaps(raw: &RawConfig, problems: &mut Vec<String>) {
             event
                 .protected_prefixes
                 .iter()
-                .map(|p| (p.as_str(), owner.clone())),
+                .map(|p| (p.as_str(), owner.clone(), true)),
         );
     }
     if all.len() > MAX_PREFIXES {
         problems.push(format!("at most {MAX_PREFIXES} path prefixes in all"));
     }
-    for (i, (p, owner)) in all.iter().enumerate() {
-        if let Some((_, first)) = all[..i].iter().find(|(q, _)| q == p) {
-            problems.push(format!(
+    let loose = |p: &str| ProtectedPrefix::new(p, false).compared();
+    for (i, (p, owner, protected)) in all.iter().enumerate() {
+        let earlier = all[..i].iter().find(|(q, _, q_protected)| {
+            q == p || ((*protected || *q_protected) && loose(q) == loose(p))
+        });
+        match earlier {
+            Some((q, first, _)) if q == p => problems.push(format!(
                 "prefix {p:?} is listed twice ({first} and {owner})"
-            ));
+            )),
+            Some((q, first, _)) => problems.push(format!(
+                "prefix {p:?} ({owner}) names the same paths as {q:?} ({first})"
+            )),
+            None => {}
         }
-    }
-}
-
-fn check_token(field: &str, value: &str, problems: &mut Vec<String>) {
-    let ok = !value.is_empty()
-        && value.len() <= 64
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$&'*+-.^_`|~".contains(&b));
-    if !ok {
-        problems.push(format!(
-            "{field}: {value:?} is not a valid name (1-64 token characters)"
-        ));
     }
 }
 
@@ -357,11 +394,10 @@ pub(crate) mod tests {
     #[test]
     fn minimal_config_gets_defaults() {
         let c = Config::from_json(minimal().as_bytes()).unwrap();
-        assert_eq!(c.pass_cookie, "wr_pass");
+        assert_eq!(c.wire, Wire::default());
         assert_eq!(c.visitor_header, "x-wr-visitor");
         assert_eq!(c.waiting_room_for("concert"), "/waiting-room/concert");
         assert_eq!(c.client_rate_limit.unwrap().burst, 100);
-        assert_eq!(c.ticket_cookie, "wr_ticket");
         assert_eq!(c.in_line_rate_limit.unwrap().burst, 4_000);
     }
 
@@ -379,6 +415,59 @@ pub(crate) mod tests {
         assert_eq!(
             problems,
             ["in_line_rate_limit.requests_per_second: between 0.001 and 1000000"]
+        );
+    }
+
+    #[test]
+    fn pass_lifetime_is_bounded_by_default_and_configurable() {
+        let c = Config::from_json(minimal().as_bytes()).unwrap();
+        assert_eq!(c.wire.max_pass_lifetime_seconds, 86_400);
+        let text = minimal().replacen('{', r#"{"max_pass_lifetime_seconds":600,"#, 1);
+        let c = Config::from_json(text.as_bytes()).unwrap();
+        assert_eq!(c.wire.max_pass_lifetime_seconds, 600);
+        assert!(c.wire_header.ends_with("max_pass_lifetime_seconds=600"));
+        for bad in [0, 604_801] {
+            let text =
+                minimal().replacen('{', &format!(r#"{{"max_pass_lifetime_seconds":{bad},"#), 1);
+            let problems = Config::from_json(text.as_bytes()).unwrap_err();
+            assert_eq!(
+                problems,
+                ["max_pass_lifetime_seconds: between 1 and 604800"]
+            );
+        }
+    }
+
+    #[test]
+    fn prefixes_for_the_same_paths_are_refused() {
+        let text = format!(
+            r#"{{"keys":{KEYS},"events":[{{"id":"concert","protected_prefixes":["/reserve","/api/"]}}],
+                "bypass_prefixes":["/RESERVE","/api","/static/","/Static/"]}}"#
+        );
+        let problems = Config::from_json(text.as_bytes()).unwrap_err();
+        assert_eq!(
+            problems,
+            [
+                r#"prefix "/reserve" (event "concert") names the same paths as "/RESERVE" (bypass_prefixes)"#,
+                r#"prefix "/api/" (event "concert") names the same paths as "/api" (bypass_prefixes)"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn prefixes_with_parameters_or_escapes_are_refused() {
+        for prefix in ["/reserve;x", "/re%73erve", "/reserve seat"] {
+            let text = minimal().replace("/reserve", prefix);
+            assert!(Config::from_json(text.as_bytes()).is_err(), "{prefix}");
+        }
+    }
+
+    #[test]
+    fn identity_headers_must_not_have_a_second_spelling() {
+        let text = minimal().replacen('{', r#"{"visitor_header":"x_visitor","#, 1);
+        let problems = Config::from_json(text.as_bytes()).unwrap_err();
+        assert_eq!(
+            problems,
+            [r#"visitor_header: "x_visitor" must not contain '_' (many servers read it as '-')"#]
         );
     }
 

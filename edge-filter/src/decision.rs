@@ -1,7 +1,8 @@
 //! The per-request decision, as a pure function of the request, the clock and the
 //! shared store. The proxy-wasm glue only gathers inputs and applies the outcome.
 
-use wr_pass::{Rejection, TokenKind};
+use wr_pass::wire::TICKET_HEADER;
+use wr_pass::{Rejection, TokenKind, Validity};
 
 use crate::classify::{classify, PathClass};
 use crate::client::client_key;
@@ -11,8 +12,6 @@ use crate::metrics::Counter;
 use crate::rate_limit::{Limited, Limiter, SharedStore};
 use crate::reply::{json_error, redirect, LocalReply};
 
-/// origin-queue's ticket header, for clients that do not keep cookies.
-const TICKET_HEADER: &[u8] = b"x-wr-ticket";
 /// Ticket candidates checked per request at most (each costs an HMAC); a visitor has one.
 const MAX_TICKET_CANDIDATES: usize = 4;
 
@@ -30,13 +29,19 @@ pub struct Request<'a> {
     /// Envoy's `source.address` attribute (peer address, or the address Envoy derived
     /// from trusted proxy hops), never a client header.
     pub source_address: Option<&'a [u8]>,
+    /// Names, as sent, of client headers that spell a header only the filter may set
+    /// (see [`same_header_name`]).
+    pub spoofed: Vec<&'a [u8]>,
 }
 
 impl<'a> Request<'a> {
-    /// Gathers the inputs from the request's header pairs (names compared without case).
+    /// Gathers the inputs from the request's header pairs (names compared without
+    /// case). `owned` are the headers only the filter may set: any header that spells
+    /// one of them is listed in `spoofed`.
     pub fn from_headers(
         headers: &'a [(Vec<u8>, Vec<u8>)],
         source_address: Option<&'a [u8]>,
+        owned: &[&str],
     ) -> Self {
         let mut request = Request {
             source_address,
@@ -49,8 +54,10 @@ impl<'a> Request<'a> {
                 request.accept.push(value);
             } else if name.eq_ignore_ascii_case(b"cookie") {
                 request.cookies.push(value);
-            } else if name.eq_ignore_ascii_case(TICKET_HEADER) {
+            } else if name.eq_ignore_ascii_case(TICKET_HEADER.as_bytes()) {
                 request.ticket_headers.push(value);
+            } else if owned.iter().any(|o| same_header_name(name, o)) {
+                request.spoofed.push(name);
             }
         }
         request
@@ -63,14 +70,35 @@ impl<'a> Request<'a> {
     }
 }
 
+/// True if a sent header name is read as `owned` (a lower-case name with `-`) by some
+/// server: compared without case, with `_` read as `-` (CGI, WSGI, PHP, nginx with
+/// `underscores_in_headers`, and others fold `_` into `-`).
+pub fn same_header_name(sent: &[u8], owned: &str) -> bool {
+    sent.len() == owned.len()
+        && sent.iter().zip(owned.bytes()).all(|(&s, o)| {
+            let s = if s == b'_' {
+                b'-'
+            } else {
+                s.to_ascii_lowercase()
+            };
+            s == o
+        })
+}
+
 /// What to do with the request.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Action {
-    /// Send it on. The filter always strips client-sent identity headers first; with
-    /// `identity` it then sets them to (visitor, event) from the verified pass.
+    /// Send it on: first remove the `remove` headers (client-sent spellings of the
+    /// headers only the filter sets), then, with `identity`, set the identity headers
+    /// to (visitor, event) from the verified pass, and with `to_queue`, tell
+    /// origin-queue the edge's wire settings.
     Forward {
+        /// Names (lower-cased) of client headers to remove.
+        remove: Vec<Vec<u8>>,
         /// Visitor and event of the verified pass, for protected paths.
         identity: Option<(String, String)>,
+        /// True for requests to origin-queue.
+        to_queue: bool,
     },
     /// Answer locally; the request goes no further.
     Reply(LocalReply),
@@ -125,6 +153,15 @@ impl Engine {
         &self.config
     }
 
+    /// Gathers the inputs of one request from its headers (see [`Request::from_headers`]).
+    pub fn read_request<'a>(
+        &self,
+        headers: &'a [(Vec<u8>, Vec<u8>)],
+        source_address: Option<&'a [u8]>,
+    ) -> Request<'a> {
+        Request::from_headers(headers, source_address, &self.config.owned_headers())
+    }
+
     /// Decides what happens to `request` at `now_ms` (unix milliseconds).
     pub fn decide(&self, request: &Request, now_ms: u64, store: &dyn SharedStore) -> Decision {
         let Some(path) = request.path else {
@@ -132,7 +169,7 @@ impl Engine {
         };
         let event = match classify(&self.config, path) {
             PathClass::NotNormalized => return path_rejected(),
-            PathClass::Bypass => return forward(None, Counter::Bypassed),
+            PathClass::Bypass => return forward(request, None, false, &[Counter::Bypassed]),
             PathClass::Queue => None,
             PathClass::Protected(event) => Some(event),
         };
@@ -152,7 +189,8 @@ impl Engine {
                         return rate_limited(limited, Counter::RateLimitedVisitor);
                     }
                 }
-                forward(Some((visitor, event.id.clone())), Counter::Admitted)
+                let identity = Some((visitor, event.id.clone()));
+                forward(request, identity, false, &[Counter::Admitted])
             }
             Err(reason) => self.not_admitted(request, path, &event.id, reason),
         }
@@ -170,7 +208,7 @@ impl Engine {
                     return rate_limited(limited, Counter::RateLimitedQueue);
                 }
             }
-            return forward(None, Counter::QueueForwarded);
+            return forward(request, None, true, &[Counter::QueueForwarded]);
         };
         if let Some(limiter) = &self.visitor {
             if let Err(limited) = limiter.take(store, visitor.as_bytes(), now_ms) {
@@ -182,16 +220,15 @@ impl Engine {
                 return rate_limited(limited, Counter::RateLimitedInLine);
             }
         }
-        Decision {
-            action: Action::Forward { identity: None },
-            counters: vec![Counter::QueueForwarded, Counter::QueueForwardedInLine],
-        }
+        let counters = [Counter::QueueForwarded, Counter::QueueForwardedInLine];
+        forward(request, None, true, &counters)
     }
 
     /// The visitor id of the first valid, unexpired ticket in the `x-wr-ticket` headers
     /// or the ticket cookies (origin-queue reads them in that order).
     fn ticket_visitor(&self, request: &Request, now: u64) -> Option<String> {
-        let cookies = cookies::find(&request.cookies, self.config.ticket_cookie.as_bytes());
+        let cookies = cookies::find(&request.cookies, self.config.wire.ticket_cookie.as_bytes());
+        let validity = Validity::at(now, self.config.wire.clock_skew_seconds);
         request
             .ticket_headers
             .iter()
@@ -201,13 +238,7 @@ impl Engine {
             .find_map(|candidate| {
                 self.config
                     .keys
-                    .verify(
-                        TokenKind::Ticket,
-                        candidate,
-                        now,
-                        self.config.clock_skew_seconds,
-                        None,
-                    )
+                    .verify(TokenKind::Ticket, candidate, validity, None)
                     .ok()
             })
             .map(|claims| claims.visitor)
@@ -221,15 +252,16 @@ impl Engine {
         event: &str,
         now: u64,
     ) -> Result<String, Option<Rejection>> {
+        let wire = &self.config.wire;
+        let validity = Validity::at(now, wire.clock_skew_seconds)
+            .with_max_lifetime(wire.max_pass_lifetime_seconds);
         let mut first_failure = None;
-        for candidate in cookies::find(&request.cookies, self.config.pass_cookie.as_bytes()) {
-            match self.config.keys.verify(
-                TokenKind::Pass,
-                candidate,
-                now,
-                self.config.clock_skew_seconds,
-                Some(event),
-            ) {
+        for candidate in cookies::find(&request.cookies, wire.pass_cookie.as_bytes()) {
+            match self
+                .config
+                .keys
+                .verify(TokenKind::Pass, candidate, validity, Some(event))
+            {
                 Ok(claims) => return Ok(claims.visitor),
                 Err(reason) => {
                     first_failure.get_or_insert(reason);
@@ -289,13 +321,28 @@ fn describe(reason: Option<Rejection>) -> (Counter, &'static str, &'static str) 
             "PASS_WRONG_EVENT",
             "The admission pass is for another event.",
         ),
+        Some(Rejection::LifetimeTooLong) => (Counter::PassLifetimeTooLong, "PASS_INVALID", INVALID),
     }
 }
 
-fn forward(identity: Option<(String, String)>, counter: Counter) -> Decision {
+fn forward(
+    request: &Request,
+    identity: Option<(String, String)>,
+    to_queue: bool,
+    counters: &[Counter],
+) -> Decision {
+    let remove = request
+        .spoofed
+        .iter()
+        .map(|name| name.to_ascii_lowercase())
+        .collect();
     Decision {
-        action: Action::Forward { identity },
-        counters: vec![counter],
+        action: Action::Forward {
+            remove,
+            identity,
+            to_queue,
+        },
+        counters: counters.to_vec(),
     }
 }
 
@@ -388,7 +435,7 @@ mod tests {
         if let Some(a) = accept {
             headers.push((b"accept".to_vec(), a.as_bytes().to_vec()));
         }
-        let request = Request::from_headers(&headers, Some(peer.as_bytes()));
+        let request = e.read_request(&headers, Some(peer.as_bytes()));
         e.decide(&request, NOW * 1000, s)
     }
 
@@ -422,10 +469,87 @@ mod tests {
         assert_eq!(
             d.action,
             Action::Forward {
-                identity: Some(("vis-1".into(), "concert".into()))
+                remove: vec![],
+                identity: Some(("vis-1".into(), "concert".into())),
+                to_queue: false,
             }
         );
         assert_eq!(d.counters, vec![Counter::Admitted]);
+    }
+
+    #[test]
+    fn identity_headers_are_removed_in_every_spelling_on_every_path() {
+        let e = engine(LIMITS);
+        let store = MemoryStore::default();
+        let cookie = format!("wr_pass={}", pass("concert", NOW + 60));
+        for path in ["/reserve", "/v1/events/concert/status", "/static/a.css"] {
+            let mut headers: Vec<(Vec<u8>, Vec<u8>)> = [
+                (":path", path),
+                ("cookie", &cookie),
+                ("x_wr_visitor", "mallory"),
+                ("X_WR_EVENT", "evil"),
+                ("X-Wr-Visitor", "eve"),
+                ("x-wr_wire", "pass_cookie=evil"),
+                ("x-wr-visitors", "not ours"),
+                ("x_wr_visitor_", "not ours"),
+            ]
+            .iter()
+            .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect();
+            headers.push((b"x-wr-event".to_vec(), b"\xff".to_vec()));
+            let request = e.read_request(&headers, Some(b"1.2.3.4:1".as_slice()));
+            let d = e.decide(&request, NOW * 1000, &store);
+            let Action::Forward { remove, .. } = d.action else {
+                panic!("{path}: {d:?}")
+            };
+            let removed: Vec<&[u8]> = remove.iter().map(Vec::as_slice).collect();
+            assert_eq!(
+                removed,
+                [
+                    &b"x_wr_visitor"[..],
+                    b"x_wr_event",
+                    b"x-wr-visitor",
+                    b"x-wr_wire",
+                    b"x-wr-event"
+                ],
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_queue_requests_carry_the_wire_settings() {
+        let e = engine(LIMITS);
+        for (path, want) in [("/v1/events/concert/join", true), ("/static/a", false)] {
+            let d = run(&e, path, None, None, "1.2.3.4:1");
+            let Action::Forward { to_queue, .. } = d.action else {
+                panic!("{path}: {d:?}")
+            };
+            assert_eq!(to_queue, want, "{path}");
+        }
+        assert!(e.config().wire_header.starts_with("pass_cookie=wr_pass;"));
+    }
+
+    #[test]
+    fn a_pass_valid_for_longer_than_the_bound_is_refused() {
+        let e = engine(r#","max_pass_lifetime_seconds":3600"#);
+        let ring = KeyRing::from_json(KEYS).unwrap();
+        let mint = |iat: u64, exp: u64| {
+            let claims = Claims::new("concert", "vis-1", iat, exp);
+            format!("wr_pass={}", ring.mint(TokenKind::Pass, &claims).unwrap())
+        };
+        let forever = mint(NOW - 1, u64::MAX);
+        let d = run(&e, "/reserve", Some(&forever), None, "1.2.3.4:1");
+        assert_eq!((status(&d), code(&d)), (403, "PASS_INVALID".to_owned()));
+        assert_eq!(
+            d.counters,
+            vec![Counter::PassLifetimeTooLong, Counter::Denied]
+        );
+        let hour = mint(NOW - 1, NOW + 3599);
+        assert_eq!(
+            status(&run(&e, "/reserve", Some(&hour), None, "1.2.3.4:1")),
+            200
+        );
     }
 
     #[test]
@@ -606,7 +730,7 @@ mod tests {
                 .iter()
                 .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec())),
         );
-        let request = Request::from_headers(&all, Some(b"5.5.5.5:1".as_slice()));
+        let request = e.read_request(&all, Some(b"5.5.5.5:1".as_slice()));
         e.decide(&request, NOW * 1000, s)
     }
 

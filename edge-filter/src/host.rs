@@ -4,9 +4,9 @@
 //! into a panic; a panic traps the worker's VM. These wrappers return bytes and
 //! `Result`s instead, and parse what the host hands back with bounds checks.
 
-use std::ptr::null_mut;
+use std::ptr::{null, null_mut};
 
-use crate::header_map::parse_header_map;
+use crate::header_map::{parse_header_map, serialize_header_map};
 use crate::rate_limit::{SharedStore, StoreError};
 
 /// Status codes of the proxy-wasm ABI used here.
@@ -19,6 +19,31 @@ const REQUEST_HEADERS: u32 = 0;
 #[link(wasm_import_module = "env")]
 extern "C" {
     fn proxy_get_header_map_pairs(map_type: u32, data: *mut *mut u8, size: *mut usize) -> u32;
+    fn proxy_remove_header_map_value(map_type: u32, key: *const u8, key_size: usize) -> u32;
+    fn proxy_replace_header_map_value(
+        map_type: u32,
+        key: *const u8,
+        key_size: usize,
+        value: *const u8,
+        value_size: usize,
+    ) -> u32;
+    fn proxy_send_local_response(
+        status_code: u32,
+        details: *const u8,
+        details_size: usize,
+        body: *const u8,
+        body_size: usize,
+        headers: *const u8,
+        headers_size: usize,
+        grpc_status: i32,
+    ) -> u32;
+    fn proxy_get_current_time_nanoseconds(time: *mut u64) -> u32;
+    fn proxy_get_property(
+        path: *const u8,
+        path_size: usize,
+        data: *mut *mut u8,
+        size: *mut usize,
+    ) -> u32;
     fn proxy_get_shared_data(
         key: *const u8,
         key_size: usize,
@@ -55,6 +80,76 @@ pub fn request_headers() -> Vec<(Vec<u8>, Vec<u8>)> {
         return Vec::new();
     }
     parse_header_map(&take_host_buffer(data, size)).unwrap_or_default()
+}
+
+/// A host call's status, as a `Result`.
+fn status(code: u32) -> Result<(), u32> {
+    if code == STATUS_OK {
+        Ok(())
+    } else {
+        Err(code)
+    }
+}
+
+/// Removes every request header named `name` (the host compares without case).
+pub fn remove_request_header(name: &[u8]) -> Result<(), u32> {
+    // SAFETY: plain host call; the name outlives it.
+    status(unsafe { proxy_remove_header_map_value(REQUEST_HEADERS, name.as_ptr(), name.len()) })
+}
+
+/// Sets request header `name` to `value`, replacing any value it had.
+pub fn replace_request_header(name: &[u8], value: &[u8]) -> Result<(), u32> {
+    // SAFETY: plain host call; name and value outlive it.
+    status(unsafe {
+        proxy_replace_header_map_value(
+            REQUEST_HEADERS,
+            name.as_ptr(),
+            name.len(),
+            value.as_ptr(),
+            value.len(),
+        )
+    })
+}
+
+/// Answers the request locally with `status_code`, `headers` and `body`.
+pub fn send_local_response(
+    status_code: u32,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<(), u32> {
+    let headers = serialize_header_map(headers);
+    // SAFETY: plain host call; every buffer outlives it.
+    status(unsafe {
+        proxy_send_local_response(
+            status_code,
+            null(),
+            0,
+            body.as_ptr(),
+            body.len(),
+            headers.as_ptr(),
+            headers.len(),
+            -1,
+        )
+    })
+}
+
+/// The host's clock, unix milliseconds; `None` if the host refuses.
+pub fn now_ms() -> Option<u64> {
+    let mut nanos = 0;
+    // SAFETY: plain host call writing to the out-pointer.
+    status(unsafe { proxy_get_current_time_nanoseconds(&mut nanos) }).ok()?;
+    Some(nanos / 1_000_000)
+}
+
+/// A property of the stream (e.g. `["source", "address"]`); `None` if absent or refused.
+pub fn property(path: &[&str]) -> Option<Vec<u8>> {
+    let serialized = path.join("\0");
+    let (mut data, mut size) = (null_mut(), 0);
+    // SAFETY: plain host call; the path outlives it; out-pointers are valid.
+    let code =
+        unsafe { proxy_get_property(serialized.as_ptr(), serialized.len(), &mut data, &mut size) };
+    status(code).ok()?;
+    Some(take_host_buffer(data, size))
 }
 
 /// Proxy-wasm shared data, shared by every worker's VM of this plugin.

@@ -20,6 +20,7 @@ pub mod cookies;
 pub mod decision;
 pub mod header_map;
 pub mod metrics;
+pub mod path;
 pub mod rate_limit;
 pub mod reply;
 

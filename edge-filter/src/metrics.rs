@@ -44,11 +44,13 @@ pub enum Counter {
     RateLimitedInLine,
     /// Forwarded to origin-queue with a valid ticket (a subset of `QueueForwarded`).
     QueueForwardedInLine,
+    /// Pass refused: valid for longer than `max_pass_lifetime_seconds`.
+    PassLifetimeTooLong,
 }
 
 impl Counter {
     /// Every counter, for definition at configure time.
-    pub const ALL: [Counter; 20] = [
+    pub const ALL: [Counter; 21] = [
         Counter::Admitted,
         Counter::Redirected,
         Counter::Denied,
@@ -69,6 +71,7 @@ impl Counter {
         Counter::PathRejected,
         Counter::RateLimitedInLine,
         Counter::QueueForwardedInLine,
+        Counter::PassLifetimeTooLong,
     ];
 
     /// The stat name.
@@ -94,6 +97,7 @@ impl Counter {
             Counter::PathRejected => "wr_edge_path_rejected",
             Counter::RateLimitedInLine => "wr_edge_rate_limited_in_line",
             Counter::QueueForwardedInLine => "wr_edge_queue_forwarded_in_line",
+            Counter::PassLifetimeTooLong => "wr_edge_pass_lifetime_too_long",
         }
     }
 

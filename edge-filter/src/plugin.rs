@@ -1,16 +1,16 @@
 //! The proxy-wasm glue: configuration, metrics, and applying each [`Decision`].
 
 use std::rc::Rc;
-use std::time::UNIX_EPOCH;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action as HostAction, ContextType, LogLevel, MetricType};
 
 use crate::config::Config;
-use crate::decision::{Action, Decision, Engine, Request};
-use crate::host::{request_headers, HostStore};
+use crate::decision::{Action, Decision, Engine};
+use crate::host::{self, request_headers, HostStore};
 use crate::metrics::Counter;
 use crate::reply::json_error;
+use wr_pass::wire::WIRE_HEADER;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -93,35 +93,56 @@ impl HttpContext for EdgeStream {
             return self.reply(&reply);
         };
         let headers = request_headers();
-        let source = self.get_property(vec!["source", "address"]);
-        let request = Request::from_headers(&headers, source.as_deref());
-        let now_ms = self
-            .get_current_time()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let source = host::property(&["source", "address"]);
+        let request = engine.read_request(&headers, source.as_deref());
+        // Without a clock every pass looks expired: fail closed.
+        let now_ms = host::now_ms().unwrap_or(0);
         let decision = engine.decide(&request, now_ms, &HostStore);
         self.count(&decision);
         match decision.action {
             Action::Reply(reply) => self.reply(&reply),
-            Action::Forward { identity } => {
+            Action::Forward {
+                remove,
+                identity,
+                to_queue,
+            } => {
                 let config = engine.config();
-                for name in [&config.visitor_header, &config.event_header] {
-                    if headers
-                        .iter()
-                        .any(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-                    {
-                        self.set_http_request_header(name, None);
-                    }
+                let mut changes: Vec<(&[u8], Option<&[u8]>)> =
+                    remove.iter().map(|name| (name.as_slice(), None)).collect();
+                if let Some((visitor, event)) = &identity {
+                    changes.push((config.visitor_header.as_bytes(), Some(visitor.as_bytes())));
+                    changes.push((config.event_header.as_bytes(), Some(event.as_bytes())));
                 }
-                if let Some((visitor, event)) = identity {
-                    self.set_http_request_header(&config.visitor_header, Some(&visitor));
-                    self.set_http_request_header(&config.event_header, Some(&event));
+                if to_queue {
+                    changes.push((WIRE_HEADER.as_bytes(), Some(config.wire_header.as_bytes())));
+                }
+                for (name, value) in changes {
+                    let done = match value {
+                        Some(value) => host::replace_request_header(name, value),
+                        None => host::remove_request_header(name),
+                    };
+                    if let Err(status) = done {
+                        // A request that may still carry a spoofed identity must not
+                        // go on.
+                        log::error!("wr-edge: the host refused a header change ({status})");
+                        return self.reply(&unavailable());
+                    }
                 }
                 HostAction::Continue
             }
         }
     }
+}
+
+/// The answer when the filter cannot do its job: fail closed.
+fn unavailable() -> crate::reply::LocalReply {
+    json_error(
+        503,
+        "EDGE_UNAVAILABLE",
+        "The edge filter could not process the request.",
+        Some(5),
+        None,
+    )
 }
 
 impl EdgeStream {
@@ -139,7 +160,11 @@ impl EdgeStream {
             .iter()
             .map(|(n, v)| (*n, v.as_str()))
             .collect();
-        self.send_http_response(reply.status, headers, Some(reply.body.as_bytes()));
+        if let Err(status) =
+            host::send_local_response(reply.status, &headers, reply.body.as_bytes())
+        {
+            log::error!("wr-edge: the host refused a local reply ({status})");
+        }
         HostAction::Pause
     }
 }

@@ -17,8 +17,10 @@ use base64::Engine as _;
 use rand::Rng;
 use serde::Serialize;
 use serde_json::json;
-use wr_pass::{validate_event_id, Claims, KeyRing, TokenKind};
+use wr_pass::wire::{self, Wire, TICKET_HEADER};
+use wr_pass::{validate_event_id, Claims, KeyRing, TokenKind, Validity};
 
+use crate::bearer::bearer_token;
 use crate::client_ip::client_ip;
 use crate::clock::now_ms;
 use crate::error::ApiError;
@@ -34,13 +36,6 @@ use crate::missed_polls::MissedPolls;
 use crate::status_batch::{Answer, StatusBatcher};
 use crate::store::{EventConfig, IdemBegin, Joined, Standing, Store};
 
-/// Cookie names (the product's defaults).
-const TICKET_COOKIE: &str = "wr_ticket";
-const PASS_COOKIE: &str = "wr_pass";
-/// Non-browser clients send the ticket in this header.
-const TICKET_HEADER: &str = "x-wr-ticket";
-/// Clock-skew leeway for tickets.
-const LEEWAY_SECS: u64 = 30;
 /// Largest request body accepted.
 const MAX_BODY: usize = 16 * 1024;
 
@@ -54,6 +49,8 @@ pub struct AppState {
     pub status_polls: StatusBatcher,
     /// Signing keys for tickets and passes.
     pub keys: KeyRing,
+    /// Cookie names, clock-skew leeway and longest pass lifetime, as the edge has them.
+    pub wire: Wire,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Admin bearer token; `None` disables the admin API.
@@ -83,24 +80,27 @@ type AppResult = Result<Response, ApiError>;
 
 /// The service's routes.
 pub fn router(state: Arc<AppState>) -> Router {
+    let admin_route = |tail: &str| format!("{}events/{{event}}{tail}", wire::ADMIN_PREFIX);
+    let event_route = |tail: &str| format!("{}{{event}}{tail}", wire::EVENTS_PREFIX);
     let admin = Router::new()
-        .route("/v1/admin/events/{event}", put(configure_event))
-        .route("/v1/admin/events/{event}/pause", post(pause))
-        .route("/v1/admin/events/{event}/resume", post(resume))
-        .route("/v1/admin/events/{event}/stats", get(stats))
+        .route(&admin_route(""), put(configure_event))
+        .route(&admin_route("/pause"), post(pause))
+        .route(&admin_route("/resume"), post(resume))
+        .route(&admin_route("/stats"), get(stats))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     let joins = Router::new()
-        .route("/v1/events/{event}/join", post(join))
+        .route(&event_route("/join"), post(join))
         .route_layer(middleware::from_fn_with_state(state.clone(), gate_joins));
     let polls = Router::new()
-        .route("/v1/events/{event}/status", get(status))
-        .route("/v1/events/{event}/leave", post(leave))
-        .route("/v1/events/{event}", get(public_state))
+        .route(&event_route("/status"), get(status))
+        .route(&event_route("/leave"), post(leave))
+        .route(&event_route(""), get(public_state))
         .route_layer(middleware::from_fn_with_state(state.clone(), gate_polls));
+    let page = format!("{}{{event}}", wire::WAITING_ROOM_PREFIX);
     Router::new()
         .merge(joins)
         .merge(polls)
-        .route("/waiting-room/{event}", get(crate::page::waiting_room))
+        .route(&page, get(crate::page::waiting_room))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
@@ -139,6 +139,8 @@ async fn gate_polls(State(state): State<Arc<AppState>>, request: Request, next: 
 
 /// What a public call passes before its handler, in this order (one middleware, as
 /// each layer costs a boxed future per request on the hottest route):
+/// 0. an edge that forwarded it must agree with us on the wire settings (see
+///    `edge_check`);
 /// 1. its whole body (see `body_first`), before it can take a place under a cap;
 /// 2. `cap`: beyond it, 503 at once (remembered in `missed`, if given); each request's
 ///    time adjusts the cap (see `in_flight`);
@@ -151,6 +153,9 @@ async fn gate(
     request: Request,
     next: Next,
 ) -> Response {
+    if let Err(mismatch) = crate::edge_check::check_edge(&state.wire, request.headers()) {
+        return mismatch.into_response();
+    }
     let request = match crate::body_first::read_whole(MAX_BODY, request).await {
         Ok(request) => request,
         Err(refusal) => return refusal,
@@ -222,7 +227,7 @@ where
         return handler().await;
     };
     checked_event(event)?;
-    let ticket = presented_ticket(headers).unwrap_or("");
+    let ticket = presented_ticket(headers, &state.wire.ticket_cookie).unwrap_or("");
     let fp =
         idempotency::fingerprint(&[route.as_bytes(), event.as_bytes(), ticket.as_bytes(), body]);
     match state.store.idem_begin(event, &key, &fp).await? {
@@ -288,11 +293,7 @@ async fn require_admin(
         )
         .into_response();
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
+    let given = bearer_token(&headers).unwrap_or("");
     if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
         return ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -334,11 +335,11 @@ fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .map(|(_, v)| v.trim())
 }
 
-fn presented_ticket(headers: &HeaderMap) -> Option<&str> {
+fn presented_ticket<'h>(headers: &'h HeaderMap, cookie: &str) -> Option<&'h str> {
     headers
         .get(TICKET_HEADER)
         .and_then(|v| v.to_str().ok())
-        .or_else(|| cookie_value(headers, TICKET_COOKIE))
+        .or_else(|| cookie_value(headers, cookie))
 }
 
 /// The claims of a valid ticket for `event`.
@@ -347,16 +348,14 @@ fn ticket_claims(
     headers: &HeaderMap,
     event: &str,
 ) -> Result<Option<Claims>, ApiError> {
-    let Some(ticket) = presented_ticket(headers) else {
+    let Some(ticket) = presented_ticket(headers, &state.wire.ticket_cookie) else {
         return Ok(None);
     };
-    match state.keys.verify(
-        TokenKind::Ticket,
-        ticket.as_bytes(),
-        now_ms() / 1000,
-        LEEWAY_SECS,
-        Some(event),
-    ) {
+    let validity = Validity::at(now_ms() / 1000, state.wire.clock_skew_seconds);
+    match state
+        .keys
+        .verify(TokenKind::Ticket, ticket.as_bytes(), validity, Some(event))
+    {
         Ok(claims) => Ok(Some(claims)),
         Err(reason) => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -519,7 +518,7 @@ async fn join_now(state: &AppState, event: String, headers: &HeaderMap) -> AppRe
         })?;
         set_cookie(
             &mut response,
-            TICKET_COOKIE,
+            &state.wire.ticket_cookie,
             &ticket,
             state.ticket_ttl_secs,
             state.cookie_secure,
@@ -544,12 +543,8 @@ async fn user_visitor(state: &AppState, headers: &HeaderMap) -> Result<Option<St
     let Some(verifier) = &state.jwt else {
         return Ok(None);
     };
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match bearer {
-        Some(token) => verifier.visitor(token.trim()).await.map(Some).map_err(|e| {
+    match bearer_token(headers) {
+        Some(token) => verifier.visitor(token).await.map(Some).map_err(|e| {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "JWT_INVALID",
@@ -570,7 +565,10 @@ fn require_ticket(state: &AppState, headers: &HeaderMap, event: &str) -> Result<
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             "TICKET_REQUIRED",
-            "Join first: a queue ticket (cookie wr_ticket or header X-WR-Ticket) is required.",
+            format!(
+                "Join first: a queue ticket (cookie {} or header {TICKET_HEADER}) is required.",
+                state.wire.ticket_cookie
+            ),
         )
     })
 }
@@ -619,7 +617,9 @@ async fn status(
             if let Some(error) = error {
                 state.metrics.record_eta_error(error);
             }
-            let ttl = (session_end_ms.saturating_sub(now) / 1000).max(1);
+            // The pass lives as long as the session, never longer than the edge accepts.
+            let ttl = (session_end_ms.saturating_sub(now) / 1000)
+                .clamp(1, state.wire.max_pass_lifetime_seconds);
             let claims = Claims::new(&event, &visitor, now / 1000, now / 1000 + ttl);
             let pass = state.keys.mint(TokenKind::Pass, &claims).map_err(|e| {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string())
@@ -631,7 +631,8 @@ async fn status(
                 ..Placement::other(&visitor, "admitted", waiting)
             };
             let mut response = no_store(Json(body).into_response());
-            set_cookie(&mut response, PASS_COOKIE, &pass, ttl, state.cookie_secure);
+            let name = &state.wire.pass_cookie;
+            set_cookie(&mut response, name, &pass, ttl, state.cookie_secure);
             Ok(response)
         }
     }
@@ -694,7 +695,13 @@ async fn configure_event(
             format!("Event configuration: {e}"),
         )
     })?;
-    let problems = config.problems();
+    let mut problems = config.problems();
+    let longest = state.wire.max_pass_lifetime_seconds;
+    if config.session_seconds > longest {
+        problems.push(format!(
+            "session_seconds: at most {longest} (max_pass_lifetime_seconds: a pass lives as long as the session, and the edge refuses longer ones)"
+        ));
+    }
     if !problems.is_empty() {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -3,9 +3,11 @@
 
 mod admission;
 mod api;
+mod bearer;
 mod body_first;
 mod client_ip;
 mod clock;
+mod edge_check;
 mod error;
 mod eta;
 mod eta_record;

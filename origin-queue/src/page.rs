@@ -56,6 +56,7 @@ pub async fn waiting_room(
     })?;
     let return_to = safe_return_to(query.return_to.as_deref());
     let html = TEMPLATE
+        .replace("__EVENTS_PREFIX__", wr_pass::wire::EVENTS_PREFIX)
         .replace("__EVENT__", &event)
         .replace("__RETURN_TO__", &escape_attribute(&return_to));
     Ok((

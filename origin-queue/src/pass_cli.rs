@@ -5,14 +5,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Subcommand;
 use serde_json::json;
-use wr_pass::{parse_unverified, Claims, KeyRing, Rejection, TokenKind};
+use wr_pass::{parse_unverified, Claims, KeyRing, Rejection, TokenKind, Validity, Wire};
 
 use crate::keys;
-
-/// Longest pass lifetime `mint` accepts.
-const MAX_TTL_SECS: u64 = 86_400;
-/// Clock-skew leeway `inspect` applies, as the edge filter does by default.
-const LEEWAY_SECS: u64 = 30;
+use crate::settings::load_wire;
 
 /// The `pass` subcommands.
 #[derive(Subcommand)]
@@ -25,7 +21,8 @@ pub enum PassCommand {
         /// Visitor id (1-64 of [A-Za-z0-9_-]).
         #[arg(long)]
         visitor: String,
-        /// Lifetime in seconds (1-86400).
+        /// Lifetime in seconds, from 1 to the longest pass lifetime the edge accepts
+        /// (`WR_MAX_PASS_LIFETIME_SECONDS`, default 86400).
         #[arg(long)]
         ttl: u64,
     },
@@ -63,8 +60,18 @@ fn now() -> u64 {
 }
 
 fn mint(event: &str, visitor: &str, ttl: u64) -> ExitCode {
-    if ttl == 0 || ttl > MAX_TTL_SECS {
-        eprintln!("origin-queue pass mint: --ttl must be between 1 and {MAX_TTL_SECS} seconds");
+    let wire = match load_wire() {
+        Ok(wire) => wire,
+        Err(e) => {
+            eprintln!("origin-queue pass mint: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let longest = wire.max_pass_lifetime_seconds;
+    if ttl == 0 || ttl > longest {
+        eprintln!(
+            "origin-queue pass mint: --ttl must be between 1 and {longest} seconds (the longest pass lifetime the edge accepts, WR_MAX_PASS_LIFETIME_SECONDS)"
+        );
         return ExitCode::from(2);
     }
     let ring = match keys::load() {
@@ -98,9 +105,10 @@ fn inspect(value: &str, event: Option<&str>, as_json: bool) -> ExitCode {
     let now = now();
     let ring = keys::load();
     let decoded = parse_unverified(value.as_bytes());
-    let verdict: Result<(), String> = match &ring {
-        Ok(ring) => check(ring, value, now, event).map_err(|r| r.to_string()),
-        Err(e) => Err(format!("signature not checked: {e}")),
+    let verdict: Result<(), String> = match (&ring, load_wire()) {
+        (Ok(ring), Ok(wire)) => check(ring, &wire, value, now, event).map_err(|r| r.to_string()),
+        (Err(e), _) => Err(format!("signature not checked: {e}")),
+        (_, Err(e)) => Err(format!("signature not checked: {e}")),
     };
     let claims = decoded.as_ref().ok().and_then(|u| u.claims.as_ref().ok());
     if as_json {
@@ -160,8 +168,17 @@ fn inspect(value: &str, event: Option<&str>, as_json: bool) -> ExitCode {
     }
 }
 
-fn check(ring: &KeyRing, value: &str, now: u64, event: Option<&str>) -> Result<(), Rejection> {
-    ring.verify(TokenKind::Pass, value.as_bytes(), now, LEEWAY_SECS, event)
+/// Checks a pass as the edge does, with the same wire settings.
+fn check(
+    ring: &KeyRing,
+    wire: &Wire,
+    value: &str,
+    now: u64,
+    event: Option<&str>,
+) -> Result<(), Rejection> {
+    let validity = Validity::at(now, wire.clock_skew_seconds)
+        .with_max_lifetime(wire.max_pass_lifetime_seconds);
+    ring.verify(TokenKind::Pass, value.as_bytes(), validity, event)
         .map(|_| ())
 }
 

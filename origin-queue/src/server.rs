@@ -60,6 +60,7 @@ pub async fn run(settings: Settings, redis: tokio::runtime::Handle) -> Result<()
         joins,
         status_polls,
         keys: settings.keys,
+        wire: settings.wire,
         metrics,
         admin_token: settings.admin_token,
         cookie_secure: settings.cookie_secure,
@@ -72,10 +73,9 @@ pub async fn run(settings: Settings, redis: tokio::runtime::Handle) -> Result<()
         trusted_proxies: settings.trusted_proxies,
         jwt,
     });
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
+    let listener = listen(settings.listen, settings.listen_backlog)
         .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
-    tracing::info!(listen = %settings.listen, "origin-queue serving");
+    tracing::info!(listen = %settings.listen, backlog = settings.listen_backlog, "origin-queue serving");
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -87,6 +87,19 @@ pub async fn run(settings: Settings, redis: tokio::runtime::Handle) -> Result<()
     let _ = admission.await;
     tracing::info!("origin-queue stopped");
     Ok(())
+}
+
+/// A listening socket with room for `backlog` connections not yet accepted: a crowd
+/// arriving at once waits in the kernel's queue instead of being refused (the kernel
+/// caps the number at `net.core.somaxconn`).
+fn listen(addr: std::net::SocketAddr, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
 }
 
 async fn shutdown_signal() {

@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use serde::Deserialize;
+use wr_pass::wire::{self, Wire};
 use wr_pass::KeyRing;
 
 use crate::jwt::{JwksSource, JwtSettings};
@@ -15,6 +16,12 @@ use crate::limiter::Limit;
 pub struct Settings {
     /// Listen address (`WR_LISTEN`, default 127.0.0.1:8081).
     pub listen: SocketAddr,
+    /// Connections the kernel queues before the service accepts them
+    /// (`WR_LISTEN_BACKLOG`, default 4096; the kernel caps it at `net.core.somaxconn`).
+    pub listen_backlog: u32,
+    /// What origin-queue and the edge must agree on (`WR_PASS_COOKIE`,
+    /// `WR_TICKET_COOKIE`, `WR_CLOCK_SKEW_SECONDS`, `WR_MAX_PASS_LIFETIME_SECONDS`).
+    pub wire: Wire,
     /// Redis Cluster seed nodes (`WR_REDIS_NODES`, comma-separated).
     pub redis_nodes: Vec<String>,
     /// Bound on every Redis call (`WR_REDIS_TIMEOUT_MS`, default 250).
@@ -83,6 +90,11 @@ fn jwt_settings() -> Result<Option<JwtSettings>, String> {
 #[serde(deny_unknown_fields)]
 struct FileSettings {
     listen: Option<String>,
+    listen_backlog: Option<u64>,
+    pass_cookie: Option<String>,
+    ticket_cookie: Option<String>,
+    clock_skew_seconds: Option<u64>,
+    max_pass_lifetime_seconds: Option<u64>,
     redis_nodes: Option<Vec<String>>,
     redis_timeout_ms: Option<u64>,
     cookie_secure: Option<bool>,
@@ -122,17 +134,59 @@ fn number(
     Ok(value)
 }
 
+fn read_file() -> Result<FileSettings, String> {
+    match env("WR_CONFIG_FILE") {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("WR_CONFIG_FILE {path:?}: {e}"))?;
+            serde_json::from_str(&text).map_err(|e| format!("WR_CONFIG_FILE {path:?}: {e}"))
+        }
+        None => Ok(FileSettings::default()),
+    }
+}
+
+/// The wire settings from the environment, else the file, else the defaults.
+fn wire_settings(file: &FileSettings) -> Result<Wire, String> {
+    let text = |name: &str, file: &Option<String>, default: &str| {
+        env(name)
+            .or_else(|| file.clone())
+            .unwrap_or_else(|| default.to_owned())
+    };
+    let wire = Wire {
+        pass_cookie: text("WR_PASS_COOKIE", &file.pass_cookie, wire::PASS_COOKIE),
+        ticket_cookie: text("WR_TICKET_COOKIE", &file.ticket_cookie, wire::TICKET_COOKIE),
+        clock_skew_seconds: number(
+            "WR_CLOCK_SKEW_SECONDS",
+            file.clock_skew_seconds,
+            wire::CLOCK_SKEW_SECONDS,
+            0..=u64::MAX,
+        )?,
+        max_pass_lifetime_seconds: number(
+            "WR_MAX_PASS_LIFETIME_SECONDS",
+            file.max_pass_lifetime_seconds,
+            wire::MAX_PASS_LIFETIME_SECONDS,
+            0..=u64::MAX,
+        )?,
+    };
+    match wire.problems().as_slice() {
+        [] => Ok(wire),
+        problems => Err(format!("wire settings: {}", problems.join("; "))),
+    }
+}
+
+/// The wire settings alone (for the `pass` commands), from the environment and
+/// `WR_CONFIG_FILE` as `serve` reads them.
+pub fn load_wire() -> Result<Wire, String> {
+    wire_settings(&read_file()?)
+}
+
 impl Settings {
     /// Reads the file (if any) and the environment; every error names its variable.
     pub fn load() -> Result<Settings, String> {
-        let file: FileSettings = match env("WR_CONFIG_FILE") {
-            Some(path) => {
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| format!("WR_CONFIG_FILE {path:?}: {e}"))?;
-                serde_json::from_str(&text).map_err(|e| format!("WR_CONFIG_FILE {path:?}: {e}"))?
-            }
-            None => FileSettings::default(),
-        };
+        let file = read_file()?;
+        let wire = wire_settings(&file)?;
+        let listen_backlog =
+            number("WR_LISTEN_BACKLOG", file.listen_backlog, 4096, 1..=65_535)? as u32;
         let listen_text = env("WR_LISTEN")
             .or(file.listen)
             .unwrap_or_else(|| "127.0.0.1:8081".into());
@@ -194,6 +248,8 @@ impl Settings {
             })
             .collect::<Result<Vec<IpAddr>, String>>()?;
         Ok(Settings {
+            listen_backlog,
+            wire,
             client_limit: limit("WR_CLIENT_RATE_LIMIT", file.client_rate_limit.clone())?,
             visitor_limit: limit("WR_VISITOR_RATE_LIMIT", file.visitor_rate_limit.clone())?,
             trusted_proxies,

@@ -60,6 +60,9 @@ pub enum Rejection {
     NotYetValid,
     /// Valid, but for another event.
     WrongEvent,
+    /// Validly signed, but valid for longer (expiry − issue time) than the verifier
+    /// accepts: minted by mistake, or with a leaked key.
+    LifetimeTooLong,
 }
 
 impl Rejection {
@@ -73,6 +76,7 @@ impl Rejection {
             Rejection::Expired => "expired",
             Rejection::NotYetValid => "not_yet_valid",
             Rejection::WrongEvent => "wrong_event",
+            Rejection::LifetimeTooLong => "lifetime_too_long",
         }
     }
 }
@@ -84,6 +88,36 @@ impl fmt::Display for Rejection {
 }
 
 impl std::error::Error for Rejection {}
+
+/// When the time claims of a token are acceptable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Validity {
+    /// Unix seconds now.
+    pub now: u64,
+    /// Clock skew tolerated either way, seconds.
+    pub leeway_secs: u64,
+    /// Longest accepted lifetime (expiry − issue time), seconds; `u64::MAX` for none.
+    pub max_lifetime_secs: u64,
+}
+
+impl Validity {
+    /// At `now`, with `leeway_secs` of clock skew and no bound on the lifetime.
+    pub fn at(now: u64, leeway_secs: u64) -> Validity {
+        Validity {
+            now,
+            leeway_secs,
+            max_lifetime_secs: u64::MAX,
+        }
+    }
+
+    /// The same, refusing tokens valid for longer than `max_lifetime_secs`.
+    pub fn with_max_lifetime(self, max_lifetime_secs: u64) -> Validity {
+        Validity {
+            max_lifetime_secs,
+            ..self
+        }
+    }
+}
 
 /// Why a token could not be minted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -195,17 +229,23 @@ impl KeyRing {
     }
 
     /// Checks a token completely: shape, kind, key, signature (constant time), claims,
-    /// validity window with `leeway_secs` of clock skew either way, and — if given — the
-    /// event. `now` is unix seconds. Never panics on any input.
+    /// lifetime and validity window (see [`Validity`]), and — if given — the event.
+    /// Never panics on any input.
     pub fn verify(
         &self,
         kind: TokenKind,
         token: &[u8],
-        now: u64,
-        leeway_secs: u64,
+        validity: Validity,
         expected_event: Option<&str>,
     ) -> Result<Claims, Rejection> {
         let claims = self.verify_signature(kind, token)?;
+        // Claims decode only with expiry after issue, so this cannot underflow.
+        if claims.expires_at - claims.issued_at > validity.max_lifetime_secs {
+            return Err(Rejection::LifetimeTooLong);
+        }
+        let Validity {
+            now, leeway_secs, ..
+        } = validity;
         if now.saturating_add(leeway_secs) < claims.issued_at {
             return Err(Rejection::NotYetValid);
         }
@@ -274,8 +314,7 @@ mod tests {
             .verify(
                 TokenKind::Pass,
                 token.as_bytes(),
-                1_700_000_100,
-                0,
+                Validity::at(1_700_000_100, 0),
                 Some("concert"),
             )
             .unwrap();
@@ -305,7 +344,12 @@ mod tests {
         assert!(new.starts_with("p1.k2."));
         for t in [&old, &new] {
             assert!(ring("k2")
-                .verify(TokenKind::Pass, t.as_bytes(), 1_700_000_001, 0, None)
+                .verify(
+                    TokenKind::Pass,
+                    t.as_bytes(),
+                    Validity::at(1_700_000_001, 0),
+                    None
+                )
                 .is_ok());
         }
     }
@@ -314,7 +358,9 @@ mod tests {
     fn every_rejection_reason() {
         let r = ring("k1");
         let t = r.mint(TokenKind::Pass, &claims()).unwrap();
-        let at = |now, leeway, ev| r.verify(TokenKind::Pass, t.as_bytes(), now, leeway, ev);
+        let at = |now, leeway, ev| {
+            r.verify(TokenKind::Pass, t.as_bytes(), Validity::at(now, leeway), ev)
+        };
         assert_eq!(at(1_700_000_600, 0, None), Err(Rejection::Expired));
         assert_eq!(at(1_700_000_629, 30, None).map(|_| ()), Ok(()));
         assert_eq!(at(1_700_000_630, 30, None), Err(Rejection::Expired));
@@ -326,21 +372,31 @@ mod tests {
         );
         let unknown = t.replacen("p1.k1.", "p1.k7.", 1);
         assert_eq!(
-            r.verify(TokenKind::Pass, unknown.as_bytes(), 0, 0, None),
+            r.verify(
+                TokenKind::Pass,
+                unknown.as_bytes(),
+                Validity::at(0, 0),
+                None
+            ),
             Err(Rejection::UnknownKey)
         );
         let wrong_key = t.replacen("p1.k1.", "p1.k2.", 1);
         assert_eq!(
-            r.verify(TokenKind::Pass, wrong_key.as_bytes(), 0, 0, None),
+            r.verify(
+                TokenKind::Pass,
+                wrong_key.as_bytes(),
+                Validity::at(0, 0),
+                None
+            ),
             Err(Rejection::BadSignature)
         );
         assert_eq!(
-            r.verify(TokenKind::Ticket, t.as_bytes(), 0, 0, None),
+            r.verify(TokenKind::Ticket, t.as_bytes(), Validity::at(0, 0), None),
             Err(Rejection::UnsupportedVersion)
         );
         let v9 = t.replacen("p1.", "p9.", 1);
         assert_eq!(
-            r.verify(TokenKind::Pass, v9.as_bytes(), 0, 0, None),
+            r.verify(TokenKind::Pass, v9.as_bytes(), Validity::at(0, 0), None),
             Err(Rejection::UnsupportedVersion)
         );
         for bad in [
@@ -352,15 +408,44 @@ mod tests {
             "p1.k!.AA.AA",
         ] {
             assert_eq!(
-                r.verify(TokenKind::Pass, bad.as_bytes(), 0, 0, None),
+                r.verify(TokenKind::Pass, bad.as_bytes(), Validity::at(0, 0), None),
                 Err(Rejection::Malformed),
                 "{bad}"
             );
         }
         assert_eq!(
-            r.verify(TokenKind::Pass, &[0xff; 40], 0, 0, None),
+            r.verify(TokenKind::Pass, &[0xff; 40], Validity::at(0, 0), None),
             Err(Rejection::Malformed)
         );
+    }
+
+    #[test]
+    fn lifetimes_beyond_the_bound_are_refused() {
+        let r = ring("k1");
+        let forever = Claims::new("concert", "visitor-1", 1_700_000_000, u64::MAX);
+        let t = r.mint(TokenKind::Pass, &forever).unwrap();
+        let now = Validity::at(1_700_000_001, 30);
+        assert!(r.verify(TokenKind::Pass, t.as_bytes(), now, None).is_ok());
+        assert_eq!(
+            r.verify(
+                TokenKind::Pass,
+                t.as_bytes(),
+                now.with_max_lifetime(86_400),
+                None
+            ),
+            Err(Rejection::LifetimeTooLong)
+        );
+        // claims() lives exactly 600 s: the bound is inclusive.
+        let t = r.mint(TokenKind::Pass, &claims()).unwrap();
+        for (max, ok) in [(600, true), (599, false)] {
+            let verdict = r.verify(
+                TokenKind::Pass,
+                t.as_bytes(),
+                now.with_max_lifetime(max),
+                None,
+            );
+            assert_eq!(verdict.is_ok(), ok, "max {max}");
+        }
     }
 
     #[test]
@@ -373,7 +458,12 @@ mod tests {
         let r = ring("k1");
         let t = r.mint(TokenKind::Ticket, &c).unwrap();
         assert_eq!(
-            r.verify(TokenKind::Ticket, t.as_bytes(), 1_700_000_001, 0, None),
+            r.verify(
+                TokenKind::Ticket,
+                t.as_bytes(),
+                Validity::at(1_700_000_001, 0),
+                None
+            ),
             Ok(c)
         );
     }

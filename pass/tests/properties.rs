@@ -1,7 +1,7 @@
 //! Property tests: the parser and verifier never panic, and no altered pass verifies.
 
 use proptest::prelude::*;
-use wr_pass::{parse_unverified, Claims, KeyRing, TokenKind};
+use wr_pass::{parse_unverified, Claims, KeyRing, TokenKind, Validity};
 
 fn ring() -> KeyRing {
     KeyRing::from_json(
@@ -27,7 +27,7 @@ proptest! {
     #[test]
     fn any_bytes_give_an_error_or_a_valid_pass(bytes in proptest::collection::vec(any::<u8>(), 0..700)) {
         let r = ring();
-        if let Ok(claims) = r.verify(TokenKind::Pass, &bytes, NOW, 30, None) {
+        if let Ok(claims) = r.verify(TokenKind::Pass, &bytes, Validity::at(NOW, 30), None) {
             prop_assert!(claims.validate().is_ok());
         }
         let _ = parse_unverified(&bytes);
@@ -41,7 +41,7 @@ proptest! {
         mac in "[A-Za-z0-9_-]{0,60}",
     ) {
         let token = format!("{prefix}.{kid}.{claims}.{mac}");
-        prop_assert!(ring().verify(TokenKind::Pass, token.as_bytes(), NOW, 30, None).is_err());
+        prop_assert!(ring().verify(TokenKind::Pass, token.as_bytes(), Validity::at(NOW, 30), None).is_err());
         let _ = parse_unverified(token.as_bytes());
     }
 
@@ -55,8 +55,8 @@ proptest! {
         let mut bytes = token.clone().into_bytes();
         let i = bit.index(bytes.len() * 8);
         bytes[i / 8] ^= 1 << (i % 8);
-        prop_assert!(ring().verify(TokenKind::Pass, token.as_bytes(), NOW, 30, None).is_ok());
-        prop_assert!(ring().verify(TokenKind::Pass, &bytes, NOW, 30, None).is_err(),
+        prop_assert!(ring().verify(TokenKind::Pass, token.as_bytes(), Validity::at(NOW, 30), None).is_ok());
+        prop_assert!(ring().verify(TokenKind::Pass, &bytes, Validity::at(NOW, 30), None).is_err(),
             "bit {} of {} accepted", i, token);
     }
 }
@@ -70,7 +70,8 @@ fn every_single_bit_flip_of_one_pass_is_rejected() {
         let mut bytes = token.clone().into_bytes();
         bytes[i / 8] ^= 1 << (i % 8);
         assert!(
-            r.verify(TokenKind::Pass, &bytes, NOW, 30, None).is_err(),
+            r.verify(TokenKind::Pass, &bytes, Validity::at(NOW, 30), None)
+                .is_err(),
             "bit {i} flipped still verifies"
         );
     }

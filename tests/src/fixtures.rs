@@ -32,10 +32,17 @@ pub fn target_dir() -> PathBuf {
 }
 
 /// The release build of the filter, built once per test process if needed.
+/// `WR_FILTER_WASM` names another build instead (e.g. an older commit's, to show that a
+/// new test fails without the change it covers).
 pub fn filter_wasm() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
+            if let Some(path) = std::env::var_os("WR_FILTER_WASM") {
+                let path = PathBuf::from(path);
+                assert!(path.is_file(), "WR_FILTER_WASM={path:?} is not a file");
+                return path;
+            }
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let status = Command::new(cargo)
                 .args([

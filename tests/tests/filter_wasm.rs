@@ -100,6 +100,80 @@ fn valid_pass_is_forwarded_with_identity_headers_set_by_the_filter_only() {
     assert_eq!(rig.metrics.get("wr_edge_admitted"), 1);
 }
 
+/// Many backends read `_` as `-` in header names (CGI, WSGI, nginx with
+/// `underscores_in_headers`): a second spelling of an identity header must not ride
+/// along with the filter's own, on any path.
+#[test]
+fn identity_headers_with_underscores_are_removed_on_every_path() {
+    let rig = Rig::new();
+    let mut vm = rig.vm(json!({}));
+    let c = cookie(&valid_pass("concert", "alice"));
+    for path in [
+        "/reserve/seat",
+        "/static/app.css",
+        "/v1/events/concert/status",
+    ] {
+        let out = vm
+            .get(
+                path,
+                &[
+                    ("cookie", &c),
+                    ("x_wr_visitor", "mallory"),
+                    ("X_WR_Event", "evil"),
+                    ("x-wr_visitor", "eve"),
+                ],
+                PEER,
+            )
+            .unwrap();
+        let Outcome::Forwarded(headers) = &out else {
+            panic!("{path}: {out:?}")
+        };
+        let spoofed: Vec<_> = headers
+            .iter()
+            .filter(|(_, v)| [&b"mallory"[..], b"evil", b"eve"].contains(&v.as_slice()))
+            .collect();
+        assert!(spoofed.is_empty(), "{path}: {headers:?}");
+    }
+}
+
+/// Requests to origin-queue carry the edge's wire settings, set by the filter alone.
+#[test]
+fn queue_requests_carry_the_wire_settings_and_nothing_else_does() {
+    let rig = Rig::new();
+    let mut vm = rig.vm(json!({"pass_cookie": "shop_pass"}));
+    let spoof = [("x-wr-wire", "pass_cookie=evil")];
+    let out = vm.get("/v1/events/concert/join", &spoof, PEER).unwrap();
+    let wire = out.forwarded_header("x-wr-wire").unwrap();
+    assert!(wire.starts_with("pass_cookie=shop_pass;"), "{wire}");
+    let out = vm.get("/static/app.css", &spoof, PEER).unwrap();
+    assert_eq!(out.forwarded_header("x-wr-wire"), None);
+}
+
+/// A validly signed pass that lives longer than `max_pass_lifetime_seconds` (a day by
+/// default) is refused with its own counter: a signing mistake or a leaked key must not
+/// mint passes that never end.
+#[test]
+fn a_pass_that_lives_longer_than_the_bound_is_refused() {
+    let rig = Rig::new();
+    let mut vm = rig.vm(json!({}));
+    let forever = pass_with(&keys(), "concert", "alice", T - 5, u64::MAX);
+    let out = api_get(&mut vm, "/reserve", Some(&cookie(&forever)));
+    let Outcome::Replied(reply) = &out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        (reply.status, reply.error_code().as_deref()),
+        (403, Some("PASS_INVALID"))
+    );
+    assert_eq!(rig.metrics.get("wr_edge_pass_lifetime_too_long"), 1);
+    let day = pass_with(&keys(), "concert", "alice", T - 5, T - 5 + 86_400);
+    let out = api_get(&mut vm, "/reserve", Some(&cookie(&day)));
+    assert_eq!(
+        out.forwarded_header("x-wr-visitor").as_deref(),
+        Some("alice")
+    );
+}
+
 #[test]
 fn passes_signed_with_the_previous_key_still_admit() {
     let rig = Rig::new();

@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use wr_pass::TokenKind;
+use wr_pass::{TokenKind, Validity};
 use wr_tests::fixtures::{keys, now};
 use wr_tests::http::{self, Response};
 use wr_tests::processes::{origin_queue_bin, redis_cluster, OriginQueue, ADMIN_TOKEN};
@@ -304,7 +304,12 @@ fn admission_follows_the_rate_and_pauses() {
     assert_eq!(body["status"], "admitted", "{body}");
     let pass = body["pass"].as_str().unwrap();
     let claims = keys()
-        .verify(TokenKind::Pass, pass.as_bytes(), now(), 0, Some("t-rate"))
+        .verify(
+            TokenKind::Pass,
+            pass.as_bytes(),
+            Validity::at(now(), 0),
+            Some("t-rate"),
+        )
         .unwrap();
     assert_eq!(claims.visitor, body["visitor"].as_str().unwrap());
     assert!(s

@@ -3,7 +3,7 @@
 //! the host to write the token into); the native binary (`src/main.rs`) times
 //! [`verify_many`] directly.
 
-use wr_pass::{KeyRing, TokenKind};
+use wr_pass::{KeyRing, TokenKind, Validity};
 
 /// The tests' key ring (`tests/src/fixtures.rs`, `KEYS_JSON`): test-only keys.
 const KEYS_JSON: &str = r#"{"active":"k2","keys":{
@@ -42,7 +42,7 @@ pub fn verify_many(token: &[u8], now: u64, iterations: u32) -> u32 {
     for _ in 0..iterations {
         let token = std::hint::black_box(token);
         if ring
-            .verify(TokenKind::Pass, token, now, 5, Some("concert"))
+            .verify(TokenKind::Pass, token, Validity::at(now, 5), Some("concert"))
             .is_ok()
         {
             valid += 1;
