@@ -36,11 +36,13 @@ impl Seen {
             .collect()
     }
 
-    /// As JSON: time, method, path and the identity headers.
+    /// As JSON: time, method, path, the identity headers and every header's name.
     pub fn to_json(&self) -> serde_json::Value {
+        let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
         serde_json::json!({
             "at_ms": self.at_ms, "method": self.method, "path": self.path,
             "visitor": self.values("x-wr-visitor").first(), "event": self.values("x-wr-event").first(),
+            "header_names": names,
         })
     }
 }

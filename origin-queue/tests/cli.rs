@@ -5,14 +5,71 @@ use std::process::{Command, Output};
 const KEYS: &str = r#"{"active":"k2","keys":{"k1":"dGVzdC1rZXktb25lLXRlc3Qta2V5LW9uZS10ZXN0LWtleS0x","k2":"dGVzdC1rZXktdHdvLXRlc3Qta2V5LXR3by10ZXN0LWtleS0y"}}"#;
 
 fn run(args: &[&str], keys: Option<&str>) -> Output {
+    run_with(args, keys, &[])
+}
+
+fn run_with(args: &[&str], keys: Option<&str>, env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_origin-queue"));
     cmd.args(args)
         .env_remove("WR_KEYS")
-        .env_remove("WR_KEYS_FILE");
+        .env_remove("WR_KEYS_FILE")
+        .env_remove("WR_MAX_PASS_LIFETIME_SECONDS")
+        .env_remove("WR_CONFIG_FILE")
+        .envs(env.iter().copied());
     if let Some(k) = keys {
         cmd.env("WR_KEYS", k);
     }
     cmd.output().unwrap()
+}
+
+fn mint(ttl: &str, env: &[(&str, &str)]) -> Output {
+    let args = [
+        "pass",
+        "mint",
+        "--event",
+        "e",
+        "--visitor",
+        "v",
+        "--ttl",
+        ttl,
+    ];
+    run_with(&args, Some(KEYS), env)
+}
+
+/// `mint` never makes a pass the edge would refuse as too long-lived: the bound is the
+/// same setting the edge reads (`WR_MAX_PASS_LIFETIME_SECONDS`, a day by default), and
+/// `inspect` checks it as the edge does.
+#[test]
+fn mint_stays_within_the_longest_pass_lifetime() {
+    assert!(mint("86400", &[]).status.success());
+    let over = mint("86401", &[]);
+    assert_eq!(over.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&over.stderr).contains("between 1 and 86400"),
+        "{over:?}"
+    );
+    let hour = [("WR_MAX_PASS_LIFETIME_SECONDS", "3600")];
+    assert!(mint("3600", &hour).status.success());
+    let over = mint("3601", &hour);
+    assert_eq!(over.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&over.stderr).contains("between 1 and 3600"),
+        "{over:?}"
+    );
+
+    let day_pass = stdout(&mint("86400", &[])).trim().to_owned();
+    let inspected = run_with(&["pass", "inspect", &day_pass], Some(KEYS), &hour);
+    assert_eq!(inspected.status.code(), Some(1));
+    assert!(
+        stdout(&inspected).contains("INVALID: lifetime_too_long"),
+        "{inspected:?}"
+    );
+    let bad = mint("60", &[("WR_MAX_PASS_LIFETIME_SECONDS", "0")]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("max_pass_lifetime_seconds"),
+        "{bad:?}"
+    );
 }
 
 fn stdout(o: &Output) -> String {

@@ -117,10 +117,22 @@ pub fn get_from(
     path: &str,
     headers: &[(&str, &[u8])],
 ) -> Result<Response> {
+    request_from(from, addr, "GET", path, headers, b"")
+}
+
+/// A request sent from the local address `from` (see [`send_raw_from`]).
+pub fn request_from(
+    from: IpAddr,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &[u8])],
+    body: &[u8],
+) -> Result<Response> {
     send_raw_from(
         Some(from),
         addr,
-        &raw_request(addr, "GET", path, headers, b""),
+        &raw_request(addr, method, path, headers, body),
     )
 }
 

@@ -403,6 +403,9 @@ impl Stack {
             ("WR_BACKEND_PORT".into(), ports[3].to_string()),
             ("WR_REDIS_PORT".into(), redis_base.to_string()),
             ("WR_STATE_DIR".into(), state.display().to_string()),
+            // Debug builds: the test binaries need them anyway, and a release build of
+            // the service on top would cost CI minutes (load scenarios ask for release).
+            ("WR_PROFILE".into(), "debug".into()),
         ];
         for (key, value) in extra {
             match env.iter_mut().find(|(k, _)| k == key) {
@@ -482,6 +485,26 @@ impl Stack {
             "scripts/redis-cluster {action} failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// Kills (SIGKILL) one of the stack's processes by its pid file (`origin-queue`,
+    /// `demo-backend`, `envoy`) and waits until it is gone; [`Stack::up_again`] starts
+    /// it again.
+    pub fn kill(&self, name: &str) {
+        let pid_file = self.state_dir().join(format!("{name}.pid"));
+        let pid = std::fs::read_to_string(&pid_file).expect("pid file");
+        let pid = pid.trim();
+        let _ = Command::new("kill").args(["-9", pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Command::new("kill")
+            .args(["-0", pid])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            assert!(Instant::now() < deadline, "{name} (pid {pid}) did not die");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The key ring `scripts/stack` generated for this stack.

@@ -35,6 +35,9 @@ pub struct Plan {
     pub deadline: Duration,
     /// Bearer token of the admin API.
     pub admin_token: String,
+    /// Where the admin API answers: origin-queue's own port (it is not reachable
+    /// through the edge).
+    pub admin_addr: SocketAddr,
     /// Once admitted, each visitor opens this path with its pass (through the edge).
     pub protected_path: Option<String>,
 }
@@ -78,13 +81,13 @@ fn wall_ms() -> u64 {
         .as_millis() as u64
 }
 
-fn configure(addr: SocketAddr, plan: &Plan, rate: f64, opens_at: u64) {
+fn configure(plan: &Plan, rate: f64, opens_at: u64) {
     let now = wall_ms() / 1000;
     let cfg = json!({"rate_per_second": rate, "burst": 1, "max_active": 1_000_000, "session_seconds": 600,
         "claim_seconds": 60, "abandon_seconds": plan.abandon_seconds, "opens_at": opens_at, "closes_at": now + 7200});
     let auth = format!("Bearer {}", plan.admin_token);
     let r = http::request(
-        addr,
+        plan.admin_addr,
         "PUT",
         &format!("/v1/admin/events/{}", plan.event),
         &[("authorization", auth.as_bytes())],
@@ -96,7 +99,7 @@ fn configure(addr: SocketAddr, plan: &Plan, rate: f64, opens_at: u64) {
 
 /// Runs the sale and reports. Panics on transport errors (the stack is local).
 pub fn run(addr: SocketAddr, plan: &Plan) -> Report {
-    configure(addr, plan, plan.rate_before, wall_ms() / 1000 - 1);
+    configure(plan, plan.rate_before, wall_ms() / 1000 - 1);
     let visitors: Arc<Mutex<Vec<Visitor>>> = Arc::new(Mutex::new(Vec::new()));
     let started = Instant::now();
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -229,7 +232,7 @@ pub fn run(addr: SocketAddr, plan: &Plan) -> Report {
             .filter(|v| v.admitted_at_ms.is_some())
             .count();
         if changed_at_ms.is_none() && admitted as f64 >= plan.change_at_share * stays as f64 {
-            configure(addr, plan, plan.rate_after, wall_ms() / 1000 - 3600);
+            configure(plan, plan.rate_after, wall_ms() / 1000 - 3600);
             changed_at_ms = Some(wall_ms());
         }
         if admitted >= stays {

@@ -63,6 +63,60 @@ fn the_compose_rendering_passes_envoy_validate() {
     assert!(ok, "{log}");
 }
 
+/// One setting changes both sides: the variables origin-queue reads for its wire
+/// settings also reach the filter's configuration, which Envoy then accepts.
+#[test]
+fn wire_settings_reach_the_filter_from_the_same_variables() {
+    let root = workspace_root();
+    let out = std::env::temp_dir().join(format!("wr-envoy-wire-{}.yaml", std::process::id()));
+    let r = Command::new(root.join("scripts/render-envoy-config"))
+        .arg(root.join("envoy/envoy.yaml"))
+        .arg(&out)
+        .env("WR_WASM", filter_wasm())
+        .env("WR_KEYS", KEYS_JSON)
+        .env_remove("WR_KEYS_FILE")
+        .envs([
+            ("WR_PASS_COOKIE", "shop_pass"),
+            ("WR_TICKET_COOKIE", "shop_ticket"),
+            ("WR_CLOCK_SKEW_SECONDS", "10"),
+            ("WR_MAX_PASS_LIFETIME_SECONDS", "3600"),
+        ])
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let text = std::fs::read_to_string(&out).unwrap();
+    for field in [
+        r#""pass_cookie": "shop_pass""#,
+        r#""ticket_cookie": "shop_ticket""#,
+        r#""clock_skew_seconds": 10"#,
+        r#""max_pass_lifetime_seconds": 3600"#,
+    ] {
+        assert!(text.contains(field), "{field} missing");
+    }
+    let (ok, log) = validate(&out).unwrap();
+    let _ = std::fs::remove_file(&out);
+    assert!(ok, "{log}");
+}
+
+/// The shipped Envoy drops header names with `_`, sizes the circuit breaker to
+/// origin-queue for a crowd and keeps origin-queue's internal routes off the listener.
+#[test]
+fn the_shipped_envoy_is_hardened() {
+    let text = std::fs::read_to_string(workspace_root().join("envoy/envoy.yaml")).unwrap();
+    for needle in [
+        "headers_with_underscores_action: DROP_HEADER",
+        "max_pending_requests: 20000",
+        "append_action: ADD_IF_ABSENT",
+        r#"match: { prefix: "/v1/", case_sensitive: false }"#,
+        r#"match: { path: "/metrics", case_sensitive: false }"#,
+    ] {
+        assert!(
+            text.contains(needle),
+            "{needle} missing from envoy/envoy.yaml"
+        );
+    }
+}
+
 #[test]
 fn no_key_ring_means_no_config() {
     let out = std::env::temp_dir().join(format!("wr-envoy-nokeys-{}.yaml", std::process::id()));

@@ -142,6 +142,50 @@ fn istio_wasm_plugins_carry_a_configuration_the_filter_accepts() {
     }
 }
 
+/// The gateway's companion manifest drops header names with `_` before any filter and
+/// routes only origin-queue's public part through the gateway.
+#[test]
+fn istio_gateway_drops_underscore_headers_and_keeps_origin_queue_internal() {
+    let docs = yaml_docs("envoy/istio/gateway-hardening.yaml");
+    let filter = find(&docs, "EnvoyFilter");
+    let patch = &filter["spec"]["configPatches"][0];
+    assert_eq!(patch["match"]["context"], "GATEWAY");
+    assert_eq!(
+        patch["patch"]["value"]["typed_config"]["common_http_protocol_options"]
+            ["headers_with_underscores_action"],
+        "DROP_HEADER"
+    );
+    let routes = find(&docs, "VirtualService")["spec"]["http"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let public: Vec<&str> = routes[0]["match"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["uri"]["prefix"].as_str())
+        .collect();
+    assert_eq!(public, ["/v1/events/", "/waiting-room/"]);
+    let internal = &routes[1];
+    assert_eq!(internal["directResponse"]["status"], 404);
+    let hidden: Vec<(String, bool)> = internal["match"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let uri = &m["uri"];
+            let path = uri["prefix"].as_str().or(uri["exact"].as_str()).unwrap();
+            (path.to_owned(), m["ignoreUriCase"] == true)
+        })
+        .collect();
+    for path in ["/v1/", "/metrics", "/readyz"] {
+        assert!(
+            hidden.contains(&(path.to_owned(), true)),
+            "{path}: {hidden:?}"
+        );
+    }
+}
+
 #[test]
 fn compose_file_wires_the_same_topology() {
     let docs = yaml_docs("envoy/docker-compose.yml");

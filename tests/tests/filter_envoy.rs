@@ -284,6 +284,35 @@ fn no_spelling_of_a_protected_path_reaches_the_backend_without_a_pass() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Requests forwarded to origin-queue carry the edge's wire settings, so that
+/// origin-queue can refuse an edge configured differently; a client-sent copy never
+/// gets through, and nothing else carries it.
+#[test]
+fn queue_requests_carry_the_edge_s_wire_settings() {
+    let s = stack(json!({"pass_cookie": "shop_pass"}), 1, 0);
+    let spoof = [("x-wr-wire", "pass_cookie=evil"), ("X_WR_WIRE", "evil")];
+    for path in ["/v1/events/concert/join?tag=wire", "/static/a.css?tag=wire"] {
+        assert_eq!(get(s.envoy.addr, path, &spoof).status, 200, "{path}");
+    }
+    let at_queue = s.queue.seen_with("tag=wire");
+    assert_eq!(
+        at_queue[0].values("x-wr-wire"),
+        [wr_pass::Wire {
+            pass_cookie: "shop_pass".into(),
+            ..wr_pass::Wire::default()
+        }
+        .to_header()]
+    );
+    let at_backend = s.backend.seen_with("tag=wire");
+    assert!(
+        at_backend[0]
+            .headers
+            .iter()
+            .all(|(n, _)| !n.eq_ignore_ascii_case("x-wr-wire") && n != "x_wr_wire"),
+        "{at_backend:?}"
+    );
+}
+
 /// A validly signed pass whose expiry is 2^64 − 1 is refused at the edge (the default
 /// bound is a day), with its own counter.
 #[test]

@@ -427,6 +427,85 @@ fn the_admin_api_needs_the_bearer_token() {
     );
 }
 
+/// The scheme of `Authorization` is compared without case (RFC 9110).
+#[test]
+fn the_admin_bearer_scheme_is_case_insensitive() {
+    let q = queue();
+    configure(q.addr, "t-scheme", json!({}));
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let auth = format!("{scheme} {ADMIN_TOKEN}");
+        let r = http::get(
+            q.addr,
+            "/v1/admin/events/t-scheme/stats",
+            &[("authorization", auth.as_bytes())],
+        )
+        .unwrap();
+        assert_eq!(r.status, 200, "{scheme}");
+    }
+}
+
+/// An edge that forwards with other wire settings (here another pass cookie name) is
+/// refused by name instead of admitting visitors it will never let through.
+#[test]
+fn an_edge_with_other_wire_settings_is_refused_by_name() {
+    let q = queue();
+    configure(q.addr, "t-wire", json!({}));
+    let ours = wr_pass::Wire::default().to_header();
+    let theirs = wr_pass::Wire {
+        pass_cookie: "shop_pass".into(),
+        ..wr_pass::Wire::default()
+    }
+    .to_header();
+    let join = |wire: &str| {
+        http::request(
+            q.addr,
+            "POST",
+            "/v1/events/t-wire/join",
+            &[("x-wr-wire", wire.as_bytes())],
+            b"",
+        )
+        .unwrap()
+    };
+    assert_eq!(join(&ours).status, 200);
+    let refused = join(&theirs);
+    assert_eq!(
+        (refused.status, refused.error_code().as_deref()),
+        (500, Some("EDGE_MISMATCH"))
+    );
+    let message = refused.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains(r#"pass_cookie: edge "shop_pass", origin-queue "wr_pass""#),
+        "{message}"
+    );
+}
+
+/// A pass lives as long as the session, so no event may have sessions longer than the
+/// longest pass the edge accepts.
+#[test]
+fn sessions_longer_than_the_longest_pass_are_refused() {
+    let q = OriginQueue::start(redis_cluster(), &[("WR_MAX_PASS_LIFETIME_SECONDS", "3600")]);
+    let t = now();
+    let cfg = |session: u64| {
+        json!({"rate_per_second": 1, "burst": 1, "max_active": 10, "session_seconds": session,
+            "claim_seconds": 30, "abandon_seconds": 60, "opens_at": t - 1, "closes_at": t + 3600})
+    };
+    let r = admin(q.addr, "PUT", "/v1/admin/events/t-long", &cfg(3601));
+    assert_eq!(
+        (r.status, r.error_code().as_deref()),
+        (422, Some("BAD_CONFIG"))
+    );
+    let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("session_seconds: at most 3600"),
+        "{message}"
+    );
+    let r = admin(q.addr, "PUT", "/v1/admin/events/t-long", &cfg(3600));
+    assert_eq!(r.status, 200, "{:?}", r.json());
+}
+
 #[test]
 fn bad_input_gets_clear_errors() {
     let q = queue();

@@ -19,6 +19,7 @@ fn a_sale_keeps_fifo_and_the_rate() {
         abandon_every: 10,
         abandon_seconds: 5,
         admin_token: wr_tests::processes::ADMIN_TOKEN.into(),
+        admin_addr: q.addr,
         protected_path: None,
         deadline: Duration::from_secs(60),
     };

@@ -32,6 +32,7 @@ fn a_crowd_through_the_edge() {
         abandon_every: 0,
         abandon_seconds: 60,
         admin_token: stack.admin_token.clone(),
+        admin_addr: stack.queue,
         protected_path: Some("/reserve/seat".into()),
         deadline: Duration::from_secs(120),
     };

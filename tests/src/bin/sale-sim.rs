@@ -39,6 +39,7 @@ fn main() {
         abandon_every: env("WR_SALE_ABANDON_EVERY", 10.0) as usize,
         abandon_seconds: 10,
         admin_token: wr_tests::processes::ADMIN_TOKEN.into(),
+        admin_addr: q.addr,
         protected_path: None,
         deadline: Duration::from_secs(600),
     };
