@@ -43,7 +43,7 @@ pub fn classify<'c>(config: &'c Config, path: &[u8]) -> PathClass<'c> {
     let Some(canonical) = canonical(path) else {
         return PathClass::NotNormalized;
     };
-    let mut folded: Option<Vec<u8>> = None;
+    let mut folded: Option<std::borrow::Cow<[u8]>> = None;
     let mut best: (usize, PathClass<'c>) = (0, PathClass::Bypass);
     for event in &config.events {
         for prefix in &event.protected_prefixes {

@@ -13,13 +13,19 @@
 //! anything that decodes to control bytes, backslashes, empty segments or `.`/`..`
 //! segments (a backend would resolve those differently from the filter).
 
+use std::borrow::Cow;
+
 /// Rounds of percent-decoding after the first, for backends that decode more than once.
 const EXTRA_DECODE_ROUNDS: usize = 3;
 
 /// The canonical form of a path (without query) that is already in normal form
 /// ([`is_normal_path`]): percent-decoded until no escape is left (at most four rounds),
-/// with every segment's `;params` removed. `None` if the path must be refused.
-pub fn canonical(path: &[u8]) -> Option<Vec<u8>> {
+/// with every segment's `;params` removed. `None` if the path must be refused. A path
+/// with neither escapes nor parameters (the common case) is its own canonical form.
+pub fn canonical(path: &[u8]) -> Option<Cow<'_, [u8]>> {
+    if !path.iter().any(|&b| b == b'%' || b == b';') {
+        return Some(Cow::Borrowed(path));
+    }
     let mut decoded = decode(path, true)?;
     for _ in 0..EXTRA_DECODE_ROUNDS {
         if !has_escape(&decoded) {
@@ -44,7 +50,7 @@ pub fn canonical(path: &[u8]) -> Option<Vec<u8>> {
         out.push(b'/');
         out.extend_from_slice(name);
     }
-    Some(out)
+    Some(Cow::Owned(out))
 }
 
 /// True if `bytes` holds a `%` followed by two hex digits.
@@ -121,8 +127,12 @@ pub fn is_normal_path(path: &[u8]) -> bool {
 
 /// Folds what a case-insensitive backend may treat as the same letter: ASCII case,
 /// the Unicode letters whose case mapping lands in ASCII (`ſ` → s, Kelvin `K` → k,
-/// `ı` and `İ` → i), and fullwidth letters and digits (`Ｒ` → r).
-pub fn fold_case(path: &[u8]) -> Vec<u8> {
+/// `ı` and `İ` → i), and fullwidth letters and digits (`Ｒ` → r). A path without
+/// upper-case or non-ASCII letters is its own folded form.
+pub fn fold_case(path: &[u8]) -> Cow<'_, [u8]> {
+    if path.iter().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+        return Cow::Borrowed(path);
+    }
     let mut out = Vec::with_capacity(path.len());
     let mut i = 0;
     while i < path.len() {
@@ -143,7 +153,7 @@ pub fn fold_case(path: &[u8]) -> Vec<u8> {
         }
         i += used;
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Bytes that continue a name: a prefix segment followed by one of these names
@@ -173,7 +183,7 @@ impl ProtectedPrefix {
         let bytes = if case_sensitive {
             written.as_bytes().to_vec()
         } else {
-            fold_case(written.as_bytes())
+            fold_case(written.as_bytes()).into_owned()
         };
         let segments = bytes
             .split(|&b| b == b'/')
@@ -276,7 +286,7 @@ mod tests {
             ("/\u{ff32}eserve\u{ff11}", "/reserve1"),
             ("/caf\u{e9}", "/caf\u{e9}"),
         ] {
-            assert_eq!(fold_case(text.as_bytes()), want.as_bytes(), "{text}");
+            assert_eq!(&*fold_case(text.as_bytes()), want.as_bytes(), "{text}");
         }
     }
 
