@@ -216,3 +216,41 @@ fn no_default_key_and_clear_usage_errors() {
     );
     assert_eq!(ttl.status.code(), Some(2));
 }
+
+/// Settings the edge must share, or that bound the listener, are checked before
+/// anything starts: a bad one stops `serve` with its name.
+#[test]
+fn bad_wire_and_listener_settings_refuse_to_start_and_say_why() {
+    for (var, value, said) in [
+        (
+            "WR_PASS_COOKIE",
+            "bad cookie",
+            "pass_cookie: \"bad cookie\" is not a valid cookie name",
+        ),
+        (
+            "WR_TICKET_COOKIE",
+            "wr_pass",
+            "ticket_cookie and pass_cookie must differ",
+        ),
+        (
+            "WR_CLOCK_SKEW_SECONDS",
+            "301",
+            "clock_skew_seconds: at most 300",
+        ),
+        (
+            "WR_MAX_PASS_LIFETIME_SECONDS",
+            "604801",
+            "max_pass_lifetime_seconds: between 1 and 604800",
+        ),
+        (
+            "WR_LISTEN_BACKLOG",
+            "0",
+            "WR_LISTEN_BACKLOG: 0 is outside 1..=65535",
+        ),
+    ] {
+        let o = run_with(&["serve"], Some(KEYS), &[(var, value)]);
+        assert_eq!(o.status.code(), Some(2), "{var}={value}: {o:?}");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(stderr.contains(said), "{var}={value}: {stderr}");
+    }
+}

@@ -506,6 +506,31 @@ fn sessions_longer_than_the_longest_pass_are_refused() {
     assert_eq!(r.status, 200, "{:?}", r.json());
 }
 
+/// The listen backlog a crowd arriving at once waits in: large by default (tokio's own
+/// default is 128) and configurable; `ss` shows it as the listening socket's Send-Q.
+#[test]
+fn the_listen_backlog_is_large_and_configurable() {
+    let backlog = |q: &OriginQueue| -> u32 {
+        let out = std::process::Command::new("ss")
+            .args(["-ltnH", &format!("sport = :{}", q.addr.port())])
+            .output()
+            .expect("ss (iproute2)");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.split_whitespace()
+            .nth(2)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no listening socket in {text:?}"))
+    };
+    let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(backlog(&queue()), 4096.min(somaxconn));
+    let configured = OriginQueue::start(redis_cluster(), &[("WR_LISTEN_BACKLOG", "1500")]);
+    assert_eq!(backlog(&configured), 1500.min(somaxconn));
+}
+
 #[test]
 fn bad_input_gets_clear_errors() {
     let q = queue();
