@@ -50,7 +50,7 @@ pub struct Settings {
     /// join is answered only after Redis `WAIT 1` confirms a replica has it, else 503.
     pub join_replicas: u64,
     /// Most joins, and separately most other public calls, in flight at once
-    /// (`WR_MAX_IN_FLIGHT`, default 256); beyond the (adaptive) cap a request gets 503
+    /// (`WR_MAX_IN_FLIGHT`, default 1024); beyond the (adaptive) cap a request gets 503
     /// `QUEUE_BUSY` + `Retry-After: 1` at once.
     pub max_in_flight: usize,
 }
@@ -273,7 +273,7 @@ impl Settings {
             )?,
             tick: Duration::from_millis(number("WR_TICK_MS", file.tick_ms, 100, 10..=5000)?),
             join_replicas: number("WR_JOIN_REPLICAS", file.join_replicas, 0, 0..=5)?,
-            max_in_flight: number("WR_MAX_IN_FLIGHT", file.max_in_flight, 256, 1..=1_000_000)?
+            max_in_flight: number("WR_MAX_IN_FLIGHT", file.max_in_flight, 1024, 1..=1_000_000)?
                 as usize,
             keys: crate::keys::load()?,
         })

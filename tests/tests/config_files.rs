@@ -98,14 +98,17 @@ fn wire_settings_reach_the_filter_from_the_same_variables() {
     assert!(ok, "{log}");
 }
 
-/// The shipped Envoy drops header names with `_`, sizes the circuit breaker to
-/// origin-queue for a crowd and keeps origin-queue's internal routes off the listener.
+/// The shipped Envoy drops header names with `_`, speaks HTTP/2 to origin-queue with
+/// a circuit breaker sized for a crowd, and keeps origin-queue's internal routes off the
+/// listener.
 #[test]
 fn the_shipped_envoy_is_hardened() {
     let text = std::fs::read_to_string(workspace_root().join("envoy/envoy.yaml")).unwrap();
     for needle in [
         "headers_with_underscores_action: DROP_HEADER",
         "max_pending_requests: 20000",
+        "http2_protocol_options: { max_concurrent_streams: 100 }",
+        "retry_on: refused-stream",
         "append_action: ADD_IF_ABSENT",
         r#"match: { prefix: "/v1/", case_sensitive: false }"#,
         r#"match: { path: "/metrics", case_sensitive: false }"#,

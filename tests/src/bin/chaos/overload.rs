@@ -44,8 +44,8 @@ const EDGE_CPU: u32 = 0;
 /// The CPU of the queue tier (and of k6 in the pinned run through the edge).
 const QUEUE_CPU: u32 = 1;
 /// origin-queue's in-flight cap (the most it adapts up to) in this scenario: its default.
-const IN_FLIGHT_CAP: u32 = 256;
-/// Connections of the straight flood (8 x the in-flight cap).
+const IN_FLIGHT_CAP: u32 = 1024;
+/// Connections of the straight flood (twice the in-flight cap).
 const FLOOD_CONNECTIONS: u32 = 2_048;
 /// The join route as origin-queue's metrics name it.
 const JOIN_ROUTE: &str = "/v1/events/{event}/join";
