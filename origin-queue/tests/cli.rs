@@ -22,8 +22,9 @@ fn run_with(args: &[&str], keys: Option<&str>, env: &[(&str, &str)]) -> Output {
     cmd.output().unwrap()
 }
 
-fn mint(ttl: &str, env: &[(&str, &str)]) -> Output {
-    let args = [
+/// `pass mint` for visitor `v` of event `e`, living `ttl` seconds.
+fn mint_args(ttl: &str) -> [&str; 8] {
+    [
         "pass",
         "mint",
         "--event",
@@ -32,8 +33,11 @@ fn mint(ttl: &str, env: &[(&str, &str)]) -> Output {
         "v",
         "--ttl",
         ttl,
-    ];
-    run_with(&args, Some(KEYS), env)
+    ]
+}
+
+fn mint(ttl: &str, env: &[(&str, &str)]) -> Output {
+    run_with(&mint_args(ttl), Some(KEYS), env)
 }
 
 /// `mint` never makes a pass the edge would refuse as too long-lived: the bound is the
@@ -149,19 +153,7 @@ fn inspect_reports_why_a_pass_is_invalid() {
 
 #[test]
 fn no_default_key_and_clear_usage_errors() {
-    for args in [
-        &["serve"][..],
-        &[
-            "pass",
-            "mint",
-            "--event",
-            "e",
-            "--visitor",
-            "v",
-            "--ttl",
-            "5",
-        ],
-    ] {
+    for args in [&["serve"][..], &mint_args("5")] {
         let o = run(args, None);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         assert!(
@@ -170,16 +162,7 @@ fn no_default_key_and_clear_usage_errors() {
         );
     }
     let short = run(
-        &[
-            "pass",
-            "mint",
-            "--event",
-            "e",
-            "--visitor",
-            "v",
-            "--ttl",
-            "5",
-        ],
+        &mint_args("5"),
         Some(r#"{"active":"k","keys":{"k":"c2hvcnQ="}}"#),
     );
     assert!(
@@ -201,19 +184,7 @@ fn no_default_key_and_clear_usage_errors() {
     );
     assert_eq!(bad_event.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad_event.stderr).contains("event id"));
-    let ttl = run(
-        &[
-            "pass",
-            "mint",
-            "--event",
-            "e",
-            "--visitor",
-            "v",
-            "--ttl",
-            "999999",
-        ],
-        Some(KEYS),
-    );
+    let ttl = run(&mint_args("999999"), Some(KEYS));
     assert_eq!(ttl.status.code(), Some(2));
 }
 

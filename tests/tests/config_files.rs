@@ -7,13 +7,16 @@ use std::process::Command;
 use wr_tests::envoy::{envoy_bin, validate};
 use wr_tests::fixtures::{filter_wasm, workspace_root, KEYS_JSON};
 
-fn render(keys: Option<&str>, out: &std::path::Path) -> std::process::Output {
+/// Renders `envoy/envoy.yaml` into `out` as `make up` does, with the key ring `keys`
+/// (none: `WR_KEYS` unset) and extra environment.
+fn render(keys: Option<&str>, out: &std::path::Path, env: &[(&str, &str)]) -> std::process::Output {
     let root = workspace_root();
     let mut cmd = Command::new(root.join("scripts/render-envoy-config"));
     cmd.arg(root.join("envoy/envoy.yaml"))
         .arg(out)
         .env("WR_WASM", filter_wasm())
-        .env_remove("WR_KEYS_FILE");
+        .env_remove("WR_KEYS_FILE")
+        .envs(env.iter().copied());
     match keys {
         Some(k) => cmd.env("WR_KEYS", k),
         None => cmd.env_remove("WR_KEYS"),
@@ -24,7 +27,7 @@ fn render(keys: Option<&str>, out: &std::path::Path) -> std::process::Output {
 #[test]
 fn rendered_envoy_yaml_passes_envoy_validate() {
     let out = std::env::temp_dir().join(format!("wr-envoy-validate-{}.yaml", std::process::id()));
-    let r = render(Some(KEYS_JSON), &out);
+    let r = render(Some(KEYS_JSON), &out, &[]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let (ok, text) = validate(&out).unwrap();
     let _ = std::fs::remove_file(&out);
@@ -37,21 +40,13 @@ fn rendered_envoy_yaml_passes_envoy_validate() {
 
 #[test]
 fn the_compose_rendering_passes_envoy_validate() {
-    let root = workspace_root();
     let out = std::env::temp_dir().join(format!("wr-envoy-compose-{}.yaml", std::process::id()));
-    let r = Command::new(root.join("scripts/render-envoy-config"))
-        .arg(root.join("envoy/envoy.yaml"))
-        .arg(&out)
-        .env("WR_WASM", filter_wasm())
-        .env("WR_KEYS", KEYS_JSON)
-        .env_remove("WR_KEYS_FILE")
-        .envs([
-            ("WR_LISTEN_HOST", "0.0.0.0"),
-            ("WR_QUEUE_HOST", "origin-queue"),
-            ("WR_BACKEND_HOST", "demo-backend"),
-        ])
-        .output()
-        .unwrap();
+    let hosts = [
+        ("WR_LISTEN_HOST", "0.0.0.0"),
+        ("WR_QUEUE_HOST", "origin-queue"),
+        ("WR_BACKEND_HOST", "demo-backend"),
+    ];
+    let r = render(Some(KEYS_JSON), &out, &hosts);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(
@@ -67,22 +62,14 @@ fn the_compose_rendering_passes_envoy_validate() {
 /// settings also reach the filter's configuration, which Envoy then accepts.
 #[test]
 fn wire_settings_reach_the_filter_from_the_same_variables() {
-    let root = workspace_root();
     let out = std::env::temp_dir().join(format!("wr-envoy-wire-{}.yaml", std::process::id()));
-    let r = Command::new(root.join("scripts/render-envoy-config"))
-        .arg(root.join("envoy/envoy.yaml"))
-        .arg(&out)
-        .env("WR_WASM", filter_wasm())
-        .env("WR_KEYS", KEYS_JSON)
-        .env_remove("WR_KEYS_FILE")
-        .envs([
-            ("WR_PASS_COOKIE", "shop_pass"),
-            ("WR_TICKET_COOKIE", "shop_ticket"),
-            ("WR_CLOCK_SKEW_SECONDS", "10"),
-            ("WR_MAX_PASS_LIFETIME_SECONDS", "3600"),
-        ])
-        .output()
-        .unwrap();
+    let wire = [
+        ("WR_PASS_COOKIE", "shop_pass"),
+        ("WR_TICKET_COOKIE", "shop_ticket"),
+        ("WR_CLOCK_SKEW_SECONDS", "10"),
+        ("WR_MAX_PASS_LIFETIME_SECONDS", "3600"),
+    ];
+    let r = render(Some(KEYS_JSON), &out, &wire);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let text = std::fs::read_to_string(&out).unwrap();
     for field in [
@@ -123,7 +110,7 @@ fn the_shipped_envoy_is_hardened() {
 #[test]
 fn no_key_ring_means_no_config() {
     let out = std::env::temp_dir().join(format!("wr-envoy-nokeys-{}.yaml", std::process::id()));
-    let r = render(None, &out);
+    let r = render(None, &out, &[]);
     assert!(!r.status.success());
     assert!(String::from_utf8_lossy(&r.stderr).contains("no default key"));
     // The committed template itself is refused by the filter at configure time.
