@@ -2,14 +2,19 @@
 SHELL := /bin/bash
 WASM := target/wasm32-wasip1/release/edge_filter.wasm
 
-.PHONY: deps wasm build test lint bench fuzz chaos up down
+.PHONY: js deps wasm build test lint bench fuzz chaos up down
 
 deps:
 	@scripts/install-deps
 
-## The edge filter as Envoy loads it.
-wasm: deps
+## The edge filter as Envoy loads it, and the JavaScript package.
+wasm: deps js
 	cargo build -p edge-filter --target wasm32-wasip1 --release
+
+## The JavaScript package (edge-js/pkg: the core through wasm-bindgen, for Node and workerd).
+js: deps
+	cargo build -p wr-edge-js --target wasm32-unknown-unknown --release
+	wasm-bindgen --target web --out-dir edge-js/pkg target/wasm32-unknown-unknown/release/wr_edge_js.wasm
 
 build: wasm
 	cargo build --workspace

@@ -7,7 +7,7 @@
 use std::ptr::{null, null_mut};
 
 use crate::header_map::{parse_header_map, serialize_header_map};
-use crate::rate_limit::{SharedStore, StoreError};
+use wr_edge_core::rate_limit::{SharedStore, StoreError};
 
 /// Status codes of the proxy-wasm ABI used here.
 const STATUS_OK: u32 = 0;

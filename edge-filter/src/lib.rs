@@ -1,28 +1,14 @@
-//! The waiting room's edge filter, a proxy-wasm HTTP filter for Envoy and Istio.
+//! The waiting room's edge filter for Envoy and Istio: a thin proxy-wasm adapter over
+//! [`wr_edge_core`], which makes every decision.
 //!
-//! For every request, with no network call:
-//!
-//! 1. [`classify`] the path: bypass, queue (origin-queue's API and page) or protected
-//!    (an event's paths), refusing paths that are not in normal form;
-//! 2. [`rate_limit`] the client by its peer address (and admitted visitors by visitor
-//!    id), with token buckets in proxy-wasm shared data shared by every worker, and cap
-//!    what reaches origin-queue;
-//! 3. on protected paths, verify the `wr_pass` cookie ([`wr_pass`]) and either forward
-//!    with identity headers for the backend or answer locally (302 / 403 / 429).
-//!
-//! [`decision`] ties these together as a pure function of the request, the clock and a
-//! [`rate_limit::SharedStore`]; `plugin` (wasm32 only) is the thin proxy-wasm glue.
+//! The adapter only gathers a request's inputs from the host (headers, the peer address
+//! from Envoy's `source.address`, the clock), hands them to the core with proxy-wasm
+//! shared data as the rate-limit store (shared by every worker of the Envoy), and
+//! applies the outcome: the header changes, or the local reply; and it counts each
+//! decision in Envoy's stats. `plugin` and `host` exist only in the wasm build;
+//! [`header_map`] (the ABI's serialized header map) is plain Rust, tested natively.
 
-pub mod classify;
-pub mod client;
-pub mod config;
-pub mod cookies;
-pub mod decision;
 pub mod header_map;
-pub mod metrics;
-pub mod path;
-pub mod rate_limit;
-pub mod reply;
 
 #[cfg(target_arch = "wasm32")]
 mod host;

@@ -5,12 +5,13 @@ use std::rc::Rc;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action as HostAction, ContextType, LogLevel, MetricType};
 
-use crate::config::Config;
-use crate::decision::{Action, Decision, Engine};
+use wr_edge_core::config::Config;
+use wr_edge_core::decision::Engine;
+use wr_edge_core::metrics::Counter;
+use wr_edge_core::outcome::{HeaderChange, Outcome};
+use wr_edge_core::reply::{json_error, LocalReply};
+
 use crate::host::{self, request_headers, HostStore};
-use crate::metrics::Counter;
-use crate::reply::json_error;
-use wr_pass::wire::WIRE_HEADER;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -94,32 +95,34 @@ impl HttpContext for EdgeStream {
         };
         let headers = request_headers();
         let source = host::property(&["source", "address"]);
-        let request = engine.read_request(&headers, source.as_deref());
         // Without a clock every pass looks expired: fail closed.
         let now_ms = host::now_ms().unwrap_or(0);
-        let decision = engine.decide(&request, now_ms, &HostStore);
-        self.count(&decision);
-        match decision.action {
-            Action::Reply(reply) => self.reply(&reply),
-            Action::Forward {
-                remove,
-                identity,
-                to_queue,
+        match engine.outcome(&headers, source.as_deref(), now_ms, &HostStore) {
+            Outcome::Reply {
+                status,
+                headers,
+                body,
+                counters,
             } => {
-                let config = engine.config();
-                let mut changes: Vec<(&[u8], Option<&[u8]>)> =
-                    remove.iter().map(|name| (name.as_slice(), None)).collect();
-                if let Some((visitor, event)) = &identity {
-                    changes.push((config.visitor_header.as_bytes(), Some(visitor.as_bytes())));
-                    changes.push((config.event_header.as_bytes(), Some(event.as_bytes())));
-                }
-                if to_queue {
-                    changes.push((WIRE_HEADER.as_bytes(), Some(config.wire_header.as_bytes())));
-                }
-                for (name, value) in changes {
-                    let done = match value {
-                        Some(value) => host::replace_request_header(name, value),
-                        None => host::remove_request_header(name),
+                self.count(&counters);
+                self.reply(&LocalReply {
+                    status,
+                    headers,
+                    body,
+                })
+            }
+            Outcome::Forward {
+                changes, counters, ..
+            } => {
+                self.count(&counters);
+                for change in &changes {
+                    let done = match change {
+                        HeaderChange::Set { name, value } => {
+                            host::replace_request_header(name.as_bytes(), value.as_bytes())
+                        }
+                        HeaderChange::Remove { name } => {
+                            host::remove_request_header(name.as_bytes())
+                        }
                     };
                     if let Err(status) = done {
                         // A request that may still carry a spoofed identity must not
@@ -135,7 +138,7 @@ impl HttpContext for EdgeStream {
 }
 
 /// The answer when the filter cannot do its job: fail closed.
-fn unavailable() -> crate::reply::LocalReply {
+fn unavailable() -> LocalReply {
     json_error(
         503,
         "EDGE_UNAVAILABLE",
@@ -146,15 +149,15 @@ fn unavailable() -> crate::reply::LocalReply {
 }
 
 impl EdgeStream {
-    fn count(&self, decision: &Decision) {
-        for counter in &decision.counters {
+    fn count(&self, counters: &[Counter]) {
+        for counter in counters {
             if let Some(Some(id)) = self.metrics.get(counter.index()) {
                 let _ = proxy_wasm::hostcalls::increment_metric(*id, 1);
             }
         }
     }
 
-    fn reply(&self, reply: &crate::reply::LocalReply) -> HostAction {
+    fn reply(&self, reply: &LocalReply) -> HostAction {
         let headers: Vec<(&str, &str)> = reply
             .headers
             .iter()

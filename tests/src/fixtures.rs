@@ -68,6 +68,53 @@ pub fn filter_wasm() -> PathBuf {
         .clone()
 }
 
+/// The JavaScript package's directory (`edge-js/`), with `pkg/` built by wasm-bindgen
+/// from the current source, once per test binary (`make js` does the same).
+pub fn js_package() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = workspace_root();
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "-q", "-p", "wr-edge-js", "--target"])
+                .args(["wasm32-unknown-unknown", "--release"])
+                .current_dir(&root)
+                .status()
+                .expect("run cargo to build the JavaScript package");
+            assert!(
+                status.success(),
+                "building wr-edge-js for wasm32-unknown-unknown failed"
+            );
+            let wasm = target_dir().join("wasm32-unknown-unknown/release/wr_edge_js.wasm");
+            let package = root.join("edge-js");
+            let status = Command::new(tool("wasm-bindgen"))
+                .args(["--target", "web", "--out-dir"])
+                .arg(package.join("pkg"))
+                .arg(&wasm)
+                .status()
+                .expect("run wasm-bindgen (scripts/install-deps installs it)");
+            assert!(status.success(), "wasm-bindgen failed");
+            package
+        })
+        .clone()
+}
+
+/// A tool from PATH, or from cargo's bin directory when PATH lacks it.
+pub fn tool(name: &str) -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|dir| dir.join(name).is_file()))
+        .unwrap_or(false);
+    if on_path {
+        return PathBuf::from(name);
+    }
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .unwrap_or_default();
+    home.join("bin").join(name)
+}
+
 /// Unix seconds now.
 pub fn now() -> u64 {
     SystemTime::now()

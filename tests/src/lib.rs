@@ -18,4 +18,5 @@ pub mod proxy_wasm_host;
 pub mod redis_nodes;
 pub mod sale;
 pub mod upstream;
+pub mod workerd;
 pub mod wrk;

@@ -130,12 +130,13 @@ fn istio_wasm_plugins_carry_a_configuration_the_filter_accepts() {
         }
         // As shipped, the placeholder secret is refused…
         let shipped = plugin["spec"]["pluginConfig"].to_string();
-        let problems = edge_filter::config::Config::from_json(shipped.as_bytes()).unwrap_err();
+        let problems = wr_edge_core::config::Config::from_json(shipped.as_bytes()).unwrap_err();
         assert!(problems.iter().any(|p| p.contains("keys:")), "{problems:?}");
         // …and with a real key ring the rest of the configuration is valid.
         let mut config = plugin["spec"]["pluginConfig"].clone();
         config["keys"] = serde_json::from_str(KEYS_JSON).unwrap();
-        if let Err(problems) = edge_filter::config::Config::from_json(config.to_string().as_bytes())
+        if let Err(problems) =
+            wr_edge_core::config::Config::from_json(config.to_string().as_bytes())
         {
             panic!("{file}: {problems:?}");
         }

@@ -206,22 +206,13 @@ fn identity_headers_spelled_with_underscores_never_reach_any_upstream() {
     assert_eq!(admitted[0].values("x-wr-visitor"), ["alice"]);
 }
 
-/// Every spelling in `edge-filter/conformance/path-spellings.json`, through real Envoy
+/// Every spelling in the edge's conformance vectors (`edge-core/conformance/`), through real Envoy
 /// (with `normalize_path` and `merge_slashes`, as shipped) and no pass: what the filter
 /// must protect never reaches the backend, what it must refuse never reaches any
 /// upstream, and what it must leave alone does reach its upstream.
 #[test]
 fn no_spelling_of_a_protected_path_reaches_the_backend_without_a_pass() {
-    let table: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            wr_tests::fixtures::workspace_root()
-                .join("edge-filter/conformance/path-spellings.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    let mut config = table["config"].clone();
-    config["keys"] = serde_json::from_str(wr_tests::fixtures::KEYS_JSON).unwrap();
+    let mut config = wr_edge_core::conformance::config();
     config["client_rate_limit"] = json!(null);
     let backend = Upstream::start();
     let queue = Upstream::start();
@@ -244,11 +235,8 @@ fn no_spelling_of_a_protected_path_reaches_the_backend_without_a_pass() {
         "/reserve.json",
     ];
     let mut failures = Vec::new();
-    for (i, case) in table["cases"].as_array().unwrap().iter().enumerate() {
-        let (path, class) = (
-            case["path"].as_str().unwrap(),
-            case["class"].as_str().unwrap(),
-        );
+    for (i, (path, class, _)) in wr_edge_core::conformance::paths().iter().enumerate() {
+        let (path, class) = (path.as_str(), class.as_str());
         let tag = i.to_string();
         let r = get(
             envoy.addr,

@@ -182,50 +182,10 @@ impl Limiter {
     }
 }
 
-/// An in-memory [`SharedStore`] with the host's CAS semantics, for tests.
-#[cfg(test)]
-pub mod memory {
-    use super::*;
-    use std::cell::RefCell;
-    use std::collections::HashMap;
-
-    /// Key → (value, cas); CAS tokens increase on every write.
-    #[derive(Default)]
-    pub struct MemoryStore {
-        pub data: RefCell<HashMap<String, (Vec<u8>, u32)>>,
-        pub next_cas: RefCell<u32>,
-        /// Writes to fail with a CAS mismatch before succeeding (simulates races).
-        pub conflicts: RefCell<usize>,
-    }
-
-    impl SharedStore for MemoryStore {
-        fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-            self.data.borrow().get(key).cloned()
-        }
-
-        fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
-            if *self.conflicts.borrow() > 0 {
-                *self.conflicts.borrow_mut() -= 1;
-                return Err(StoreError::CasMismatch);
-            }
-            let mut data = self.data.borrow_mut();
-            if let Some((_, current)) = data.get(key) {
-                if cas != 0 && cas != *current {
-                    return Err(StoreError::CasMismatch);
-                }
-            }
-            let mut next = self.next_cas.borrow_mut();
-            *next += 1;
-            data.insert(key.to_owned(), (value.to_vec(), *next));
-            Ok(())
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::memory::MemoryStore;
     use super::*;
+    use crate::local_store::LocalStore;
 
     fn limiter(rps: f64, burst: u32, slots: u32) -> Limiter {
         Limiter::new(
@@ -241,7 +201,7 @@ mod tests {
 
     #[test]
     fn burst_then_rate() {
-        let store = MemoryStore::default();
+        let store = LocalStore::default();
         let l = limiter(10.0, 5, 1024);
         for _ in 0..5 {
             assert_eq!(l.take(&store, b"a", 1_000), Ok(()));
@@ -266,7 +226,7 @@ mod tests {
 
     #[test]
     fn slow_rates_give_long_retry_after() {
-        let store = MemoryStore::default();
+        let store = LocalStore::default();
         let l = limiter(0.1, 1, 1024);
         assert_eq!(l.take(&store, b"a", 0), Ok(()));
         assert_eq!(
@@ -279,29 +239,29 @@ mod tests {
 
     #[test]
     fn key_space_is_bounded_and_idle_slots_are_taken_over() {
-        let store = MemoryStore::default();
+        let store = LocalStore::default();
         let l = limiter(1.0, 1, 4);
         for i in 0u32..1000 {
             let _ = l.take(&store, &i.to_le_bytes(), 0);
         }
-        assert!(store.data.borrow().len() <= 4);
+        assert!(store.len() <= 4);
         // Much later every slot is idle: a new client always gets its full burst.
         assert_eq!(l.take(&store, b"late", 1_000_000), Ok(()));
     }
 
     #[test]
     fn cas_conflicts_are_retried_then_refused() {
-        let store = MemoryStore::default();
+        let store = LocalStore::default();
         let l = limiter(10.0, 5, 16);
-        *store.conflicts.borrow_mut() = 3;
+        store.fail_next_writes(3);
         assert_eq!(l.take(&store, b"a", 0), Ok(()));
-        *store.conflicts.borrow_mut() = MAX_CAS_ATTEMPTS;
+        store.fail_next_writes(MAX_CAS_ATTEMPTS);
         assert_eq!(l.take(&store, b"a", 0), Err(Limited::Contention));
     }
 
     #[test]
     fn clock_going_backwards_never_adds_tokens() {
-        let store = MemoryStore::default();
+        let store = LocalStore::default();
         let l = limiter(1.0, 1, 16);
         assert_eq!(l.take(&store, b"a", 10_000), Ok(()));
         assert!(l.take(&store, b"a", 0).is_err());
@@ -311,12 +271,9 @@ mod tests {
 
     #[test]
     fn corrupt_state_is_replaced() {
-        let store = MemoryStore::default();
+        let store = LocalStore::default();
         let l = limiter(1.0, 2, 1);
-        store
-            .data
-            .borrow_mut()
-            .insert("wr:rl:client:0".into(), (vec![1, 2, 3], 9));
+        store.set("wr:rl:client:0", &[1, 2, 3], 0).unwrap();
         assert_eq!(l.take(&store, b"a", 0), Ok(()));
     }
 }

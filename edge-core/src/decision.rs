@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::cookies;
 use crate::metrics::Counter;
 use crate::rate_limit::{Limited, Limiter, SharedStore};
-use crate::reply::{json_error, redirect, LocalReply};
+use crate::reply::{json_error, redirect, too_many_requests, LocalReply};
 
 /// Ticket candidates checked per request at most (each costs an HMAC); a visitor has one.
 const MAX_TICKET_CANDIDATES: usize = 4;
@@ -368,15 +368,8 @@ fn rate_limited(limited: Limited, counter: Counter) -> Decision {
         }
     };
     counters.dedup();
-    let reply = json_error(
-        429,
-        "RATE_LIMITED",
-        "Too many requests: retry later.",
-        Some(retry),
-        None,
-    );
     Decision {
-        action: Action::Reply(reply),
+        action: Action::Reply(too_many_requests(retry)),
         counters,
     }
 }
@@ -385,7 +378,7 @@ fn rate_limited(limited: Limited, counter: Counter) -> Decision {
 mod tests {
     use super::*;
     use crate::config::tests::KEYS;
-    use crate::rate_limit::memory::MemoryStore;
+    use crate::local_store::LocalStore;
     use wr_pass::{Claims, KeyRing};
 
     const NOW: u64 = 1_800_000_000;
@@ -416,13 +409,13 @@ mod tests {
         accept: Option<&str>,
         peer: &str,
     ) -> Decision {
-        let store = MemoryStore::default();
+        let store = LocalStore::default();
         run_in(e, &store, path, cookie, accept, peer)
     }
 
     fn run_in(
         e: &Engine,
-        s: &MemoryStore,
+        s: &LocalStore,
         path: &str,
         cookie: Option<&str>,
         accept: Option<&str>,
@@ -480,7 +473,7 @@ mod tests {
     #[test]
     fn identity_headers_are_removed_in_every_spelling_on_every_path() {
         let e = engine(LIMITS);
-        let store = MemoryStore::default();
+        let store = LocalStore::default();
         let cookie = format!("wr_pass={}", pass("concert", NOW + 60));
         for path in ["/reserve", "/v1/events/concert/status", "/static/a.css"] {
             let mut headers: Vec<(Vec<u8>, Vec<u8>)> = [
@@ -643,7 +636,7 @@ mod tests {
     #[test]
     fn rate_limits_per_client_and_on_the_queue() {
         let e = engine(LIMITS);
-        let store = MemoryStore::default();
+        let store = LocalStore::default();
         for _ in 0..3 {
             assert_eq!(
                 status(&run_in(&e, &store, "/reserve", None, None, "1.1.1.1:1")),
@@ -685,7 +678,7 @@ mod tests {
         let e = engine(
             r#","client_rate_limit":null,"visitor_rate_limit":{"requests_per_second":1,"burst":1}"#,
         );
-        let store = MemoryStore::default();
+        let store = LocalStore::default();
         let cookie = format!("wr_pass={}", pass("concert", NOW + 60));
         assert_eq!(
             status(&run_in(
@@ -708,7 +701,7 @@ mod tests {
     #[test]
     fn odd_requests_are_refused_cleanly() {
         let e = engine(LIMITS);
-        let store = MemoryStore::default();
+        let store = LocalStore::default();
         let d = e.decide(&Request::default(), NOW * 1000, &store);
         assert_eq!(status(&d), 400);
         assert_eq!(status(&run(&e, "//reserve", None, None, "1.1.1.1:1")), 400);
@@ -723,7 +716,7 @@ mod tests {
         .unwrap()
     }
 
-    fn run_with(e: &Engine, s: &MemoryStore, headers: &[(&str, &str)]) -> Decision {
+    fn run_with(e: &Engine, s: &LocalStore, headers: &[(&str, &str)]) -> Decision {
         let mut all = vec![(b":path".to_vec(), b"/v1/events/concert/status".to_vec())];
         all.extend(
             headers
@@ -741,7 +734,7 @@ mod tests {
                "queue_rate_limit":{"requests_per_second":1,"burst":2},
                "in_line_rate_limit":{"requests_per_second":1,"burst":3}"#,
         );
-        let store = MemoryStore::default();
+        let store = LocalStore::default();
         // New visitors use up the queue budget...
         for _ in 0..2 {
             assert_eq!(status(&run_with(&e, &store, &[])), 200);
@@ -791,7 +784,7 @@ mod tests {
     #[test]
     fn only_the_first_few_ticket_candidates_are_checked() {
         let e = engine(r#","queue_rate_limit":{"requests_per_second":1,"burst":1}"#);
-        let store = MemoryStore::default();
+        let store = LocalStore::default();
         let junk = "wr_ticket=t1.k1.e30.AAAA; ".repeat(MAX_TICKET_CANDIDATES);
         let valid = ticket("vis-1", NOW + 600);
         let late = format!("{junk}wr_ticket={valid}");

@@ -107,6 +107,13 @@ impl Counter {
     }
 }
 
+/// A counter is written as its stat name.
+impl serde::Serialize for Counter {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

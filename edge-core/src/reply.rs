@@ -40,6 +40,18 @@ pub fn json_error(
     }
 }
 
+/// The 429 of every rate limit: `RATE_LIMITED` with `Retry-After` (also for a runtime's
+/// own limiter put in front of the decision, so that every limit answers alike).
+pub fn too_many_requests(retry_after_secs: u32) -> LocalReply {
+    json_error(
+        429,
+        "RATE_LIMITED",
+        "Too many requests: retry later.",
+        Some(retry_after_secs.max(1)),
+        None,
+    )
+}
+
 /// A 302 to the waiting room, remembering where the visitor was going.
 pub fn redirect(waiting_room: &str, return_to: &[u8]) -> LocalReply {
     let mut location = waiting_room.to_owned();

@@ -1,0 +1,417 @@
+//! The conformance vectors (`conformance/vectors.json`): rendered for a clock, and
+//! judged against an [`Outcome`] — one implementation for every Rust runner (the native
+//! core, the proxy-wasm build under wasmtime, real Envoy). JavaScript runners judge the
+//! same rendered file with the package's own checker.
+
+use serde_json::{json, Map, Value};
+use wr_pass::{Claims, KeyRing, TokenKind};
+
+use crate::outcome::Outcome;
+
+/// The vectors file, as shipped.
+pub const VECTORS: &str = include_str!("../conformance/vectors.json");
+
+/// One case, ready to run: its tokens minted for the runner's clock.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// What the case shows.
+    pub name: String,
+    /// `:path`, if the request has one.
+    pub path: Option<String>,
+    /// Header pairs other than `:path`.
+    pub headers: Vec<(String, String)>,
+    /// How many times to send it (the last one is judged).
+    pub repeat: u32,
+    /// True if each repeat comes from another client address.
+    pub rotate_source: bool,
+    /// The expectation (see the file's `about`).
+    pub expect: Value,
+}
+
+/// The configuration of the vectors (the edge filter's JSON).
+pub fn config() -> Value {
+    vectors()["config"].clone()
+}
+
+/// The path table: (path, class, why).
+pub fn paths() -> Vec<(String, String, String)> {
+    vectors()["paths"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| (text(&p["path"]), text(&p["class"]), text(&p["why"])))
+        .collect()
+}
+
+/// The decision cases, with every `{token:NAME}` minted for `now_secs` (unix seconds).
+pub fn cases(now_secs: u64) -> Vec<Case> {
+    let doc = vectors();
+    let tokens = mint_tokens(&doc, now_secs);
+    doc["cases"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|case| {
+            let request = &case["request"];
+            let headers = request["headers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|pair| (text(&pair[0]), fill(&text(&pair[1]), &tokens)))
+                .collect();
+            Case {
+                name: text(&case["name"]),
+                path: request["path"].as_str().map(str::to_owned),
+                headers,
+                repeat: case["repeat"].as_u64().unwrap_or(1).max(1) as u32,
+                rotate_source: case["rotate_source"].as_bool().unwrap_or(false),
+                expect: case["expect"].clone(),
+            }
+        })
+        .collect()
+}
+
+/// The whole rendered suite as JSON, for runners that are not Rust: the configuration,
+/// the path table, the cases (tokens minted for `now_secs`) and `now_ms`.
+pub fn rendered_json(now_secs: u64) -> Value {
+    let cases: Vec<Value> = cases(now_secs)
+        .into_iter()
+        .map(|c| {
+            json!({
+                "name": c.name, "path": c.path, "headers": c.headers, "repeat": c.repeat,
+                "rotate_source": c.rotate_source, "expect": c.expect,
+            })
+        })
+        .collect();
+    let paths: Vec<Value> = paths()
+        .into_iter()
+        .map(|(path, class, why)| json!({"path": path, "class": class, "why": why}))
+        .collect();
+    json!({"now_ms": now_secs * 1000, "config": config(), "paths": paths, "cases": cases})
+}
+
+/// The expectation of a path class under the vectors' configuration, for a request with
+/// no cookie and no `Accept`: what every runtime must decide.
+pub fn class_expectation(class: &str) -> Value {
+    match class {
+        "Bypass" => json!({"action": "forward", "counters": ["wr_edge_bypassed"]}),
+        "Queue" => {
+            json!({"action": "forward", "to_queue": true, "counters": ["wr_edge_queue_forwarded"]})
+        }
+        "NotNormalized" => json!({"action": "reply", "status": 400,
+            "code": "PATH_NOT_NORMALIZED", "counters": ["wr_edge_path_rejected"]}),
+        protected => {
+            let event = protected.strip_prefix("protected:").unwrap_or(protected);
+            json!({"action": "reply", "status": 403, "code": "NOT_ADMITTED",
+                "waiting_room": format!("/waiting-room/{event}"),
+                "counters": ["wr_edge_pass_missing", "wr_edge_denied"]})
+        }
+    }
+}
+
+/// Judges an outcome in its JSON form ([`Outcome::to_json`], which every runtime can
+/// produce or be observed to produce) against `expect`: every difference, in words
+/// (empty: it conforms).
+pub fn judge(outcome: &Value, expect: &Value) -> Vec<String> {
+    let mut wrong = Vec::new();
+    let action = &outcome["action"];
+    if expect["action"] != *action {
+        wrong.push(format!("action {action}, expected {}", expect["action"]));
+        return wrong;
+    }
+    if let Some(want) = expect["counters"].as_array() {
+        let mut want: Vec<&str> = want.iter().filter_map(Value::as_str).collect();
+        let mut got: Vec<&str> = strings(&outcome["counters"]);
+        want.sort_unstable();
+        got.sort_unstable();
+        if want != got {
+            wrong.push(format!("counters {got:?}, expected {want:?}"));
+        }
+    }
+    if action == "forward" {
+        judge_forward(outcome, expect, &mut wrong);
+    } else {
+        judge_reply(outcome, expect, &mut wrong);
+    }
+    wrong
+}
+
+/// Judges a native [`Outcome`] (see [`judge`]).
+pub fn judge_outcome(outcome: &Outcome, expect: &Value) -> Vec<String> {
+    judge(&serde_json::to_value(outcome).unwrap_or_default(), expect)
+}
+
+/// The JSON form of what a black-box runtime was seen to do with a forwarded request:
+/// the headers it sent on (`after`) against those it was given (`before`). A pair that
+/// is gone counts as removed (by its lower-cased name), a pair that is new as set; the
+/// wire header set means the request was for origin-queue.
+pub fn observed_forward(
+    before: &[(String, String)],
+    after: &[(String, String)],
+    counters: &[String],
+) -> Value {
+    let same =
+        |a: &(String, String), b: &(String, String)| a.0.eq_ignore_ascii_case(&b.0) && a.1 == b.1;
+    let mut changes: Vec<Value> = before
+        .iter()
+        .filter(|pair| !after.iter().any(|other| same(pair, other)))
+        .map(|(name, _)| json!({"op": "remove", "name": name.to_ascii_lowercase()}))
+        .collect();
+    let set: Vec<&(String, String)> = after
+        .iter()
+        .filter(|pair| !before.iter().any(|other| same(pair, other)))
+        .collect();
+    let to_queue = set
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case(wr_pass::wire::WIRE_HEADER));
+    changes.extend(set.iter().map(
+        |(name, value)| json!({"op": "set", "name": name.to_ascii_lowercase(), "value": value}),
+    ));
+    json!({"action": "forward", "changes": changes, "to_queue": to_queue, "counters": counters})
+}
+
+/// The JSON form of a reply a black-box runtime was seen to send.
+pub fn observed_reply(
+    status: u32,
+    headers: &[(String, String)],
+    body: &str,
+    counters: &[String],
+) -> Value {
+    json!({"action": "reply", "status": status, "headers": headers, "body": body, "counters": counters})
+}
+
+fn judge_forward(outcome: &Value, expect: &Value, wrong: &mut Vec<String>) {
+    let want_queue = expect["to_queue"].as_bool().unwrap_or(false);
+    let to_queue = outcome["to_queue"].as_bool().unwrap_or(false);
+    if to_queue != want_queue {
+        wrong.push(format!("to_queue {to_queue}, expected {want_queue}"));
+    }
+    let mut removed = Vec::new();
+    let mut set = Map::new();
+    for change in outcome["changes"].as_array().into_iter().flatten() {
+        let name = text(&change["name"]);
+        if change["op"] == "remove" {
+            removed.push(name);
+        } else {
+            set.insert(name, change["value"].clone());
+        }
+    }
+    let wire = set.remove(wr_pass::wire::WIRE_HEADER);
+    if wire.is_some() != want_queue {
+        wrong.push(format!(
+            "wire header set: {}, expected {want_queue}",
+            wire.is_some()
+        ));
+    }
+    let mut want_removed: Vec<String> = strings(&expect["remove"])
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    want_removed.sort();
+    removed.sort();
+    if removed != want_removed {
+        wrong.push(format!("removed {removed:?}, expected {want_removed:?}"));
+    }
+    let want_set = expect["set"].as_object().cloned().unwrap_or_default();
+    if set != want_set {
+        wrong.push(format!("set {set:?}, expected {want_set:?}"));
+    }
+}
+
+fn judge_reply(outcome: &Value, expect: &Value, wrong: &mut Vec<String>) {
+    if expect["status"] != outcome["status"] {
+        wrong.push(format!(
+            "status {}, expected {}",
+            outcome["status"], expect["status"]
+        ));
+    }
+    let body: Value =
+        serde_json::from_str(outcome["body"].as_str().unwrap_or("")).unwrap_or(Value::Null);
+    for (field, got) in [
+        ("code", &body["error"]["code"]),
+        ("waiting_room", &body["error"]["waiting_room"]),
+    ] {
+        if !expect[field].is_null() && &expect[field] != got {
+            wrong.push(format!("{field} {got}, expected {}", expect[field]));
+        }
+    }
+    for (name, want) in expect["headers"].as_object().into_iter().flatten() {
+        let got = outcome["headers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|pair| {
+                pair[0]
+                    .as_str()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            })
+            .and_then(|pair| pair[1].as_str());
+        if got != want.as_str() {
+            wrong.push(format!("header {name}: {got:?}, expected {want}"));
+        }
+    }
+}
+
+fn strings(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
+fn vectors() -> Value {
+    // The file is part of the crate; a broken file fails every runner loudly.
+    serde_json::from_str(VECTORS).expect("conformance/vectors.json is valid JSON")
+}
+
+fn text(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_owned()
+}
+
+fn fill(value: &str, tokens: &Map<String, Value>) -> String {
+    let mut out = value.to_owned();
+    for (name, token) in tokens {
+        out = out.replace(
+            &format!("{{token:{name}}}"),
+            token.as_str().unwrap_or_default(),
+        );
+    }
+    out
+}
+
+fn mint_tokens(doc: &Value, now: u64) -> Map<String, Value> {
+    let mut secrets = doc["config"]["keys"]["keys"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    secrets.extend(doc["foreign_keys"].as_object().cloned().unwrap_or_default());
+    let mut out = Map::new();
+    for (name, recipe) in doc["tokens"].as_object().into_iter().flatten() {
+        let key = text(&recipe["key"]);
+        let ring = KeyRing::from_json_value(&json!({"active": key, "keys": {&key: secrets[&key]}}))
+            .unwrap_or_else(|e| panic!("token {name}: key {key}: {e:?}"));
+        let at = |field: &str| now.saturating_add_signed(recipe[field].as_i64().unwrap_or(0));
+        let claims = Claims::new(
+            &text(&recipe["event"]),
+            &text(&recipe["visitor"]),
+            at("issued"),
+            at("expires"),
+        );
+        let kind = match recipe["kind"].as_str() {
+            Some("ticket") => TokenKind::Ticket,
+            _ => TokenKind::Pass,
+        };
+        let token = ring
+            .mint(kind, &claims)
+            .unwrap_or_else(|e| panic!("token {name}: {e:?}"));
+        let token = match recipe["tamper"].as_str() {
+            Some("signature") => change_first_char_of_field(&token, 4),
+            Some("claims") => change_first_char_of_field(&token, 3),
+            _ => token,
+        };
+        out.insert(name.clone(), Value::from(token));
+    }
+    out
+}
+
+/// The token with the first character of its `field`-th dot-separated field (from 1)
+/// changed; the first, because the last of a base64 field may carry unused bits.
+fn change_first_char_of_field(token: &str, field: usize) -> String {
+    let mut fields: Vec<String> = token.split('.').map(str::to_owned).collect();
+    if let Some(f) = fields.get_mut(field - 1) {
+        let replacement = if f.starts_with('A') { "B" } else { "A" };
+        f.replace_range(0..1, replacement);
+    }
+    fields.join(".")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::decision::Engine;
+    use crate::local_store::LocalStore;
+
+    const NOW_SECS: u64 = 1_800_000_000;
+
+    fn engine() -> Engine {
+        Engine::new(Config::from_json(config().to_string().as_bytes()).unwrap())
+    }
+
+    /// Sends one request as a runner would: `:path` first, then the headers.
+    pub fn run(engine: &Engine, store: &LocalStore, case: &Case, source: &str) -> Outcome {
+        let mut headers: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        if let Some(path) = &case.path {
+            headers.push((b":path".to_vec(), path.clone().into_bytes()));
+        }
+        for (n, v) in &case.headers {
+            headers.push((n.clone().into_bytes(), v.clone().into_bytes()));
+        }
+        engine.outcome(&headers, Some(source.as_bytes()), NOW_SECS * 1000, store)
+    }
+
+    #[test]
+    fn every_case_gets_its_decision_in_the_native_core() {
+        let engine = engine();
+        let cases = cases(NOW_SECS);
+        assert!(cases.len() >= 30);
+        let mut failures = Vec::new();
+        for (i, case) in cases.iter().enumerate() {
+            let store = LocalStore::default();
+            let mut outcome = None;
+            for r in 0..case.repeat {
+                let source = if case.rotate_source {
+                    format!("10.2.{i}.{r}:4000")
+                } else {
+                    format!("10.1.0.{i}:4000")
+                };
+                outcome = Some(run(&engine, &store, case, &source));
+            }
+            let wrong = judge_outcome(&outcome.unwrap(), &case.expect);
+            if !wrong.is_empty() {
+                failures.push(format!("{}: {wrong:?}", case.name));
+            }
+        }
+        assert!(failures.is_empty(), "{failures:#?}");
+    }
+
+    #[test]
+    fn every_spelling_gets_its_decision_in_the_native_core() {
+        let engine = engine();
+        let paths = paths();
+        assert!(paths.len() >= 40);
+        let mut failures = Vec::new();
+        for (i, (path, class, why)) in paths.iter().enumerate() {
+            let case = Case {
+                name: why.clone(),
+                path: Some(path.clone()),
+                headers: Vec::new(),
+                repeat: 1,
+                rotate_source: false,
+                expect: Value::Null,
+            };
+            let outcome = run(
+                &engine,
+                &LocalStore::default(),
+                &case,
+                &format!("10.3.0.{i}:1"),
+            );
+            let wrong = judge_outcome(&outcome, &class_expectation(class));
+            if !wrong.is_empty() {
+                failures.push(format!("{path} ({why}): {wrong:?}"));
+            }
+        }
+        assert!(failures.is_empty(), "{failures:#?}");
+    }
+
+    #[test]
+    fn a_wrong_expectation_is_reported() {
+        let engine = engine();
+        let case = &cases(NOW_SECS)[0];
+        let outcome = run(&engine, &LocalStore::default(), case, "10.9.9.9:1");
+        let mut expect = case.expect.clone();
+        expect["set"]["x-wr-visitor"] = json!("someone-else");
+        assert_eq!(judge_outcome(&outcome, &expect).len(), 1);
+    }
+}

@@ -1,0 +1,139 @@
+//! A [`Decision`] in the form every runtime applies: the header changes to make before
+//! forwarding, or the whole local reply — and its JSON form, for hosts that are not Rust.
+//!
+//! Which headers the edge sets (identity for the backend, the wire settings for
+//! origin-queue) and which it strips is decided here once; an adapter only carries the
+//! changes out, in order, and fails closed if its host refuses one.
+
+use serde::Serialize;
+use wr_pass::wire::WIRE_HEADER;
+
+use crate::config::Config;
+use crate::decision::{Action, Decision};
+use crate::metrics::Counter;
+
+/// One change to the request's headers before it is forwarded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum HeaderChange {
+    /// Remove every header of this (lower-case) name.
+    Remove {
+        /// Header name.
+        name: String,
+    },
+    /// Replace every header of this name by one with this value.
+    Set {
+        /// Header name.
+        name: String,
+        /// Header value.
+        value: String,
+    },
+}
+
+/// What a runtime does with a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Apply `changes` in order, then send the request on (to the backend, or to
+    /// origin-queue when `to_queue`).
+    Forward {
+        /// Header changes, removals first.
+        changes: Vec<HeaderChange>,
+        /// True when the request goes to origin-queue.
+        to_queue: bool,
+        /// Counters to increment by one.
+        counters: Vec<Counter>,
+    },
+    /// Answer with this reply; the request goes no further.
+    Reply {
+        /// HTTP status.
+        status: u32,
+        /// Response headers.
+        headers: Vec<(&'static str, String)>,
+        /// Response body.
+        body: String,
+        /// Counters to increment by one.
+        counters: Vec<Counter>,
+    },
+}
+
+impl Outcome {
+    /// The outcome of `decision` under `config`.
+    pub fn of(decision: Decision, config: &Config) -> Outcome {
+        let counters = decision.counters;
+        match decision.action {
+            Action::Reply(reply) => Outcome::Reply {
+                status: reply.status,
+                headers: reply.headers,
+                body: reply.body,
+                counters,
+            },
+            Action::Forward {
+                remove,
+                identity,
+                to_queue,
+            } => Outcome::Forward {
+                changes: header_changes(config, remove, identity, to_queue),
+                to_queue,
+                counters,
+            },
+        }
+    }
+
+    /// The JSON form (`{"action":"forward",...}` or `{"action":"reply",...}`).
+    pub fn to_json(&self) -> String {
+        // Serializing plain strings and numbers cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The header changes of a forwarded request: the client's spellings of the headers only
+/// the edge sets are removed, then the identity of a verified pass is set for the
+/// backend, and requests to origin-queue carry the edge's wire settings.
+pub fn header_changes(
+    config: &Config,
+    remove: Vec<Vec<u8>>,
+    identity: Option<(String, String)>,
+    to_queue: bool,
+) -> Vec<HeaderChange> {
+    let mut changes: Vec<HeaderChange> = remove
+        .into_iter()
+        .map(|name| HeaderChange::Remove {
+            // Spoofed names are spellings of ASCII names: nothing is lost.
+            name: String::from_utf8_lossy(&name).into_owned(),
+        })
+        .collect();
+    if let Some((visitor, event)) = identity {
+        changes.push(HeaderChange::Set {
+            name: config.visitor_header.clone(),
+            value: visitor,
+        });
+        changes.push(HeaderChange::Set {
+            name: config.event_header.clone(),
+            value: event,
+        });
+    }
+    if to_queue {
+        changes.push(HeaderChange::Set {
+            name: WIRE_HEADER.to_owned(),
+            value: config.wire_header.clone(),
+        });
+    }
+    changes
+}
+
+impl crate::decision::Engine {
+    /// The whole job of an adapter in one call: reads the request from its header pairs
+    /// (`:path` among them) and the peer address, decides at `now_ms` (unix
+    /// milliseconds) with `store`, and returns the outcome to apply.
+    pub fn outcome(
+        &self,
+        headers: &[(Vec<u8>, Vec<u8>)],
+        source_address: Option<&[u8]>,
+        now_ms: u64,
+        store: &dyn crate::rate_limit::SharedStore,
+    ) -> Outcome {
+        let request = self.read_request(headers, source_address);
+        Outcome::of(self.decide(&request, now_ms, store), self.config())
+    }
+}

@@ -1,0 +1,48 @@
+/** A header change the edge asks for before forwarding. */
+export type HeaderChange = { op: 'remove'; name: string } | { op: 'set'; name: string; value: string };
+
+/** What to do with a request. */
+export type Outcome =
+  | { action: 'forward'; changes: HeaderChange[]; to_queue: boolean; counters: string[] }
+  | { action: 'reply'; status: number; headers: [string, string][]; body: string; counters: string[] };
+
+/** The core's input. */
+export interface EdgeRequest {
+  /** Path and query as received. */
+  path: string | null;
+  /** Every header as [name, value]. */
+  headers: [string, string][];
+  /** The client address as the platform established it, or null. */
+  source: string | null;
+}
+
+/** Options of {@link Edge.handle}. */
+export interface HandleOptions {
+  /** Where admitted and bypass traffic goes, e.g. "https://shop.example". */
+  origin: string;
+  /** Where origin-queue's routes go (/v1/events/…, /waiting-room/…). */
+  queueOrigin: string;
+  /** The client address as the platform established it (never a client-set header). */
+  source?: string | null;
+  /** The clock, unix milliseconds (default Date.now()). */
+  now?: number;
+  /** The fetch to forward with (default globalThis.fetch). */
+  fetch?: typeof fetch;
+  /** Called with the counters of every decision. */
+  onCounters?: (counters: string[]) => void;
+}
+
+/** Loads the WebAssembly core; call once per isolate. */
+export function init(module: WebAssembly.Module | BufferSource): void;
+
+/** The waiting room's edge for one isolate. */
+export class Edge {
+  constructor(config: object | string);
+  decide(request: EdgeRequest, nowMs?: number): Outcome;
+  handle(request: Request, options: HandleOptions): Promise<Response>;
+  static rateLimited(retryAfterSeconds?: number): Outcome;
+  static counterNames(): string[];
+}
+
+/** The Response of a reply outcome. */
+export function toResponse(outcome: Outcome): Response;

@@ -1,0 +1,125 @@
+//! Cloudflare's workerd runtime (npm `workerd`, installed in `edge-js/node_modules` by
+//! `scripts/install-deps`): a scratch directory laid out like the JavaScript package,
+//! with a generated `config.capnp`, for `workerd test` and `workerd serve`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::fixtures::js_package;
+
+/// The workerd binary.
+pub fn workerd_bin() -> PathBuf {
+    let bin = js_package().join("node_modules/.bin/workerd");
+    assert!(
+        bin.exists(),
+        "{} is missing: run scripts/install-deps (npm install in edge-js)",
+        bin.display()
+    );
+    bin
+}
+
+/// The package files a worker needs, by module name (their path in the package).
+const PACKAGE_MODULES: [&str; 4] = [
+    "js/edge.js",
+    "pkg/wr_edge_js.js",
+    "test/run-cases.js",
+    "worker/worker.js",
+];
+
+/// A scratch directory holding a copy of the package's modules, `extra` files, and a
+/// `config.capnp` of one worker whose main module is `main` (a module name), with these
+/// other modules (`name = kind embed "file"` lines) and service text.
+pub struct WorkerdDir {
+    /// The directory.
+    pub path: PathBuf,
+}
+
+impl WorkerdDir {
+    /// Lays out the package modules plus `extra` (name, contents) in a fresh directory.
+    pub fn new(label: &str, extra: &[(&str, &[u8])]) -> WorkerdDir {
+        let path = std::env::temp_dir().join(format!("wr-workerd-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        let package = js_package();
+        let mut files: Vec<(String, Vec<u8>)> = PACKAGE_MODULES
+            .iter()
+            .chain(&["test/workerd.js", "pkg/wr_edge_js_bg.wasm"])
+            .map(|name| (name.to_string(), read(&package.join(name))))
+            .collect();
+        files.extend(extra.iter().map(|(n, c)| (n.to_string(), c.to_vec())));
+        for (name, contents) in files {
+            let file = path.join(&name);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(&file, contents).unwrap();
+        }
+        WorkerdDir { path }
+    }
+
+    /// Writes `config.capnp` with a worker (service `main`) whose modules are `main` (ES
+    /// module) followed by every package module, the core's wasm and `json_modules`;
+    /// `bindings`, `services` (more services) and `sockets` are capnp text inserted as
+    /// given. Returns the config's path.
+    pub fn write_config(
+        &self,
+        main: &str,
+        json_modules: &[&str],
+        bindings: &str,
+        services: &str,
+        sockets: &str,
+    ) -> PathBuf {
+        let mut modules = vec![format!("(name = \"{main}\", esModule = embed \"{main}\")")];
+        for name in PACKAGE_MODULES.iter().filter(|n| **n != main) {
+            modules.push(format!("(name = \"{name}\", esModule = embed \"{name}\")"));
+        }
+        modules.push(
+            "(name = \"pkg/wr_edge_js_bg.wasm\", wasm = embed \"pkg/wr_edge_js_bg.wasm\")".into(),
+        );
+        for name in json_modules {
+            modules.push(format!("(name = \"{name}\", json = embed \"{name}\")"));
+        }
+        let text = format!(
+            r#"using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [ (name = "main", worker = .worker), {services} ],
+  sockets = [ {sockets} ],
+);
+const worker :Workerd.Worker = (
+  modules = [ {modules} ],
+  compatibilityDate = "2026-11-01",
+  bindings = [ {bindings} ],
+);
+"#,
+            modules = modules.join(",\n    "),
+        );
+        let config = self.path.join("config.capnp");
+        std::fs::write(&config, text).unwrap();
+        config
+    }
+}
+
+impl Drop for WorkerdDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Runs `workerd test` on `config`, bounded in time; (success, stdout + stderr).
+pub fn workerd_test(config: &Path) -> (bool, String) {
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(workerd_bin())
+        .arg("test")
+        .arg(config)
+        .current_dir(config.parent().unwrap())
+        .output()
+        .expect("run workerd");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
