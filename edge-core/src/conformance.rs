@@ -43,15 +43,20 @@ pub fn paths() -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// The decision cases, with every `{token:NAME}` minted for `now_secs` (unix seconds).
+/// The decision cases, with every `{token:NAME}` minted for `now_secs` (unix seconds)
+/// and every `{case}` replaced by the case's number (so that each case is a visitor of
+/// its own, also for runners whose rate-limit state outlives a case).
 pub fn cases(now_secs: u64) -> Vec<Case> {
     let doc = vectors();
-    let tokens = mint_tokens(&doc, now_secs);
     doc["cases"]
         .as_array()
         .into_iter()
         .flatten()
-        .map(|case| {
+        .enumerate()
+        .map(|(i, case)| {
+            let number = i.to_string();
+            let case = substitute(case, "{case}", &number);
+            let tokens = mint_tokens(&doc, now_secs, &number);
             let request = &case["request"];
             let headers = request["headers"]
                 .as_array()
@@ -69,6 +74,20 @@ pub fn cases(now_secs: u64) -> Vec<Case> {
             }
         })
         .collect()
+}
+
+/// `value` with `from` replaced by `to` in every string inside it.
+fn substitute(value: &Value, from: &str, to: &str) -> Value {
+    match value {
+        Value::String(s) => Value::from(s.replace(from, to)),
+        Value::Array(items) => items.iter().map(|v| substitute(v, from, to)).collect(),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), substitute(v, from, to)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 /// The whole rendered suite as JSON, for runners that are not Rust: the configuration,
@@ -280,7 +299,7 @@ fn fill(value: &str, tokens: &Map<String, Value>) -> String {
     out
 }
 
-fn mint_tokens(doc: &Value, now: u64) -> Map<String, Value> {
+fn mint_tokens(doc: &Value, now: u64, case: &str) -> Map<String, Value> {
     let mut secrets = doc["config"]["keys"]["keys"]
         .as_object()
         .cloned()
@@ -294,7 +313,7 @@ fn mint_tokens(doc: &Value, now: u64) -> Map<String, Value> {
         let at = |field: &str| now.saturating_add_signed(recipe[field].as_i64().unwrap_or(0));
         let claims = Claims::new(
             &text(&recipe["event"]),
-            &text(&recipe["visitor"]),
+            &text(&recipe["visitor"]).replace("{case}", case),
             at("issued"),
             at("expires"),
         );

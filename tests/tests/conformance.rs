@@ -9,8 +9,11 @@ use wr_edge_core::conformance::{
     self, class_expectation, judge, observed_forward, observed_reply, Case,
 };
 use wr_edge_core::metrics::Counter;
-use wr_tests::fixtures::{filter_wasm, js_package};
+use wr_tests::envoy::{bootstrap, Envoy, Topology};
+use wr_tests::fixtures::{filter_wasm, js_package, now};
+use wr_tests::http;
 use wr_tests::proxy_wasm_host::{Clock, FilterModule, Metrics, Outcome, SharedData};
+use wr_tests::upstream::Upstream;
 use wr_tests::workerd::{workerd_test, WorkerdDir};
 
 /// The clock of the runtimes whose clock the test controls.
@@ -169,4 +172,107 @@ fn the_javascript_package_in_workerd_conforms() {
         .find_map(|line| line.split_once("WR-OUTCOMES ").map(|(_, json)| json))
         .unwrap_or_else(|| panic!("workerd printed no outcomes:\n{output}"));
     judge_printed("workerd", &cases, printed);
+}
+
+/// The decision cases through real Envoy (two workers), tokens minted for the real
+/// clock, each case from its own loopback address. What reaches the recording upstreams
+/// is the outcome: the headers they saw against those sent (Envoy's own additions left
+/// out), or Envoy's reply; the counters are Envoy's stats. A case without a path cannot
+/// be sent over HTTP/1.1 and is left to the other runtimes.
+#[test]
+fn the_proxy_wasm_build_in_real_envoy_conforms() {
+    let backend = Upstream::start();
+    let queue = Upstream::start();
+    let wasm = filter_wasm();
+    let config = conformance::config().to_string();
+    let topology = Topology {
+        wasm: &wasm,
+        filter_config: &config,
+        backend: backend.addr,
+        queue: queue.addr,
+        trusted_hops: 0,
+    };
+    let envoy = Envoy::start(&bootstrap(&topology), 2).expect("envoy starts");
+    let counters = |envoy: &Envoy| -> Vec<u64> {
+        let stats = envoy.stats_matching("wasmcustom.wr_edge_");
+        Counter::ALL
+            .iter()
+            .map(|c| {
+                let name = format!("wasmcustom.{}", c.name());
+                stats
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map_or(0, |(_, v)| *v)
+            })
+            .collect()
+    };
+    let cases: Vec<Case> = conformance::cases(now())
+        .into_iter()
+        .filter(|c| c.path.is_some())
+        .collect();
+    conforms("real Envoy", &cases, |i, case| {
+        let mut last = Value::Null;
+        for r in 0..case.repeat {
+            let tag = format!("{i}-{r}");
+            let from = format!(
+                "127.{}.{}.{}",
+                10 + i / 250,
+                i % 250,
+                if case.rotate_source { r + 1 } else { 1 }
+            );
+            let mut sent = case.headers.clone();
+            sent.push(("x-case".into(), tag.clone()));
+            let raw: Vec<(&str, &[u8])> = sent
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_bytes()))
+                .collect();
+            let before = counters(&envoy);
+            let path = case.path.as_deref().unwrap();
+            let response = http::get_from(from.parse().unwrap(), envoy.addr, path, &raw).unwrap();
+            let after = counters(&envoy);
+            let counted: Vec<String> = Counter::ALL
+                .iter()
+                .zip(before.iter().zip(&after))
+                .filter(|(_, (b, a))| a > b)
+                .map(|(c, _)| c.name().to_owned())
+                .collect();
+            let reached: Vec<_> = [&backend, &queue]
+                .iter()
+                .flat_map(|u| u.seen())
+                .filter(|seen| seen.values("x-case") == [tag.clone()])
+                .collect();
+            last = match reached.first() {
+                Some(seen) => {
+                    // Only the headers the case sent and those the edge owns: Envoy adds
+                    // its own (x-request-id, x-forwarded-proto, ...).
+                    let owned = ["x-wr-visitor", "x-wr-event", wr_pass::wire::WIRE_HEADER];
+                    let relevant = |name: &str| {
+                        owned.iter().any(|o| o.eq_ignore_ascii_case(name))
+                            || sent.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+                    };
+                    let got: Vec<(String, String)> = seen
+                        .headers
+                        .iter()
+                        .filter(|(n, _)| relevant(n))
+                        .map(|(n, v)| (n.clone(), lossy(v)))
+                        .collect();
+                    observed_forward(&sent, &got, &counted)
+                }
+                None => {
+                    let headers: Vec<(String, String)> = response
+                        .headers
+                        .iter()
+                        .map(|(n, v)| (n.clone(), v.clone()))
+                        .collect();
+                    observed_reply(
+                        response.status as u32,
+                        &headers,
+                        &lossy(&response.body),
+                        &counted,
+                    )
+                }
+            };
+        }
+        last
+    });
 }
