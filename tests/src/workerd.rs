@@ -26,9 +26,8 @@ const PACKAGE_MODULES: [&str; 4] = [
     "worker/worker.js",
 ];
 
-/// A scratch directory holding a copy of the package's modules, `extra` files, and a
-/// `config.capnp` of one worker whose main module is `main` (a module name), with these
-/// other modules (`name = kind embed "file"` lines) and service text.
+/// A scratch directory holding a copy of the package's modules and extra files, for a
+/// generated `config.capnp` ([`WorkerdDir::write_config`]).
 pub struct WorkerdDir {
     /// The directory.
     pub path: PathBuf,
@@ -54,18 +53,9 @@ impl WorkerdDir {
         WorkerdDir { path }
     }
 
-    /// Writes `config.capnp` with a worker (service `main`) whose modules are `main` (ES
-    /// module) followed by every package module, the core's wasm and `json_modules`;
-    /// `bindings`, `services` (more services) and `sockets` are capnp text inserted as
-    /// given. Returns the config's path.
-    pub fn write_config(
-        &self,
-        main: &str,
-        json_modules: &[&str],
-        bindings: &str,
-        services: &str,
-        sockets: &str,
-    ) -> PathBuf {
+    /// Writes `config.capnp` for `worker` (the service `main`); returns its path.
+    pub fn write_config(&self, worker: &WorkerConfig) -> PathBuf {
+        let main = worker.main;
         let mut modules = vec![format!("(name = \"{main}\", esModule = embed \"{main}\")")];
         for name in PACKAGE_MODULES.iter().filter(|n| **n != main) {
             modules.push(format!("(name = \"{name}\", esModule = embed \"{name}\")"));
@@ -73,27 +63,54 @@ impl WorkerdDir {
         modules.push(
             "(name = \"pkg/wr_edge_js_bg.wasm\", wasm = embed \"pkg/wr_edge_js_bg.wasm\")".into(),
         );
-        for name in json_modules {
+        for name in worker.json_modules {
             modules.push(format!("(name = \"{name}\", json = embed \"{name}\")"));
         }
+        let mut services = vec!["(name = \"main\", worker = .worker)".to_owned()];
+        services.extend(worker.services.iter().cloned());
+        let outbound = worker
+            .global_outbound
+            .map(|s| format!("globalOutbound = \"{s}\","))
+            .unwrap_or_default();
         let text = format!(
             r#"using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
-  services = [ (name = "main", worker = .worker), {services} ],
+  services = [ {services} ],
   sockets = [ {sockets} ],
 );
 const worker :Workerd.Worker = (
   modules = [ {modules} ],
   compatibilityDate = "2026-11-01",
   bindings = [ {bindings} ],
+  {outbound}
 );
 "#,
+            services = services.join(",\n    "),
+            sockets = worker.sockets.join(",\n    "),
             modules = modules.join(",\n    "),
+            bindings = worker.bindings.join(",\n    "),
         );
         let config = self.path.join("config.capnp");
         std::fs::write(&config, text).unwrap();
         config
     }
+}
+
+/// One worker and what surrounds it, as capnp text pieces.
+#[derive(Default)]
+pub struct WorkerConfig<'a> {
+    /// The main module's name (a package path such as `worker/worker.js`).
+    pub main: &'a str,
+    /// Files of the directory loaded as JSON modules.
+    pub json_modules: &'a [&'a str],
+    /// Binding entries, e.g. `(name = "X", text = "y")`.
+    pub bindings: Vec<String>,
+    /// Other services, e.g. a network service for `global_outbound`.
+    pub services: Vec<String>,
+    /// Sockets, e.g. `(name = "http", address = "127.0.0.1:8080", http = (), service = "main")`.
+    pub sockets: Vec<String>,
+    /// The service the worker's `fetch()` goes out through.
+    pub global_outbound: Option<&'a str>,
 }
 
 impl Drop for WorkerdDir {

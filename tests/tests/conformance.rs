@@ -14,7 +14,7 @@ use wr_tests::fixtures::{filter_wasm, js_package, now};
 use wr_tests::http;
 use wr_tests::proxy_wasm_host::{Clock, FilterModule, Metrics, Outcome, SharedData};
 use wr_tests::upstream::Upstream;
-use wr_tests::workerd::{workerd_test, WorkerdDir};
+use wr_tests::workerd::{workerd_test, WorkerConfig, WorkerdDir};
 
 /// The clock of the runtimes whose clock the test controls.
 const NOW_SECS: u64 = 1_800_000_000;
@@ -164,7 +164,11 @@ fn the_javascript_package_in_workerd_conforms() {
     let cases = all_cases(NOW_SECS);
     let suite = js_suite(&cases).to_string();
     let dir = WorkerdDir::new("conformance", &[("suite.json", suite.as_bytes())]);
-    let config = dir.write_config("test/workerd.js", &["suite.json"], "", "", "");
+    let config = dir.write_config(&WorkerConfig {
+        main: "test/workerd.js",
+        json_modules: &["suite.json"],
+        ..WorkerConfig::default()
+    });
     let (passed, output) = workerd_test(&config);
     assert!(passed, "workerd test failed:\n{output}");
     let printed = output

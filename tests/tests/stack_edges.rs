@@ -1,0 +1,247 @@
+//! The edge on other runtimes, end to end, in front of the local stack (real Redis
+//! Cluster, origin-queue and the demo backend, as `make up` starts them): the Cloudflare
+//! Worker in real workerd. A visitor joins, waits, is admitted and reaches the backend
+//! with the edge's identity; without a pass they are sent to the waiting room; a client's
+//! own identity headers never arrive; the admin API is not reachable through the edge.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use wr_tests::http::{self, Response};
+use wr_tests::processes::{free_port, Stack};
+use wr_tests::workerd::{workerd_bin, WorkerConfig, WorkerdDir};
+
+/// The edge configuration of the Worker: the stack's event, and only origin-queue's
+/// public routes as queue paths (everything else of it, the admin API included, is
+/// then an ordinary path of the origin and never reaches origin-queue).
+fn worker_config() -> Value {
+    json!({
+        "events": [{"id": "demo", "protected_prefixes": ["/reserve"]}],
+        "queue_prefixes": ["/v1/events/", "/waiting-room/"],
+        "client_rate_limit": {"requests_per_second": 50, "burst": 100},
+    })
+}
+
+/// A workerd process serving the Worker; killed on drop.
+struct Worker {
+    child: Child,
+    addr: SocketAddr,
+    _dir: WorkerdDir,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `workerd serve` with the Worker in front of the stack, the key ring passed
+/// from the environment (never written into the configuration file).
+fn serve_worker(stack: &Stack) -> Worker {
+    let dir = WorkerdDir::new("worker", &[]);
+    let port = free_port();
+    let text = |s: String| format!("{s:?}"); // a capnp string literal
+    let config = dir.write_config(&WorkerConfig {
+        main: "worker/worker.js",
+        bindings: vec![
+            format!(
+                "(name = \"WR_EDGE_CONFIG\", text = {})",
+                text(worker_config().to_string())
+            ),
+            "(name = \"WR_EDGE_KEYS\", fromEnvironment = \"WR_EDGE_KEYS\")".to_owned(),
+            format!(
+                "(name = \"WR_ORIGIN\", text = \"http://{}\")",
+                stack.backend
+            ),
+            format!(
+                "(name = \"WR_QUEUE_ORIGIN\", text = \"http://{}\")",
+                stack.queue
+            ),
+            // No platform sets a client-address header here: all clients share a bucket.
+            "(name = \"WR_CLIENT_ADDRESS_HEADER\", text = \"\")".to_owned(),
+        ],
+        services: vec!["(name = \"loopback\", network = (allow = [\"local\"]))".to_owned()],
+        sockets: vec![format!(
+            "(name = \"http\", address = \"127.0.0.1:{port}\", http = (), service = \"main\")"
+        )],
+        global_outbound: Some("loopback"),
+        ..WorkerConfig::default()
+    });
+    let keys = std::fs::read_to_string(stack.state_dir().join("keys.json")).unwrap();
+    let child = Command::new(workerd_bin())
+        .arg("serve")
+        .arg(&config)
+        .env("WR_EDGE_KEYS", keys.trim())
+        .current_dir(&dir.path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start workerd");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut worker = Worker {
+        child,
+        addr,
+        _dir: dir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http::get(addr, "/healthz", &[]).is_err() {
+        assert!(worker.child.try_wait().unwrap().is_none(), "workerd exited");
+        assert!(
+            Instant::now() < deadline,
+            "workerd did not listen within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    worker
+}
+
+fn admin(stack: &Stack, method: &str, path: &str) -> Response {
+    let auth = format!("Bearer {}", stack.admin_token);
+    http::request(
+        stack.queue,
+        method,
+        path,
+        &[("authorization", auth.as_bytes())],
+        b"",
+    )
+    .unwrap()
+}
+
+/// What the demo backend saw of requests whose path contains `needle`.
+fn backend_saw(stack: &Stack, needle: &str) -> Vec<Value> {
+    http::get(stack.backend, "/__demo/requests", &[])
+        .unwrap()
+        .json()
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r["path"].as_str().is_some_and(|p| p.contains(needle)))
+        .collect()
+}
+
+/// Joins while admission is paused, sees its place, is admitted once admission
+/// resumes, and returns (visitor id, pass).
+fn join_wait_and_get_admitted(stack: &Stack, edge: SocketAddr) -> (String, String) {
+    assert_eq!(
+        admin(stack, "POST", "/v1/admin/events/demo/pause").status,
+        200
+    );
+    let joined = http::request(edge, "POST", "/v1/events/demo/join", &[], b"").unwrap();
+    assert_eq!(
+        joined.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&joined.body)
+    );
+    let body = joined.json();
+    assert_eq!(body["status"], "waiting", "{body}");
+    assert_eq!(body["paused"], true, "{body}");
+    let visitor = body["visitor"].as_str().unwrap().to_owned();
+    let ticket = joined.header("x-wr-ticket").expect("a ticket").to_owned();
+    assert_eq!(
+        admin(stack, "POST", "/v1/admin/events/demo/resume").status,
+        200
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = http::get(
+            edge,
+            "/v1/events/demo/status",
+            &[("x-wr-ticket", ticket.as_bytes())],
+        )
+        .unwrap();
+        assert_eq!(status.status, 200);
+        let body = status.json();
+        if body["status"] == "admitted" {
+            return (visitor, body["pass"].as_str().unwrap().to_owned());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not admitted within 30 s: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(
+            body["poll_after_ms"].as_u64().unwrap_or(500).min(500),
+        ));
+    }
+}
+
+/// The end-to-end walk through one edge at `edge`.
+fn visitor_walks_through(stack: &Stack, edge: SocketAddr, tag: &str) {
+    // Without a pass: a browser goes to the waiting room, an API client gets 403.
+    let browser = http::get(
+        edge,
+        &format!("/reserve?tag={tag}-none"),
+        &[("accept", b"text/html")],
+    )
+    .unwrap();
+    assert_eq!(browser.status, 302);
+    assert_eq!(
+        browser.header("location"),
+        Some(format!("/waiting-room/demo?return_to=/reserve%3Ftag%3D{tag}-none").as_str())
+    );
+    let api = http::get(edge, &format!("/reserve?tag={tag}-none"), &[]).unwrap();
+    assert_eq!(
+        (api.status, api.error_code().as_deref()),
+        (403, Some("NOT_ADMITTED"))
+    );
+    assert!(backend_saw(stack, &format!("tag={tag}-none")).is_empty());
+    // The waiting-room page comes from origin-queue through the edge.
+    let page = http::get(edge, "/waiting-room/demo", &[("accept", b"text/html")]).unwrap();
+    assert_eq!(page.status, 200);
+    assert!(String::from_utf8_lossy(&page.body).contains("<html"));
+
+    let (visitor, pass) = join_wait_and_get_admitted(stack, edge);
+    let cookie = format!("wr_pass={pass}");
+    let admitted = http::get(
+        edge,
+        &format!("/reserve?tag={tag}-pass"),
+        &[
+            ("cookie", cookie.as_bytes()),
+            ("x-wr-visitor", b"mallory"),
+            ("x_wr_event", b"evil"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(admitted.status, 200);
+    let seen = backend_saw(stack, &format!("tag={tag}-pass"));
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0]["visitor"], json!(visitor), "{seen:?}");
+    assert_eq!(seen[0]["event"], json!("demo"), "{seen:?}");
+    let names: Vec<&str> = seen[0]["header_names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        names.iter().filter(|n| **n == "x-wr-visitor").count(),
+        1,
+        "{names:?}"
+    );
+    assert!(!names.contains(&"x_wr_event"), "{names:?}");
+
+    // The admin API is origin-queue's alone: through the edge it never gets there.
+    let auth = format!("Bearer {}", stack.admin_token);
+    let stats = http::get(
+        edge,
+        "/v1/admin/events/demo/stats",
+        &[("authorization", auth.as_bytes())],
+    )
+    .unwrap();
+    assert_ne!(
+        stats.json()["state"],
+        json!("open"),
+        "the admin API answered through the edge"
+    );
+}
+
+#[test]
+fn the_worker_in_workerd_puts_the_waiting_room_in_front_of_the_origin() {
+    let stack = Stack::up();
+    let worker = serve_worker(&stack);
+    visitor_walks_through(&stack, worker.addr, "workerd");
+}
