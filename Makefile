@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 WASM := target/wasm32-wasip1/release/edge_filter.wasm
 
-.PHONY: js deps wasm build test lint bench fuzz chaos up down
+.PHONY: js components deps wasm build test lint bench fuzz chaos up down
 
 deps:
 	@scripts/install-deps
@@ -10,6 +10,10 @@ deps:
 ## The edge filter as Envoy loads it, and the JavaScript package.
 wasm: deps js
 	cargo build -p edge-filter --target wasm32-wasip1 --release
+
+## The WASI components: the decider world (wit/) and the wasi:http gateway.
+components: deps
+	cargo build -p wr-edge-wasi -p wr-edge-gateway --target wasm32-wasip2 --release
 
 ## The JavaScript package (edge-js/pkg: the core through wasm-bindgen, for Node and workerd).
 js: deps
@@ -28,6 +32,8 @@ lint: deps
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p edge-filter --target wasm32-wasip1 --release -- -D warnings
+	cargo clippy -p wr-edge-js --target wasm32-unknown-unknown --release -- -D warnings
+	cargo clippy -p wr-edge-wasi -p wr-edge-gateway --target wasm32-wasip2 --release -- -D warnings
 
 ## Benchmarks: each prints its figures and the command that produced them.
 bench: wasm

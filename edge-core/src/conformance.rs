@@ -249,6 +249,7 @@ fn judge_reply(outcome: &Value, expect: &Value, wrong: &mut Vec<String>) {
     for (field, got) in [
         ("code", &body["error"]["code"]),
         ("waiting_room", &body["error"]["waiting_room"]),
+        ("rejection", &outcome["rejection"]),
     ] {
         if !expect[field].is_null() && &expect[field] != got {
             wrong.push(format!("{field} {got}, expected {}", expect[field]));

@@ -101,6 +101,25 @@ impl Counter {
         }
     }
 
+    /// The reason a pass was refused, for the counters that say one: `missing`, or the
+    /// pass's [`wr_pass::Rejection`] name (`expired`, `bad_signature`, …).
+    pub fn rejection(self) -> Option<&'static str> {
+        use wr_pass::Rejection as R;
+        let reason = match self {
+            Counter::NoPass => return Some("missing"),
+            Counter::PassMalformed => R::Malformed,
+            Counter::PassUnsupported => R::UnsupportedVersion,
+            Counter::PassUnknownKey => R::UnknownKey,
+            Counter::PassBadSignature => R::BadSignature,
+            Counter::PassExpired => R::Expired,
+            Counter::PassNotYetValid => R::NotYetValid,
+            Counter::PassWrongEvent => R::WrongEvent,
+            Counter::PassLifetimeTooLong => R::LifetimeTooLong,
+            _ => return None,
+        };
+        Some(reason.as_str())
+    }
+
     /// Index into [`Counter::ALL`].
     pub fn index(self) -> usize {
         self as usize

@@ -52,6 +52,9 @@ pub enum Outcome {
         headers: Vec<(&'static str, String)>,
         /// Response body.
         body: String,
+        /// Why a pass was refused (`missing`, `expired`, `bad_signature`, …), when
+        /// that is why the request was answered.
+        rejection: Option<&'static str>,
         /// Counters to increment by one.
         counters: Vec<Counter>,
     },
@@ -66,6 +69,7 @@ impl Outcome {
                 status: reply.status,
                 headers: reply.headers,
                 body: reply.body,
+                rejection: counters.iter().find_map(|c| c.rejection()),
                 counters,
             },
             Action::Forward {

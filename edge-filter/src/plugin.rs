@@ -103,6 +103,7 @@ impl HttpContext for EdgeStream {
                 headers,
                 body,
                 counters,
+                ..
             } => {
                 self.count(&counters);
                 self.reply(&LocalReply {

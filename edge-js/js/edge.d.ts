@@ -4,7 +4,15 @@ export type HeaderChange = { op: 'remove'; name: string } | { op: 'set'; name: s
 /** What to do with a request. */
 export type Outcome =
   | { action: 'forward'; changes: HeaderChange[]; to_queue: boolean; counters: string[] }
-  | { action: 'reply'; status: number; headers: [string, string][]; body: string; counters: string[] };
+  | {
+      action: 'reply';
+      status: number;
+      headers: [string, string][];
+      body: string;
+      /** Why a pass was refused ('missing', 'expired', 'bad_signature', ...), if that is why. */
+      rejection: string | null;
+      counters: string[];
+    };
 
 /** The core's input. */
 export interface EdgeRequest {

@@ -118,6 +118,7 @@ fn reply_outcome(reply: LocalReply, counters: Vec<Counter>) -> String {
         status: reply.status,
         headers: reply.headers,
         body: reply.body,
+        rejection: None,
         counters,
     }
     .to_json()

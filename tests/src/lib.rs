@@ -7,6 +7,7 @@
 
 pub mod backend_log;
 pub mod browser;
+pub mod components;
 
 pub mod envoy;
 

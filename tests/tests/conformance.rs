@@ -9,6 +9,7 @@ use wr_edge_core::conformance::{
     self, class_expectation, judge, observed_forward, observed_reply, Case,
 };
 use wr_edge_core::metrics::Counter;
+use wr_tests::components::{self, DeciderModule, GatewayModule};
 use wr_tests::envoy::{bootstrap, Envoy, Topology};
 use wr_tests::fixtures::{filter_wasm, js_package, now};
 use wr_tests::http;
@@ -246,22 +247,7 @@ fn the_proxy_wasm_build_in_real_envoy_conforms() {
                 .filter(|seen| seen.values("x-case") == [tag.clone()])
                 .collect();
             last = match reached.first() {
-                Some(seen) => {
-                    // Only the headers the case sent and those the edge owns: Envoy adds
-                    // its own (x-request-id, x-forwarded-proto, ...).
-                    let owned = ["x-wr-visitor", "x-wr-event", wr_pass::wire::WIRE_HEADER];
-                    let relevant = |name: &str| {
-                        owned.iter().any(|o| o.eq_ignore_ascii_case(name))
-                            || sent.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
-                    };
-                    let got: Vec<(String, String)> = seen
-                        .headers
-                        .iter()
-                        .filter(|(n, _)| relevant(n))
-                        .map(|(n, v)| (n.clone(), lossy(v)))
-                        .collect();
-                    observed_forward(&sent, &got, &counted)
-                }
+                Some(seen) => observed_at_upstream(&sent, seen, &counted),
                 None => {
                     let headers: Vec<(String, String)> = response
                         .headers
@@ -275,6 +261,174 @@ fn the_proxy_wasm_build_in_real_envoy_conforms() {
                         &counted,
                     )
                 }
+            };
+        }
+        last
+    });
+}
+
+/// What an upstream saw of a forwarded request, as an outcome: only the headers the
+/// case sent and those the edge owns count (proxies add their own: x-request-id,
+/// x-forwarded-proto, host, ...).
+fn observed_at_upstream(
+    sent: &[(String, String)],
+    seen: &wr_tests::upstream::Seen,
+    counted: &[String],
+) -> Value {
+    let owned = ["x-wr-visitor", "x-wr-event", wr_pass::wire::WIRE_HEADER];
+    let relevant = |name: &str| {
+        owned.iter().any(|o| o.eq_ignore_ascii_case(name))
+            || sent.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+    };
+    let got: Vec<(String, String)> = seen
+        .headers
+        .iter()
+        .filter(|(n, _)| relevant(n))
+        .map(|(n, v)| (n.clone(), lossy(v)))
+        .collect();
+    observed_forward(sent, &got, counted)
+}
+
+/// A decider decision in the outcome's JSON form.
+fn decision_json(decision: &components::Decision) -> Value {
+    use components::{Action, HeaderChange, Rejection};
+    let action = match &decision.action {
+        Action::Forward(f) => {
+            let changes: Vec<Value> = f
+                .changes
+                .iter()
+                .map(|c| match c {
+                    HeaderChange::Remove(name) => json!({"op": "remove", "name": name}),
+                    HeaderChange::Set((name, value)) => {
+                        json!({"op": "set", "name": name, "value": value})
+                    }
+                })
+                .collect();
+            json!({"action": "forward", "changes": changes, "to_queue": f.to_queue})
+        }
+        Action::Reply(r) => {
+            let rejection = r.rejection.map(|r| match r {
+                Rejection::Missing => "missing",
+                Rejection::Malformed => "malformed",
+                Rejection::UnsupportedVersion => "unsupported_version",
+                Rejection::UnknownKey => "unknown_key",
+                Rejection::BadSignature => "bad_signature",
+                Rejection::Expired => "expired",
+                Rejection::NotYetValid => "not_yet_valid",
+                Rejection::WrongEvent => "wrong_event",
+                Rejection::LifetimeTooLong => "lifetime_too_long",
+            });
+            json!({"action": "reply", "status": r.status, "headers": r.headers,
+                "body": r.body, "rejection": rejection})
+        }
+    };
+    let mut action = action;
+    action["counters"] = json!(decision.counters);
+    action
+}
+
+#[test]
+fn the_component_of_the_wit_world_under_wasmtime_conforms() {
+    let module = DeciderModule::load().unwrap();
+    let config = conformance::config().to_string();
+    conforms(
+        "WIT component (decider)",
+        &all_cases(NOW_SECS),
+        |i, case| {
+            let mut decider = module
+                .start(&config, NOW_SECS * 1000)
+                .unwrap()
+                .unwrap_or_else(|problems| panic!("{problems:?}"));
+            let mut last = Value::Null;
+            for r in 0..case.repeat {
+                let request = components::Request {
+                    path: case.path.clone(),
+                    headers: case.headers.clone(),
+                    source: Some(source(i, r, case)),
+                };
+                last = decision_json(&decider.decide(&request).unwrap());
+            }
+            last
+        },
+    );
+}
+
+#[test]
+fn the_component_refuses_a_broken_configuration_with_every_problem() {
+    let module = DeciderModule::load().unwrap();
+    let mut config = conformance::config();
+    config["events"][0]["id"] = json!("");
+    config["client_rate_limit"]["burst"] = json!(0);
+    let problems = module
+        .start(&config.to_string(), NOW_SECS * 1000)
+        .unwrap()
+        .err()
+        .expect("refused");
+    assert!(problems.len() >= 2, "{problems:?}");
+}
+
+/// The wasi:http gateway component, driven in-process by wasmtime-wasi-http with a wall
+/// clock fixed at the vectors' time, in front of recording upstreams. One instance per
+/// case, reused for the case's repeats (a host that keeps instances; its rate-limit
+/// state is the instance's). The platform's client-address header is played by the
+/// test. wasi:http gives a component no metrics sink, so counters are not observed
+/// here (the reply's code and the upstream's headers are).
+#[test]
+fn the_wasi_http_gateway_component_conforms() {
+    let module = GatewayModule::load().unwrap();
+    let backend = Upstream::start();
+    let queue = Upstream::start();
+    let env = [
+        ("WR_EDGE_CONFIG", conformance::config().to_string()),
+        ("WR_ORIGIN", format!("http://{}", backend.addr)),
+        ("WR_QUEUE_ORIGIN", format!("http://{}", queue.addr)),
+        ("WR_CLIENT_ADDRESS_HEADER", "x-test-client".to_owned()),
+    ];
+    let cases: Vec<Case> = all_cases(NOW_SECS)
+        .into_iter()
+        .filter(|c| {
+            c.path
+                .as_deref()
+                .is_some_and(|p| p.parse::<hyper::Uri>().is_ok())
+        })
+        .map(|mut c| {
+            let expect = c.expect.as_object_mut().unwrap();
+            expect.remove("counters");
+            expect.remove("rejection");
+            c
+        })
+        .collect();
+    assert!(cases.len() >= 70, "{}", cases.len());
+    conforms("wasi:http gateway component", &cases, |i, case| {
+        let gateway = module.start(&env, Some(NOW_SECS)).unwrap();
+        let mut last = Value::Null;
+        for r in 0..case.repeat {
+            let tag = format!("{i}-{r}");
+            let mut sent = case.headers.clone();
+            sent.push(("x-case".into(), tag.clone()));
+            sent.push(("x-test-client".into(), source(i, r, case)));
+            let mut request =
+                hyper::Request::get(case.path.as_deref().unwrap()).header("host", "shop.test");
+            for (name, value) in &sent {
+                request = request.header(name, value);
+            }
+            let request = request
+                .body(http_body_util::Full::new(hyper::body::Bytes::new()))
+                .unwrap();
+            let response = gateway.send(request).unwrap();
+            let reached: Vec<_> = [&backend, &queue]
+                .iter()
+                .flat_map(|u| u.seen())
+                .filter(|seen| seen.values("x-case") == [tag.clone()])
+                .collect();
+            last = match reached.first() {
+                Some(seen) => observed_at_upstream(&sent, seen, &[]),
+                None => observed_reply(
+                    response.status as u32,
+                    &response.headers,
+                    &lossy(&response.body),
+                    &[],
+                ),
             };
         }
         last

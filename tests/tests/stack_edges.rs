@@ -1,19 +1,31 @@
 //! The edge on other runtimes, end to end, in front of the local stack (real Redis
 //! Cluster, origin-queue and the demo backend, as `make up` starts them): the Cloudflare
-//! Worker in real workerd. A visitor joins, waits, is admitted and reaches the backend
+//! Worker in real workerd, and the wasi:http gateway component under wasmtime with
+//! wasmtime-wasi-http on a loopback port. A visitor joins, waits, is admitted and reaches the backend
 //! with the edge's identity; without a pass they are sent to the waiting room; a client's
 //! own identity headers never arrive; the admin API is not reachable through the edge.
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use wr_tests::components::GatewayModule;
 use wr_tests::http::{self, Response};
 use wr_tests::processes::{free_port, Stack};
 use wr_tests::workerd::{workerd_bin, WorkerConfig, WorkerdDir};
 
-/// The edge configuration of the Worker: the stack's event, and only origin-queue's
+/// The stack shared by this binary's tests, one test at a time (each pauses and
+/// resumes the event).
+fn stack() -> (MutexGuard<'static, ()>, &'static Stack) {
+    static STACK: OnceLock<Stack> = OnceLock::new();
+    static TURN: Mutex<()> = Mutex::new(());
+    let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    (turn, STACK.get_or_init(Stack::up))
+}
+
+/// The edge configuration of the Worker and the gateway: the stack's event, and only origin-queue's
 /// public routes as queue paths (everything else of it, the admin API included, is
 /// then an ordinary path of the origin and never reaches origin-queue).
 fn worker_config() -> Value {
@@ -241,7 +253,27 @@ fn visitor_walks_through(stack: &Stack, edge: SocketAddr, tag: &str) {
 
 #[test]
 fn the_worker_in_workerd_puts_the_waiting_room_in_front_of_the_origin() {
-    let stack = Stack::up();
-    let worker = serve_worker(&stack);
-    visitor_walks_through(&stack, worker.addr, "workerd");
+    let (_turn, stack) = stack();
+    let worker = serve_worker(stack);
+    visitor_walks_through(stack, worker.addr, "workerd");
+}
+
+#[test]
+fn the_wasi_http_gateway_component_puts_the_waiting_room_in_front_of_the_origin() {
+    let (_turn, stack) = stack();
+    let keys = std::fs::read_to_string(stack.state_dir().join("keys.json")).unwrap();
+    let module = GatewayModule::load().unwrap();
+    let gateway = module
+        .start(
+            &[
+                ("WR_EDGE_CONFIG", worker_config().to_string()),
+                ("WR_EDGE_KEYS", keys.trim().to_owned()),
+                ("WR_ORIGIN", format!("http://{}", stack.backend)),
+                ("WR_QUEUE_ORIGIN", format!("http://{}", stack.queue)),
+            ],
+            None,
+        )
+        .unwrap();
+    let addr = gateway.serve().unwrap();
+    visitor_walks_through(stack, addr, "gateway");
 }
