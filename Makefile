@@ -39,6 +39,7 @@ lint: deps
 bench: wasm
 	cargo run -q -p wr-tests --bin bench-edge
 	cargo run -q -p wr-tests --bin bench-queue
+	cargo run -q --release -p wr-tests --bin bench-runtimes
 	cargo run -q -p wr-tests --bin sale-sim
 
 ## Long fuzz runs (make test runs each target for 3 s): every target 60 s, or

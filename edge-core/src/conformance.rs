@@ -189,14 +189,20 @@ pub fn observed_forward(
     json!({"action": "forward", "changes": changes, "to_queue": to_queue, "counters": counters})
 }
 
-/// The JSON form of a reply a black-box runtime was seen to send.
+/// The JSON form of a reply a black-box runtime was seen to send; the reason a pass was
+/// refused is read from the counters, as the core derives it (none without counters).
 pub fn observed_reply(
     status: u32,
     headers: &[(String, String)],
     body: &str,
     counters: &[String],
 ) -> Value {
-    json!({"action": "reply", "status": status, "headers": headers, "body": body, "counters": counters})
+    let rejection = crate::metrics::Counter::ALL
+        .iter()
+        .filter(|c| counters.iter().any(|n| n == c.name()))
+        .find_map(|c| c.rejection());
+    json!({"action": "reply", "status": status, "headers": headers, "body": body,
+        "rejection": rejection, "counters": counters})
 }
 
 fn judge_forward(outcome: &Value, expect: &Value, wrong: &mut Vec<String>) {

@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -24,7 +23,7 @@ use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::fixtures::{target_dir, workspace_root};
+use crate::fixtures::{build_release, target_dir};
 
 /// Host bindings of the `decider` world.
 mod wit {
@@ -42,24 +41,7 @@ use wit::Decider as DeciderWorld;
 /// Builds a crate for wasm32-wasip2 (a component) once per test binary and returns the
 /// `.wasm`.
 fn built_component(package: &str, file: &str) -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "-q",
-            "-p",
-            package,
-            "--target",
-            "wasm32-wasip2",
-            "--release",
-        ])
-        .current_dir(workspace_root())
-        .status()
-        .expect("run cargo to build a component");
-    assert!(
-        status.success(),
-        "building {package} for wasm32-wasip2 failed"
-    );
+    build_release(package, "wasm32-wasip2");
     target_dir().join("wasm32-wasip2/release").join(file)
 }
 

@@ -43,24 +43,7 @@ pub fn filter_wasm() -> PathBuf {
                 assert!(path.is_file(), "WR_FILTER_WASM={path:?} is not a file");
                 return path;
             }
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
-                .args([
-                    "build",
-                    "-q",
-                    "-p",
-                    "edge-filter",
-                    "--target",
-                    "wasm32-wasip1",
-                    "--release",
-                ])
-                .current_dir(workspace_root())
-                .status()
-                .expect("run cargo to build the filter");
-            assert!(
-                status.success(),
-                "building edge-filter for wasm32-wasip1 failed"
-            );
+            build_release("edge-filter", "wasm32-wasip1");
             let path = target_dir().join("wasm32-wasip1/release/edge_filter.wasm");
             assert!(path.exists(), "{} missing after build", path.display());
             path
@@ -75,17 +58,7 @@ pub fn js_package() -> PathBuf {
     BUILT
         .get_or_init(|| {
             let root = workspace_root();
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
-                .args(["build", "-q", "-p", "wr-edge-js", "--target"])
-                .args(["wasm32-unknown-unknown", "--release"])
-                .current_dir(&root)
-                .status()
-                .expect("run cargo to build the JavaScript package");
-            assert!(
-                status.success(),
-                "building wr-edge-js for wasm32-unknown-unknown failed"
-            );
+            build_release("wr-edge-js", "wasm32-unknown-unknown");
             let wasm = target_dir().join("wasm32-unknown-unknown/release/wr_edge_js.wasm");
             let package = root.join("edge-js");
             let status = Command::new(tool("wasm-bindgen"))
@@ -98,6 +71,26 @@ pub fn js_package() -> PathBuf {
             package
         })
         .clone()
+}
+
+/// `cargo build --release -p <package> --target <target>` in the workspace; panics if
+/// it fails (its errors are on the terminal).
+pub fn build_release(package: &str, target: &str) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "-q",
+            "-p",
+            package,
+            "--target",
+            target,
+            "--release",
+        ])
+        .current_dir(workspace_root())
+        .status()
+        .expect("run cargo");
+    assert!(status.success(), "building {package} for {target} failed");
 }
 
 /// A tool from PATH, or from cargo's bin directory when PATH lacks it.

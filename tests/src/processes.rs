@@ -507,6 +507,32 @@ impl Stack {
         }
     }
 
+    /// A call to origin-queue's admin API (on its own port) with the stack's token.
+    pub fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> crate::http::Response {
+        let auth = format!("Bearer {}", self.admin_token);
+        crate::http::request(
+            self.queue,
+            method,
+            path,
+            &[("authorization", auth.as_bytes())],
+            body.to_string().as_bytes(),
+        )
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// The key ring's JSON as `scripts/stack` generated it for this stack.
+    pub fn key_ring_json(&self) -> String {
+        std::fs::read_to_string(self.state_dir().join("keys.json"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
     /// The key ring `scripts/stack` generated for this stack.
     pub fn key_ring(&self) -> wr_pass::KeyRing {
         let json = std::fs::read_to_string(self.state_dir().join("keys.json")).unwrap();

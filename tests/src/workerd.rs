@@ -19,10 +19,11 @@ pub fn workerd_bin() -> PathBuf {
 }
 
 /// The package files a worker needs, by module name (their path in the package).
-const PACKAGE_MODULES: [&str; 4] = [
+const PACKAGE_MODULES: [&str; 5] = [
     "js/edge.js",
     "pkg/wr_edge_js.js",
     "test/run-cases.js",
+    "test/bench.js",
     "worker/worker.js",
 ];
 
@@ -41,7 +42,11 @@ impl WorkerdDir {
         let package = js_package();
         let mut files: Vec<(String, Vec<u8>)> = PACKAGE_MODULES
             .iter()
-            .chain(&["test/workerd.js", "pkg/wr_edge_js_bg.wasm"])
+            .chain(&[
+                "test/workerd.js",
+                "test/bench-workerd.js",
+                "pkg/wr_edge_js_bg.wasm",
+            ])
             .map(|name| (name.to_string(), read(&package.join(name))))
             .collect();
         files.extend(extra.iter().map(|(n, c)| (n.to_string(), c.to_vec())));

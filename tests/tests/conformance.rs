@@ -241,13 +241,8 @@ fn the_proxy_wasm_build_in_real_envoy_conforms() {
                 .filter(|(_, (b, a))| a > b)
                 .map(|(c, _)| c.name().to_owned())
                 .collect();
-            let reached: Vec<_> = [&backend, &queue]
-                .iter()
-                .flat_map(|u| u.seen())
-                .filter(|seen| seen.values("x-case") == [tag.clone()])
-                .collect();
-            last = match reached.first() {
-                Some(seen) => observed_at_upstream(&sent, seen, &counted),
+            last = match reached(&[&backend, &queue], &tag) {
+                Some(seen) => observed_at_upstream(&sent, &seen, &counted),
                 None => {
                     let headers: Vec<(String, String)> = response
                         .headers
@@ -265,6 +260,14 @@ fn the_proxy_wasm_build_in_real_envoy_conforms() {
         }
         last
     });
+}
+
+/// The request tagged `x-case: tag` as the first upstream that saw it saw it.
+fn reached(upstreams: &[&Upstream], tag: &str) -> Option<wr_tests::upstream::Seen> {
+    upstreams
+        .iter()
+        .flat_map(|u| u.seen())
+        .find(|seen| seen.values("x-case") == [tag])
 }
 
 /// What an upstream saw of a forwarded request, as an outcome: only the headers the
@@ -416,13 +419,8 @@ fn the_wasi_http_gateway_component_conforms() {
                 .body(http_body_util::Full::new(hyper::body::Bytes::new()))
                 .unwrap();
             let response = gateway.send(request).unwrap();
-            let reached: Vec<_> = [&backend, &queue]
-                .iter()
-                .flat_map(|u| u.seen())
-                .filter(|seen| seen.values("x-case") == [tag.clone()])
-                .collect();
-            last = match reached.first() {
-                Some(seen) => observed_at_upstream(&sent, seen, &[]),
+            last = match reached(&[&backend, &queue], &tag) {
+                Some(seen) => observed_at_upstream(&sent, &seen, &[]),
                 None => observed_reply(
                     response.status as u32,
                     &response.headers,

@@ -10,18 +10,6 @@ use wr_tests::fixtures::workspace_root;
 use wr_tests::http;
 use wr_tests::processes::{free_port, Stack};
 
-fn admin(stack: &Stack, method: &str, path: &str, body: &Value) -> http::Response {
-    let auth = format!("Bearer {}", stack.admin_token);
-    http::request(
-        stack.queue,
-        method,
-        path,
-        &[("authorization", auth.as_bytes())],
-        body.to_string().as_bytes(),
-    )
-    .unwrap()
-}
-
 fn backend_log(stack: &Stack) -> Vec<Value> {
     http::get(stack.backend, "/__demo/requests", &[])
         .unwrap()
@@ -43,7 +31,9 @@ fn the_local_stack_end_to_end() {
 
     // 1. A browser: protected page → waiting room → (paused, 4 people ahead) → admitted → page.
     assert_eq!(
-        admin(&stack, "POST", "/v1/admin/events/demo/pause", &json!({})).status,
+        stack
+            .admin("POST", "/v1/admin/events/demo/pause", &json!({}))
+            .status,
         200
     );
     for _ in 0..4 {
@@ -79,7 +69,9 @@ fn the_local_stack_end_to_end() {
     std::fs::write(out.join("waiting-room.png"), browser.screenshot().unwrap()).unwrap();
 
     assert_eq!(
-        admin(&stack, "POST", "/v1/admin/events/demo/resume", &json!({})).status,
+        stack
+            .admin("POST", "/v1/admin/events/demo/resume", &json!({}))
+            .status,
         200
     );
     browser

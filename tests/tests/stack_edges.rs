@@ -11,8 +11,9 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use wr_tests::backend_log::requests_under;
 use wr_tests::components::GatewayModule;
-use wr_tests::http::{self, Response};
+use wr_tests::http;
 use wr_tests::processes::{free_port, Stack};
 use wr_tests::workerd::{workerd_bin, WorkerConfig, WorkerdDir};
 
@@ -82,11 +83,10 @@ fn serve_worker(stack: &Stack) -> Worker {
         global_outbound: Some("loopback"),
         ..WorkerConfig::default()
     });
-    let keys = std::fs::read_to_string(stack.state_dir().join("keys.json")).unwrap();
     let child = Command::new(workerd_bin())
         .arg("serve")
         .arg(&config)
-        .env("WR_EDGE_KEYS", keys.trim())
+        .env("WR_EDGE_KEYS", stack.key_ring_json())
         .current_dir(&dir.path)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -110,36 +110,13 @@ fn serve_worker(stack: &Stack) -> Worker {
     worker
 }
 
-fn admin(stack: &Stack, method: &str, path: &str) -> Response {
-    let auth = format!("Bearer {}", stack.admin_token);
-    http::request(
-        stack.queue,
-        method,
-        path,
-        &[("authorization", auth.as_bytes())],
-        b"",
-    )
-    .unwrap()
-}
-
-/// What the demo backend saw of requests whose path contains `needle`.
-fn backend_saw(stack: &Stack, needle: &str) -> Vec<Value> {
-    http::get(stack.backend, "/__demo/requests", &[])
-        .unwrap()
-        .json()
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|r| r["path"].as_str().is_some_and(|p| p.contains(needle)))
-        .collect()
-}
-
 /// Joins while admission is paused, sees its place, is admitted once admission
 /// resumes, and returns (visitor id, pass).
 fn join_wait_and_get_admitted(stack: &Stack, edge: SocketAddr) -> (String, String) {
     assert_eq!(
-        admin(stack, "POST", "/v1/admin/events/demo/pause").status,
+        stack
+            .admin("POST", "/v1/admin/events/demo/pause", &json!({}))
+            .status,
         200
     );
     let joined = http::request(edge, "POST", "/v1/events/demo/join", &[], b"").unwrap();
@@ -155,7 +132,9 @@ fn join_wait_and_get_admitted(stack: &Stack, edge: SocketAddr) -> (String, Strin
     let visitor = body["visitor"].as_str().unwrap().to_owned();
     let ticket = joined.header("x-wr-ticket").expect("a ticket").to_owned();
     assert_eq!(
-        admin(stack, "POST", "/v1/admin/events/demo/resume").status,
+        stack
+            .admin("POST", "/v1/admin/events/demo/resume", &json!({}))
+            .status,
         200
     );
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -200,7 +179,7 @@ fn visitor_walks_through(stack: &Stack, edge: SocketAddr, tag: &str) {
         (api.status, api.error_code().as_deref()),
         (403, Some("NOT_ADMITTED"))
     );
-    assert!(backend_saw(stack, &format!("tag={tag}-none")).is_empty());
+    assert!(requests_under(stack.backend, &format!("/reserve?tag={tag}-none")).is_empty());
     // The waiting-room page comes from origin-queue through the edge.
     let page = http::get(edge, "/waiting-room/demo", &[("accept", b"text/html")]).unwrap();
     assert_eq!(page.status, 200);
@@ -219,7 +198,7 @@ fn visitor_walks_through(stack: &Stack, edge: SocketAddr, tag: &str) {
     )
     .unwrap();
     assert_eq!(admitted.status, 200);
-    let seen = backend_saw(stack, &format!("tag={tag}-pass"));
+    let seen = requests_under(stack.backend, &format!("/reserve?tag={tag}-pass"));
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert_eq!(seen[0]["visitor"], json!(visitor), "{seen:?}");
     assert_eq!(seen[0]["event"], json!("demo"), "{seen:?}");
@@ -261,13 +240,12 @@ fn the_worker_in_workerd_puts_the_waiting_room_in_front_of_the_origin() {
 #[test]
 fn the_wasi_http_gateway_component_puts_the_waiting_room_in_front_of_the_origin() {
     let (_turn, stack) = stack();
-    let keys = std::fs::read_to_string(stack.state_dir().join("keys.json")).unwrap();
     let module = GatewayModule::load().unwrap();
     let gateway = module
         .start(
             &[
                 ("WR_EDGE_CONFIG", worker_config().to_string()),
-                ("WR_EDGE_KEYS", keys.trim().to_owned()),
+                ("WR_EDGE_KEYS", stack.key_ring_json()),
                 ("WR_ORIGIN", format!("http://{}", stack.backend)),
                 ("WR_QUEUE_ORIGIN", format!("http://{}", stack.queue)),
             ],
