@@ -19,11 +19,12 @@ pub fn workerd_bin() -> PathBuf {
 }
 
 /// The package files a worker needs, by module name (their path in the package).
-const PACKAGE_MODULES: [&str; 5] = [
+const PACKAGE_MODULES: [&str; 6] = [
     "js/edge.js",
     "pkg/wr_edge_js.js",
     "test/run-cases.js",
     "test/bench.js",
+    "worker/handler.js",
     "worker/worker.js",
 ];
 

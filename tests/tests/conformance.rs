@@ -160,6 +160,29 @@ fn the_javascript_package_in_node_conforms() {
     judge_printed("node", &cases, &String::from_utf8_lossy(&out.stdout));
 }
 
+/// The Worker's own handling (edge-js/worker/handler.js) in Node: the platform
+/// limiter's refusal is the edge's 429, past it the core decides, and a broken binding
+/// fails closed without being logged.
+#[test]
+fn the_worker_s_limiter_hook_and_configuration_errors_behave_in_node() {
+    let package = js_package();
+    let keys = std::env::temp_dir().join(format!("wr-worker-keys-{}.json", std::process::id()));
+    std::fs::write(&keys, wr_tests::fixtures::KEYS_JSON).unwrap();
+    let out = std::process::Command::new("timeout")
+        .args(["60", "node"])
+        .arg(package.join("test/worker-node.mjs"))
+        .arg(&keys)
+        .output()
+        .expect("run node");
+    let _ = std::fs::remove_file(&keys);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn the_javascript_package_in_workerd_conforms() {
     let cases = all_cases(NOW_SECS);
