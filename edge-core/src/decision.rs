@@ -1,7 +1,7 @@
 //! The per-request decision, as a pure function of the request, the clock and the
 //! shared store. The proxy-wasm glue only gathers inputs and applies the outcome.
 
-use wr_pass::wire::TICKET_HEADER;
+use wr_pass::wire::{EVENTS_PREFIX, TICKET_HEADER, WAITING_ROOM_PREFIX};
 use wr_pass::{Rejection, TokenKind, Validity};
 
 use crate::classify::{classify, PathClass};
@@ -170,6 +170,7 @@ impl Engine {
         let event = match classify(&self.config, path) {
             PathClass::NotNormalized => return path_rejected(),
             PathClass::Bypass => return forward(request, None, false, &[Counter::Bypassed]),
+            PathClass::Queue if !is_public_queue_route(path) => return queue_route_refused(),
             PathClass::Queue => None,
             PathClass::Protected(event) => Some(event),
         };
@@ -343,6 +344,23 @@ fn forward(
             to_queue,
         },
         counters: counters.to_vec(),
+    }
+}
+
+/// True for origin-queue's public routes: the visitor API and the waiting-room page.
+/// Everything else of origin-queue (its admin API, `/metrics`, `/readyz`) is for its
+/// own port: an edge whose `queue_prefixes` take in more (the default `/v1/` does) must
+/// not forward it there, whatever the proxy's routes say.
+fn is_public_queue_route(path: &[u8]) -> bool {
+    [EVENTS_PREFIX, WAITING_ROOM_PREFIX]
+        .iter()
+        .any(|prefix| path.starts_with(prefix.as_bytes()))
+}
+
+fn queue_route_refused() -> Decision {
+    Decision {
+        action: Action::Reply(json_error(404, "NOT_FOUND", "Not found.", None, None)),
+        counters: vec![Counter::QueueRouteRefused],
     }
 }
 
@@ -647,14 +665,14 @@ mod tests {
         assert_eq!((status(&d), code(&d)), (429, "RATE_LIMITED".to_owned()));
         // A different client is unaffected; the queue cap is global (burst 2).
         assert_eq!(
-            status(&run_in(&e, &store, "/v1/x", None, None, "2.2.2.2:1")),
+            status(&run_in(&e, &store, "/v1/events/x", None, None, "2.2.2.2:1")),
             200
         );
         assert_eq!(
-            status(&run_in(&e, &store, "/v1/x", None, None, "3.3.3.3:1")),
+            status(&run_in(&e, &store, "/v1/events/x", None, None, "3.3.3.3:1")),
             200
         );
-        let d = run_in(&e, &store, "/v1/x", None, None, "4.4.4.4:1");
+        let d = run_in(&e, &store, "/v1/events/x", None, None, "4.4.4.4:1");
         assert_eq!(
             (status(&d), d.counters.clone()),
             (429, vec![Counter::RateLimitedQueue])

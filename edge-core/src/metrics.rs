@@ -46,11 +46,14 @@ pub enum Counter {
     QueueForwardedInLine,
     /// Pass refused: valid for longer than `max_pass_lifetime_seconds`.
     PassLifetimeTooLong,
+    /// Refused with 404: a queue path that is not one of origin-queue's public routes
+    /// (its admin API, `/metrics`, …).
+    QueueRouteRefused,
 }
 
 impl Counter {
     /// Every counter, for definition at configure time.
-    pub const ALL: [Counter; 21] = [
+    pub const ALL: [Counter; 22] = [
         Counter::Admitted,
         Counter::Redirected,
         Counter::Denied,
@@ -72,6 +75,7 @@ impl Counter {
         Counter::RateLimitedInLine,
         Counter::QueueForwardedInLine,
         Counter::PassLifetimeTooLong,
+        Counter::QueueRouteRefused,
     ];
 
     /// The stat name.
@@ -98,6 +102,7 @@ impl Counter {
             Counter::RateLimitedInLine => "wr_edge_rate_limited_in_line",
             Counter::QueueForwardedInLine => "wr_edge_queue_forwarded_in_line",
             Counter::PassLifetimeTooLong => "wr_edge_pass_lifetime_too_long",
+            Counter::QueueRouteRefused => "wr_edge_queue_route_refused",
         }
     }
 

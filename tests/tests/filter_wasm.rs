@@ -427,7 +427,7 @@ fn visitor_and_queue_limits() {
     );
     let queue: Vec<u32> = (0..5)
         .map(|i| {
-            vm.get("/v1/x", &[], &format!("198.51.100.{i}:1"))
+            vm.get("/v1/events/x", &[], &format!("198.51.100.{i}:1"))
                 .unwrap()
                 .status()
         })
