@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 WASM := target/wasm32-wasip1/release/edge_filter.wasm
 
-.PHONY: js components deps wasm build test lint bench fuzz chaos up down
+.PHONY: check js components deps wasm build test lint bench fuzz chaos up down
 
 deps:
 	@scripts/install-deps
@@ -22,6 +22,12 @@ js: deps
 
 build: wasm
 	cargo build --workspace
+
+## The fast loop: unit and property tests of every crate, and the built filter under
+## wasmtime (about 40 s warm on 2 cores). `make test` runs everything.
+check: wasm
+	cargo test -q --workspace --lib --bins
+	cargo test -q -p wr-tests --test filter_wasm
 
 ## Every test: unit and property tests, the built filter under wasmtime, real Envoy.
 test: wasm
