@@ -126,6 +126,28 @@ pub fn header_changes(
     changes
 }
 
+/// The header pairs the core reads, from the path and the headers as a runtime hands
+/// them over: `:path` first (absent: the request is refused as not normalized), then
+/// every header but pseudo-headers, which only the runtime's own path may supply.
+pub fn header_pairs<N, V>(
+    path: Option<String>,
+    headers: impl IntoIterator<Item = (N, V)>,
+) -> Vec<(Vec<u8>, Vec<u8>)>
+where
+    N: Into<Vec<u8>> + AsRef<[u8]>,
+    V: Into<Vec<u8>>,
+{
+    let path = path.map(|p| (b":path".to_vec(), p.into_bytes()));
+    path.into_iter()
+        .chain(
+            headers
+                .into_iter()
+                .filter(|(name, _)| name.as_ref().first() != Some(&b':'))
+                .map(|(name, value)| (name.into(), value.into())),
+        )
+        .collect()
+}
+
 impl crate::decision::Engine {
     /// The whole job of an adapter in one call: reads the request from its header pairs
     /// (`:path` among them) and the peer address, decides at `now_ms` (unix

@@ -9,7 +9,7 @@ use wasi::http::types::{
 };
 use wr_edge_core::decision::Engine;
 use wr_edge_core::local_store::LocalStore;
-use wr_edge_core::outcome::{HeaderChange, Outcome};
+use wr_edge_core::outcome::{header_pairs, HeaderChange, Outcome};
 use wr_edge_core::reply::{json_error, LocalReply};
 
 use crate::settings::{Origin, Settings};
@@ -70,13 +70,7 @@ impl wasi::exports::http::incoming_handler::Guest for Gateway {
         };
         let path = request.path_with_query().unwrap_or_default();
         let received = request.headers().entries();
-        let mut headers: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(received.len() + 1);
-        headers.push((b":path".to_vec(), path.clone().into_bytes()));
-        headers.extend(
-            received
-                .iter()
-                .map(|(name, value)| (name.clone().into_bytes(), value.clone())),
-        );
+        let headers = header_pairs(Some(path.clone()), received.iter().cloned());
         let source = edge.client_address_header.as_ref().and_then(|h| {
             received
                 .iter()

@@ -12,7 +12,7 @@ use wr_edge_core::config::Config;
 use wr_edge_core::decision::Engine;
 use wr_edge_core::local_store::LocalStore;
 use wr_edge_core::metrics::Counter;
-use wr_edge_core::outcome::Outcome;
+use wr_edge_core::outcome::{header_pairs, Outcome};
 use wr_edge_core::reply::{json_error, too_many_requests, LocalReply};
 
 /// The wire version of this package's JSON (request in, outcome out).
@@ -64,16 +64,7 @@ impl WaitingRoomEdge {
         let Ok(request) = serde_json::from_str::<JsRequest>(request_json) else {
             return unavailable();
         };
-        let mut headers: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(request.headers.len() + 1);
-        if let Some(path) = request.path {
-            headers.push((b":path".to_vec(), path.into_bytes()));
-        }
-        for (name, value) in request.headers {
-            if name.starts_with(':') {
-                continue; // pseudo-headers come only from `path`
-            }
-            headers.push((name.into_bytes(), value.into_bytes()));
-        }
+        let headers = header_pairs(request.path, request.headers);
         let now_ms = if now_ms.is_finite() && now_ms > 0.0 {
             now_ms as u64
         } else {

@@ -1,10 +1,8 @@
 //! The bindings and the adapter.
 
-use std::cell::RefCell;
-
 use wr_edge_core::config::Config;
 use wr_edge_core::decision::Engine;
-use wr_edge_core::outcome::{HeaderChange, Outcome};
+use wr_edge_core::outcome::{header_pairs, HeaderChange, Outcome};
 use wr_edge_core::rate_limit::{SharedStore, StoreError};
 
 wit_bindgen::generate!({
@@ -23,8 +21,6 @@ struct Component;
 /// A validated configuration.
 struct Edge {
     engine: Engine,
-    /// Reused header buffer (one request at a time per instance).
-    headers: RefCell<Vec<(Vec<u8>, Vec<u8>)>>,
 }
 
 /// The host's state, through the world's imports.
@@ -52,21 +48,11 @@ impl GuestEdge for Edge {
         let config = Config::from_json(config.as_bytes())?;
         Ok(exports::waiting_room::edge::decide::Edge::new(Edge {
             engine: Engine::new(config),
-            headers: RefCell::new(Vec::new()),
         }))
     }
 
     fn decide(&self, request: Request) -> Decision {
-        let mut headers = self.headers.borrow_mut();
-        headers.clear();
-        if let Some(path) = request.path {
-            headers.push((b":path".to_vec(), path.into_bytes()));
-        }
-        for (name, value) in request.headers {
-            if !name.starts_with(':') {
-                headers.push((name.into_bytes(), value.into_bytes()));
-            }
-        }
+        let headers = header_pairs(request.path, request.headers);
         let source = request.source.as_deref().map(str::as_bytes);
         let outcome = self
             .engine
