@@ -1,39 +1,10 @@
 //! `origin-queue`: the queue service (`serve`) and the operator's pass tools
 //! (`pass mint`, `pass inspect`).
 
-mod admission;
-mod api;
-mod bearer;
-mod body_first;
-mod client_ip;
-mod clock;
-mod edge_check;
-mod error;
-mod eta;
-mod eta_record;
-mod group_wait;
-mod idempotency;
-mod in_flight;
-mod join_batch;
-mod jwt;
-
-mod keys;
-mod limiter;
-mod lua_script;
-mod metrics;
-mod missed_polls;
-mod page;
-
-mod pass_cli;
-mod per_event_batch;
-mod server;
-mod settings;
-mod status_batch;
-mod store;
-
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use origin_queue::{pass_cli, server, settings};
 
 /// mimalloc instead of glibc malloc: under load glibc's arenas showed up as a fifth of
 /// the service's CPU (allocation, consolidation and arena lock waits), see BENCHMARKS.md.

@@ -3,96 +3,151 @@
 
 use std::sync::Arc;
 
+use axum::Router;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
-use crate::api::{router, AppState};
+use crate::api::{router, Admin, AppState, Gates, Identity, Queue, Tickets};
 use crate::in_flight::InFlight;
 use crate::join_batch::JoinBatcher;
 use crate::limiter::Limiter;
 use crate::metrics::Metrics;
 use crate::missed_polls::MissedPolls;
-
-/// Most clients (and visitors) each limiter tracks at once.
-const MAX_TRACKED: usize = 200_000;
 use crate::settings::Settings;
 use crate::status_batch::StatusBatcher;
 use crate::store::Store;
 
-/// Runs the service. The Redis connection, the status batch workers and the admission
-/// loop run on `redis` (a runtime with a thread of its own); the HTTP connections on the
-/// runtime this is called on. Under a flood of connections, a task woken on the main
-/// runtime waits behind every busy connection; the Redis side does not.
-pub async fn run(settings: Settings, redis: tokio::runtime::Handle) -> Result<(), String> {
-    let (nodes, timeout) = (settings.redis_nodes.clone(), settings.redis_timeout);
-    let store = redis
-        .spawn(async move { Store::connect(&nodes, timeout).await })
+/// Most clients (and visitors) each limiter tracks at once.
+const MAX_TRACKED: usize = 200_000;
+
+/// The service without its listener: connected to Redis, the admission loop running.
+/// `serve` puts it behind a socket; tests may drive [`Service::router`] in-process.
+pub struct Service {
+    state: AppState,
+    listen: std::net::SocketAddr,
+    backlog: u32,
+    admission: JoinHandle<()>,
+    stop: watch::Sender<bool>,
+}
+
+impl Service {
+    /// Connects to Redis Cluster on `redis` (a runtime whose threads serve Redis only)
+    /// and starts the admission loop and the batchers there.
+    pub async fn start(
+        settings: Settings,
+        redis: tokio::runtime::Handle,
+    ) -> Result<Service, String> {
+        let (nodes, timeout) = (settings.redis_nodes.clone(), settings.redis_timeout);
+        let store = redis
+            .spawn(async move { Store::connect(&nodes, timeout).await })
+            .await
+            .map_err(|e| format!("the Redis runtime stopped: {e}"))?
+            .map_err(|e| {
+                format!(
+                    "cannot reach Redis Cluster at {:?}: {e}",
+                    settings.redis_nodes
+                )
+            })?
+            .with_join_replicas(settings.join_replicas);
+        let jwt = match settings.jwt {
+            Some(jwt_settings) => {
+                let verifier = Arc::new(crate::jwt::JwtVerifier::load(jwt_settings).await?);
+                verifier.spawn_refresh();
+                Some(verifier)
+            }
+            None => None,
+        };
+        let metrics = Arc::new(Metrics::default());
+        let (stop, stop_rx) = watch::channel(false);
+        let missed_polls = Arc::new(MissedPolls::default());
+        let admission = store.spawn(crate::admission::run(
+            store.clone(),
+            metrics.clone(),
+            missed_polls.clone(),
+            settings.tick,
+            stop_rx,
+        ));
+        let state = AppState {
+            queue: Arc::new(Queue {
+                joins: JoinBatcher::start(store.clone()),
+                status_polls: StatusBatcher::start(store.clone()),
+                store,
+            }),
+            tickets: Arc::new(Tickets {
+                keys: settings.keys,
+                wire: settings.wire,
+                cookie_secure: settings.cookie_secure,
+                ticket_ttl_secs: settings.ticket_ttl_secs,
+            }),
+            gates: Arc::new(Gates {
+                join_cap: InFlight::new(settings.max_in_flight, settings.redis_timeout / 2),
+                poll_cap: InFlight::new(settings.max_in_flight, settings.redis_timeout / 2),
+                missed_polls,
+                client_limiter: Limiter::new(settings.client_limit, MAX_TRACKED),
+                visitor_limiter: Limiter::new(settings.visitor_limit, MAX_TRACKED),
+                trusted_proxies: settings.trusted_proxies,
+            }),
+            identity: Identity(jwt),
+            admin: Arc::new(Admin {
+                token: settings.admin_token,
+            }),
+            metrics,
+        };
+        Ok(Service {
+            state,
+            listen: settings.listen,
+            backlog: settings.listen_backlog,
+            admission,
+            stop,
+        })
+    }
+
+    /// The routes, over this service's state.
+    pub fn router(&self) -> Router {
+        router(self.state.clone())
+    }
+
+    /// Serves on the configured address until `shutdown` completes, then drains the
+    /// requests in flight and stops the admission loop.
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), String> {
+        let (listen, backlog) = (self.listen, self.backlog);
+        let listener =
+            listen_on(listen, backlog).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        tracing::info!(listen = %listen, backlog, "origin-queue serving");
+        let served = axum::serve(
+            listener,
+            self.router()
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
         .await
-        .map_err(|e| format!("the Redis runtime stopped: {e}"))?
-        .map_err(|e| {
-            format!(
-                "cannot reach Redis Cluster at {:?}: {e:?}",
-                settings.redis_nodes
-            )
-        })?
-        .with_join_replicas(settings.join_replicas);
-    let jwt = match settings.jwt {
-        Some(jwt_settings) => {
-            let verifier = Arc::new(crate::jwt::JwtVerifier::load(jwt_settings).await?);
-            verifier.spawn_refresh();
-            Some(verifier)
-        }
-        None => None,
-    };
-    let metrics = Arc::new(Metrics::default());
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let missed_polls = Arc::new(MissedPolls::default());
-    let admission = store.spawn(crate::admission::run(
-        store.clone(),
-        metrics.clone(),
-        missed_polls.clone(),
-        settings.tick,
-        stop_rx,
-    ));
-    let joins = JoinBatcher::start(store.clone());
-    let status_polls = StatusBatcher::start(store.clone());
-    let state = Arc::new(AppState {
-        store,
-        joins,
-        status_polls,
-        keys: settings.keys,
-        wire: settings.wire,
-        metrics,
-        admin_token: settings.admin_token,
-        cookie_secure: settings.cookie_secure,
-        ticket_ttl_secs: settings.ticket_ttl_secs,
-        join_cap: InFlight::new(settings.max_in_flight, settings.redis_timeout / 2),
-        poll_cap: InFlight::new(settings.max_in_flight, settings.redis_timeout / 2),
-        missed_polls,
-        client_limiter: Limiter::new(settings.client_limit, MAX_TRACKED),
-        visitor_limiter: Limiter::new(settings.visitor_limit, MAX_TRACKED),
-        trusted_proxies: settings.trusted_proxies,
-        jwt,
-    });
-    let listener = listen(settings.listen, settings.listen_backlog)
-        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
-    tracing::info!(listen = %settings.listen, backlog = settings.listen_backlog, "origin-queue serving");
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(|e| format!("server error: {e}"))?;
-    let _ = stop_tx.send(true);
-    let _ = admission.await;
-    tracing::info!("origin-queue stopped");
-    Ok(())
+        .map_err(|e| format!("server error: {e}"));
+        let _ = self.stop.send(true);
+        let _ = self.admission.await;
+        tracing::info!("origin-queue stopped");
+        served
+    }
+}
+
+/// Runs the service until SIGTERM or Ctrl-C. The Redis connection, the status batch
+/// workers and the admission loop run on `redis` (a runtime with a thread of its own);
+/// the HTTP connections on the runtime this is called on. Under a flood of connections,
+/// a task woken on the main runtime waits behind every busy connection; the Redis side
+/// does not.
+pub async fn run(settings: Settings, redis: tokio::runtime::Handle) -> Result<(), String> {
+    Service::start(settings, redis)
+        .await?
+        .serve(shutdown_signal())
+        .await
 }
 
 /// A listening socket with room for `backlog` connections not yet accepted: a crowd
 /// arriving at once waits in the kernel's queue instead of being refused (the kernel
 /// caps the number at `net.core.somaxconn`).
-fn listen(addr: std::net::SocketAddr, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
+fn listen_on(addr: std::net::SocketAddr, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
     let socket = match addr {
         std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
         std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,

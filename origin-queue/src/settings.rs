@@ -55,8 +55,8 @@ pub struct Settings {
     pub max_in_flight: usize,
 }
 
-fn jwt_settings() -> Result<Option<JwtSettings>, String> {
-    let source = match (env("WR_JWT_JWKS_FILE"), env("WR_JWT_JWKS_URL")) {
+fn jwt_settings(env: &Env) -> Result<Option<JwtSettings>, String> {
+    let source = match (env.get("WR_JWT_JWKS_FILE"), env.get("WR_JWT_JWKS_URL")) {
         (Some(_), Some(_)) => {
             return Err("set only one of WR_JWT_JWKS_FILE and WR_JWT_JWKS_URL".into())
         }
@@ -66,23 +66,29 @@ fn jwt_settings() -> Result<Option<JwtSettings>, String> {
         }
         (None, Some(url)) => return Err(format!("WR_JWT_JWKS_URL: {url:?} is not an http(s) URL")),
         (None, None) => {
-            if env("WR_JWT_REQUIRED").is_some() || env("WR_JWT_ISSUER").is_some() {
+            if env.get("WR_JWT_REQUIRED").is_some() || env.get("WR_JWT_ISSUER").is_some() {
                 return Err("WR_JWT_* set without WR_JWT_JWKS_FILE or WR_JWT_JWKS_URL".into());
             }
             return Ok(None);
         }
     };
-    let required = match env("WR_JWT_REQUIRED").as_deref() {
+    let required = match env.get("WR_JWT_REQUIRED").as_deref() {
         Some("1" | "true") => true,
         None | Some("0" | "false") => false,
         Some(other) => return Err(format!("WR_JWT_REQUIRED: {other:?} is not 0/1")),
     };
     Ok(Some(JwtSettings {
         source,
-        issuer: env("WR_JWT_ISSUER"),
-        audience: env("WR_JWT_AUDIENCE"),
+        issuer: env.get("WR_JWT_ISSUER"),
+        audience: env.get("WR_JWT_AUDIENCE"),
         required,
-        refresh: Duration::from_secs(number("WR_JWT_JWKS_REFRESH_SECS", None, 300, 30..=86_400)?),
+        refresh: Duration::from_secs(number(
+            env,
+            "WR_JWT_JWKS_REFRESH_SECS",
+            None,
+            300,
+            30..=86_400,
+        )?),
     }))
 }
 
@@ -107,17 +113,48 @@ struct FileSettings {
     max_in_flight: Option<u64>,
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+/// Where settings are read from: the process's environment, or (for a service built
+/// in-process, as tests do) a list of the same variables.
+pub struct Env(Box<Lookup>);
+
+/// Looks a variable up by name.
+type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
+
+impl Env {
+    /// The process's environment.
+    pub fn process() -> Env {
+        Env(Box::new(|name| std::env::var(name).ok()))
+    }
+
+    /// Exactly these variables, and no others.
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Env {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Env(Box::new(move |name| {
+            pairs
+                .iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }))
+    }
+
+    /// A variable's value; empty counts as unset.
+    pub fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
 }
 
 fn number(
+    env: &Env,
     name: &str,
     file: Option<u64>,
     default: u64,
     range: std::ops::RangeInclusive<u64>,
 ) -> Result<u64, String> {
-    let value = match env(name) {
+    let value = match env.get(name) {
         Some(text) => text
             .trim()
             .parse()
@@ -134,8 +171,8 @@ fn number(
     Ok(value)
 }
 
-fn read_file() -> Result<FileSettings, String> {
-    match env("WR_CONFIG_FILE") {
+fn read_file(env: &Env) -> Result<FileSettings, String> {
+    match env.get("WR_CONFIG_FILE") {
         Some(path) => {
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| format!("WR_CONFIG_FILE {path:?}: {e}"))?;
@@ -146,9 +183,9 @@ fn read_file() -> Result<FileSettings, String> {
 }
 
 /// The wire settings from the environment, else the file, else the defaults.
-fn wire_settings(file: &FileSettings) -> Result<Wire, String> {
+fn wire_settings(env: &Env, file: &FileSettings) -> Result<Wire, String> {
     let text = |name: &str, file: &Option<String>, default: &str| {
-        env(name)
+        env.get(name)
             .or_else(|| file.clone())
             .unwrap_or_else(|| default.to_owned())
     };
@@ -156,12 +193,14 @@ fn wire_settings(file: &FileSettings) -> Result<Wire, String> {
         pass_cookie: text("WR_PASS_COOKIE", &file.pass_cookie, wire::PASS_COOKIE),
         ticket_cookie: text("WR_TICKET_COOKIE", &file.ticket_cookie, wire::TICKET_COOKIE),
         clock_skew_seconds: number(
+            env,
             "WR_CLOCK_SKEW_SECONDS",
             file.clock_skew_seconds,
             wire::CLOCK_SKEW_SECONDS,
             0..=u64::MAX,
         )?,
         max_pass_lifetime_seconds: number(
+            env,
             "WR_MAX_PASS_LIFETIME_SECONDS",
             file.max_pass_lifetime_seconds,
             wire::MAX_PASS_LIFETIME_SECONDS,
@@ -177,23 +216,35 @@ fn wire_settings(file: &FileSettings) -> Result<Wire, String> {
 /// The wire settings alone (for the `pass` commands), from the environment and
 /// `WR_CONFIG_FILE` as `serve` reads them.
 pub fn load_wire() -> Result<Wire, String> {
-    wire_settings(&read_file()?)
+    let env = Env::process();
+    wire_settings(&env, &read_file(&env)?)
 }
 
 impl Settings {
     /// Reads the file (if any) and the environment; every error names its variable.
     pub fn load() -> Result<Settings, String> {
-        let file = read_file()?;
-        let wire = wire_settings(&file)?;
-        let listen_backlog =
-            number("WR_LISTEN_BACKLOG", file.listen_backlog, 4096, 1..=65_535)? as u32;
-        let listen_text = env("WR_LISTEN")
+        Settings::from_env(&Env::process())
+    }
+
+    /// Reads the file (if `env` names one) and `env`.
+    pub fn from_env(env: &Env) -> Result<Settings, String> {
+        let file = read_file(env)?;
+        let wire = wire_settings(env, &file)?;
+        let listen_backlog = number(
+            env,
+            "WR_LISTEN_BACKLOG",
+            file.listen_backlog,
+            4096,
+            1..=65_535,
+        )? as u32;
+        let listen_text = env
+            .get("WR_LISTEN")
             .or(file.listen)
             .unwrap_or_else(|| "127.0.0.1:8081".into());
         let listen = listen_text
             .parse()
             .map_err(|_| format!("WR_LISTEN: {listen_text:?} is not host:port"))?;
-        let redis_nodes: Vec<String> = match env("WR_REDIS_NODES") {
+        let redis_nodes: Vec<String> = match env.get("WR_REDIS_NODES") {
             Some(text) => text
                 .split(',')
                 .map(|s| s.trim().to_owned())
@@ -216,23 +267,23 @@ impl Settings {
                 }
             })
             .collect();
-        let admin_token = env("WR_ADMIN_TOKEN");
+        let admin_token = env.get("WR_ADMIN_TOKEN");
         if let Some(token) = &admin_token {
             if token.len() < 16 {
                 return Err("WR_ADMIN_TOKEN: at least 16 characters".into());
             }
         }
-        let cookie_secure = match env("WR_COOKIE_SECURE").as_deref() {
+        let cookie_secure = match env.get("WR_COOKIE_SECURE").as_deref() {
             Some("1" | "true") => true,
             Some("0" | "false") => false,
             Some(other) => return Err(format!("WR_COOKIE_SECURE: {other:?} is not 0/1")),
             None => file.cookie_secure.unwrap_or(false),
         };
         let limit = |name: &str, file: Option<String>| -> Result<Limit, String> {
-            Limit::parse(&env(name).or(file).unwrap_or_else(|| "50:100".into()))
+            Limit::parse(&env.get(name).or(file).unwrap_or_else(|| "50:100".into()))
                 .map_err(|e| format!("{name}: {e}"))
         };
-        let trusted_text: Vec<String> = match env("WR_TRUSTED_PROXIES") {
+        let trusted_text: Vec<String> = match env.get("WR_TRUSTED_PROXIES") {
             Some(text) => text
                 .split(',')
                 .map(|s| s.trim().to_owned())
@@ -253,11 +304,12 @@ impl Settings {
             client_limit: limit("WR_CLIENT_RATE_LIMIT", file.client_rate_limit.clone())?,
             visitor_limit: limit("WR_VISITOR_RATE_LIMIT", file.visitor_rate_limit.clone())?,
             trusted_proxies,
-            jwt: jwt_settings()?,
+            jwt: jwt_settings(env)?,
 
             listen,
             redis_nodes,
             redis_timeout: Duration::from_millis(number(
+                env,
                 "WR_REDIS_TIMEOUT_MS",
                 file.redis_timeout_ms,
                 250,
@@ -266,16 +318,22 @@ impl Settings {
             admin_token,
             cookie_secure,
             ticket_ttl_secs: number(
+                env,
                 "WR_TICKET_TTL_SECONDS",
                 file.ticket_ttl_seconds,
                 86_400,
                 60..=604_800,
             )?,
-            tick: Duration::from_millis(number("WR_TICK_MS", file.tick_ms, 100, 10..=5000)?),
-            join_replicas: number("WR_JOIN_REPLICAS", file.join_replicas, 0, 0..=5)?,
-            max_in_flight: number("WR_MAX_IN_FLIGHT", file.max_in_flight, 1024, 1..=1_000_000)?
-                as usize,
-            keys: crate::keys::load()?,
+            tick: Duration::from_millis(number(env, "WR_TICK_MS", file.tick_ms, 100, 10..=5000)?),
+            join_replicas: number(env, "WR_JOIN_REPLICAS", file.join_replicas, 0, 0..=5)?,
+            max_in_flight: number(
+                env,
+                "WR_MAX_IN_FLIGHT",
+                file.max_in_flight,
+                1024,
+                1..=1_000_000,
+            )? as usize,
+            keys: crate::key_ring::load(env)?,
         })
     }
 }

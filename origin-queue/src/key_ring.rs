@@ -2,14 +2,12 @@
 
 use wr_pass::KeyRing;
 
+use crate::settings::Env;
+
 /// The key ring from `WR_KEYS` (JSON) or `WR_KEYS_FILE` (path to the same JSON).
-pub fn load() -> Result<KeyRing, String> {
-    let inline = std::env::var("WR_KEYS")
-        .ok()
-        .filter(|v| !v.trim().is_empty());
-    let file = std::env::var("WR_KEYS_FILE")
-        .ok()
-        .filter(|v| !v.trim().is_empty());
+pub fn load(env: &Env) -> Result<KeyRing, String> {
+    let inline = env.get("WR_KEYS");
+    let file = env.get("WR_KEYS_FILE");
     let text = match (inline, file) {
         (Some(_), Some(_)) => {
             return Err("both WR_KEYS and WR_KEYS_FILE are set: set only one".into());

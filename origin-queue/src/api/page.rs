@@ -3,12 +3,12 @@
 //! 429/503, and moves on to `return_to` by itself once admitted.
 
 use axum::extract::{Path, Query};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use wr_pass::validate_event_id;
 
-use crate::error::ApiError;
+use super::error::ApiError;
 
 const TEMPLATE: &str = include_str!("page/waiting_room.html");
 
@@ -47,13 +47,7 @@ pub async fn waiting_room(
     Path(event): Path<String>,
     Query(query): Query<PageQuery>,
 ) -> Result<Response, ApiError> {
-    validate_event_id(&event).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "BAD_EVENT_ID",
-            format!("event id {e}"),
-        )
-    })?;
+    validate_event_id(&event).map_err(|e| ApiError::BadEventId(e.to_string()))?;
     let return_to = safe_return_to(query.return_to.as_deref());
     let html = TEMPLATE
         .replace("__EVENTS_PREFIX__", wr_pass::wire::EVENTS_PREFIX)

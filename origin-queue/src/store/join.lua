@@ -7,23 +7,15 @@
 --       10 stats
 -- ARGV: 1 now_ms, 2 key ttl seconds, 3.. visitor ids in arrival order (one visitor may
 --       come twice: the second finds the place the first took)
--- Returns {0} when there is no such event, else
---   {1, waiting, n1, n5, n15, rate, poll cap ms, first admission ms (0: none yet),
---    opening ms, paused (1/0),
---    then for each visitor in ARGV order: state, rank (-1 unless waiting), new seq (0:
---    not new)}
--- state: waiting|admitted|closed.
-local cfg = redis.call('HMGET', KEYS[1], 'closes_at_ms', 'rate', 'closed', 'abandon_ms', 'claim_ms',
-  'opens_at_ms', 'paused')
-if not cfg[1] then return {0} end
--- Polls must come well inside the abandon timeout and the claim window.
-local poll_cap = math.floor(math.min(tonumber(cfg[4]), tonumber(cfg[5])) / 3)
-local r = redis.call('HMGET', KEYS[10], 'n1', 'n5', 'n15', 'started_ms')
+-- Returns {0} when there is no such event, else the batch head (event_batch_head),
+-- then for each visitor in ARGV order: state, rank (-1 unless waiting), new seq (0: not
+-- new). state: waiting|admitted|closed.
+local ev = event_load(KEYS[1])
+if not ev then return {0} end
 local now = tonumber(ARGV[1])
-local closed = cfg[3] == '1' or now >= tonumber(cfg[1])
-local ring = seen_ring(KEYS[4], {KEYS[5], KEYS[6], KEYS[7]}, tonumber(cfg[4]), now)
-local out = {1, 0, tonumber(r[1]) or 0, tonumber(r[2]) or 0, tonumber(r[3]) or 0, cfg[2],
-  poll_cap, tonumber(r[4]) or 0, tonumber(cfg[6]) or 0, cfg[7] == '1' and 1 or 0}
+local closed = event_phase(ev, now) == 'closed'
+local ring = seen_ring(KEYS[4], {KEYS[5], KEYS[6], KEYS[7]}, ev.abandon_ms, now)
+local out = event_batch_head(ev, KEYS[10], 0)
 local placed = false
 for i = 3, #ARGV do
   local v = ARGV[i]

@@ -4,22 +4,14 @@
 -- batch, not once per visitor.
 -- KEYS: 1 cfg, 2 q, 3 seenx, 4-6 seen0..2, 7 granted, 8 active, 9 stats
 -- ARGV: 1 now_ms, 2.. visitor ids
--- Returns {0} when there is no such event, else
---   {1, waiting, n1, n5, n15, rate, poll cap ms, first admission ms, opening ms,
---    paused (1/0),
---    then for each visitor in ARGV order: state, rank_or_session_end, granted_at_ms}
+-- Returns {0} when there is no such event, else the batch head (event_batch_head),
+-- then for each visitor in ARGV order: state, rank_or_session_end, granted_at_ms.
 -- state: waiting|admitted|expired; granted_at_ms is set only when this call claimed the
 -- grant, else 0.
 local now = tonumber(ARGV[1])
-local cfg = redis.call('HMGET', KEYS[1], 'session_ms', 'rate', 'claim_ms', 'abandon_ms',
-  'opens_at_ms', 'paused')
-local session = cfg[1]
-if not session then return {0} end
-local claim_ms, abandon_ms = tonumber(cfg[3]), tonumber(cfg[4])
-local r = redis.call('HMGET', KEYS[9], 'n1', 'n5', 'n15', 'started_ms')
-local out = {1, redis.call('ZCARD', KEYS[2]), tonumber(r[1]) or 0, tonumber(r[2]) or 0,
-  tonumber(r[3]) or 0, cfg[2], math.floor(math.min(claim_ms, abandon_ms) / 3),
-  tonumber(r[4]) or 0, tonumber(cfg[5]) or 0, cfg[6] == '1' and 1 or 0}
+local ev = event_load(KEYS[1])
+if not ev then return {0} end
+local out = event_batch_head(ev, KEYS[9], redis.call('ZCARD', KEYS[2]))
 -- One read for where every visitor of the batch stands in line, and one for their
 -- poll marks: a Lua call into Redis costs more than the lookup it makes.
 if #ARGV < 2 then return out end
@@ -31,7 +23,7 @@ for i = 1, #held do
   if held[i] then seqs[#seqs + 1] = held[i] end
 end
 if #seqs > 0 then
-  seen_mark_all(seen_ring(KEYS[3], {KEYS[4], KEYS[5], KEYS[6]}, abandon_ms, now), seqs)
+  seen_mark_all(seen_ring(KEYS[3], {KEYS[4], KEYS[5], KEYS[6]}, ev.abandon_ms, now), seqs)
 end
 for i = 2, #ARGV do
   local v = ARGV[i]
@@ -47,10 +39,10 @@ for i = 2, #ARGV do
     else
       local deadline = redis.call('ZSCORE', KEYS[7], v)
       if deadline and tonumber(deadline) > now then
-        x = now + tonumber(session)
+        x = now + ev.session_ms
         redis.call('ZREM', KEYS[7], v)
         redis.call('ZADD', KEYS[8], x, v)
-        state, granted_at = 'admitted', tonumber(deadline) - claim_ms
+        state, granted_at = 'admitted', tonumber(deadline) - ev.claim_ms
       end
     end
   end

@@ -7,11 +7,9 @@
 -- Returns {admitted, lapsed, abandoned, ended, waiting, granted, active}; admitted = -1
 -- when the event is gone
 local now, max_batch, sweep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local c = redis.call('HMGET', KEYS[1], 'rate', 'burst', 'max_active', 'claim_ms', 'abandon_ms',
-  'opens_at_ms', 'closes_at_ms', 'paused', 'closed', 'tokens', 'tokens_at_ms')
-if not c[1] then return {-1, 0, 0, 0, 0, 0, 0} end
-local rate, burst, max_active = tonumber(c[1]), tonumber(c[2]), tonumber(c[3])
-local claim_ms, abandon_ms = tonumber(c[4]), tonumber(c[5])
+local ev = event_load(KEYS[1])
+if not ev then return {-1, 0, 0, 0, 0, 0, 0} end
+local rate, burst, max_active = ev.rate, ev.burst, ev.max_active
 
 -- Grants never claimed and sessions over: bounded by the sweep limit per step.
 local function sweep_set(set, before)
@@ -24,7 +22,7 @@ local ended = sweep_set(8, '(' .. now)
 
 -- Waiting visitors who stopped polling: the next `sweep` of the line from a cursor
 -- that walks it from head to tail and starts over, so each step is bounded work.
-local ring = seen_ring(KEYS[3], {KEYS[4], KEYS[5], KEYS[6]}, abandon_ms, now)
+local ring = seen_ring(KEYS[3], {KEYS[4], KEYS[5], KEYS[6]}, ev.abandon_ms, now)
 seen_hold_for_missed(ring, tonumber(ARGV[5]) or 0)
 local abandoned = 0
 if ring.complete then
@@ -46,8 +44,8 @@ end
 -- more (rate x step interval, at most one second's worth, plus the fraction carried
 -- over): otherwise a small burst would cap the admission rate at burst per step, and
 -- fractions lost at every step would slow it down.
-local tokens = tonumber(c[10]) or burst
-local at = tonumber(c[11]) or now
+local tokens = ev.tokens or burst
+local at = ev.tokens_at_ms or now
 local cap = burst
 if now > at then
   local earned = (now - at) * rate / 1000
@@ -55,9 +53,8 @@ if now > at then
 
   tokens = math.min(cap, tokens + earned)
 end
-local open = c[8] ~= '1' and c[9] ~= '1' and now >= tonumber(c[6]) and now < tonumber(c[7])
 local n = 0
-if open then
+if event_phase(ev, now) == 'open' then
   local slots = max_active - redis.call('ZCARD', KEYS[7]) - redis.call('ZCARD', KEYS[8])
   local want = math.max(0, math.min(math.floor(tokens), slots, max_batch))
   -- The head of the line, in order; a head known to have stopped polling leaves
@@ -69,7 +66,7 @@ if open then
     for i = 1, #heads, 2 do
       redis.call('ZREM', KEYS[2], heads[i])
       if seen_alive(ring, tonumber(heads[i + 1])) then
-        redis.call('ZADD', KEYS[7], now + claim_ms, heads[i])
+        redis.call('ZADD', KEYS[7], now + ev.claim_ms, heads[i])
         n = n + 1
       else
         skipped = skipped + 1

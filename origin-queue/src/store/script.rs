@@ -13,15 +13,15 @@ use std::sync::Arc;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, ErrorKind, FromRedisValue, RedisResult, ToRedisArgs};
 
-/// A script's text and SHA1; cheap to clone.
-#[derive(Clone)]
+/// A script's text and SHA1.
 pub struct LuaScript {
     code: &'static str,
     sha: Arc<str>,
 }
 
 impl LuaScript {
-    /// The script `code` (its SHA1 computed once).
+    /// The script `code` (its SHA1 computed once). `code` is the script's preludes (the
+    /// Lua functions it shares with other scripts) followed by its own text.
     pub fn new(code: &'static str) -> LuaScript {
         let sha = redis::Script::new(code).get_hash().into();
         LuaScript { code, sha }

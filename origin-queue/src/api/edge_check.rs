@@ -11,11 +11,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use wr_pass::wire::{Wire, WIRE_HEADER};
 
+use super::error::ApiError;
 use crate::clock::now_ms;
-use crate::error::ApiError;
 
 /// Fails with `EDGE_MISMATCH` if the request's edge disagrees with `ours`.
 pub fn check_edge(ours: &Wire, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -28,11 +28,7 @@ pub fn check_edge(ours: &Wire, headers: &HeaderMap) -> Result<(), ApiError> {
     }
     let text = differences.join("; ");
     log_mismatch(&text);
-    Err(ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "EDGE_MISMATCH",
-        format!("The edge filter and origin-queue are configured differently: {text}."),
-    ))
+    Err(ApiError::EdgeMismatch(text))
 }
 
 fn log_mismatch(text: &str) {
@@ -75,10 +71,11 @@ mod tests {
             ..Wire::default()
         };
         let refused = check_edge(&Wire::default(), &headers(&edge.to_header()));
-        let text = format!("{:?}", refused.unwrap_err());
-        assert!(text.contains("EDGE_MISMATCH"), "{text}");
+        let Err(ApiError::EdgeMismatch(text)) = refused else {
+            panic!("not refused as a mismatch: {refused:?}");
+        };
         assert!(
-            text.contains(r#"pass_cookie: edge \"shop_pass\", origin-queue \"wr_pass\""#),
+            text.contains(r#"pass_cookie: edge "shop_pass", origin-queue "wr_pass""#),
             "{text}"
         );
     }

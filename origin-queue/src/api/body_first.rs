@@ -10,10 +10,9 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ApiError;
+use super::error::ApiError;
 
 /// How long a client has to send its whole body once the headers have arrived.
 pub const BODY_DEADLINE: Duration = Duration::from_secs(3);
@@ -30,24 +29,9 @@ pub async fn read_whole(limit: usize, request: Request) -> Result<Request, Respo
     let read = tokio::time::timeout(BODY_DEADLINE, axum::body::to_bytes(body, limit)).await;
     let refusal = match read {
         Ok(Ok(bytes)) => return Ok(Request::from_parts(parts, Body::from(bytes))),
-        Ok(Err(e)) if is_length_limit(&e) => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "BODY_TOO_LARGE",
-            format!("The request body is larger than {limit} bytes."),
-        ),
-        Ok(Err(_)) => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "BODY_UNREADABLE",
-            "The request body could not be read.",
-        ),
-        Err(_) => ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "BODY_TIMEOUT",
-            format!(
-                "The request body did not arrive within {} s.",
-                BODY_DEADLINE.as_secs()
-            ),
-        ),
+        Ok(Err(e)) if is_length_limit(&e) => ApiError::BodyTooLarge(limit),
+        Ok(Err(_)) => ApiError::BodyUnreadable,
+        Err(_) => ApiError::BodyTimeout(BODY_DEADLINE.as_secs()),
     };
     Err(refusal.into_response())
 }

@@ -1,0 +1,259 @@
+//! Every error the HTTP API answers, and its one rendering:
+//! `{"error":{"code":…,"message":…}}` with the right status, `Cache-Control: no-store`,
+//! and `Retry-After` where retrying helps.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use wr_pass::wire::TICKET_HEADER;
+
+use crate::store::StoreError;
+
+/// An error answer of the API. The code each variant answers is its contract with
+/// clients (see the README's HTTP API).
+#[derive(Debug)]
+pub enum ApiError {
+    /// 404 `NOT_FOUND`: no such route.
+    NoRoute,
+    /// 404 `EVENT_NOT_FOUND`.
+    EventNotFound,
+    /// 400 `BAD_EVENT_ID`: why the id is not valid.
+    BadEventId(String),
+    /// 400 `BAD_JSON`: the body is not the JSON the route takes.
+    BadJson(String),
+    /// 422 `BAD_CONFIG`: every problem with an event configuration.
+    BadConfig(Vec<String>),
+    /// 400 `BAD_IDEMPOTENCY_KEY`: not a UUID.
+    BadIdempotencyKey,
+    /// 409 `IDEMPOTENCY_IN_PROGRESS`: the first request with this key still runs.
+    IdempotencyInProgress,
+    /// 422 `IDEMPOTENCY_KEY_REUSED`: the key was used for a different request.
+    IdempotencyKeyReused,
+    /// 401 `TICKET_REQUIRED`: no ticket presented (names the ticket cookie).
+    TicketRequired {
+        /// The ticket cookie's name.
+        cookie: String,
+    },
+    /// 401 `TICKET_INVALID`: why the ticket was refused.
+    TicketInvalid(String),
+    /// 401 `JWT_REQUIRED`.
+    JwtRequired,
+    /// 401 `JWT_INVALID`: why the identity token was refused.
+    JwtInvalid(String),
+    /// 403 `ADMIN_DISABLED`: no admin token configured.
+    AdminDisabled,
+    /// 401 `UNAUTHORIZED`: the admin bearer token is missing or wrong.
+    Unauthorized,
+    /// 429 `RATE_LIMITED`, retry after this many seconds.
+    RateLimited(u32),
+    /// 503 `QUEUE_BUSY`: over the in-flight cap.
+    QueueBusy,
+    /// 503 `QUEUE_UNAVAILABLE`: Redis trouble.
+    QueueUnavailable,
+    /// 413 `BODY_TOO_LARGE`, over this many bytes.
+    BodyTooLarge(usize),
+    /// 400 `BODY_UNREADABLE`.
+    BodyUnreadable,
+    /// 408 `BODY_TIMEOUT`, not complete within this many seconds.
+    BodyTimeout(u64),
+    /// 500 `EDGE_MISMATCH`: how the edge's wire settings differ from ours.
+    EdgeMismatch(String),
+    /// 500 `INTERNAL`: a bug; the detail is logged, never sent.
+    Internal(String),
+}
+
+impl ApiError {
+    /// The status, the code and the message.
+    fn parts(&self) -> (StatusCode, &'static str, String) {
+        use ApiError::*;
+        match self {
+            NoRoute => (StatusCode::NOT_FOUND, "NOT_FOUND", "No such route.".into()),
+            EventNotFound => (
+                StatusCode::NOT_FOUND,
+                "EVENT_NOT_FOUND",
+                "No such event.".into(),
+            ),
+            BadEventId(why) => (
+                StatusCode::BAD_REQUEST,
+                "BAD_EVENT_ID",
+                format!("event id {why} (1-64 of [a-z0-9_-])"),
+            ),
+            BadJson(why) => (StatusCode::BAD_REQUEST, "BAD_JSON", why.clone()),
+            BadConfig(problems) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "BAD_CONFIG",
+                problems.join("; "),
+            ),
+            BadIdempotencyKey => (
+                StatusCode::BAD_REQUEST,
+                "BAD_IDEMPOTENCY_KEY",
+                "Idempotency-Key must be a UUID.".into(),
+            ),
+            IdempotencyInProgress => (
+                StatusCode::CONFLICT,
+                "IDEMPOTENCY_IN_PROGRESS",
+                "A request with this Idempotency-Key is still running.".into(),
+            ),
+            IdempotencyKeyReused => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "IDEMPOTENCY_KEY_REUSED",
+                "This Idempotency-Key was used for a different request.".into(),
+            ),
+            TicketRequired { cookie } => (
+                StatusCode::UNAUTHORIZED,
+                "TICKET_REQUIRED",
+                format!(
+                    "Join first: a queue ticket (cookie {cookie} or header {TICKET_HEADER}) is required."
+                ),
+            ),
+            TicketInvalid(why) => (
+                StatusCode::UNAUTHORIZED,
+                "TICKET_INVALID",
+                format!("The queue ticket is not valid ({why})."),
+            ),
+            JwtRequired => (
+                StatusCode::UNAUTHORIZED,
+                "JWT_REQUIRED",
+                "Sign in first: a bearer identity token is required to join.".into(),
+            ),
+            JwtInvalid(why) => (
+                StatusCode::UNAUTHORIZED,
+                "JWT_INVALID",
+                format!("The identity token is not valid: {why}."),
+            ),
+            AdminDisabled => (
+                StatusCode::FORBIDDEN,
+                "ADMIN_DISABLED",
+                "The admin API is disabled: set WR_ADMIN_TOKEN.".into(),
+            ),
+            Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+                "A valid admin bearer token is required.".into(),
+            ),
+            RateLimited(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITED",
+                "Too many requests: retry later.".into(),
+            ),
+            QueueBusy => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "QUEUE_BUSY",
+                "The queue is busy; retry shortly.".into(),
+            ),
+            QueueUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "QUEUE_UNAVAILABLE",
+                "The queue is briefly unavailable; retry shortly.".into(),
+            ),
+            BodyTooLarge(limit) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "BODY_TOO_LARGE",
+                format!("The request body is larger than {limit} bytes."),
+            ),
+            BodyUnreadable => (
+                StatusCode::BAD_REQUEST,
+                "BODY_UNREADABLE",
+                "The request body could not be read.".into(),
+            ),
+            BodyTimeout(secs) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "BODY_TIMEOUT",
+                format!("The request body did not arrive within {secs} s."),
+            ),
+            EdgeMismatch(differences) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "EDGE_MISMATCH",
+                format!(
+                    "The edge filter and origin-queue are configured differently: {differences}."
+                ),
+            ),
+            Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "Internal error.".into(),
+            ),
+        }
+    }
+
+    /// Seconds a client should wait before retrying, where retrying helps.
+    fn retry_after(&self) -> Option<u32> {
+        match self {
+            ApiError::RateLimited(secs) => Some(*secs),
+            ApiError::QueueBusy | ApiError::IdempotencyInProgress => Some(1),
+            ApiError::QueueUnavailable => Some(2),
+            _ => None,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(detail) => {
+                warn_unavailable(&detail);
+                ApiError::QueueUnavailable
+            }
+            StoreError::BadReply(detail) => {
+                ApiError::Internal(format!("unexpected Redis reply: {detail}"))
+            }
+        }
+    }
+}
+
+/// Logs Redis trouble at most once a second, with the number of failures since the
+/// last line: an outage under load must not turn into a log storm.
+fn warn_unavailable(detail: &str) {
+    static LAST_MS: AtomicU64 = AtomicU64::new(0);
+    static UNLOGGED: AtomicU64 = AtomicU64::new(0);
+    let now = crate::clock::now_ms();
+    let last = LAST_MS.load(Ordering::Relaxed);
+    if now.saturating_sub(last) < 1_000
+        || LAST_MS
+            .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+    {
+        UNLOGGED.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let failures = UNLOGGED.swap(0, Ordering::Relaxed) + 1;
+    tracing::warn!(error = %detail, failures, "redis unavailable");
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(error = %detail, "internal error (a bug)");
+        }
+        let (status, code, message) = self.parts();
+        let body = json!({"error": {"code": code, "message": message}});
+        let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(secs) = self.retry_after() {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_trouble_is_503_with_retry_after() {
+        let response = ApiError::from(StoreError::unavailable("down")).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+    }
+
+    #[test]
+    fn a_bad_reply_is_a_500_that_hides_its_detail() {
+        let response = ApiError::from(StoreError::bad_reply("secret detail")).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(response.headers().get(header::RETRY_AFTER).is_none());
+    }
+}

@@ -1,0 +1,101 @@
+//! What every request passes before its handler: timing by route, and for the public
+//! calls the edge check, the whole body, the in-flight cap and the per-client limit.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::client_ip::client_ip;
+use super::error::ApiError;
+use super::{AppState, Gates, MAX_BODY};
+use crate::clock::now_ms;
+use crate::in_flight::InFlight;
+use crate::missed_polls::MissedPolls;
+
+/// Counts and times every request by route and status.
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    // A clone of the matched path shares its text (no allocation per request).
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state.metrics.record_request(
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+/// The gate in front of joins (see [`gate`]).
+pub async fn gate_joins(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    gate(&state, &state.gates.join_cap, "join", None, request, next).await
+}
+
+/// The gate in front of the other public calls (see [`gate`]); a shed poll is
+/// remembered for the abandonment sweep.
+pub async fn gate_polls(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let missed = Some(&*state.gates.missed_polls);
+    gate(&state, &state.gates.poll_cap, "poll", missed, request, next).await
+}
+
+/// What a public call passes before its handler, in this order (one middleware, as
+/// each layer costs a boxed future per request on the hottest route):
+/// 0. an edge that forwarded it must agree with us on the wire settings (see
+///    `edge_check`);
+/// 1. its whole body (see `body_first`), before it can take a place under a cap;
+/// 2. `cap`: beyond it, 503 at once (remembered in `missed`, if given); each request's
+///    time adjusts the cap (see `in_flight`);
+/// 3. the per-client rate limit.
+async fn gate(
+    state: &AppState,
+    cap: &InFlight,
+    name: &'static str,
+    missed: Option<&MissedPolls>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Err(mismatch) = super::edge_check::check_edge(&state.tickets.wire, request.headers()) {
+        return mismatch.into_response();
+    }
+    let request = match super::body_first::read_whole(MAX_BODY, request).await {
+        Ok(request) => request,
+        Err(refusal) => return refusal,
+    };
+    let Some(_entered) = cap.try_enter() else {
+        state.metrics.record_shed(name);
+        if let Some(missed) = missed {
+            missed.record(now_ms());
+        }
+        return ApiError::QueueBusy.into_response();
+    };
+    let started = Instant::now();
+    let response = match state.gates.limit_client(&request) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => refused.into_response(),
+    };
+    cap.observe(started.elapsed(), now_ms());
+    response
+}
+
+impl Gates {
+    /// The per-client limit on the public API.
+    fn limit_client(&self, request: &Request) -> Result<(), ApiError> {
+        let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() else {
+            return Ok(());
+        };
+        let ip = client_ip(peer.ip(), request.headers(), &self.trusted_proxies);
+        self.client_limiter
+            .take(&ip, Instant::now())
+            .map_err(ApiError::RateLimited)
+    }
+
+    /// The per-visitor limit, for visitors seen before.
+    pub fn limit_visitor(&self, visitor: &str) -> Result<(), ApiError> {
+        self.visitor_limiter
+            .take(visitor, Instant::now())
+            .map_err(ApiError::RateLimited)
+    }
+}

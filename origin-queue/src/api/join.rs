@@ -1,0 +1,139 @@
+//! `POST /v1/events/{event}/join`: a place in line and a ticket that proves it.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use axum::Json;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use rand::Rng;
+use wr_pass::{Claims, TokenKind};
+
+use super::bearer::bearer_token;
+use super::error::ApiError;
+use super::idempotent::idempotent;
+use super::placement::Placement;
+use super::tickets::Tickets;
+use super::{checked_event, no_store, AppResult, Gates, Identity, Queue};
+use crate::clock::now_ms;
+use crate::eta_record::EtaRecord;
+use crate::join_batch::Placed;
+use crate::store::Joined;
+
+/// Joins the line (under the request's `Idempotency-Key`, if any).
+pub async fn join(
+    State(queue): State<Arc<Queue>>,
+    State(tickets): State<Arc<Tickets>>,
+    State(gates): State<Arc<Gates>>,
+    State(identity): State<Identity>,
+    Path(event): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult {
+    let cookie = &tickets.wire.ticket_cookie;
+    idempotent(
+        &queue.store,
+        cookie,
+        &event,
+        &headers,
+        "join",
+        &body,
+        || join_now(&queue, &tickets, &gates, &identity, &event, &headers),
+    )
+    .await
+}
+
+async fn join_now(
+    queue: &Queue,
+    tickets: &Tickets,
+    gates: &Gates,
+    identity: &Identity,
+    event: &str,
+    headers: &HeaderMap,
+) -> AppResult {
+    checked_event(event)?;
+    // A bad or foreign ticket is replaced, never trusted.
+    let ticket = tickets.presented(headers, event).ok().flatten();
+    let known = match identity.visitor(headers).await? {
+        Some(user) => Some(user),
+        None => ticket.as_ref().map(|t| t.visitor.clone()),
+    };
+    // Only visitors seen before are limited: a new id has a full bucket by definition,
+    // and tracking every fresh id would fill the limiter during a join flood.
+    let visitor = match known {
+        Some(v) => {
+            gates.limit_visitor(&v)?;
+            v
+        }
+        None => new_visitor_id(),
+    };
+
+    let now = now_ms();
+    let Placed {
+        joined,
+        waiting,
+        observed,
+    } = queue.joins.join(event, &visitor).await?;
+    // The promise shown at join travels in the ticket: a new place gets a new record,
+    // an old place keeps the one its ticket carries.
+    let mut promise = ticket
+        .filter(|t| t.visitor == visitor)
+        .and_then(|t| EtaRecord::from_claims(&t));
+    let body = match joined {
+        Joined::NoEvent => return Err(ApiError::EventNotFound),
+        Joined::Closed => Placement::other(&visitor, "closed", 0),
+        Joined::Admitted => Placement::other(&visitor, "admitted", waiting),
+        Joined::Waiting { rank, new_seq } => {
+            let body = Placement::waiting(&visitor, rank, waiting, &observed);
+            if new_seq.is_some() {
+                promise = body.eta_seconds.map(|eta| EtaRecord {
+                    joined_ms: now,
+                    eta_ms: eta * 1000,
+                });
+            }
+            body
+        }
+    };
+    let mut response = no_store(Json(body).into_response());
+    if !matches!(joined, Joined::Closed) {
+        let mut claims = Claims::new(
+            event,
+            &visitor,
+            now / 1000,
+            now / 1000 + tickets.ticket_ttl_secs,
+        );
+        claims
+            .extensions
+            .extend(promise.map(EtaRecord::to_extension));
+        let ticket = tickets.mint(TokenKind::Ticket, &claims)?;
+        tickets.hand_ticket(&mut response, &ticket)?;
+    }
+    Ok(response)
+}
+
+fn new_visitor_id() -> String {
+    let bytes: [u8; 16] = rand::rng().random();
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl Identity {
+    /// With JWT identity configured: the user's visitor id from a valid bearer token,
+    /// an error for an invalid one, and an error for none when tokens are required.
+    async fn visitor(&self, headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+        let Some(verifier) = &self.0 else {
+            return Ok(None);
+        };
+        match bearer_token(headers) {
+            Some(token) => verifier
+                .visitor(token)
+                .await
+                .map(Some)
+                .map_err(|e| ApiError::JwtInvalid(e.0)),
+            None if verifier.required() => Err(ApiError::JwtRequired),
+            None => Ok(None),
+        }
+    }
+}

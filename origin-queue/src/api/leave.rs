@@ -1,0 +1,45 @@
+//! `POST /v1/events/{event}/leave`: gives up the place (or the admission) of the
+//! presented ticket.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::json;
+
+use super::idempotent::idempotent;
+use super::tickets::Tickets;
+use super::{checked_event, no_store, AppResult, Gates, Queue};
+
+/// Leaves the line (under the request's `Idempotency-Key`, if any).
+pub async fn leave(
+    State(queue): State<Arc<Queue>>,
+    State(tickets): State<Arc<Tickets>>,
+    State(gates): State<Arc<Gates>>,
+    Path(event): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult {
+    let cookie = &tickets.wire.ticket_cookie;
+    idempotent(
+        &queue.store,
+        cookie,
+        &event,
+        &headers,
+        "leave",
+        &body,
+        || async {
+            checked_event(&event)?;
+            let visitor = tickets.required(&headers, &event)?.visitor;
+            gates.limit_visitor(&visitor)?;
+            let left = queue.store.leave(&event, &visitor).await?;
+            Ok(no_store(
+                Json(json!({"visitor": visitor, "left": left})).into_response(),
+            ))
+        },
+    )
+    .await
+}

@@ -1,0 +1,103 @@
+//! `GET /v1/events/{event}/status`: where a ticket holder stands; once admitted, the
+//! pass.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use axum::Json;
+use wr_pass::{Claims, TokenKind};
+
+use super::error::ApiError;
+use super::placement::Placement;
+use super::tickets::Tickets;
+use super::{checked_event, no_store, AppResult, Gates, Queue};
+use crate::clock::now_ms;
+use crate::eta_record::EtaRecord;
+use crate::metrics::Metrics;
+use crate::status_batch::Answer;
+use crate::store::{Claimed, Standing};
+
+/// Where the visitor of the presented ticket stands.
+pub async fn status(
+    State(queue): State<Arc<Queue>>,
+    State(tickets): State<Arc<Tickets>>,
+    State(gates): State<Arc<Gates>>,
+    State(metrics): State<Arc<Metrics>>,
+    Path(event): Path<String>,
+    headers: HeaderMap,
+) -> AppResult {
+    checked_event(&event)?;
+    let ticket = tickets.required(&headers, &event)?;
+    let visitor = ticket.visitor.clone();
+    gates.limit_visitor(&visitor)?;
+    let Some(Answer {
+        standing,
+        waiting,
+        observed,
+    }) = queue
+        .status_polls
+        .status(&event, &visitor)
+        .await
+        .inspect_err(|_| gates.missed_polls.record(now_ms()))?
+    else {
+        return Err(ApiError::EventNotFound);
+    };
+    let body = match standing {
+        Standing::Waiting { rank } => Placement::waiting(&visitor, rank, waiting, &observed),
+        Standing::Expired => Placement::other(&visitor, "expired", waiting),
+        Standing::Admitted {
+            session_end_ms,
+            claimed_now,
+        } => {
+            if let Some(error) = eta_error(claimed_now, &ticket) {
+                metrics.record_eta_error(error);
+            }
+            return admitted(
+                &tickets,
+                &event,
+                &visitor,
+                waiting,
+                session_end_ms,
+                claimed_now,
+            );
+        }
+    };
+    Ok(no_store(Json(body).into_response()))
+}
+
+/// The relative error of the wait promised at join, measured when this poll claimed the
+/// grant. Actual wait: join to grant (the visitor's polling lag is not the queue's).
+fn eta_error(claimed_now: Option<Claimed>, ticket: &Claims) -> Option<f64> {
+    claimed_now
+        .zip(EtaRecord::from_claims(ticket))
+        .and_then(|(c, promise)| promise.relative_error(c.granted_ms))
+}
+
+/// The answer to an admitted visitor: a pass for the rest of the session, in the body
+/// and in the pass cookie.
+fn admitted(
+    tickets: &Tickets,
+    event: &str,
+    visitor: &str,
+    waiting: u64,
+    session_end_ms: u64,
+    claimed_now: Option<Claimed>,
+) -> AppResult {
+    let now = now_ms();
+    // The pass lives as long as the session, never longer than the edge accepts.
+    let ttl = (session_end_ms.saturating_sub(now) / 1000)
+        .clamp(1, tickets.wire.max_pass_lifetime_seconds);
+    let claims = Claims::new(event, visitor, now / 1000, now / 1000 + ttl);
+    let pass = tickets.mint(TokenKind::Pass, &claims)?;
+    let body = Placement {
+        pass: Some(pass.clone()),
+        pass_expires_at: Some(now / 1000 + ttl),
+        admitted_at_ms: claimed_now.map(|c| c.granted_ms),
+        ..Placement::other(visitor, "admitted", waiting)
+    };
+    let mut response = no_store(Json(body).into_response());
+    tickets.hand_pass(&mut response, &pass, ttl);
+    Ok(response)
+}

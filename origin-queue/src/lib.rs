@@ -1,0 +1,24 @@
+//! origin-queue: the waiting room's queue service, as a library.
+//!
+//! The binary (`main.rs`) only reads its command line; tests build the same service
+//! in-process with [`server::Service::start`] and [`api::router`], as axum's `testing`
+//! example does. See ARCHITECTURE.md for how the parts fit.
+
+pub mod admission;
+pub mod api;
+pub mod clock;
+pub mod eta;
+pub mod eta_record;
+pub mod in_flight;
+pub mod join_batch;
+pub mod jwt;
+pub mod key_ring;
+pub mod limiter;
+pub mod metrics;
+pub mod missed_polls;
+pub mod pass_cli;
+pub mod per_event_batch;
+pub mod server;
+pub mod settings;
+pub mod status_batch;
+pub mod store;

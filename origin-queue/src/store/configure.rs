@@ -1,0 +1,39 @@
+//! Creating or replacing an event's configuration (`configure.lua`), and registering
+//! the event with the admission loop.
+
+use std::sync::LazyLock;
+
+use super::event_config::EventConfig;
+use super::keys::{Bind, EventKey, EVENTS, KEY_TTL_SECS};
+use super::script::LuaScript;
+use super::{Store, StoreError};
+
+static SCRIPT: LazyLock<LuaScript> =
+    LazyLock::new(|| LuaScript::new(include_str!("configure.lua")));
+
+/// The keys `configure.lua` expects, in order.
+const KEYS: [EventKey; 1] = [EventKey::Cfg];
+
+impl Store {
+    /// Creates or replaces an event's configuration and registers it. (The registry is
+    /// a key of its own, in another slot: an event configured but not registered, if
+    /// the second call fails, is registered by the operator's retry.)
+    pub async fn configure(&self, event: &str, cfg: &EventConfig) -> Result<(), StoreError> {
+        let mut call = SCRIPT.prepare_invoke();
+        call.event_keys(event, &KEYS).arg(KEY_TTL_SECS);
+        for (field, value) in cfg.hash_fields() {
+            call.arg(field).arg(value);
+        }
+        let _: u64 = self.eval(call).await?;
+        let mut c = self.link.get();
+        let event = event.to_owned();
+        self.bounded(async move {
+            redis::pipe()
+                .sadd(EVENTS, &event)
+                .expire(EVENTS, KEY_TTL_SECS as i64)
+                .query_async(&mut c)
+                .await
+        })
+        .await
+    }
+}

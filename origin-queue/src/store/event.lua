@@ -1,0 +1,48 @@
+-- Prelude shared by every script that reads an event: its configuration (the cfg hash
+-- that origin-queue's `configure` writes) and the rules read from it. Each rule is
+-- decided here and nowhere else: whether the event takes visitors or admits them
+-- (event_phase), how often a waiting visitor must poll (event_poll_cap_ms), and the
+-- shared head of the join and status replies (event_batch_head).
+
+-- The event's configuration, or nil when there is no such event.
+local function event_load(cfg_key)
+  local v = redis.call('HMGET', cfg_key, 'rate', 'burst', 'max_active', 'session_ms',
+    'claim_ms', 'abandon_ms', 'opens_at_ms', 'closes_at_ms', 'paused', 'tokens',
+    'tokens_at_ms')
+  if not v[1] then return nil end
+  return {
+    rate_text = v[1], rate = tonumber(v[1]), burst = tonumber(v[2]),
+    max_active = tonumber(v[3]), session_ms = tonumber(v[4]), claim_ms = tonumber(v[5]),
+    abandon_ms = tonumber(v[6]), opens_at_ms = tonumber(v[7]) or 0,
+    closes_at_ms = tonumber(v[8]), paused = v[9] == '1',
+    tokens = tonumber(v[10]), tokens_at_ms = tonumber(v[11]),
+  }
+end
+
+-- Where the event stands at `now` (ms):
+--   'closed'    from closes_at on: nobody joins, nobody is admitted;
+--   'scheduled' before opens_at: visitors join, nobody is admitted yet;
+--   'paused'    an operator stopped admission: visitors join, nobody is admitted;
+--   'open'      visitors join and the head of the line is admitted.
+local function event_phase(ev, now)
+  if now >= ev.closes_at_ms then return 'closed' end
+  if now < ev.opens_at_ms then return 'scheduled' end
+  if ev.paused then return 'paused' end
+  return 'open'
+end
+
+-- The longest a waiting visitor may wait between polls: well inside the abandonment
+-- timeout and the claim window.
+local function event_poll_cap_ms(ev)
+  return math.floor(math.min(ev.claim_ms, ev.abandon_ms) / 3)
+end
+
+-- The head of the join and status replies, what the ETA needs:
+--   {1, waiting, n1, n5, n15, rate, poll cap ms, first admission ms (0: none yet),
+--    opening ms, paused (1/0)}
+local function event_batch_head(ev, stats_key, waiting)
+  local r = redis.call('HMGET', stats_key, 'n1', 'n5', 'n15', 'started_ms')
+  return {1, waiting, tonumber(r[1]) or 0, tonumber(r[2]) or 0, tonumber(r[3]) or 0,
+    ev.rate_text, event_poll_cap_ms(ev), tonumber(r[4]) or 0, ev.opens_at_ms,
+    ev.paused and 1 or 0}
+end

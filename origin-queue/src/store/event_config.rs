@@ -1,0 +1,141 @@
+//! An event's configuration as the admin API takes it, its validation, and the phases
+//! an event goes through.
+
+use serde::{Deserialize, Serialize};
+
+/// An event's configuration, as the admin API takes it.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EventConfig {
+    /// Admissions per second.
+    pub rate_per_second: f64,
+    /// Admissions allowed at once after a pause.
+    pub burst: u64,
+    /// Most admitted visitors (granted or in session) at once.
+    pub max_active: u64,
+    /// How long an admission pass lasts.
+    pub session_seconds: u64,
+    /// How long an admitted visitor has to pick up the pass.
+    pub claim_seconds: u64,
+    /// A waiting visitor who does not poll for this long leaves the line.
+    pub abandon_seconds: u64,
+    /// Unix seconds when admission starts (joining is allowed before).
+    pub opens_at: u64,
+    /// Unix seconds when the event closes.
+    pub closes_at: u64,
+}
+
+impl EventConfig {
+    /// Every problem with the values, one line each. `max_pass_lifetime_seconds` is the
+    /// longest pass the edge accepts: a pass lives as long as the session.
+    pub fn problems(&self, max_pass_lifetime_seconds: u64) -> Vec<String> {
+        let mut p = Vec::new();
+        if !(0.01..=100_000.0).contains(&self.rate_per_second) {
+            p.push("rate_per_second: between 0.01 and 100000".to_owned());
+        }
+        let ranges: [(&str, u64, u64, u64); 5] = [
+            ("burst", self.burst, 1, 100_000),
+            ("max_active", self.max_active, 1, 10_000_000),
+            ("session_seconds", self.session_seconds, 10, 86_400),
+            ("claim_seconds", self.claim_seconds, 5, 3_600),
+            ("abandon_seconds", self.abandon_seconds, 5, 3_600),
+        ];
+        for (name, value, lo, hi) in ranges {
+            if !(lo..=hi).contains(&value) {
+                p.push(format!("{name}: between {lo} and {hi}"));
+            }
+        }
+        if self.session_seconds > max_pass_lifetime_seconds {
+            p.push(format!(
+                "session_seconds: at most {max_pass_lifetime_seconds} (max_pass_lifetime_seconds: a pass lives as long as the session, and the edge refuses longer ones)"
+            ));
+        }
+        if self.closes_at <= self.opens_at {
+            p.push("closes_at: must be after opens_at".to_owned());
+        }
+        p
+    }
+
+    /// The fields of the configuration hash the scripts read (see `event.lua`).
+    pub(super) fn hash_fields(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("rate", self.rate_per_second.to_string()),
+            ("burst", self.burst.to_string()),
+            ("max_active", self.max_active.to_string()),
+            ("session_ms", (self.session_seconds * 1000).to_string()),
+            ("claim_ms", (self.claim_seconds * 1000).to_string()),
+            ("abandon_ms", (self.abandon_seconds * 1000).to_string()),
+            ("opens_at_ms", (self.opens_at * 1000).to_string()),
+            ("closes_at_ms", (self.closes_at * 1000).to_string()),
+            ("json", serde_json::to_string(self).unwrap_or_default()),
+        ]
+    }
+}
+
+/// Where an event stands; decided by `event_phase` in `event.lua`, nowhere else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Before `opens_at`: visitors join, nobody is admitted yet.
+    Scheduled,
+    /// Visitors join and the head of the line is admitted.
+    Open,
+    /// An operator stopped admission: visitors join, nobody is admitted.
+    Paused,
+    /// From `closes_at` on: nobody joins, nobody is admitted.
+    Closed,
+}
+
+impl Phase {
+    /// The phase `event_phase` names.
+    pub fn from_script(name: &str) -> Option<Phase> {
+        Some(match name {
+            "scheduled" => Phase::Scheduled,
+            "open" => Phase::Open,
+            "paused" => Phase::Paused,
+            "closed" => Phase::Closed,
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> EventConfig {
+        EventConfig {
+            rate_per_second: 10.0,
+            burst: 10,
+            max_active: 100,
+            session_seconds: 600,
+            claim_seconds: 60,
+            abandon_seconds: 60,
+            opens_at: 0,
+            closes_at: 10,
+        }
+    }
+
+    #[test]
+    fn a_sound_configuration_has_no_problems() {
+        assert!(config().problems(3600).is_empty());
+    }
+
+    #[test]
+    fn every_problem_is_listed() {
+        let bad = EventConfig {
+            rate_per_second: 0.0,
+            burst: 0,
+            closes_at: 0,
+            ..config()
+        };
+        let problems = bad.problems(3600);
+        assert_eq!(problems.len(), 3, "{problems:?}");
+    }
+
+    #[test]
+    fn a_session_longer_than_the_edge_accepts_is_refused() {
+        let problems = config().problems(300);
+        assert!(problems[0].starts_with("session_seconds: at most 300"));
+    }
+}

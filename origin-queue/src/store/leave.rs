@@ -1,0 +1,22 @@
+//! Giving up a place or an admission (`leave.lua`).
+
+use std::sync::LazyLock;
+
+use super::keys::{Bind, EventKey};
+use super::script::LuaScript;
+use super::{Store, StoreError};
+
+static SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(include_str!("leave.lua")));
+
+/// The keys `leave.lua` expects, in order.
+const KEYS: [EventKey; 3] = [EventKey::Line, EventKey::Granted, EventKey::Active];
+
+impl Store {
+    /// Removes `visitor` from the line and from admission; true if it held anything.
+    pub async fn leave(&self, event: &str, visitor: &str) -> Result<bool, StoreError> {
+        let mut call = SCRIPT.prepare_invoke();
+        call.event_keys(event, &KEYS).arg(visitor);
+        let removed: u64 = self.eval(call).await?;
+        Ok(removed > 0)
+    }
+}

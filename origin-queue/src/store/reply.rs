@@ -1,0 +1,78 @@
+//! Reading script replies. A reply that does not have the shape its script promises is
+//! [`StoreError::BadReply`](super::StoreError::BadReply): a bug, never read as a guess.
+
+use redis::Value;
+
+use crate::eta::Observed;
+
+/// An integer item.
+pub fn int(v: &Value) -> Result<i64, String> {
+    redis::from_redis_value(v).map_err(|e| e.to_string())
+}
+
+/// A non-negative integer item (negative values, which scripts use for "none", are 0).
+pub fn count(v: &Value) -> Result<u64, String> {
+    int(v).map(|n| n.max(0) as u64)
+}
+
+/// A text item.
+pub fn text(v: &Value) -> Result<String, String> {
+    redis::from_redis_value(v).map_err(|e| e.to_string())
+}
+
+/// The part of a join or status reply shared by the whole batch (`event_batch_head` in
+/// `event.lua`).
+pub struct BatchHead {
+    /// In line, for the whole event.
+    pub waiting: u64,
+    /// The ETA inputs.
+    pub observed: Observed,
+}
+
+/// Items in the head.
+const HEAD: usize = 10;
+
+/// Splits a batch reply for `asked` visitors of `per_visitor` items each into its head
+/// and the items of each visitor; `None`: no such event.
+pub fn batch(
+    reply: &[Value],
+    asked: usize,
+    per_visitor: usize,
+    now_ms: u64,
+) -> Result<Option<(BatchHead, std::slice::ChunksExact<'_, Value>)>, String> {
+    match reply.first().map(int).transpose()? {
+        Some(0) => return Ok(None),
+        Some(1) if reply.len() == HEAD + per_visitor * asked => {}
+        _ => return Err(format!("a batch reply of {} items", reply.len())),
+    }
+    let n = |i: usize| count(&reply[i]);
+    let opens_at_ms = n(8)?;
+    let rate = text(&reply[5])?;
+    let configured_rate = rate
+        .parse()
+        .map_err(|_| format!("a rate of {rate:?} in the batch head"))?;
+    let observed = Observed {
+        last_1m: n(2)?,
+        last_5m: n(3)?,
+        last_15m: n(4)?,
+        configured_rate,
+        poll_cap_ms: n(6)?,
+        observing_secs: observing_secs(n(7)?, now_ms),
+        opens_in_secs: opens_at_ms.saturating_sub(now_ms) as f64 / 1000.0,
+        paused: n(9)? == 1,
+    };
+    let head = BatchHead {
+        waiting: n(1)?,
+        observed,
+    };
+    Ok(Some((head, reply[HEAD..].chunks_exact(per_visitor))))
+}
+
+/// Seconds since the first admission at `started_ms` (0 if none yet).
+pub fn observing_secs(started_ms: u64, now_ms: u64) -> f64 {
+    if started_ms == 0 {
+        0.0
+    } else {
+        now_ms.saturating_sub(started_ms) as f64 / 1000.0
+    }
+}

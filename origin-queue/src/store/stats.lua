@@ -1,0 +1,16 @@
+-- An event's live figures, read in one call (read only).
+-- KEYS: 1 cfg, 2 q, 3 granted, 4 active, 5 stats
+-- ARGV: 1 now_ms
+-- Returns {0} when there is no such event, else
+--   {1, phase (event_phase), configuration JSON, paused (1/0), waiting, granted, active,
+--    admitted_total, abandoned_total, lapsed_total, n1, n5, n15, first admission ms}
+local ev = event_load(KEYS[1])
+if not ev then return {0} end
+local now = tonumber(ARGV[1])
+local s = redis.call('HMGET', KEYS[5], 'admitted_total', 'abandoned_total', 'lapsed_total',
+  'n1', 'n5', 'n15', 'started_ms')
+local out = {1, event_phase(ev, now), redis.call('HGET', KEYS[1], 'json') or '',
+  ev.paused and 1 or 0, redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[3]),
+  redis.call('ZCARD', KEYS[4])}
+for i = 1, 7 do out[#out + 1] = tonumber(s[i]) or 0 end
+return out

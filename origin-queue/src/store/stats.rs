@@ -1,0 +1,143 @@
+//! An event's live figures (`stats.lua`), for the admin API and the public event state.
+
+use std::sync::LazyLock;
+
+use redis::Value;
+use serde::Serialize;
+
+use super::event_config::{EventConfig, Phase};
+use super::keys::{Bind, EventKey};
+use super::reply::{count, observing_secs, text};
+use super::script::LuaScript;
+use super::{Store, StoreError};
+use crate::eta::Observed;
+
+static SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(concat!(
+        include_str!("event.lua"),
+        include_str!("stats.lua")
+    ))
+});
+
+/// The keys `stats.lua` expects, in order.
+const KEYS: [EventKey; 5] = [
+    EventKey::Cfg,
+    EventKey::Line,
+    EventKey::Granted,
+    EventKey::Active,
+    EventKey::Stats,
+];
+
+/// Live figures for an event.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct Stats {
+    /// Where the event stands.
+    pub state: Phase,
+    /// In line.
+    pub waiting: u64,
+    /// Admitted, pass not yet picked up.
+    pub granted: u64,
+    /// Admitted, in session.
+    pub active: u64,
+    /// Admitted since creation.
+    pub admitted_total: u64,
+    /// Left by not polling.
+    pub abandoned_total: u64,
+    /// Grants that lapsed.
+    pub lapsed_total: u64,
+    /// Weighted observed admission rate per second.
+    pub admission_rate: f64,
+    /// Admissions in the last 1, 5, 15 minutes.
+    pub admitted_last: [u64; 3],
+    /// Paused by an operator.
+    pub paused: bool,
+    /// The configuration.
+    pub config: EventConfig,
+}
+
+impl Store {
+    /// Live figures; `None` if the event does not exist.
+    pub async fn stats(&self, event: &str, now_ms: u64) -> Result<Option<Stats>, StoreError> {
+        let mut call = SCRIPT.prepare_invoke();
+        call.event_keys(event, &KEYS).arg(now_ms);
+        let reply: Vec<Value> = self.eval(call).await?;
+        parse(&reply, now_ms).map_err(StoreError::bad_reply)
+    }
+}
+
+/// Reads the reply of `stats.lua`.
+fn parse(reply: &[Value], now_ms: u64) -> Result<Option<Stats>, String> {
+    match reply.first().map(count).transpose()? {
+        Some(0) => return Ok(None),
+        Some(1) if reply.len() == 14 => {}
+        _ => return Err(format!("a stats reply of {} items", reply.len())),
+    }
+    let n = |i: usize| count(&reply[i]);
+    let phase = text(&reply[1])?;
+    let state = Phase::from_script(&phase).ok_or_else(|| format!("a phase of {phase:?}"))?;
+    let config = serde_json::from_str(&text(&reply[2])?)
+        .map_err(|e| format!("the stored configuration: {e}"))?;
+    let last = [n(10)?, n(11)?, n(12)?];
+    let observed = Observed {
+        last_1m: last[0],
+        last_5m: last[1],
+        last_15m: last[2],
+        observing_secs: observing_secs(n(13)?, now_ms),
+        ..Observed::default()
+    };
+    Ok(Some(Stats {
+        state,
+        paused: n(3)? == 1,
+        waiting: n(4)?,
+        granted: n(5)?,
+        active: n(6)?,
+        admitted_total: n(7)?,
+        abandoned_total: n(8)?,
+        lapsed_total: n(9)?,
+        admission_rate: observed.weighted_rate(),
+        admitted_last: last,
+        config,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    fn reply(phase: &str, config: &str) -> Vec<Value> {
+        let mut reply = vec![Value::Int(1), bulk(phase), bulk(config), Value::Int(0)];
+        reply.extend([3, 2, 1, 10, 4, 5, 6, 7, 8, 0].map(Value::Int));
+        reply
+    }
+
+    const CONFIG: &str = r#"{"rate_per_second":5.0,"burst":5,"max_active":10,"session_seconds":60,"claim_seconds":30,"abandon_seconds":30,"opens_at":0,"closes_at":9}"#;
+
+    #[test]
+    fn reads_the_figures() {
+        let stats = parse(&reply("open", CONFIG), 1_000).unwrap().unwrap();
+        assert_eq!(stats.state, Phase::Open);
+        assert_eq!((stats.waiting, stats.granted, stats.active), (3, 2, 1));
+        assert_eq!(stats.admitted_total, 10);
+        assert_eq!(stats.admitted_last, [6, 7, 8]);
+        assert_eq!(stats.config.burst, 5);
+    }
+
+    #[test]
+    fn no_event_is_none() {
+        assert_eq!(parse(&[Value::Int(0)], 0), Ok(None));
+    }
+
+    #[test]
+    fn an_unknown_phase_is_a_bad_reply() {
+        assert!(parse(&reply("ajar", CONFIG), 0).is_err());
+    }
+
+    #[test]
+    fn an_unreadable_configuration_is_a_bad_reply() {
+        assert!(parse(&reply("open", "{"), 0).is_err());
+    }
+}

@@ -1,0 +1,193 @@
+//! Where visitors stand (`status.lua`): a batch of polls of one event, claiming the
+//! grant of each admitted visitor who has one.
+
+use std::sync::LazyLock;
+
+use redis::Value;
+
+use super::keys::{Bind, EventKey};
+use super::reply::{self, count, text};
+use super::script::LuaScript;
+use super::{Store, StoreError};
+use crate::eta::Observed;
+
+static SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(concat!(
+        include_str!("event.lua"),
+        include_str!("seen.lua"),
+        include_str!("status.lua")
+    ))
+});
+
+/// The keys `status.lua` expects, in order.
+const KEYS: [EventKey; 9] = [
+    EventKey::Cfg,
+    EventKey::Line,
+    EventKey::SeenIndex,
+    EventKey::SEEN[0],
+    EventKey::SEEN[1],
+    EventKey::SEEN[2],
+    EventKey::Granted,
+    EventKey::Active,
+    EventKey::Stats,
+];
+
+/// Result of a status call.
+#[derive(Debug, PartialEq)]
+pub enum Standing {
+    /// In line at 0-based `rank`.
+    Waiting { rank: u64 },
+    /// Admitted; the session ends at `session_end_ms`. `claimed_now` is set when this
+    /// call claimed the grant.
+    Admitted {
+        /// When the session (and the pass) ends.
+        session_end_ms: u64,
+        /// What the server knew at the claim.
+        claimed_now: Option<Claimed>,
+    },
+    /// Not in line any more (abandoned, grant lapsed, session over, or left).
+    Expired,
+}
+
+/// What the server knew about a visitor when it claimed the grant. (When the
+/// visitor joined and the ETA it was shown travel in its signed ticket, not in Redis.)
+#[derive(Debug, PartialEq, Clone, Copy)]
+pub struct Claimed {
+    /// When the admission step granted admission (ms).
+    pub granted_ms: u64,
+}
+
+/// What one status script call found for a batch of visitors of one event.
+#[derive(Debug, PartialEq)]
+pub struct Statuses {
+    /// One per visitor, in the order asked.
+    pub standings: Vec<Standing>,
+    /// In line, for the whole event.
+    pub waiting: u64,
+    /// The ETA inputs.
+    pub observed: Observed,
+}
+
+impl Store {
+    /// Where each of `visitors` (of one event) stands, in one script call; claims the
+    /// grant of each who has one. `None`: no such event. The line length and the ETA
+    /// inputs are shared by the whole batch.
+    pub async fn statuses(
+        &self,
+        event: &str,
+        visitors: &[&str],
+        now_ms: u64,
+    ) -> Result<Option<Statuses>, StoreError> {
+        let mut call = SCRIPT.prepare_invoke();
+        call.event_keys(event, &KEYS).arg(now_ms);
+        for visitor in visitors {
+            call.arg(*visitor);
+        }
+        let reply: Vec<Value> = self.eval(call).await?;
+        parse(&reply, visitors.len(), now_ms).map_err(StoreError::bad_reply)
+    }
+}
+
+/// Reads the reply of `status.lua` for `asked` visitors.
+fn parse(reply: &[Value], asked: usize, now_ms: u64) -> Result<Option<Statuses>, String> {
+    let Some((head, each)) = reply::batch(reply, asked, 3, now_ms)? else {
+        return Ok(None);
+    };
+    let standings = each
+        .map(|one| {
+            let x = count(&one[1])?;
+            let granted = count(&one[2])?;
+            Ok(match text(&one[0])?.as_str() {
+                "waiting" => Standing::Waiting { rank: x },
+                "admitted" => Standing::Admitted {
+                    session_end_ms: x,
+                    claimed_now: (granted > 0).then_some(Claimed {
+                        granted_ms: granted,
+                    }),
+                },
+                "expired" => Standing::Expired,
+                other => return Err(format!("a status state of {other:?}")),
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(Some(Statuses {
+        standings,
+        waiting: head.waiting,
+        observed: head.observed,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    fn head() -> Vec<Value> {
+        let mut head: Vec<Value> = [1, 42, 60, 300, 900].map(Value::Int).to_vec();
+        head.extend([bulk("50"), Value::Int(1000), Value::Int(5_000)]);
+        // Opened before `now`: nothing to add to the wait; paused.
+        head.extend([Value::Int(4_000), Value::Int(1)]);
+        head
+    }
+
+    #[test]
+    fn reads_each_visitor_of_a_batch_in_order() {
+        let mut reply = head();
+        reply.extend([bulk("waiting"), Value::Int(7), Value::Int(0)]);
+        reply.extend([bulk("admitted"), Value::Int(90_000), Value::Int(80_000)]);
+        reply.extend([bulk("admitted"), Value::Int(95_000), Value::Int(0)]);
+        reply.extend([bulk("expired"), Value::Int(-1), Value::Int(0)]);
+        let found = parse(&reply, 4, 65_000).unwrap().unwrap();
+        assert_eq!(found.waiting, 42);
+        assert_eq!(found.observed.last_1m, 60);
+        assert_eq!(found.observed.configured_rate, 50.0);
+        assert_eq!(found.observed.poll_cap_ms, 1000);
+        assert_eq!(found.observed.observing_secs, 60.0);
+        assert_eq!(found.observed.opens_in_secs, 0.0);
+        assert!(found.observed.paused);
+        assert_eq!(
+            found.standings,
+            vec![
+                Standing::Waiting { rank: 7 },
+                Standing::Admitted {
+                    session_end_ms: 90_000,
+                    claimed_now: Some(Claimed { granted_ms: 80_000 })
+                },
+                Standing::Admitted {
+                    session_end_ms: 95_000,
+                    claimed_now: None
+                },
+                Standing::Expired,
+            ]
+        );
+    }
+
+    #[test]
+    fn no_event_is_none() {
+        assert_eq!(parse(&[Value::Int(0)], 3, 0), Ok(None));
+    }
+
+    #[test]
+    fn a_visitor_without_an_answer_is_a_bad_reply() {
+        let short = [1, 0, 0, 0, 0].map(Value::Int).to_vec();
+        assert!(parse(&short, 1, 0).is_err());
+        assert!(parse(&[], 1, 0).is_err());
+    }
+
+    #[test]
+    fn an_unknown_state_is_a_bad_reply() {
+        let mut reply = head();
+        reply.extend([bulk("gone"), Value::Int(-1), Value::Int(0)]);
+        assert!(parse(&reply, 1, 0).is_err());
+    }
+
+    #[test]
+    fn an_unreadable_rate_is_a_bad_reply() {
+        let mut reply = head();
+        reply[5] = bulk("fast");
+        assert!(parse(&reply, 0, 0).is_err());
+    }
+}
