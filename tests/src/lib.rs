@@ -1,6 +1,7 @@
 //! Support for the integration tests: the built filter under wasmtime through the
 //! proxy-wasm ABI ([`proxy_wasm_host`]), real Envoy processes ([`envoy`]), a recording
-//! upstream ([`upstream`]), a raw HTTP/1.1 client ([`http`]) and shared fixtures.
+//! upstream ([`upstream`]), a raw HTTP/1.1 client ([`http`]), origin-queue built
+//! in-process ([`in_process`]) and shared fixtures.
 //!
 //! Every process a test starts is owned by a guard that kills it on drop, and all
 //! traffic goes to 127.0.0.1.
@@ -14,6 +15,7 @@ pub mod envoy;
 pub mod fixtures;
 pub mod fuzz;
 pub mod http;
+pub mod in_process;
 pub mod processes;
 pub mod proxy_wasm_host;
 pub mod redis_nodes;

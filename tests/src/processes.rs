@@ -234,6 +234,21 @@ fn build_origin_queue(release: bool) -> PathBuf {
 /// The admin token tests use.
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
+/// The settings every test's origin-queue starts with (extra settings follow them).
+pub fn origin_queue_env(nodes: &[String], addr: SocketAddr) -> Vec<(&'static str, String)> {
+    vec![
+        ("WR_KEYS", crate::fixtures::KEYS_JSON.to_owned()),
+        ("WR_ADMIN_TOKEN", ADMIN_TOKEN.to_owned()),
+        ("WR_REDIS_NODES", nodes.join(",")),
+        ("WR_LISTEN", addr.to_string()),
+        ("WR_TICK_MS", "50".to_owned()),
+        ("WR_LOG", "warn".to_owned()),
+        // Every simulated visitor comes from 127.0.0.1: limits off unless a test sets them.
+        ("WR_CLIENT_RATE_LIMIT", "100000:100000".to_owned()),
+        ("WR_VISITOR_RATE_LIMIT", "100000:100000".to_owned()),
+    ]
+}
+
 /// A running origin-queue; killed on drop.
 pub struct OriginQueue {
     child: Child,
@@ -257,17 +272,11 @@ impl OriginQueue {
         let mut cmd = Command::new(binary);
         cmd.arg("serve")
             .env_remove("WR_KEYS_FILE")
-            .env("WR_KEYS", crate::fixtures::KEYS_JSON)
-            .env("WR_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("WR_REDIS_NODES", nodes.join(","))
-            .env("WR_LISTEN", addr.to_string())
-            .env("WR_TICK_MS", "50")
-            .env("WR_LOG", "warn")
-            // Every simulated visitor comes from 127.0.0.1: limits off unless a test sets them.
-            .env("WR_CLIENT_RATE_LIMIT", "100000:100000")
-            .env("WR_VISITOR_RATE_LIMIT", "100000:100000")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
+        for (k, v) in origin_queue_env(nodes, addr) {
+            cmd.env(k, v);
+        }
         for (k, v) in extra_env {
             cmd.env(k, v);
         }

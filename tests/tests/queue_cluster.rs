@@ -1,6 +1,7 @@
 //! origin-queue against a real six-node Redis Cluster: join, exact position, strict
 //! FIFO admission under concurrency, the token bucket, claim windows, abandonment,
-//! leave, the admin API and input validation.
+//! leave, the admin API and input validation. The service is built in-process (see
+//! `wr_tests::in_process`); `queue_process` has the tests that need a process.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -11,11 +12,12 @@ use serde_json::{json, Value};
 use wr_pass::{TokenKind, Validity};
 use wr_tests::fixtures::{keys, now};
 use wr_tests::http::{self, Response};
-use wr_tests::processes::{origin_queue_bin, redis_cluster, OriginQueue, ADMIN_TOKEN};
+use wr_tests::in_process::InProcessQueue;
+use wr_tests::processes::{redis_cluster, ADMIN_TOKEN};
 use wr_tests::redis_nodes;
 
-fn queue() -> OriginQueue {
-    OriginQueue::start(redis_cluster(), &[])
+fn queue() -> InProcessQueue {
+    InProcessQueue::start(redis_cluster(), &[])
 }
 
 fn admin(addr: SocketAddr, method: &str, path: &str, body: &Value) -> Response {
@@ -414,7 +416,7 @@ fn the_admin_api_needs_the_bearer_token() {
             (401, Some("UNAUTHORIZED"))
         );
     }
-    let disabled = OriginQueue::start(redis_cluster(), &[("WR_ADMIN_TOKEN", "")]);
+    let disabled = InProcessQueue::start(redis_cluster(), &[("WR_ADMIN_TOKEN", "")]);
     let r = admin(
         disabled.addr,
         "GET",
@@ -486,7 +488,7 @@ fn an_edge_with_other_wire_settings_is_refused_by_name() {
 /// longest pass the edge accepts.
 #[test]
 fn sessions_longer_than_the_longest_pass_are_refused() {
-    let q = OriginQueue::start(redis_cluster(), &[("WR_MAX_PASS_LIFETIME_SECONDS", "3600")]);
+    let q = InProcessQueue::start(redis_cluster(), &[("WR_MAX_PASS_LIFETIME_SECONDS", "3600")]);
     let t = now();
     let cfg = |session: u64| {
         json!({"rate_per_second": 1, "burst": 1, "max_active": 10, "session_seconds": session,
@@ -510,7 +512,7 @@ fn sessions_longer_than_the_longest_pass_are_refused() {
 /// default is 128) and configurable; `ss` shows it as the listening socket's Send-Q.
 #[test]
 fn the_listen_backlog_is_large_and_configurable() {
-    let backlog = |q: &OriginQueue| -> u32 {
+    let backlog = |q: &InProcessQueue| -> u32 {
         let out = std::process::Command::new("ss")
             .args(["-ltnH", &format!("sport = :{}", q.addr.port())])
             .output()
@@ -527,7 +529,7 @@ fn the_listen_backlog_is_large_and_configurable() {
         .parse()
         .unwrap();
     assert_eq!(backlog(&queue()), 4096.min(somaxconn));
-    let configured = OriginQueue::start(redis_cluster(), &[("WR_LISTEN_BACKLOG", "1500")]);
+    let configured = InProcessQueue::start(redis_cluster(), &[("WR_LISTEN_BACKLOG", "1500")]);
     assert_eq!(backlog(&configured), 1500.min(somaxconn));
 }
 
@@ -615,22 +617,6 @@ fn bad_input_gets_clear_errors() {
 }
 
 #[test]
-fn without_redis_or_keys_it_refuses_to_start_and_says_why() {
-    let out = std::process::Command::new(origin_queue_bin())
-        .arg("serve")
-        .env("WR_KEYS", wr_tests::fixtures::KEYS_JSON)
-        .env("WR_REDIS_NODES", "127.0.0.1:1")
-        .env("WR_LISTEN", "127.0.0.1:0")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("cannot reach Redis Cluster"),
-        "{out:?}"
-    );
-}
-
-#[test]
 fn idempotency_keys_replay_the_first_answer() {
     let q = queue();
     configure(q.addr, "t-idem", json!({"opens_at": now() + 3000}));
@@ -672,7 +658,7 @@ fn idempotency_keys_replay_the_first_answer() {
 
 #[test]
 fn per_client_and_per_visitor_limits() {
-    let q = OriginQueue::start(
+    let q = InProcessQueue::start(
         redis_cluster(),
         &[
             ("WR_CLIENT_RATE_LIMIT", "2:5"),
@@ -702,7 +688,7 @@ fn per_client_and_per_visitor_limits() {
     assert_eq!(limited.error_code().as_deref(), Some("RATE_LIMITED"));
 
     // Behind a trusted proxy, X-Forwarded-For names the client.
-    let q = OriginQueue::start(
+    let q = InProcessQueue::start(
         redis_cluster(),
         &[
             ("WR_TRUSTED_PROXIES", "127.0.0.1"),
@@ -730,16 +716,6 @@ fn per_client_and_per_visitor_limits() {
         3, // burst 3: three polls pass (a new visitor's join is not counted), whatever the address
         "per-visitor limit across addresses: {polls:?}"
     );
-}
-
-#[test]
-fn sigterm_shuts_down_gracefully() {
-    let mut q = queue();
-    assert_eq!(http::get(q.addr, "/healthz", &[]).unwrap().status, 200);
-    let status = q
-        .terminate(Duration::from_secs(10))
-        .expect("still running 10 s after SIGTERM");
-    assert!(status.success(), "{status}");
 }
 
 #[test]

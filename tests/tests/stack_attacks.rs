@@ -24,6 +24,17 @@ fn post(addr: SocketAddr, path: &str, headers: &[(&str, &[u8])], body: &[u8]) ->
     http::request(addr, "POST", path, headers, body).expect("request through the edge")
 }
 
+fn post_from(
+    from: [u8; 4],
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &[u8])],
+    body: &[u8],
+) -> Response {
+    let from = std::net::IpAddr::from(from);
+    http::request_from(from, addr, "POST", path, headers, body).expect("request through the edge")
+}
+
 fn cookie(pass: &str) -> Vec<u8> {
     format!("wr_pass={pass}").into_bytes()
 }
@@ -76,8 +87,9 @@ impl Burst {
 }
 
 /// The stack shared by the tests of this binary (stopped when the process exits).
-/// Tests that send more than a few requests use client addresses of their own, so
-/// that the edge's per-client limit of one does not refuse another's.
+/// Every test sends from client addresses of its own (127.0.0.x, x named per test), so
+/// that the edge's per-client limit of one never refuses another's, and marks its
+/// backend paths with its own tag.
 fn stack() -> &'static Stack {
     static STACK: std::sync::OnceLock<Stack> = std::sync::OnceLock::new();
     STACK.get_or_init(Stack::up)
@@ -233,96 +245,73 @@ fn identity_headers_with_underscores_never_reach_the_backend() {
     assert!(names.iter().all(|n| !n.contains('_')), "{names:?}");
 }
 
-#[test]
-fn attacks_through_the_edge_fail_safely_and_never_reach_the_backend() {
-    let stack = stack();
-    let ring = stack.key_ring();
-    let t = now();
-    let mint = |ring: &KeyRing, kind, event: &str, visitor: &str, iat: u64, exp: u64| {
-        ring.mint(kind, &Claims::new(event, visitor, iat, exp))
-            .unwrap()
-    };
-    let good = mint(&ring, TokenKind::Pass, "demo", "alice", t - 1, t + 600);
-    let json_accept: (&str, &[u8]) = ("accept", b"application/json");
+const JSON_ACCEPT: (&str, &[u8]) = ("accept", b"application/json");
 
-    // The one legitimate request, with spoofed identity and address headers riding along.
-    let legit = get(
+fn mint(ring: &KeyRing, kind: TokenKind, event: &str, visitor: &str, iat: u64, exp: u64) -> String {
+    ring.mint(kind, &Claims::new(event, visitor, iat, exp))
+        .unwrap()
+}
+
+/// A valid pass of alice for `demo`.
+fn good_pass(stack: &Stack) -> String {
+    let t = now();
+    mint(
+        &stack.key_ring(),
+        TokenKind::Pass,
+        "demo",
+        "alice",
+        t - 1,
+        t + 600,
+    )
+}
+
+#[test]
+fn a_valid_pass_gets_through_with_the_filter_s_identity_not_the_client_s() {
+    let stack = stack();
+    let legit = get_from(
+        [127, 0, 0, 30],
         stack.edge,
         "/reserve?tag=legit",
         &[
-            ("cookie", &cookie(&good)),
-            json_accept,
+            ("cookie", &cookie(&good_pass(stack))),
+            JSON_ACCEPT,
             ("x-wr-visitor", b"mallory"),
             ("x-wr-event", b"other"),
             ("x-forwarded-for", b"203.0.113.9"),
         ],
     );
     assert_eq!(legit.status, 200, "a valid pass is admitted");
+    let seen = requests_under(stack.backend, "/reserve?tag=legit");
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0]["visitor"], "alice", "spoofed x-wr-visitor replaced");
+    assert_eq!(seen[0]["event"], "demo", "spoofed x-wr-event replaced");
+}
 
-    // Passes that must never get through: (what, cookie header value).
+#[test]
+fn bad_passes_are_refused_and_never_reach_the_backend() {
+    let stack = stack();
+    let ring = stack.key_ring();
+    let t = now();
+    let good = good_pass(stack);
     let foreign = KeyRing::from_json(FOREIGN_KEYS_JSON).unwrap();
     let unknown_kid = KeyRing::from_json(
         r#"{"active":"k9","keys":{"k9":"dW5rbm93bi1rZXktdW5rbm93bi1rZXktdW5rbm93bi1r"}}"#,
     )
     .unwrap();
+    let pass = |ring: &KeyRing, event: &str, iat: u64, exp: u64| {
+        cookie(&mint(ring, TokenKind::Pass, event, "alice", iat, exp))
+    };
     let bad: Vec<(&str, Vec<u8>)> = vec![
         ("no pass", b"theme=dark".to_vec()),
         (
             "forged (another key ring, same key id)",
-            cookie(&mint(
-                &foreign,
-                TokenKind::Pass,
-                "demo",
-                "alice",
-                t - 1,
-                t + 600,
-            )),
+            pass(&foreign, "demo", t - 1, t + 600),
         ),
-        (
-            "unknown key id",
-            cookie(&mint(
-                &unknown_kid,
-                TokenKind::Pass,
-                "demo",
-                "alice",
-                t - 1,
-                t + 600,
-            )),
-        ),
+        ("unknown key id", pass(&unknown_kid, "demo", t - 1, t + 600)),
         ("tampered claims", cookie(&tamper(&good))),
-        (
-            "expired",
-            cookie(&mint(
-                &ring,
-                TokenKind::Pass,
-                "demo",
-                "alice",
-                t - 7200,
-                t - 3600,
-            )),
-        ),
-        (
-            "not yet valid",
-            cookie(&mint(
-                &ring,
-                TokenKind::Pass,
-                "demo",
-                "alice",
-                t + 3600,
-                t + 7200,
-            )),
-        ),
-        (
-            "another event",
-            cookie(&mint(
-                &ring,
-                TokenKind::Pass,
-                "other",
-                "alice",
-                t - 1,
-                t + 600,
-            )),
-        ),
+        ("expired", pass(&ring, "demo", t - 7200, t - 3600)),
+        ("not yet valid", pass(&ring, "demo", t + 3600, t + 7200)),
+        ("another event", pass(&ring, "other", t - 1, t + 600)),
         (
             "a queue ticket passed off as a pass",
             cookie(&mint(
@@ -340,50 +329,61 @@ fn attacks_through_the_edge_fail_safely_and_never_reach_the_backend() {
         ),
         ("non-UTF-8 garbage", b"wr_pass=\xff\xfe\x80garbage".to_vec()),
     ];
+    let from = [127, 0, 0, 31];
     for (what, value) in &bad {
-        let api = get(
+        let api = get_from(
+            from,
             stack.edge,
-            "/reserve?tag=attack",
-            &[("cookie", value), json_accept],
+            "/reserve?tag=bad-pass",
+            &[("cookie", value), JSON_ACCEPT],
         );
         assert_eq!(api.status, 403, "{what}: API call refused");
         assert!(api.header("retry-after").is_some(), "{what}: Retry-After");
-        let page = get(
+        let page = get_from(
+            from,
             stack.edge,
-            "/reserve?tag=attack",
+            "/reserve?tag=bad-pass",
             &[("cookie", value), ("accept", b"text/html")],
         );
         assert_eq!(page.status, 302, "{what}: navigation sent to the room");
     }
+    let seen = requests_under(stack.backend, "/reserve?tag=bad-pass");
+    assert!(seen.is_empty(), "a bad pass got through: {seen:?}");
+}
 
-    // A NUL byte, huge and duplicated headers: refused (by Envoy or the filter) without
-    // a 5xx.
-    let r = get(
-        stack.edge,
-        "/reserve?tag=attack",
-        &[("cookie", b"wr_pass=a\x00b")],
-    );
+#[test]
+fn malformed_headers_are_refused_without_a_5xx() {
+    let stack = stack();
+    let from = [127, 0, 0, 32];
+    let path = "/reserve?tag=malformed";
+    let r = get_from(from, stack.edge, path, &[("cookie", b"wr_pass=a\x00b")]);
     assert_eq!(r.status, 400, "NUL in a header");
     let huge = [b"wr_pass=".as_slice(), &vec![b'A'; 100 * 1024]].concat();
-    let r = get(stack.edge, "/reserve?tag=attack", &[("cookie", &huge)]);
+    let r = get_from(from, stack.edge, path, &[("cookie", &huge)]);
     assert!((400..500).contains(&r.status), "huge cookie: {}", r.status);
-    let forged = cookie(&tamper(&good));
+    let forged = cookie(&tamper(&good_pass(stack)));
     let many: Vec<(&str, &[u8])> = (0..200).map(|_| ("cookie", forged.as_slice())).collect();
-    let r = get(stack.edge, "/reserve?tag=attack", &many);
+    let r = get_from(from, stack.edge, path, &many);
     assert!(
         (400..500).contains(&r.status),
         "200 cookie headers: {}",
         r.status
     );
+    assert!(requests_under(stack.backend, path).is_empty());
+}
 
-    // Leaving someone else's place.
-    let join = |headers: &[(&str, &[u8])]| post(stack.edge, "/v1/events/demo/join", headers, b"");
-    let victim = join(&[]);
+#[test]
+fn nobody_can_give_up_someone_else_s_place() {
+    let stack = stack();
+    let t = now();
+    let from = [127, 0, 0, 33];
+    let join = || post_from(from, stack.edge, "/v1/events/demo/join", &[], b"");
+    let victim = join();
     assert_eq!(victim.status, 200);
     let victim_id = victim.json()["visitor"].as_str().unwrap().to_owned();
     let victim_ticket = victim.header("x-wr-ticket").unwrap().to_owned();
-    let attacker = join(&[]);
-    let attacker_ticket = attacker.header("x-wr-ticket").unwrap().to_owned();
+    let attacker_ticket = join().header("x-wr-ticket").unwrap().to_owned();
+    let foreign = KeyRing::from_json(FOREIGN_KEYS_JSON).unwrap();
     let forged_ticket = mint(
         &foreign,
         TokenKind::Ticket,
@@ -393,33 +393,29 @@ fn attacks_through_the_edge_fail_safely_and_never_reach_the_backend() {
         t + 600,
     );
     let leave = |ticket: &[u8], body: &[u8]| {
-        post(
-            stack.edge,
-            "/v1/events/demo/leave",
-            &[("x-wr-ticket", ticket)],
-            body,
-        )
+        let headers = [("x-wr-ticket", ticket)];
+        post_from(from, stack.edge, "/v1/events/demo/leave", &headers, body)
     };
     assert_eq!(
         leave(forged_ticket.as_bytes(), b"").status,
         401,
         "forged ticket"
     );
+    let tampered = tamper(&victim_ticket);
     assert_eq!(
-        leave(tamper(&victim_ticket).as_bytes(), b"").status,
+        leave(tampered.as_bytes(), b"").status,
         401,
         "tampered ticket"
     );
-    let own = leave(
-        attacker_ticket.as_bytes(),
-        json!({"visitor": victim_id}).to_string().as_bytes(),
-    );
+    let naming_the_victim = json!({"visitor": victim_id}).to_string();
+    let own = leave(attacker_ticket.as_bytes(), naming_the_victim.as_bytes());
     assert_ne!(
         own.json()["visitor"].as_str(),
         Some(victim_id.as_str()),
         "a body naming the victim is ignored: only the ticket's visitor leaves"
     );
-    let standing = get(
+    let standing = get_from(
+        from,
         stack.edge,
         "/v1/events/demo/status",
         &[("x-wr-ticket", victim_ticket.as_bytes())],
@@ -430,10 +426,22 @@ fn attacks_through_the_edge_fail_safely_and_never_reach_the_backend() {
         "expired",
         "the victim kept the place"
     );
+}
 
-    // One client asking for many tickets: the edge's per-client limit (50/s, burst 100 in
-    // envoy.yaml) cuts it off with 429 + Retry-After, and no more get through than that.
-    let joins = Burst::run("join flood", 400, |_| join(&[]));
+/// The edge's per-client limit (50/s, burst 100 in envoy.yaml) cuts off one client
+/// asking for many tickets with 429 + Retry-After, and no more get through than that.
+#[test]
+fn one_client_cannot_take_many_tickets() {
+    let stack = stack();
+    let joins = Burst::run("join flood", 400, |_| {
+        post_from(
+            [127, 0, 0, 34],
+            stack.edge,
+            "/v1/events/demo/join",
+            &[],
+            b"",
+        )
+    });
     let (issued, elapsed, allowed) = (joins.served, joins.elapsed, joins.allowed());
     assert!(
         joins.limited > 0,
@@ -443,22 +451,20 @@ fn attacks_through_the_edge_fail_safely_and_never_reach_the_backend() {
         f64::from(issued) <= allowed,
         "{issued} tickets in {elapsed:.1} s; the limit allows about {allowed:.0}"
     );
+}
 
-    // A replayed pass: bob's valid pass copied to four other client addresses, each
-    // sending well under the per-client burst. A pass is a bearer token (like any
-    // session cookie), so copies are honoured while it is valid, but all of them
-    // together get one visitor's allowance (50/s, burst 100): the rest 429 +
-    // Retry-After, and the backend sees bob only.
+/// A pass is a bearer token (like any session cookie), so copies are honoured while it
+/// is valid; but bob's pass copied to four client addresses, each sending well under
+/// the per-client burst, gets one visitor's allowance (50/s, burst 100) in all: the
+/// rest 429 + Retry-After, and the backend sees bob only.
+#[test]
+fn a_replayed_pass_gets_one_visitor_s_allowance() {
+    let stack = stack();
     let bob = cookie(&stack.pass("demo", "bob"));
     let replay = Burst::run("replayed pass", 240, |i| {
-        let from = std::net::IpAddr::from([127, 0, 0, 2 + (i % 4) as u8]);
-        http::get_from(
-            from,
-            stack.edge,
-            &format!("/api/replay?request={i}"),
-            &[("cookie", &bob), ("accept", b"application/json")],
-        )
-        .expect("request through the edge")
+        let from = [127, 0, 0, 2 + (i % 4) as u8];
+        let path = format!("/api/replay?request={i}");
+        get_from(from, stack.edge, &path, &[("cookie", &bob), JSON_ACCEPT])
     });
     let (served, limited, elapsed) = (replay.served, replay.limited, replay.elapsed);
     let allowed = replay.allowed();
@@ -476,15 +482,4 @@ fn attacks_through_the_edge_fail_safely_and_never_reach_the_backend() {
     let replayed = requests_under(stack.backend, "/api/replay");
     assert_eq!(replayed.len(), served as usize);
     assert!(replayed.iter().all(|r| r["visitor"] == "bob"));
-
-    // The backend saw exactly the legitimate request, with the filter's identity.
-    let seen = requests_under(stack.backend, "/reserve");
-    assert_eq!(
-        seen.len(),
-        1,
-        "only the legitimate request got through: {seen:?}"
-    );
-    assert_eq!(seen[0]["path"], "/reserve?tag=legit");
-    assert_eq!(seen[0]["visitor"], "alice", "spoofed x-wr-visitor replaced");
-    assert_eq!(seen[0]["event"], "demo", "spoofed x-wr-event replaced");
 }

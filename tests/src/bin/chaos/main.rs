@@ -5,7 +5,7 @@
 //! `chaos [outage|failover|envoy-restart|overload]...` (all four when none is named).
 //! Each scenario stops every process it started; the whole run takes about four
 //! minutes on the 2-core CI machine. The quick versions of the same faults run in
-//! `make test` (`stack_outage`, `queue_failover`, `queue_restart`).
+//! `make test` (`stack_outage`, `queue_failover`, `queue_process`).
 
 mod envoy_restart;
 mod failover;

@@ -1,11 +1,15 @@
-//! origin-queue killed (SIGKILL, no graceful shutdown) and started again during a sale:
-//! nobody loses their place, and the order of the line is unchanged. Everything that
-//! matters lives in Redis and in the visitors' signed tickets, nothing in the process.
+//! origin-queue as a process: it refuses to start without Redis, shuts down gracefully
+//! on SIGTERM, and when killed (SIGKILL, no graceful shutdown) and started again during
+//! a sale nobody loses their place and the order of the line is unchanged. Everything
+//! that matters lives in Redis and in the visitors' signed tickets, nothing in the
+//! process.
+
+use std::time::Duration;
 
 use serde_json::json;
 use wr_tests::fixtures::now;
 use wr_tests::http;
-use wr_tests::processes::{redis_cluster, OriginQueue};
+use wr_tests::processes::{origin_queue_bin, redis_cluster, OriginQueue};
 
 fn positions(q: &OriginQueue, tickets: &[String]) -> Vec<u64> {
     tickets
@@ -55,4 +59,30 @@ fn killing_origin_queue_loses_nobody_s_place() {
     )
     .unwrap();
     assert_eq!(r.json()["position"], 11, "re-joining keeps the place");
+}
+
+#[test]
+fn without_redis_or_keys_it_refuses_to_start_and_says_why() {
+    let out = std::process::Command::new(origin_queue_bin())
+        .arg("serve")
+        .env("WR_KEYS", wr_tests::fixtures::KEYS_JSON)
+        .env("WR_REDIS_NODES", "127.0.0.1:1")
+        .env("WR_LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot reach Redis Cluster"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn sigterm_shuts_down_gracefully() {
+    let mut q = OriginQueue::start(redis_cluster(), &[]);
+    assert_eq!(http::get(q.addr, "/healthz", &[]).unwrap().status, 200);
+    let status = q
+        .terminate(Duration::from_secs(10))
+        .expect("still running 10 s after SIGTERM");
+    assert!(status.success(), "{status}");
 }
