@@ -29,9 +29,11 @@ check: wasm
 	cargo test -q --workspace --lib --bins
 	cargo test -q -p wr-tests --test filter_wasm
 
-## Every test: unit and property tests, the built filter under wasmtime, real Envoy.
+## Every test: unit and property tests, the built filter under wasmtime, real Envoy,
+## Redis Cluster, workerd, k6, Chromium. The test binaries run in two lanes (see
+## scripts/run-tests); one binary alone: scripts/run-tests stack_e2e
 test: wasm
-	cargo test --workspace
+	scripts/run-tests
 
 ## Formatting and clippy, for the native and the wasm builds.
 lint: deps

@@ -1,7 +1,7 @@
 //! The filter's JSON configuration, validated once at configure time.
 //!
 //! Every problem is reported, one line each, so an operator fixes a broken config in
-//! one round trip. See the README's "Edge filter configuration" section for an example.
+//! one round trip. See "Configuration" in `docs/edge.md` for an example.
 
 use serde::Deserialize;
 use wr_pass::wire::{self, Wire};

@@ -8,7 +8,7 @@
 //!
 //! Rate limits: state lives in the instance. A host that creates an instance per request
 //! (`wasmtime serve` does) keeps none across requests, so the configured limits never
-//! bind there; see the README's section on this runtime.
+//! bind there; see `docs/edge-runtimes.md`.
 
 pub mod settings;
 

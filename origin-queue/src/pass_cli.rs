@@ -74,7 +74,7 @@ fn mint(event: &str, visitor: &str, ttl: u64) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let ring = match key_ring::load(&crate::settings::Env::process()) {
+    let ring = match key_ring::load(&crate::env::Env::process()) {
         Ok(ring) => ring,
         Err(e) => {
             eprintln!("origin-queue pass mint: {e}");
@@ -103,7 +103,7 @@ fn inspect(value: &str, event: Option<&str>, as_json: bool) -> ExitCode {
         .strip_prefix("wr_pass=")
         .unwrap_or(value.trim());
     let now = now();
-    let ring = key_ring::load(&crate::settings::Env::process());
+    let ring = key_ring::load(&crate::env::Env::process());
     let decoded = parse_unverified(value.as_bytes());
     let verdict: Result<(), String> = match (&ring, load_wire()) {
         (Ok(ring), Ok(wire)) => check(ring, &wire, value, now, event).map_err(|r| r.to_string()),

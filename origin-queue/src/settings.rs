@@ -8,6 +8,7 @@ use serde::Deserialize;
 use wr_pass::wire::{self, Wire};
 use wr_pass::KeyRing;
 
+use crate::env::Env;
 use crate::jwt::{JwksSource, JwtSettings};
 use crate::limiter::Limit;
 
@@ -111,40 +112,6 @@ struct FileSettings {
     trusted_proxies: Option<Vec<String>>,
     join_replicas: Option<u64>,
     max_in_flight: Option<u64>,
-}
-
-/// Where settings are read from: the process's environment, or (for a service built
-/// in-process, as tests do) a list of the same variables.
-pub struct Env(Box<Lookup>);
-
-/// Looks a variable up by name.
-type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
-
-impl Env {
-    /// The process's environment.
-    pub fn process() -> Env {
-        Env(Box::new(|name| std::env::var(name).ok()))
-    }
-
-    /// Exactly these variables, and no others.
-    pub fn from_pairs(pairs: &[(&str, &str)]) -> Env {
-        let pairs: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        Env(Box::new(move |name| {
-            pairs
-                .iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        }))
-    }
-
-    /// A variable's value; empty counts as unset.
-    pub fn get(&self, name: &str) -> Option<String> {
-        (self.0)(name).filter(|v| !v.trim().is_empty())
-    }
 }
 
 fn number(

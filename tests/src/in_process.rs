@@ -9,8 +9,9 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use origin_queue::env::Env;
 use origin_queue::server::Service;
-use origin_queue::settings::{Env, Settings};
+use origin_queue::settings::Settings;
 use tokio::sync::oneshot;
 
 use crate::processes::{free_port, origin_queue_env};

@@ -15,7 +15,6 @@ use super::bearer::bearer_token;
 use super::error::ApiError;
 use super::tickets::Tickets;
 use super::{checked_event, no_store, AppResult, Queue};
-use crate::clock::now_ms;
 use crate::store::EventConfig;
 
 /// The admin API's credentials.
@@ -90,12 +89,7 @@ async fn set_paused(queue: &Queue, event: &str, paused: bool) -> AppResult {
 
 /// `GET /v1/admin/events/{event}/stats`.
 pub async fn stats(State(queue): State<Arc<Queue>>, Path(event): Path<String>) -> AppResult {
-    checked_event(&event)?;
-    let stats = queue
-        .store
-        .stats(&event, now_ms())
-        .await?
-        .ok_or(ApiError::EventNotFound)?;
+    let stats = queue.stats_of(&event).await?;
     Ok(no_store(Json(stats).into_response()))
 }
 

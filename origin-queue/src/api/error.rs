@@ -12,7 +12,7 @@ use wr_pass::wire::TICKET_HEADER;
 use crate::store::StoreError;
 
 /// An error answer of the API. The code each variant answers is its contract with
-/// clients (see the README's HTTP API).
+/// clients (see the HTTP API in `docs/origin-queue.md`).
 #[derive(Debug)]
 pub enum ApiError {
     /// 404 `NOT_FOUND`: no such route.

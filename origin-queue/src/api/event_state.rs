@@ -7,18 +7,11 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::json;
 
-use super::error::ApiError;
-use super::{checked_event, AppResult, Queue};
-use crate::clock::now_ms;
+use super::{AppResult, Queue};
 
 /// The phase, the line's length and the admission rate.
 pub async fn public_state(State(queue): State<Arc<Queue>>, Path(event): Path<String>) -> AppResult {
-    checked_event(&event)?;
-    let stats = queue
-        .store
-        .stats(&event, now_ms())
-        .await?
-        .ok_or(ApiError::EventNotFound)?;
+    let stats = queue.stats_of(&event).await?;
     Ok(Json(json!({
         "event": event, "state": stats.state,
         "waiting": stats.waiting, "admission_rate": stats.admission_rate,

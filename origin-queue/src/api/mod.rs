@@ -62,6 +62,18 @@ pub struct Queue {
     pub status_polls: StatusBatcher,
 }
 
+impl Queue {
+    /// The live figures of `event`; 404 `EVENT_NOT_FOUND` if there is no such event.
+    async fn stats_of(&self, event: &str) -> Result<crate::store::Stats, ApiError> {
+        checked_event(event)?;
+        let now = crate::clock::now_ms();
+        self.store
+            .stats(event, now)
+            .await?
+            .ok_or(ApiError::EventNotFound)
+    }
+}
+
 /// What keeps the public API standing under a crowd: in-flight caps and rate limits.
 pub struct Gates {
     /// The cap on joins in flight.

@@ -1,5 +1,5 @@
 //! Where a visitor stands: the body of join and status answers (see the HTTP API in
-//! the README).
+//! `docs/origin-queue.md`).
 
 use rand::Rng;
 use serde::Serialize;

@@ -1,32 +1,14 @@
 //! One admission step of an event (`admit.lua`): the sweeps, then the token bucket at
 //! the head of the line.
 
-use std::sync::LazyLock;
-
 use super::keys::{Bind, EventKey, KEY_TTL_SECS};
-use super::script::LuaScript;
+use super::script::lua_script;
 use super::{Store, StoreError};
 
-static SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| {
-    LuaScript::new(concat!(
-        include_str!("event.lua"),
-        include_str!("seen.lua"),
-        include_str!("admit.lua")
-    ))
-});
+lua_script!(SCRIPT = "event.lua", "seen.lua", "admit.lua");
 
 /// The keys `admit.lua` expects, in order.
-const KEYS: [EventKey; 9] = [
-    EventKey::Cfg,
-    EventKey::Line,
-    EventKey::SeenIndex,
-    EventKey::SEEN[0],
-    EventKey::SEEN[1],
-    EventKey::SEEN[2],
-    EventKey::Granted,
-    EventKey::Active,
-    EventKey::Stats,
-];
+const KEYS: [EventKey; 9] = EventKey::LINE_AND_ADMISSIONS;
 
 /// Most visitors one admission step moves.
 const MAX_BATCH: u64 = 1_000;

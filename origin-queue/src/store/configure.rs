@@ -1,15 +1,12 @@
 //! Creating or replacing an event's configuration (`configure.lua`), and registering
 //! the event with the admission loop.
 
-use std::sync::LazyLock;
-
 use super::event_config::EventConfig;
 use super::keys::{Bind, EventKey, EVENTS, KEY_TTL_SECS};
-use super::script::LuaScript;
+use super::script::lua_script;
 use super::{Store, StoreError};
 
-static SCRIPT: LazyLock<LuaScript> =
-    LazyLock::new(|| LuaScript::new(include_str!("configure.lua")));
+lua_script!(SCRIPT = "configure.lua");
 
 /// The keys `configure.lua` expects, in order.
 const KEYS: [EventKey; 1] = [EventKey::Cfg];

@@ -1,22 +1,14 @@
 //! Joining the line (`join.lua`): a batch of visitors of one event, in arrival order.
 
-use std::sync::LazyLock;
-
 use redis::Value;
 
 use super::keys::{Bind, EventKey, KEY_TTL_SECS};
 use super::reply::{self, count, int, text};
-use super::script::LuaScript;
+use super::script::lua_script;
 use super::{Store, StoreError};
 use crate::eta::Observed;
 
-static SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| {
-    LuaScript::new(concat!(
-        include_str!("event.lua"),
-        include_str!("seen.lua"),
-        include_str!("join.lua")
-    ))
-});
+lua_script!(SCRIPT = "event.lua", "seen.lua", "join.lua");
 
 /// The keys `join.lua` expects, in order.
 const KEYS: [EventKey; 10] = [
@@ -81,37 +73,35 @@ impl Store {
 
 /// Reads the reply of `join.lua` for `asked` visitors.
 fn parse(reply: &[Value], asked: usize, now_ms: u64) -> Result<Option<Joins>, String> {
-    let Some((head, each)) = reply::batch(reply, asked, 3, now_ms)? else {
+    let Some((head, joined)) = reply::batch(reply, asked, now_ms, one)? else {
         return Ok(None);
     };
-    let joined = each
-        .map(|one| {
-            let seq = count(&one[2])?;
-            Ok(match text(&one[0])?.as_str() {
-                "waiting" => Joined::Waiting {
-                    rank: int(&one[1])?.max(0) as u64,
-                    new_seq: (seq > 0).then_some(seq),
-                },
-                "admitted" => Joined::Admitted,
-                "closed" => Joined::Closed,
-                other => return Err(format!("a join state of {other:?}")),
-            })
-        })
-        .collect::<Result<Vec<_>, String>>()?;
+    let (waiting, observed) = (head.waiting, head.observed);
     Ok(Some(Joins {
         joined,
-        waiting: head.waiting,
-        observed: head.observed,
+        waiting,
+        observed,
     }))
+}
+
+/// One visitor's items: state, rank, new arrival number.
+fn one(items: &[Value]) -> Result<Joined, String> {
+    let seq = count(&items[2])?;
+    Ok(match text(&items[0])?.as_str() {
+        "waiting" => Joined::Waiting {
+            rank: int(&items[1])?.max(0) as u64,
+            new_seq: (seq > 0).then_some(seq),
+        },
+        "admitted" => Joined::Admitted,
+        "closed" => Joined::Closed,
+        other => return Err(format!("a join state of {other:?}")),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn bulk(s: &str) -> Value {
-        Value::BulkString(s.as_bytes().to_vec())
-    }
+    use crate::store::reply::bulk;
 
     fn reply() -> Vec<Value> {
         let mut reply = [1, 3, 0, 0, 0].map(Value::Int).to_vec();

@@ -39,6 +39,20 @@ pub enum EventKey {
 }
 
 impl EventKey {
+    /// The keys `admit.lua` and `status.lua` both take, in this order (both read the
+    /// configuration, the line, the poll ring, the admitted and the statistics).
+    pub const LINE_AND_ADMISSIONS: [EventKey; 9] = [
+        EventKey::Cfg,
+        EventKey::Line,
+        EventKey::SeenIndex,
+        EventKey::Seen(0),
+        EventKey::Seen(1),
+        EventKey::Seen(2),
+        EventKey::Granted,
+        EventKey::Active,
+        EventKey::Stats,
+    ];
+
     /// The poll ring's three bitmaps.
     pub const SEEN: [EventKey; 3] = [EventKey::Seen(0), EventKey::Seen(1), EventKey::Seen(2)];
 
@@ -122,18 +136,9 @@ mod tests {
 
     #[test]
     fn every_key_of_an_event_shares_its_slot() {
-        let all = [
-            EventKey::Cfg,
-            EventKey::Seq,
-            EventKey::Line,
-            EventKey::SeenIndex,
-            EventKey::Seen(0),
-            EventKey::Seen(1),
-            EventKey::Seen(2),
-            EventKey::Granted,
-            EventKey::Active,
-            EventKey::Stats,
-        ];
+        let all = EventKey::LINE_AND_ADMISSIONS
+            .into_iter()
+            .chain([EventKey::Seq]);
         let slot = cluster_slot(EventKey::Cfg.of("sale").as_bytes());
         for key in all {
             assert_eq!(cluster_slot(key.of("sale").as_bytes()), slot, "{key:?}");

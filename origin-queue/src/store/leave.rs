@@ -1,12 +1,10 @@
 //! Giving up a place or an admission (`leave.lua`).
 
-use std::sync::LazyLock;
-
 use super::keys::{Bind, EventKey};
-use super::script::LuaScript;
+use super::script::lua_script;
 use super::{Store, StoreError};
 
-static SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(include_str!("leave.lua")));
+lua_script!(SCRIPT = "leave.lua");
 
 /// The keys `leave.lua` expects, in order.
 const KEYS: [EventKey; 3] = [EventKey::Line, EventKey::Granted, EventKey::Active];

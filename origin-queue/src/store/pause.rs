@@ -1,12 +1,10 @@
 //! Pausing and resuming admission (`pause.lua`).
 
-use std::sync::LazyLock;
-
 use super::keys::{Bind, EventKey};
-use super::script::LuaScript;
+use super::script::lua_script;
 use super::{Store, StoreError};
 
-static SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(include_str!("pause.lua")));
+lua_script!(SCRIPT = "pause.lua");
 
 /// The keys `pause.lua` expects, in order.
 const KEYS: [EventKey; 1] = [EventKey::Cfg];

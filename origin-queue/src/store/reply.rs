@@ -31,26 +31,28 @@ pub struct BatchHead {
 
 /// Items in the head.
 const HEAD: usize = 10;
+/// Items per visitor after the head.
+const PER_VISITOR: usize = 3;
 
-/// Splits a batch reply for `asked` visitors of `per_visitor` items each into its head
-/// and the items of each visitor; `None`: no such event.
-pub fn batch(
+/// Reads a join or status reply for `asked` visitors: the head, and each visitor's
+/// items read by `one`, in order. `None`: no such event.
+pub fn batch<T>(
     reply: &[Value],
     asked: usize,
-    per_visitor: usize,
     now_ms: u64,
-) -> Result<Option<(BatchHead, std::slice::ChunksExact<'_, Value>)>, String> {
+    one: impl Fn(&[Value]) -> Result<T, String>,
+) -> Result<Option<(BatchHead, Vec<T>)>, String> {
     match reply.first().map(int).transpose()? {
         Some(0) => return Ok(None),
-        Some(1) if reply.len() == HEAD + per_visitor * asked => {}
+        Some(1) if reply.len() == HEAD + PER_VISITOR * asked => {}
         _ => return Err(format!("a batch reply of {} items", reply.len())),
     }
     let n = |i: usize| count(&reply[i]);
-    let opens_at_ms = n(8)?;
     let rate = text(&reply[5])?;
     let configured_rate = rate
         .parse()
         .map_err(|_| format!("a rate of {rate:?} in the batch head"))?;
+    let opens_at_ms = n(8)?;
     let observed = Observed {
         last_1m: n(2)?,
         last_5m: n(3)?,
@@ -65,7 +67,11 @@ pub fn batch(
         waiting: n(1)?,
         observed,
     };
-    Ok(Some((head, reply[HEAD..].chunks_exact(per_visitor))))
+    let each = reply[HEAD..]
+        .chunks_exact(PER_VISITOR)
+        .map(one)
+        .collect::<Result<Vec<T>, String>>()?;
+    Ok(Some((head, each)))
 }
 
 /// Seconds since the first admission at `started_ms` (0 if none yet).
@@ -75,4 +81,10 @@ pub fn observing_secs(started_ms: u64, now_ms: u64) -> f64 {
     } else {
         now_ms.saturating_sub(started_ms) as f64 / 1000.0
     }
+}
+
+/// A bulk string item, for tests.
+#[cfg(test)]
+pub fn bulk(s: &str) -> Value {
+    Value::BulkString(s.as_bytes().to_vec())
 }

@@ -13,6 +13,18 @@ use std::sync::Arc;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, ErrorKind, FromRedisValue, RedisResult, ToRedisArgs};
 
+/// A `static` [`LuaScript`] of the preludes and the script named, in that order:
+/// `lua_script!(SCRIPT = "event.lua", "seen.lua", "join.lua");`
+macro_rules! lua_script {
+    ($name:ident = $($file:literal),+) => {
+        static $name: std::sync::LazyLock<$crate::store::script::LuaScript> =
+            std::sync::LazyLock::new(|| {
+                $crate::store::script::LuaScript::new(concat!($(include_str!($file)),+))
+            });
+    };
+}
+pub(crate) use lua_script;
+
 /// A script's text and SHA1.
 pub struct LuaScript {
     code: &'static str,

@@ -1,23 +1,16 @@
 //! An event's live figures (`stats.lua`), for the admin API and the public event state.
 
-use std::sync::LazyLock;
-
 use redis::Value;
 use serde::Serialize;
 
 use super::event_config::{EventConfig, Phase};
 use super::keys::{Bind, EventKey};
 use super::reply::{count, observing_secs, text};
-use super::script::LuaScript;
+use super::script::lua_script;
 use super::{Store, StoreError};
 use crate::eta::Observed;
 
-static SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| {
-    LuaScript::new(concat!(
-        include_str!("event.lua"),
-        include_str!("stats.lua")
-    ))
-});
+lua_script!(SCRIPT = "event.lua", "stats.lua");
 
 /// The keys `stats.lua` expects, in order.
 const KEYS: [EventKey; 5] = [
@@ -103,10 +96,7 @@ fn parse(reply: &[Value], now_ms: u64) -> Result<Option<Stats>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn bulk(s: &str) -> Value {
-        Value::BulkString(s.as_bytes().to_vec())
-    }
+    use crate::store::reply::bulk;
 
     fn reply(phase: &str, config: &str) -> Vec<Value> {
         let mut reply = vec![Value::Int(1), bulk(phase), bulk(config), Value::Int(0)];

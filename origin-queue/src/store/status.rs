@@ -1,36 +1,18 @@
 //! Where visitors stand (`status.lua`): a batch of polls of one event, claiming the
 //! grant of each admitted visitor who has one.
 
-use std::sync::LazyLock;
-
 use redis::Value;
 
 use super::keys::{Bind, EventKey};
 use super::reply::{self, count, text};
-use super::script::LuaScript;
+use super::script::lua_script;
 use super::{Store, StoreError};
 use crate::eta::Observed;
 
-static SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| {
-    LuaScript::new(concat!(
-        include_str!("event.lua"),
-        include_str!("seen.lua"),
-        include_str!("status.lua")
-    ))
-});
+lua_script!(SCRIPT = "event.lua", "seen.lua", "status.lua");
 
 /// The keys `status.lua` expects, in order.
-const KEYS: [EventKey; 9] = [
-    EventKey::Cfg,
-    EventKey::Line,
-    EventKey::SeenIndex,
-    EventKey::SEEN[0],
-    EventKey::SEEN[1],
-    EventKey::SEEN[2],
-    EventKey::Granted,
-    EventKey::Active,
-    EventKey::Stats,
-];
+const KEYS: [EventKey; 9] = EventKey::LINE_AND_ADMISSIONS;
 
 /// Result of a status call.
 #[derive(Debug, PartialEq)]
@@ -90,26 +72,9 @@ impl Store {
 
 /// Reads the reply of `status.lua` for `asked` visitors.
 fn parse(reply: &[Value], asked: usize, now_ms: u64) -> Result<Option<Statuses>, String> {
-    let Some((head, each)) = reply::batch(reply, asked, 3, now_ms)? else {
+    let Some((head, standings)) = reply::batch(reply, asked, now_ms, one)? else {
         return Ok(None);
     };
-    let standings = each
-        .map(|one| {
-            let x = count(&one[1])?;
-            let granted = count(&one[2])?;
-            Ok(match text(&one[0])?.as_str() {
-                "waiting" => Standing::Waiting { rank: x },
-                "admitted" => Standing::Admitted {
-                    session_end_ms: x,
-                    claimed_now: (granted > 0).then_some(Claimed {
-                        granted_ms: granted,
-                    }),
-                },
-                "expired" => Standing::Expired,
-                other => return Err(format!("a status state of {other:?}")),
-            })
-        })
-        .collect::<Result<Vec<_>, String>>()?;
     Ok(Some(Statuses {
         standings,
         waiting: head.waiting,
@@ -117,13 +82,27 @@ fn parse(reply: &[Value], asked: usize, now_ms: u64) -> Result<Option<Statuses>,
     }))
 }
 
+/// One visitor's items: state, rank or session end, when the grant claimed now was made.
+fn one(items: &[Value]) -> Result<Standing, String> {
+    let x = count(&items[1])?;
+    let granted = count(&items[2])?;
+    Ok(match text(&items[0])?.as_str() {
+        "waiting" => Standing::Waiting { rank: x },
+        "admitted" => Standing::Admitted {
+            session_end_ms: x,
+            claimed_now: (granted > 0).then_some(Claimed {
+                granted_ms: granted,
+            }),
+        },
+        "expired" => Standing::Expired,
+        other => return Err(format!("a status state of {other:?}")),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn bulk(s: &str) -> Value {
-        Value::BulkString(s.as_bytes().to_vec())
-    }
+    use crate::store::reply::bulk;
 
     fn head() -> Vec<Value> {
         let mut head: Vec<Value> = [1, 42, 60, 300, 900].map(Value::Int).to_vec();
