@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use wr_pass::{Claims, KeyRing, TokenKind};
 
@@ -152,4 +152,17 @@ pub fn filter_config(overrides: serde_json::Value) -> String {
         }
     }
     config.to_string()
+}
+
+/// Checks `done` every 50 ms until it holds (true) or `limit` has passed (false): tests
+/// wait on conditions, never for a fixed time.
+pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    done()
 }

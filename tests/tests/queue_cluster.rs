@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use wr_pass::{TokenKind, Validity};
-use wr_tests::fixtures::{keys, now};
+use wr_tests::fixtures::{keys, now, wait_until};
 use wr_tests::http::{self, Response};
 use wr_tests::in_process::InProcessQueue;
 use wr_tests::processes::{redis_cluster, ADMIN_TOKEN};
@@ -72,17 +72,6 @@ fn status(addr: SocketAddr, event: &str, ticket: &str) -> Response {
         &[("x-wr-ticket", ticket.as_bytes())],
     )
     .unwrap()
-}
-
-fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if done() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-    false
 }
 
 #[test]
