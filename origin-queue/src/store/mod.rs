@@ -129,7 +129,7 @@ impl Store {
         let reply: redis::Value = self
             .bounded(async move { call.invoke_async(&mut c).await })
             .await?;
-        redis::from_redis_value(&reply).map_err(StoreError::bad_reply)
+        redis::from_owned_redis_value(reply).map_err(StoreError::bad_reply)
     }
 
     /// Runs `f` within the timeout, and tells the link whether Redis answered.
