@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use crate::clock::now_ms;
 use crate::metrics::Metrics;
 use crate::missed_polls::MissedPolls;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Event list refresh period: a new event starts admitting within this time.
 const EVENTS_REFRESH: Duration = Duration::from_millis(500);
@@ -49,7 +49,10 @@ pub async fn run(
                         tracing::warn!(event, error = ?e, "cannot unregister expired event");
                     }
                 }
-                Err(e) => tracing::warn!(event, error = ?e, "admission step failed"),
+                Err(StoreError::BadReply(e)) => {
+                    tracing::error!(event, error = %e, "admission step: unexpected Redis reply (a bug)")
+                }
+                Err(e) => tracing::warn!(event, error = %e, "admission step failed"),
             }
         }
     }
