@@ -49,6 +49,7 @@ bench: wasm
 	cargo run -q -p wr-tests --bin bench-queue
 	cargo run -q --release -p wr-tests --bin bench-runtimes
 	cargo run -q -p wr-tests --bin sale-sim
+	cargo run -q -p wr-tests --bin eta-sim
 
 ## Long fuzz runs (make test runs each target for 3 s): every target 60 s, or
 ## FUZZ_SECONDS=600 make fuzz. Failing inputs land in target/fuzz-crashes/.

@@ -1,25 +1,92 @@
-//! The wait estimate shown to a visitor, and how often to poll.
+//! The wait estimate shown to a visitor, its range, and how often to poll.
 //!
-//! Seed design: the observed admission rate over 1, 5 and 15 minutes, weighted
-//! 50 / 30 / 20 %; ETA = position ÷ weighted rate × 1.1; with no history, the configured
-//! rate. Before the event opens, the time until it opens is added (nobody is admitted
-//! before). One change, found by measuring: a window is divided by the time it actually
-//! covers (since the first admission), not by its nominal length; the seed's version
-//! underestimates the rate tenfold in the first minutes of a sale. And the configured
-//! rate is blended in as a few seconds' worth of observation during the first half
-//! minute, so that the very first admissions do not swing the estimate. Confidence: 1.0
-//! with ≥ 30 admissions in 15 min, 0.8 with ≥ 10 in 5 min, 0.6 with ≥ 3 in 1 min, else
-//! 0.2, and 0.2 while admission is paused. Its accuracy is measured, not assumed.
+//! The estimate forecasts what governs admission from now on instead of only
+//! extrapolating the past (measured against a sale with a rate change and walk-aways,
+//! extrapolation missed by 16–30 %):
+//!
+//! * **The rate.** While the token bucket limits admission (a long line), the future
+//!   rate *is* the configured rate: an operator's change counts in the very next
+//!   estimate. While `max_active` limits it, places free only as sessions end: a
+//!   session lasts `session_seconds` from its claim, and a place is claimed about a
+//!   second after it is granted, so `max_active` places free at `max_active ÷
+//!   (session_seconds + 1)` a second. (The observed 1/5/15-minute rate was tried first:
+//!   in a short sale its windows still hold the admissions of the phase before, and it
+//!   missed by 2–4×.) Before the first admission step, and while paused, scheduled or
+//!   admitting everyone, the configured rate. Before the opening, the time until it
+//!   comes first.
+//! * **Walk-aways ahead.** The line drains by admissions and by visitors who stop
+//!   polling and are swept, 1–1.5 abandon timeouts after their last poll. The sweep's
+//!   walk over the line also counts those silent for half an abandon timeout or more
+//!   (a visitor polling as told never is): they will leave without an admission. The
+//!   share of them ahead of a visitor is taken as the visitor's share of the line;
+//!   everyone else ahead needs an admission. Walk-aways too recent to be silent yet
+//!   are unknowable: they widen the range. (The share of past departures that were
+//!   walk-aways is no forecast: a crowd that stopped polling together is swept
+//!   together, and after that sweep nobody ahead is left to walk.)
+//! * **An honest range, not a fudge factor.** The central estimate has no margin. Its
+//!   error model (the binomial spread of walk-aways ahead, the uncertainty of the walk-away
+//!   share, the rate's uncertainty — small when the bucket binds, large when sessions
+//!   do — and the admission step's granularity) gives a standard deviation; the range is
+//!   the central estimate ± 1.645 of them (nominally 90 % coverage), and the confidence
+//!   is the model's probability that the actual wait falls within ±20 % of the
+//!   estimate. Both are checked against actual waits: `wr_eta_relative_error` and
+//!   `wr_eta_range_total{result}`.
+//! * While paused, the estimate assumes admission resumes now, the range has no upper
+//!   end and the confidence is at most 0.2.
 
 /// Seconds of observation the configured rate is worth before admissions are seen…
 const PRIOR_SECS: f64 = 5.0;
 /// …fading to nothing over this many seconds of real observation.
 const PRIOR_FADE_SECS: f64 = 30.0;
+/// Two-sided 90 % quantile of the normal distribution.
+const Z90: f64 = 1.645;
+/// The standard deviation, in seconds, that the admission step's granularity and
+/// scheduling add to any wait.
+const GRAIN_SECS: f64 = 0.3;
+/// The standard deviation, as a share of those ahead, of walk-aways not yet seen by
+/// any sweep (those who stopped polling less than an abandon timeout ago).
+const UNSEEN_WALK_SD: f64 = 0.05;
+/// Relative uncertainty of the configured rate as a forecast while the bucket binds.
+const BUCKET_RATE_SD: f64 = 0.02;
+/// Relative uncertainty of the rate places free at while sessions bind.
+const SESSION_RATE_SD: f64 = 0.15;
+/// About how long an admitted visitor takes to claim the place (their next poll).
+const CLAIM_LAG_SECS: f64 = 1.0;
 
 /// Longest wait ever shown (a week).
 pub const MAX_ETA_SECS: u64 = 7 * 24 * 3600;
 
-/// Admissions counted in each window, and the configured rate for the cold start.
+/// What limited admission at the last admission step (see `admit.lua`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Binding {
+    /// No admission step has run yet.
+    #[default]
+    Unknown,
+    /// The token bucket: the configured rate.
+    Rate,
+    /// `max_active`: places free as sessions end.
+    Slots,
+    /// Fewer were waiting than the bucket and the places allowed.
+    Line,
+    /// Not admitting (scheduled, paused or closed).
+    NotAdmitting,
+}
+
+impl Binding {
+    /// The name `admit.lua` records (`""`: no step yet).
+    pub fn from_script(name: &str) -> Option<Binding> {
+        Some(match name {
+            "" => Binding::Unknown,
+            "rate" => Binding::Rate,
+            "slots" => Binding::Slots,
+            "line" => Binding::Line,
+            "none" => Binding::NotAdmitting,
+            _ => return None,
+        })
+    }
+}
+
+/// What the estimate is made from.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Observed {
     /// Admissions in the last minute.
@@ -28,6 +95,17 @@ pub struct Observed {
     pub last_5m: u64,
     /// Admissions in the last 15 minutes.
     pub last_15m: u64,
+    /// Visitors in line silent for half an abandon timeout or more (walked away, not
+    /// yet swept), at the sweep's last pass over the line.
+    pub silent: u64,
+    /// In line now, for the whole event.
+    pub waiting: u64,
+    /// The event's `max_active`.
+    pub max_active: u64,
+    /// The event's `session_seconds`.
+    pub session_secs: f64,
+    /// What limited admission at the last step.
+    pub binding: Binding,
     /// The event's configured admission rate (per second).
     pub configured_rate: f64,
     /// Longest poll interval the event allows (a third of its abandon timeout and of
@@ -39,8 +117,7 @@ pub struct Observed {
     /// Seconds until the event opens (0 once it is open): nobody is admitted before,
     /// so a wait starts with them.
     pub opens_in_secs: f64,
-    /// Admission is paused by the operator: nobody knows for how long, so the estimate
-    /// (made as if it resumed now) gets the lowest confidence.
+    /// Admission is paused by the operator: nobody knows for how long.
     pub paused: bool,
 }
 
@@ -62,38 +139,96 @@ impl Observed {
             + 0.3 * rate(self.last_5m, 300.0)
             + 0.2 * rate(self.last_15m, 900.0)
     }
+
+    /// The admission rate to expect from now on, and its relative uncertainty.
+    fn forecast_rate(&self) -> (f64, f64) {
+        let configured = self.configured_rate.max(0.0);
+        match self.binding {
+            Binding::Slots => {
+                let freed = self.max_active as f64 / (self.session_secs + CLAIM_LAG_SECS);
+                (freed.min(configured), SESSION_RATE_SD)
+            }
+            Binding::Unknown => (configured, 0.1),
+            Binding::Rate | Binding::Line | Binding::NotAdmitting => (configured, BUCKET_RATE_SD),
+        }
+    }
+
+    /// Walk-aways expected among the `ahead` visitors ahead, and the variance of that.
+    fn walkers_ahead(&self, ahead: f64) -> (f64, f64) {
+        let share = if self.waiting > 0 {
+            (ahead / self.waiting as f64).min(1.0)
+        } else {
+            1.0
+        };
+        let expected = (self.silent as f64 * share).min(ahead);
+        (expected, expected + (UNSEEN_WALK_SD * ahead).powi(2))
+    }
 }
 
-/// Seconds until a visitor at `position` (1 = next) is admitted, and the confidence.
-/// Before the event opens, the time until it opens comes first; while admission is
-/// paused, the confidence is the lowest.
-pub fn estimate(position: u64, observed: &Observed) -> (u64, f64) {
-    let observed_rate = observed.weighted_rate();
-    let rate = if observed_rate > 0.0 {
-        observed_rate
-    } else {
-        observed.configured_rate
-    };
-    // The epsilon keeps float noise (110.000001) from adding a whole second; no wait
-    // is shown as longer than MAX_ETA_SECS.
-    let eta = if rate > 0.0 {
-        let wait = observed.opens_in_secs.max(0.0) + position as f64 / rate * 1.1;
-        ((wait - 1e-6).ceil().max(0.0) as u64).min(MAX_ETA_SECS)
-    } else {
-        MAX_ETA_SECS
-    };
-    let confidence = if observed.paused {
-        0.2
-    } else if observed.last_15m >= 30 {
-        1.0
-    } else if observed.last_5m >= 10 {
-        0.8
-    } else if observed.last_1m >= 3 {
-        0.6
-    } else {
-        0.2
-    };
-    (eta, confidence)
+/// A visitor's estimated wait.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Estimate {
+    /// The central estimate, ms.
+    pub eta_ms: u64,
+    /// The low end of the range that should hold the actual wait nine times in ten, ms.
+    pub low_ms: u64,
+    /// Its high end; `None` while admission is paused (no upper end is known).
+    pub high_ms: Option<u64>,
+    /// The model's probability that the actual wait is within ±20 % of `eta_ms`.
+    pub confidence: f64,
+}
+
+impl Estimate {
+    /// The central estimate in whole seconds, rounded up (the API's `eta_seconds`).
+    pub fn eta_secs(&self) -> u64 {
+        self.eta_ms.div_ceil(1000)
+    }
+}
+
+/// The wait of a visitor at `position` (1 = next).
+pub fn estimate(position: u64, observed: &Observed) -> Estimate {
+    let max_ms = MAX_ETA_SECS * 1000;
+    let (rate, rate_sd) = observed.forecast_rate();
+    if rate <= 0.0 {
+        return Estimate {
+            eta_ms: max_ms,
+            low_ms: max_ms,
+            high_ms: None,
+            confidence: 0.0,
+        };
+    }
+    let ahead = position.saturating_sub(1) as f64;
+    let (walkers, needed_var) = observed.walkers_ahead(ahead);
+    // Admissions until this visitor's own, included.
+    let needed = ahead - walkers + 1.0;
+    let opens_in = observed.opens_in_secs.max(0.0);
+    let admitting = needed / rate;
+    let eta = opens_in + admitting;
+    let sd =
+        (needed_var / rate.powi(2) + (rate_sd * admitting).powi(2) + GRAIN_SECS.powi(2)).sqrt();
+    let ms = |secs: f64| ((secs.max(0.0) * 1000.0).round() as u64).min(max_ms);
+    let mut confidence = erf(0.2 * eta / (sd * std::f64::consts::SQRT_2));
+    if observed.paused {
+        confidence = confidence.min(0.2);
+    }
+    Estimate {
+        eta_ms: ms(eta),
+        low_ms: ms((eta - Z90 * sd).max(opens_in)),
+        high_ms: (!observed.paused).then(|| ms(eta + Z90 * sd)),
+        confidence: (confidence * 100.0).round() / 100.0,
+    }
+}
+
+/// The error function (Abramowitz and Stegun 7.1.26, error below 1.5e-7).
+fn erf(x: f64) -> f64 {
+    let sign = if x < 0.0 { -1.0 } else { 1.0 };
+    let x = x.abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * x);
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    sign * (1.0 - poly * (-x * x).exp())
 }
 
 /// When to poll next: about a third of the remaining wait, between 1 s and 15 s, with
@@ -124,80 +259,137 @@ pub fn poll_after_ms(eta_secs: u64, jitter: f64, cap_ms: u64) -> u64 {
 mod tests {
     use super::*;
 
+    /// A sale admitting `rate`/s for 15 minutes, bound by `binding`.
+    fn steady(rate: f64, configured: f64, binding: Binding) -> Observed {
+        Observed {
+            last_1m: (rate * 60.0) as u64,
+            last_5m: (rate * 300.0) as u64,
+            last_15m: (rate * 900.0) as u64,
+            configured_rate: configured,
+            observing_secs: 3600.0,
+            binding,
+            ..Observed::default()
+        }
+    }
+
+    fn within(actual: f64, expected: f64, share: f64) -> bool {
+        (actual - expected).abs() <= share * expected
+    }
+
     #[test]
     fn cold_start_uses_the_configured_rate() {
         let o = Observed {
             configured_rate: 10.0,
             ..Observed::default()
         };
-        assert_eq!(estimate(100, &o), (11, 0.2));
+        let e = estimate(100, &o);
+        assert_eq!(e.eta_ms, 10_000);
+        assert!(e.low_ms < 10_000 && e.high_ms.unwrap() > 10_000, "{e:?}");
     }
 
     #[test]
     fn before_the_opening_the_wait_starts_with_it() {
-        // Opens in an hour, 10/s configured: the 100th in line waits the hour and 11 s.
         let o = Observed {
             configured_rate: 10.0,
             opens_in_secs: 3600.0,
             ..Observed::default()
         };
-        assert_eq!(estimate(100, &o), (3611, 0.2));
-        let later = Observed {
-            opens_in_secs: 0.25,
-            ..o
-        };
-        assert_eq!(estimate(100, &later), (12, 0.2));
+        let e = estimate(100, &o);
+        assert_eq!(e.eta_ms, 3_610_000);
+        assert!(e.low_ms >= 3_600_000, "never before the opening: {e:?}");
         let far = Observed {
             opens_in_secs: 30.0 * 24.0 * 3600.0,
             ..o
         };
-        assert_eq!(estimate(1, &far).0, MAX_ETA_SECS);
+        assert_eq!(estimate(1, &far).eta_secs(), MAX_ETA_SECS);
     }
 
     #[test]
-    fn steady_state_uses_the_weighted_rate() {
-        // 10/s sustained for 15 minutes.
+    fn a_rate_step_up_counts_at_once_while_the_bucket_binds() {
+        // 10/s for 15 minutes, then the operator sets 20/s: the history says 10.
+        let o = steady(10.0, 20.0, Binding::Rate);
+        assert_eq!(estimate(1001, &o).eta_ms, 50_050);
+    }
+
+    #[test]
+    fn a_rate_step_down_counts_at_once_while_the_bucket_binds() {
+        let o = steady(20.0, 10.0, Binding::Rate);
+        assert_eq!(estimate(1001, &o).eta_ms, 100_100);
+    }
+
+    #[test]
+    fn while_sessions_bind_places_free_as_sessions_end() {
+        // Configured 50/s, but 99 places for sessions of 10 s (claimed about 1 s after
+        // the grant): a place frees every 1/9 s.
         let o = Observed {
-            last_1m: 600,
-            last_5m: 3000,
-            last_15m: 9000,
-            configured_rate: 50.0,
-            observing_secs: 3600.0,
-            ..Observed::default()
+            max_active: 99,
+            session_secs: 10.0,
+            ..steady(30.0, 50.0, Binding::Slots)
         };
-        assert!((o.weighted_rate() - 10.0).abs() < 1e-9);
-        assert_eq!(estimate(1000, &o), (110, 1.0));
+        let e = estimate(900, &o);
+        assert!(within(e.eta_ms as f64, 100_000.0, 0.001), "{e:?}");
+        let bucket = estimate(900, &steady(9.0, 9.0, Binding::Rate));
+        let spread = |e: Estimate| e.high_ms.unwrap() - e.low_ms;
+        assert!(
+            spread(e) > 2 * spread(bucket),
+            "sessions are less predictable"
+        );
+        assert!(e.confidence < bucket.confidence);
     }
 
     #[test]
-    fn confidence_steps() {
-        let c = |n1, n5, n15| {
-            estimate(
-                1,
-                &Observed {
-                    last_1m: n1,
-                    last_5m: n5,
-                    last_15m: n15,
-                    configured_rate: 1.0,
-                    observing_secs: 3600.0,
-                    ..Observed::default()
-                },
-            )
-            .1
+    fn silent_visitors_ahead_shorten_the_wait() {
+        // 400 of a line of 2,000 have not polled for half an abandon timeout.
+        let o = Observed {
+            silent: 400,
+            waiting: 2000,
+            ..steady(10.0, 10.0, Binding::Rate)
         };
-        assert_eq!(c(0, 0, 30), 1.0);
-        assert_eq!(c(0, 10, 29), 0.8);
-        assert_eq!(c(3, 9, 9), 0.6);
-        assert_eq!(c(2, 2, 2), 0.2);
-        // However long the history, a pause makes the estimate a guess.
-        let paused = Observed {
-            last_15m: 9000,
-            configured_rate: 10.0,
-            observing_secs: 3600.0,
+        // At the end of the line all of them are ahead; halfway, half.
+        let end = estimate(2000, &o).eta_ms as f64;
+        assert!(within(end, 160_000.0, 0.001), "{end}");
+        let middle = estimate(1001, &o).eta_ms as f64;
+        assert!(within(middle, 80_100.0, 0.001), "{middle}");
+    }
+
+    #[test]
+    fn once_swept_walk_aways_are_not_counted_again() {
+        // Nobody silent in line (the last pass swept them): everyone ahead needs a turn.
+        let o = Observed {
+            silent: 0,
+            waiting: 2000,
+            ..steady(10.0, 10.0, Binding::Rate)
+        };
+        assert_eq!(estimate(1001, &o).eta_ms, 100_100);
+    }
+
+    #[test]
+    fn while_paused_the_range_has_no_upper_end() {
+        let o = Observed {
             paused: true,
-            ..Observed::default()
+            ..steady(10.0, 10.0, Binding::NotAdmitting)
         };
-        assert_eq!(estimate(1, &paused).1, 0.2);
+        let e = estimate(100, &o);
+        assert_eq!(e.high_ms, None);
+        assert!(e.confidence <= 0.2);
+    }
+
+    #[test]
+    fn short_waits_keep_sub_second_precision() {
+        let e = estimate(3, &steady(50.0, 50.0, Binding::Rate));
+        assert_eq!(e.eta_ms, 60);
+        assert_eq!(e.eta_secs(), 1);
+        assert!(e.high_ms.unwrap() < 1_000, "{e:?}");
+    }
+
+    #[test]
+    fn confidence_grows_with_a_predictable_wait() {
+        let o = steady(10.0, 10.0, Binding::Rate);
+        assert!(estimate(1000, &o).confidence > 0.99);
+        assert!(
+            estimate(1, &o).confidence < 0.2,
+            "a 0.1 s wait is not ±20 % certain"
+        );
     }
 
     #[test]
@@ -212,6 +404,14 @@ mod tests {
             ..Observed::default()
         };
         assert!((o.weighted_rate() - 20.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn erf_matches_known_values() {
+        assert!(erf(0.0).abs() < 1e-7);
+        assert!((erf(1.0) - 0.842_700_79).abs() < 1e-6);
+        assert!((erf(-1.0) + 0.842_700_79).abs() < 1e-6);
+        assert!((erf(1.163_087) - 0.9).abs() < 1e-5);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! the wait it had. Keeping that promise in Redis would cost a hash field per waiting
 //! visitor (about 120 bytes at 300,000 visitors: a third of the memory); the ticket the
 //! visitor already carries is signed, so it holds the promise instead, as one claim
-//! extension: join time and ETA, both in milliseconds, 8 bytes each, big-endian.
+//! extension: join time, ETA, and the range's low and high ends, in milliseconds, 8
+//! bytes each, big-endian (a high end of `u64::MAX`: none). Records of 16 bytes (join
+//! time and ETA only, written before ranges existed) are still read.
 
 use wr_pass::{Claims, Extension};
 
@@ -18,26 +20,50 @@ pub struct EtaRecord {
     pub joined_ms: u64,
     /// The ETA shown at join, milliseconds.
     pub eta_ms: u64,
+    /// The range shown at join (low, high), milliseconds; no high end while paused.
+    pub range_ms: Option<(u64, Option<u64>)>,
 }
 
 impl EtaRecord {
     /// The record as a claim extension.
     pub fn to_extension(self) -> Extension {
-        let mut value = Vec::with_capacity(16);
+        let mut value = Vec::with_capacity(32);
         value.extend_from_slice(&self.joined_ms.to_be_bytes());
         value.extend_from_slice(&self.eta_ms.to_be_bytes());
+        if let Some((low, high)) = self.range_ms {
+            value.extend_from_slice(&low.to_be_bytes());
+            value.extend_from_slice(&high.unwrap_or(u64::MAX).to_be_bytes());
+        }
         Extension { tag: TAG, value }
     }
 
     /// The record in `claims`, if there is a well-formed one.
     pub fn from_claims(claims: &Claims) -> Option<EtaRecord> {
         let ext = claims.extensions.iter().find(|e| e.tag == TAG)?;
-        let (joined, eta) = ext.value.split_first_chunk::<8>()?;
-        let eta: &[u8; 8] = eta.try_into().ok()?;
+        if ext.value.len() != 16 && ext.value.len() != 32 {
+            return None;
+        }
+        let word = |i: usize| {
+            let bytes: [u8; 8] = ext.value.get(8 * i..8 * i + 8)?.try_into().ok()?;
+            Some(u64::from_be_bytes(bytes))
+        };
+        let range_ms = match (word(2), word(3)) {
+            (Some(low), Some(high)) => Some((low, (high != u64::MAX).then_some(high))),
+            _ => None,
+        };
         Some(EtaRecord {
-            joined_ms: u64::from_be_bytes(*joined),
-            eta_ms: u64::from_be_bytes(*eta),
+            joined_ms: word(0)?,
+            eta_ms: word(1)?,
+            range_ms,
         })
+    }
+
+    /// Whether the actual wait, to a grant at `granted_ms`, fell inside the range shown;
+    /// `None` for a record without a range.
+    pub fn within_range(self, granted_ms: u64) -> Option<bool> {
+        let (low, high) = self.range_ms?;
+        let actual = granted_ms.saturating_sub(self.joined_ms);
+        Some(actual >= low && high.is_none_or(|high| actual <= high))
     }
 
     /// |actual − promised| / actual for a grant at `granted_ms`; `None` when the wait
@@ -57,6 +83,7 @@ mod tests {
         let record = EtaRecord {
             joined_ms: 1_700_000_000_123,
             eta_ms: 42_000,
+            range_ms: Some((38_000, Some(47_000))),
         };
         let mut claims = Claims::new("concert", "v1", 1, 2);
         assert_eq!(EtaRecord::from_claims(&claims), None);
@@ -67,10 +94,39 @@ mod tests {
     }
 
     #[test]
+    fn records_without_a_range_are_still_read() {
+        let old = EtaRecord {
+            joined_ms: 5,
+            eta_ms: 42_000,
+            range_ms: None,
+        };
+        let mut claims = Claims::new("concert", "v1", 1, 2);
+        claims.extensions.push(old.to_extension());
+        assert_eq!(claims.extensions[0].value.len(), 16);
+        assert_eq!(EtaRecord::from_claims(&claims), Some(old));
+        assert_eq!(old.within_range(40_000), None);
+    }
+
+    #[test]
+    fn a_range_without_a_high_end_holds_any_longer_wait() {
+        let paused = EtaRecord {
+            joined_ms: 0,
+            eta_ms: 10_000,
+            range_ms: Some((8_000, None)),
+        };
+        let mut claims = Claims::new("concert", "v1", 1, 2);
+        claims.extensions.push(paused.to_extension());
+        assert_eq!(EtaRecord::from_claims(&claims), Some(paused));
+        assert_eq!(paused.within_range(1_000_000), Some(true));
+        assert_eq!(paused.within_range(7_000), Some(false));
+    }
+
+    #[test]
     fn relative_error_is_against_the_actual_wait() {
         let record = EtaRecord {
             joined_ms: 1_000,
             eta_ms: 10_000,
+            range_ms: None,
         };
         assert_eq!(record.relative_error(9_000), Some(0.25));
         assert_eq!(record.relative_error(1_000), None);

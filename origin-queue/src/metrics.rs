@@ -52,6 +52,8 @@ struct Inner {
     /// Per event: (waiting, granted, active) after the last admission step.
     sizes: BTreeMap<String, (u64, u64, u64)>,
     eta_error: Histogram,
+    /// Admissions whose actual wait fell inside / outside the range shown at join.
+    eta_range: [u64; 2],
     /// Requests refused by an in-flight cap, per cap (`join`, `poll`).
     shed: BTreeMap<&'static str, u64>,
 }
@@ -65,6 +67,7 @@ impl Default for Inner {
             lapsed: BTreeMap::new(),
             sizes: BTreeMap::new(),
             eta_error: Histogram::new(RELATIVE),
+            eta_range: [0, 0],
             shed: BTreeMap::new(),
         }
     }
@@ -109,6 +112,13 @@ impl Metrics {
     pub fn record_eta_error(&self, relative_error: f64) {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
         observe(&mut m.eta_error, relative_error);
+    }
+
+    /// Counts an admission whose actual wait fell inside (or outside) the range it was
+    /// shown at join.
+    pub fn record_eta_range(&self, inside: bool) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.eta_range[usize::from(!inside)] += 1;
     }
 
     /// Counts a request refused by the in-flight cap named `cap`.
@@ -166,6 +176,10 @@ impl Metrics {
         }
         out.push_str("# TYPE wr_eta_relative_error histogram\n");
         write_histogram(&mut out, "wr_eta_relative_error", "", &m.eta_error);
+        out.push_str("# TYPE wr_eta_range_total counter\n");
+        let [inside, outside] = m.eta_range;
+        let _ = writeln!(out, "wr_eta_range_total{{result=\"inside\"}} {inside}");
+        let _ = writeln!(out, "wr_eta_range_total{{result=\"outside\"}} {outside}");
         out
     }
 }

@@ -27,6 +27,14 @@ pub struct Plan {
     pub rate_after: f64,
     /// The change happens once this share of visitors was admitted.
     pub change_at_share: f64,
+    /// Once this share was admitted, `max_active` becomes this (sessions then limit
+    /// admission instead of the rate); `None`: never.
+    pub limit_at_share: Option<(f64, u64)>,
+    /// `session_seconds` of the event (`max_active` is 1,000,000 until the limit).
+    pub session_seconds: u64,
+    /// Everybody joins while admission is paused (a full line at the start); admission
+    /// resumes once the last has joined.
+    pub start_paused: bool,
     /// Every n-th visitor stops polling after joining (0: nobody).
     pub abandon_every: usize,
     /// `abandon_seconds` of the event.
@@ -61,6 +69,57 @@ pub struct Report {
     pub eta_mape: f64,
     /// Visitor ids of the admitted, in arrival order.
     pub admitted_in_arrival_order: Vec<String>,
+    /// When the rate changed and when `max_active` started to limit (wall ms).
+    pub changed_at_ms: (Option<u64>, Option<u64>),
+    /// Every estimate an admitted visitor was shown (at join and at each poll), with
+    /// the wait that followed.
+    pub shown: Vec<Shown>,
+}
+
+/// One estimate shown to a visitor who was later admitted.
+#[derive(Clone, Copy, Debug)]
+pub struct Shown {
+    /// When it was shown (wall ms).
+    pub at_ms: u64,
+    /// Shown in the answer to the join (else to a poll).
+    pub at_join: bool,
+    /// The estimate (`eta_ms`), ms.
+    pub eta_ms: f64,
+    /// The range's ends, ms; no high end while paused.
+    pub range_ms: Option<(f64, Option<f64>)>,
+    /// The wait that followed: from `at_ms` to the grant, ms.
+    pub actual_ms: f64,
+}
+
+impl Shown {
+    /// The estimate was within `share` of the wait that followed.
+    pub fn within(&self, share: f64) -> bool {
+        (self.eta_ms - self.actual_ms).abs() <= share * self.actual_ms
+    }
+
+    /// The range held the wait that followed (`None`: no range shown).
+    pub fn in_range(&self) -> Option<bool> {
+        let (low, high) = self.range_ms?;
+        Some(self.actual_ms >= low && high.is_none_or(|high| self.actual_ms <= high))
+    }
+
+    fn from_body(at_ms: u64, at_join: bool, body: &serde_json::Value) -> Option<Shown> {
+        // Builds before `eta_ms` sent whole seconds only.
+        let eta_ms = body["eta_ms"]
+            .as_f64()
+            .or_else(|| body["eta_seconds"].as_f64().map(|s| s * 1000.0))?;
+        let range = &body["eta_range_seconds"];
+        let range_ms = range[0]
+            .as_f64()
+            .map(|low| (low * 1000.0, range[1].as_f64().map(|high| high * 1000.0)));
+        Some(Shown {
+            at_ms,
+            at_join,
+            eta_ms,
+            range_ms,
+            actual_ms: f64::NAN,
+        })
+    }
 }
 
 struct Visitor {
@@ -72,6 +131,7 @@ struct Visitor {
     abandons: bool,
     next_poll: Instant,
     admitted_at_ms: Option<u64>,
+    shown: Vec<Shown>,
 }
 
 fn wall_ms() -> u64 {
@@ -81,25 +141,36 @@ fn wall_ms() -> u64 {
         .as_millis() as u64
 }
 
-fn configure(plan: &Plan, rate: f64, opens_at: u64) {
+fn configure(plan: &Plan, rate: f64, max_active: u64, opens_at: u64) {
     let now = wall_ms() / 1000;
-    let cfg = json!({"rate_per_second": rate, "burst": 1, "max_active": 1_000_000, "session_seconds": 600,
-        "claim_seconds": 60, "abandon_seconds": plan.abandon_seconds, "opens_at": opens_at, "closes_at": now + 7200});
+    let cfg = json!({"rate_per_second": rate, "burst": 1, "max_active": max_active,
+        "session_seconds": plan.session_seconds, "claim_seconds": 60,
+        "abandon_seconds": plan.abandon_seconds, "opens_at": opens_at, "closes_at": now + 7200});
+    admin(plan, "PUT", "", &cfg.to_string());
+}
+
+fn admin(plan: &Plan, method: &str, tail: &str, body: &str) {
     let auth = format!("Bearer {}", plan.admin_token);
     let r = http::request(
         plan.admin_addr,
-        "PUT",
-        &format!("/v1/admin/events/{}", plan.event),
+        method,
+        &format!("/v1/admin/events/{}{tail}", plan.event),
         &[("authorization", auth.as_bytes())],
-        cfg.to_string().as_bytes(),
+        body.as_bytes(),
     )
-    .expect("configure");
+    .expect("admin call");
     assert_eq!(r.status, 200, "{:?}", r.json());
 }
 
+/// `max_active` until the limit applies.
+const UNLIMITED: u64 = 1_000_000;
+
 /// Runs the sale and reports. Panics on transport errors (the stack is local).
 pub fn run(addr: SocketAddr, plan: &Plan) -> Report {
-    configure(plan, plan.rate_before, wall_ms() / 1000 - 1);
+    configure(plan, plan.rate_before, UNLIMITED, wall_ms() / 1000 - 1);
+    if plan.start_paused {
+        admin(plan, "POST", "/pause", "");
+    }
     let visitors: Arc<Mutex<Vec<Visitor>>> = Arc::new(Mutex::new(Vec::new()));
     let started = Instant::now();
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -167,6 +238,7 @@ pub fn run(addr: SocketAddr, plan: &Plan) -> Report {
                             }
 
                             (200, Some("waiting")) => {
+                                v.shown.extend(Shown::from_body(wall_ms(), false, &body));
                                 v.next_poll = Instant::now()
                                     + Duration::from_millis(
                                         body["poll_after_ms"].as_u64().unwrap_or(1000),
@@ -202,12 +274,19 @@ pub fn run(addr: SocketAddr, plan: &Plan) -> Report {
             id: body["visitor"].as_str().unwrap_or_default().to_owned(),
             ticket: r.header("x-wr-ticket").expect("ticket").to_owned(),
             joined_ms,
-            eta_secs: body["eta_seconds"].as_f64().unwrap_or(f64::NAN),
+            eta_secs: body["eta_ms"]
+                .as_f64()
+                .map(|ms| ms / 1000.0)
+                .or_else(|| body["eta_seconds"].as_f64())
+                .unwrap_or(f64::NAN),
             abandons: plan.abandon_every > 0
                 && arrival % plan.abandon_every == plan.abandon_every - 1,
             next_poll: Instant::now()
                 + Duration::from_millis(body["poll_after_ms"].as_u64().unwrap_or(1000)),
             admitted_at_ms: None,
+            shown: Shown::from_body(joined_ms, true, &body)
+                .into_iter()
+                .collect(),
         });
         let target = started + Duration::from_secs_f64(gap * (arrival + 1) as f64);
         if let Some(wait) = target.checked_duration_since(Instant::now()) {
@@ -215,6 +294,9 @@ pub fn run(addr: SocketAddr, plan: &Plan) -> Report {
         }
     }
 
+    if plan.start_paused {
+        admin(plan, "POST", "/resume", "");
+    }
     // Change the rate once enough were admitted; stop when everybody who polls is in.
     let stays = plan.visitors
         - visitors
@@ -224,6 +306,7 @@ pub fn run(addr: SocketAddr, plan: &Plan) -> Report {
             .filter(|v| v.abandons)
             .count();
     let mut changed_at_ms = None;
+    let mut limited_at_ms = None;
     while started.elapsed() < plan.deadline {
         let admitted = visitors
             .lock()
@@ -231,9 +314,26 @@ pub fn run(addr: SocketAddr, plan: &Plan) -> Report {
             .iter()
             .filter(|v| v.admitted_at_ms.is_some())
             .count();
-        if changed_at_ms.is_none() && admitted as f64 >= plan.change_at_share * stays as f64 {
-            configure(plan, plan.rate_after, wall_ms() / 1000 - 3600);
+        let share = admitted as f64 / stays as f64;
+        if changed_at_ms.is_none() && share >= plan.change_at_share {
+            let max_active = if limited_at_ms.is_some() {
+                plan.limit_at_share.map_or(UNLIMITED, |l| l.1)
+            } else {
+                UNLIMITED
+            };
+            configure(plan, plan.rate_after, max_active, wall_ms() / 1000 - 3600);
             changed_at_ms = Some(wall_ms());
+        }
+        if let Some((at_share, max_active)) = plan.limit_at_share {
+            if limited_at_ms.is_none() && share >= at_share {
+                let rate = if changed_at_ms.is_some() {
+                    plan.rate_after
+                } else {
+                    plan.rate_before
+                };
+                configure(plan, rate, max_active, wall_ms() / 1000 - 3600);
+                limited_at_ms = Some(wall_ms());
+            }
         }
         if admitted >= stays {
             break;
@@ -245,7 +345,9 @@ pub fn run(addr: SocketAddr, plan: &Plan) -> Report {
         p.join().unwrap();
     }
     let list = visitors.lock().unwrap();
-    report(&list, changed_at_ms.unwrap_or(u64::MAX))
+    let mut r = report(&list, changed_at_ms.unwrap_or(u64::MAX));
+    r.changed_at_ms = (changed_at_ms, limited_at_ms);
+    r
 }
 
 fn report(visitors: &[Visitor], changed_at_ms: u64) -> Report {
@@ -258,6 +360,16 @@ fn report(visitors: &[Visitor], changed_at_ms: u64) -> Report {
         admitted: admitted.len(),
         abandoned: visitors.iter().filter(|v| v.abandons).count(),
         admitted_in_arrival_order: admitted.iter().map(|v| v.id.clone()).collect(),
+        shown: admitted
+            .iter()
+            .flat_map(|v| {
+                let granted = v.admitted_at_ms.unwrap_or(0) as f64;
+                v.shown.iter().map(move |s| Shown {
+                    actual_ms: granted - s.at_ms as f64,
+                    ..*s
+                })
+            })
+            .collect(),
         ..Report::default()
     };
 

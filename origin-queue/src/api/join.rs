@@ -89,9 +89,10 @@ async fn join_now(
         Joined::Waiting { rank, new_seq } => {
             let body = Placement::waiting(&visitor, rank, waiting, &observed);
             if new_seq.is_some() {
-                promise = body.eta_seconds.map(|eta| EtaRecord {
+                promise = body.estimate.map(|e| EtaRecord {
                     joined_ms: now,
-                    eta_ms: eta * 1000,
+                    eta_ms: e.eta_ms,
+                    range_ms: Some((e.low_ms, e.high_ms)),
                 });
             }
             body

@@ -4,7 +4,7 @@
 use rand::Rng;
 use serde::Serialize;
 
-use crate::eta::{estimate, poll_after_ms, Observed};
+use crate::eta::{estimate, poll_after_ms, Estimate, Observed};
 
 /// The body of join and status answers. Serialized straight from this struct, one
 /// allocation for the text.
@@ -18,9 +18,17 @@ pub struct Placement<'a> {
     pub position: Option<u64>,
     /// In line, for the whole event.
     pub waiting: u64,
-    /// The estimated wait, while waiting.
+    /// The estimated wait in whole seconds (rounded up), while waiting.
     pub eta_seconds: Option<u64>,
-    /// How far the estimate is to be trusted (0–1), while waiting.
+    /// The same estimate in milliseconds (short waits are not rounded to a second).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta_ms: Option<u64>,
+    /// The range that should hold the actual wait nine times in ten, seconds (one
+    /// decimal); the high end is `null` while admission is paused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta_range_seconds: Option<(f64, Option<f64>)>,
+    /// The estimator's probability that the actual wait is within ±20 % of
+    /// `eta_seconds`, while waiting.
     pub eta_confidence: Option<f64>,
     /// When to poll next.
     pub poll_after_ms: u64,
@@ -36,18 +44,29 @@ pub struct Placement<'a> {
     /// When admission was granted, on the poll that claimed it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admitted_at_ms: Option<u64>,
+    /// The estimate behind the ETA fields (not sent as such).
+    #[serde(skip)]
+    pub estimate: Option<Estimate>,
 }
 
 impl<'a> Placement<'a> {
     /// In line at 0-based `rank`, with the ETA and when to poll next.
     pub fn waiting(visitor: &'a str, rank: u64, waiting: u64, observed: &Observed) -> Self {
         let position = rank + 1;
-        let (eta, confidence) = estimate(position, observed);
+        let e = estimate(position, observed);
+        let secs = |ms: u64| (ms as f64 / 100.0).round() / 10.0;
         Placement {
             position: Some(position),
-            eta_seconds: Some(eta),
-            eta_confidence: Some(confidence),
-            poll_after_ms: poll_after_ms(eta, rand::rng().random::<f64>(), observed.poll_cap_ms),
+            eta_seconds: Some(e.eta_secs()),
+            eta_ms: Some(e.eta_ms),
+            eta_range_seconds: Some((secs(e.low_ms), e.high_ms.map(secs))),
+            eta_confidence: Some(e.confidence),
+            poll_after_ms: poll_after_ms(
+                e.eta_secs(),
+                rand::rng().random::<f64>(),
+                observed.poll_cap_ms,
+            ),
+            estimate: Some(e),
             paused: observed.paused,
             ..Placement::other(visitor, "waiting", waiting)
         }
@@ -61,12 +80,15 @@ impl<'a> Placement<'a> {
             position: None,
             waiting,
             eta_seconds: None,
+            eta_ms: None,
+            eta_range_seconds: None,
             eta_confidence: None,
             poll_after_ms: if status == "admitted" { 0 } else { 5_000 },
             paused: false,
             pass: None,
             pass_expires_at: None,
             admitted_at_ms: None,
+            estimate: None,
         }
     }
 }

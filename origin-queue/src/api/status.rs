@@ -51,9 +51,7 @@ pub async fn status(
             session_end_ms,
             claimed_now,
         } => {
-            if let Some(error) = eta_error(claimed_now, &ticket) {
-                metrics.record_eta_error(error);
-            }
+            record_eta_accuracy(&metrics, claimed_now, &ticket);
             return admitted(
                 &tickets,
                 &event,
@@ -67,12 +65,19 @@ pub async fn status(
     Ok(no_store(Json(body).into_response()))
 }
 
-/// The relative error of the wait promised at join, measured when this poll claimed the
-/// grant. Actual wait: join to grant (the visitor's polling lag is not the queue's).
-fn eta_error(claimed_now: Option<Claimed>, ticket: &Claims) -> Option<f64> {
-    claimed_now
-        .zip(EtaRecord::from_claims(ticket))
-        .and_then(|(c, promise)| promise.relative_error(c.granted_ms))
+/// How the wait promised at join compares with the actual one, measured when this poll
+/// claimed the grant: the relative error, and whether the range held it. Actual wait:
+/// join to grant (the visitor's polling lag is not the queue's).
+fn record_eta_accuracy(metrics: &Metrics, claimed_now: Option<Claimed>, ticket: &Claims) {
+    let Some((claimed, promise)) = claimed_now.zip(EtaRecord::from_claims(ticket)) else {
+        return;
+    };
+    if let Some(error) = promise.relative_error(claimed.granted_ms) {
+        metrics.record_eta_error(error);
+    }
+    if let Some(inside) = promise.within_range(claimed.granted_ms) {
+        metrics.record_eta_range(inside);
+    }
 }
 
 /// The answer to an admitted visitor: a pass for the rest of the session, in the body

@@ -24,18 +24,29 @@ local ended = sweep_set(8, '(' .. now)
 -- that walks it from head to tail and starts over, so each step is bounded work.
 local ring = seen_ring(KEYS[3], {KEYS[4], KEYS[5], KEYS[6]}, ev.abandon_ms, now)
 seen_hold_for_missed(ring, tonumber(ARGV[5]) or 0)
+-- The same walk counts those silent for an epoch or more (walked away, not yet
+-- swept): at the end of each pass over the line their number goes to stats 'silent',
+-- for the wait estimate.
 local abandoned = 0
 if ring.complete then
   local cursor = tonumber(redis.call('HGET', KEYS[3], 'cursor')) or 0
   local batch = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. cursor, '+inf', 'WITHSCORES', 'LIMIT', 0, sweep)
+  local silent = 0
   for i = 1, #batch, 2 do
     cursor = tonumber(batch[i + 1])
     if not seen_alive(ring, cursor) then
       redis.call('ZREM', KEYS[2], batch[i])
       abandoned = abandoned + 1
+    elseif seen_silent(ring, cursor) then
+      silent = silent + 1
     end
   end
-  if #batch < 2 * sweep then cursor = 0 end
+  local counted = redis.call('HINCRBY', KEYS[3], 'silent_acc', silent)
+  if #batch < 2 * sweep then
+    cursor = 0
+    redis.call('HSET', KEYS[9], 'silent', counted)
+    redis.call('HSET', KEYS[3], 'silent_acc', 0)
+  end
   redis.call('HSET', KEYS[3], 'cursor', cursor)
 end
 
@@ -54,9 +65,20 @@ if now > at then
   tokens = math.min(cap, tokens + earned)
 end
 local n = 0
+-- What limits admission now, for the wait estimate: 'rate' (the token bucket), 'slots'
+-- (max_active: only sessions ending free places), 'line' (fewer waiting than either
+-- allows) or 'none' (not admitting: scheduled, paused or closed).
+local binding = 'none'
 if event_phase(ev, now) == 'open' then
   local slots = max_active - redis.call('ZCARD', KEYS[7]) - redis.call('ZCARD', KEYS[8])
   local want = math.max(0, math.min(math.floor(tokens), slots, max_batch))
+  if redis.call('ZCARD', KEYS[2]) <= math.min(math.floor(tokens), slots) then
+    binding = 'line'
+  elseif slots <= math.floor(tokens) then
+    binding = 'slots'
+  else
+    binding = 'rate'
+  end
   -- The head of the line, in order; a head known to have stopped polling leaves
   -- instead of taking a grant (at most `sweep` of them per step).
   local skipped = 0
@@ -80,28 +102,36 @@ else
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'tokens_at_ms', now)
 
--- Admissions per 10 s bucket over the last 15 minutes (90 buckets), for the ETA.
+-- Admissions and walk-aways (visitors swept for not polling) per 10 s bucket over the
+-- last 15 minutes (90 buckets), for the ETA: admissions in the last 1, 5 and 15
+-- minutes, walk-aways in the last minute.
 local bucket = math.floor(now / 10000)
 local slot = bucket % 90
 if redis.call('HGET', KEYS[9], 'e' .. slot) ~= tostring(bucket) then
-  redis.call('HSET', KEYS[9], 'e' .. slot, bucket, 'c' .. slot, 0)
+  redis.call('HSET', KEYS[9], 'e' .. slot, bucket, 'c' .. slot, 0, 'a' .. slot, 0)
 end
 if n > 0 then redis.call('HINCRBY', KEYS[9], 'c' .. slot, n) end
+if abandoned > 0 then redis.call('HINCRBY', KEYS[9], 'a' .. slot, abandoned) end
 -- Windows of 1, 5 and 15 minutes, kept ready for status calls.
 local fields = {}
-for i = 0, 89 do fields[#fields + 1] = 'e' .. i; fields[#fields + 1] = 'c' .. i end
-local vals = redis.call('HMGET', KEYS[9], unpack(fields))
-local n1, n5, n15 = 0, 0, 0
 for i = 0, 89 do
-  local epoch, count = tonumber(vals[2 * i + 1]), tonumber(vals[2 * i + 2]) or 0
+  fields[#fields + 1] = 'e' .. i; fields[#fields + 1] = 'c' .. i; fields[#fields + 1] = 'a' .. i
+end
+local vals = redis.call('HMGET', KEYS[9], unpack(fields))
+local n1, n5, n15, w1 = 0, 0, 0, 0
+for i = 0, 89 do
+  local epoch, count = tonumber(vals[3 * i + 1]), tonumber(vals[3 * i + 2]) or 0
   local age = epoch and (bucket - epoch) or 99
   if age >= 0 and age < 90 then
     n15 = n15 + count
     if age < 30 then n5 = n5 + count end
-    if age < 6 then n1 = n1 + count end
+    if age < 6 then
+      n1 = n1 + count
+      w1 = w1 + (tonumber(vals[3 * i + 3]) or 0)
+    end
   end
 end
-redis.call('HSET', KEYS[9], 'n1', n1, 'n5', n5, 'n15', n15)
+redis.call('HSET', KEYS[9], 'n1', n1, 'n5', n5, 'n15', n15, 'w1', w1, 'binding', binding)
 if n > 0 then redis.call('HSETNX', KEYS[9], 'started_ms', now) end
 redis.call('HINCRBY', KEYS[9], 'admitted_total', n)
 redis.call('HINCRBY', KEYS[9], 'abandoned_total', abandoned)

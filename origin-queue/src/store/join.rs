@@ -112,6 +112,10 @@ mod tests {
             Value::Int(0),
             Value::Int(100_000),
             Value::Int(0),
+            Value::Int(0),
+            bulk(""),
+            Value::Int(100),
+            Value::Int(600_000),
         ]);
         reply.extend([bulk("waiting"), Value::Int(1), Value::Int(12)]);
         reply.extend([bulk("waiting"), Value::Int(1), Value::Int(0)]);
@@ -157,7 +161,7 @@ mod tests {
     #[test]
     fn an_unknown_state_is_a_bad_reply() {
         let mut reply = reply();
-        reply[10] = bulk("gone");
+        reply[14] = bulk("gone");
         assert!(parse(&reply, 4, 0).is_err());
     }
 }

@@ -3,7 +3,7 @@
 
 use redis::Value;
 
-use crate::eta::Observed;
+use crate::eta::{Binding, Observed};
 
 /// An integer item.
 pub fn int(v: &Value) -> Result<i64, String> {
@@ -30,7 +30,7 @@ pub struct BatchHead {
 }
 
 /// Items in the head.
-const HEAD: usize = 10;
+const HEAD: usize = 14;
 /// Items per visitor after the head.
 const PER_VISITOR: usize = 3;
 
@@ -53,6 +53,9 @@ pub fn batch<T>(
         .parse()
         .map_err(|_| format!("a rate of {rate:?} in the batch head"))?;
     let opens_at_ms = n(8)?;
+    let binding_name = text(&reply[11])?;
+    let binding = Binding::from_script(&binding_name)
+        .ok_or_else(|| format!("a binding of {binding_name:?} in the batch head"))?;
     let observed = Observed {
         last_1m: n(2)?,
         last_5m: n(3)?,
@@ -62,6 +65,11 @@ pub fn batch<T>(
         observing_secs: observing_secs(n(7)?, now_ms),
         opens_in_secs: opens_at_ms.saturating_sub(now_ms) as f64 / 1000.0,
         paused: n(9)? == 1,
+        silent: n(10)?,
+        binding,
+        max_active: n(12)?,
+        session_secs: n(13)? as f64 / 1000.0,
+        waiting: n(1)?,
     };
     let head = BatchHead {
         waiting: n(1)?,

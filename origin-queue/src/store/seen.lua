@@ -66,6 +66,15 @@ local function seen_mark_all(ring, seqs)
   end
 end
 
+-- True if the visitor with arrival number `seq` has not polled in the current epoch
+-- nor the one before (half an abandon timeout at least): one who polls as told always
+-- has, so such a visitor has most likely walked away and will be swept soon. Only
+-- meaningful while the ring is complete.
+local function seen_silent(ring, seq)
+  local now_bit = redis.call('GETBIT', ring.bitmaps[ring.e % 3 + 1], seq)
+  return now_bit == 0 and redis.call('GETBIT', ring.bitmaps[(ring.e - 1) % 3 + 1], seq) == 0
+end
+
 -- False only if the visitor with arrival number `seq` is known to have stopped polling.
 local function seen_alive(ring, seq)
   if not ring.complete then return true end

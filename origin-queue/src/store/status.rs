@@ -109,6 +109,13 @@ mod tests {
         head.extend([bulk("50"), Value::Int(1000), Value::Int(5_000)]);
         // Opened before `now`: nothing to add to the wait; paused.
         head.extend([Value::Int(4_000), Value::Int(1)]);
+        // 7 silent in line; sessions limit admission: 100 at once, 10 minutes each.
+        head.extend([
+            Value::Int(7),
+            bulk("slots"),
+            Value::Int(100),
+            Value::Int(600_000),
+        ]);
         head
     }
 
@@ -127,6 +134,11 @@ mod tests {
         assert_eq!(found.observed.observing_secs, 60.0);
         assert_eq!(found.observed.opens_in_secs, 0.0);
         assert!(found.observed.paused);
+        assert_eq!(found.observed.silent, 7);
+        assert_eq!(found.observed.max_active, 100);
+        assert_eq!(found.observed.session_secs, 600.0);
+        assert_eq!(found.observed.waiting, 42);
+        assert_eq!(found.observed.binding, crate::eta::Binding::Slots);
         assert_eq!(
             found.standings,
             vec![
@@ -147,6 +159,13 @@ mod tests {
     #[test]
     fn no_event_is_none() {
         assert_eq!(parse(&[Value::Int(0)], 3, 0), Ok(None));
+    }
+
+    #[test]
+    fn an_unknown_binding_is_a_bad_reply() {
+        let mut reply = head();
+        reply[11] = bulk("moon");
+        assert!(parse(&reply, 0, 0).is_err());
     }
 
     #[test]
