@@ -6,12 +6,13 @@
 //!
 //! * **The rate.** While the token bucket limits admission (a long line), the future
 //!   rate *is* the configured rate: an operator's change counts in the very next
-//!   estimate. While `max_active` limits it, places free only as sessions end: a
-//!   session lasts `session_seconds` from its claim, and a place is claimed about a
-//!   second after it is granted, so `max_active` places free at `max_active ÷
-//!   (session_seconds + 1)` a second. (The observed 1/5/15-minute rate was tried first:
-//!   in a short sale its windows still hold the admissions of the phase before, and it
-//!   missed by 2–4×.) Before the first admission step, and while paused, scheduled or
+//!   estimate. While `max_active` limits it, places free only as sessions end. The
+//!   admission step records when: places free now, and sessions ending in each tenth of
+//!   a session length. Each freed place is granted again at once, claimed about a
+//!   second later, and frees again a session after that; that schedule is the
+//!   forecast (`max_active ÷ (session_seconds + 1)` a second when no step has recorded
+//!   one). (The observed 1/5/15-minute rate was tried first: in a short sale its
+//!   windows still hold the admissions of the phase before, and it missed by 2–4×.) Before the first admission step, and while paused, scheduled or
 //!   admitting everyone, the configured rate. Before the opening, the time until it
 //!   comes first.
 //! * **Walk-aways ahead.** The line drains by admissions and by visitors who stop
@@ -52,6 +53,54 @@ const BUCKET_RATE_SD: f64 = 0.02;
 const SESSION_RATE_SD: f64 = 0.15;
 /// About how long an admitted visitor takes to claim the place (their next poll).
 const CLAIM_LAG_SECS: f64 = 1.0;
+/// Relative uncertainty of the schedule of freed places (claim lags, the tenths).
+const SCHEDULE_SD: f64 = 0.08;
+
+/// When places free while sessions bind, as the last admission step saw it: free now,
+/// then the sessions ending in each tenth of a session length from now (see `admit.lua`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SlotEnds(pub Option<[u64; 11]>);
+
+impl SlotEnds {
+    /// `"free,e0,…,e9"`, or empty for none; `None` if malformed.
+    pub fn parse(text: &str) -> Option<SlotEnds> {
+        if text.is_empty() {
+            return Some(SlotEnds(None));
+        }
+        let mut ends = [0u64; 11];
+        let mut parts = text.split(',');
+        for end in &mut ends {
+            *end = parts.next()?.trim().parse().ok()?;
+        }
+        parts.next().is_none().then_some(SlotEnds(Some(ends)))
+    }
+
+    /// Seconds until `needed` admissions, each place reused as soon as it frees and
+    /// freeing again a session (plus the claim lag) later; `None` without a schedule.
+    fn time_for(&self, needed: f64, session_secs: f64) -> Option<f64> {
+        let ends = self.0?;
+        let places = ends.iter().sum::<u64>() as f64;
+        if places <= 0.0 || session_secs <= 0.0 {
+            return None;
+        }
+        let period = session_secs + CLAIM_LAG_SECS;
+        let tenth = session_secs / 10.0;
+        let cycles = ((needed / places).ceil() - 1.0).max(0.0);
+        let mut rest = needed - cycles * places;
+        if rest <= ends[0] as f64 {
+            return Some(cycles * period);
+        }
+        rest -= ends[0] as f64;
+        for (i, count) in ends[1..].iter().enumerate() {
+            let count = *count as f64;
+            if rest <= count {
+                return Some(cycles * period + tenth * (i as f64 + rest / count));
+            }
+            rest -= count;
+        }
+        Some(cycles * period + session_secs)
+    }
+}
 
 /// Longest wait ever shown (a week).
 pub const MAX_ETA_SECS: u64 = 7 * 24 * 3600;
@@ -104,6 +153,8 @@ pub struct Observed {
     pub max_active: u64,
     /// The event's `session_seconds`.
     pub session_secs: f64,
+    /// When places free, while sessions bind.
+    pub slot_ends: SlotEnds,
     /// What limited admission at the last step.
     pub binding: Binding,
     /// The event's configured admission rate (per second).
@@ -202,7 +253,19 @@ pub fn estimate(position: u64, observed: &Observed) -> Estimate {
     // Admissions until this visitor's own, included.
     let needed = ahead - walkers + 1.0;
     let opens_in = observed.opens_in_secs.max(0.0);
-    let admitting = needed / rate;
+    // While sessions bind and the admission step said when places free, that schedule;
+    // never faster than the bucket allows.
+    let scheduled = match observed.binding {
+        Binding::Slots => observed.slot_ends.time_for(needed, observed.session_secs),
+        _ => None,
+    };
+    let (admitting, rate, rate_sd) = match scheduled {
+        Some(secs) => {
+            let secs = secs.max(needed / observed.configured_rate.max(f64::MIN_POSITIVE));
+            (secs, needed / secs.max(f64::MIN_POSITIVE), SCHEDULE_SD)
+        }
+        None => (needed / rate, rate, rate_sd),
+    };
     let eta = opens_in + admitting;
     let sd =
         (needed_var / rate.powi(2) + (rate_sd * admitting).powi(2) + GRAIN_SECS.powi(2)).sqrt();
@@ -335,6 +398,27 @@ mod tests {
             "sessions are less predictable"
         );
         assert!(e.confidence < bucket.confidence);
+    }
+
+    #[test]
+    fn while_sessions_bind_the_schedule_of_ending_sessions_is_the_forecast() {
+        // 10 places, 10 s sessions: 5 free now, 5 ending in the last tenth (9–10 s).
+        let o = Observed {
+            max_active: 10,
+            session_secs: 10.0,
+            slot_ends: SlotEnds::parse("5,0,0,0,0,0,0,0,0,0,5").unwrap(),
+            ..steady(1.0, 1000.0, Binding::Slots)
+        };
+        assert_eq!(
+            estimate(5, &o).eta_ms,
+            5,
+            "a free place now (the bucket: 5 at 1,000/s)"
+        );
+        assert_eq!(estimate(10, &o).eta_ms, 10_000, "the last ending session");
+        // The 15th: the first five places come round again a session (and a claim) later.
+        assert_eq!(estimate(15, &o).eta_ms, 11_000);
+        assert_eq!(SlotEnds::parse("1,2"), None);
+        assert_eq!(SlotEnds::parse(""), Some(SlotEnds(None)));
     }
 
     #[test]

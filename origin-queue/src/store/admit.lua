@@ -65,6 +65,7 @@ if now > at then
   tokens = math.min(cap, tokens + earned)
 end
 local n = 0
+local slot_ends = nil
 -- What limits admission now, for the wait estimate: 'rate' (the token bucket), 'slots'
 -- (max_active: only sessions ending free places), 'line' (fewer waiting than either
 -- allows) or 'none' (not admitting: scheduled, paused or closed).
@@ -76,6 +77,17 @@ if event_phase(ev, now) == 'open' then
     binding = 'line'
   elseif slots <= math.floor(tokens) then
     binding = 'slots'
+    -- When places free over the next session length, for the wait estimate: free now,
+    -- then sessions ending in each tenth of a session length (grants, not yet claimed,
+    -- hold their place for a whole session after their claim: the last tenth).
+    local width = ev.session_ms / 10
+    local ends = {math.max(0, slots)}
+    for i = 0, 9 do
+      local count = redis.call('ZCOUNT', KEYS[8], '(' .. (now + i * width), now + (i + 1) * width)
+      if i == 9 then count = count + redis.call('ZCARD', KEYS[7]) end
+      ends[#ends + 1] = count
+    end
+    slot_ends = table.concat(ends, ',')
   else
     binding = 'rate'
   end
@@ -131,7 +143,8 @@ for i = 0, 89 do
     end
   end
 end
-redis.call('HSET', KEYS[9], 'n1', n1, 'n5', n5, 'n15', n15, 'w1', w1, 'binding', binding)
+redis.call('HSET', KEYS[9], 'n1', n1, 'n5', n5, 'n15', n15, 'w1', w1, 'binding', binding,
+  'slot_ends', slot_ends or '')
 if n > 0 then redis.call('HSETNX', KEYS[9], 'started_ms', now) end
 redis.call('HINCRBY', KEYS[9], 'admitted_total', n)
 redis.call('HINCRBY', KEYS[9], 'abandoned_total', abandoned)

@@ -116,6 +116,7 @@ mod tests {
             bulk(""),
             Value::Int(100),
             Value::Int(600_000),
+            bulk(""),
         ]);
         reply.extend([bulk("waiting"), Value::Int(1), Value::Int(12)]);
         reply.extend([bulk("waiting"), Value::Int(1), Value::Int(0)]);
@@ -161,7 +162,7 @@ mod tests {
     #[test]
     fn an_unknown_state_is_a_bad_reply() {
         let mut reply = reply();
-        reply[14] = bulk("gone");
+        reply[15] = bulk("gone");
         assert!(parse(&reply, 4, 0).is_err());
     }
 }

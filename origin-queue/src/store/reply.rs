@@ -3,7 +3,7 @@
 
 use redis::Value;
 
-use crate::eta::{Binding, Observed};
+use crate::eta::{Binding, Observed, SlotEnds};
 
 /// An integer item.
 pub fn int(v: &Value) -> Result<i64, String> {
@@ -30,7 +30,7 @@ pub struct BatchHead {
 }
 
 /// Items in the head.
-const HEAD: usize = 14;
+const HEAD: usize = 15;
 /// Items per visitor after the head.
 const PER_VISITOR: usize = 3;
 
@@ -56,6 +56,9 @@ pub fn batch<T>(
     let binding_name = text(&reply[11])?;
     let binding = Binding::from_script(&binding_name)
         .ok_or_else(|| format!("a binding of {binding_name:?} in the batch head"))?;
+    let ends_text = text(&reply[14])?;
+    let slot_ends = SlotEnds::parse(&ends_text)
+        .ok_or_else(|| format!("slot ends of {ends_text:?} in the batch head"))?;
     let observed = Observed {
         last_1m: n(2)?,
         last_5m: n(3)?,
@@ -69,6 +72,7 @@ pub fn batch<T>(
         binding,
         max_active: n(12)?,
         session_secs: n(13)? as f64 / 1000.0,
+        slot_ends,
         waiting: n(1)?,
     };
     let head = BatchHead {

@@ -116,6 +116,8 @@ mod tests {
             Value::Int(100),
             Value::Int(600_000),
         ]);
+        // 2 free now, then 10 sessions ending in each tenth of the session length.
+        head.push(bulk("2,10,10,10,10,10,10,10,10,10,8"));
         head
     }
 
@@ -137,6 +139,7 @@ mod tests {
         assert_eq!(found.observed.silent, 7);
         assert_eq!(found.observed.max_active, 100);
         assert_eq!(found.observed.session_secs, 600.0);
+        assert_eq!(found.observed.slot_ends.0.map(|e| e[0]), Some(2));
         assert_eq!(found.observed.waiting, 42);
         assert_eq!(found.observed.binding, crate::eta::Binding::Slots);
         assert_eq!(
