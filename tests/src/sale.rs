@@ -11,6 +11,29 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::http;
+use crate::processes::{origin_queue_release_bin, OriginQueue, RedisCluster};
+
+/// A fresh local Redis Cluster and origin-queue (release build) for a simulated sale:
+/// every visitor comes from one address, so the per-client and per-visitor limits are
+/// lifted.
+pub fn simulation_queue() -> (RedisCluster, OriginQueue) {
+    let cluster = RedisCluster::start();
+    let settings = [
+        ("WR_CLIENT_RATE_LIMIT", "1000000:1000000"),
+        ("WR_VISITOR_RATE_LIMIT", "1000000:1000000"),
+        ("WR_LOG", "error"),
+    ];
+    let q = OriginQueue::start_binary(&origin_queue_release_bin(), &cluster.nodes, &settings);
+    (cluster, q)
+}
+
+/// A number from the environment variable `name`, else `default`.
+pub fn env_number(name: &str, default: f64) -> f64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 /// How the sale goes.
 #[derive(Clone, Debug)]

@@ -14,15 +14,7 @@
 
 use std::time::Duration;
 
-use wr_tests::processes::{origin_queue_release_bin, OriginQueue, RedisCluster};
-use wr_tests::sale::{run, Plan, Shown};
-
-fn env(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use wr_tests::sale::{env_number, run, simulation_queue, Plan, Shown};
 
 /// One row of the report: how many estimates, the shares within ±10 % / ±20 % and
 /// inside the range, and the median signed error ((estimate − actual) / actual).
@@ -55,19 +47,12 @@ fn row(what: &str, shown: &[&Shown]) -> (f64, f64) {
 }
 
 fn main() {
-    let binary = origin_queue_release_bin();
-    let cluster = RedisCluster::start();
-    let settings = [
-        ("WR_CLIENT_RATE_LIMIT", "1000000:1000000"),
-        ("WR_VISITOR_RATE_LIMIT", "1000000:1000000"),
-        ("WR_LOG", "error"),
-    ];
-    let q = OriginQueue::start_binary(&binary, &cluster.nodes, &settings);
-    let rate = env("WR_ETA_RATE", 20.0);
-    let max_active = env("WR_ETA_MAX_ACTIVE", 50.0) as u64;
+    let (cluster, q) = simulation_queue();
+    let rate = env_number("WR_ETA_RATE", 20.0);
+    let max_active = env_number("WR_ETA_MAX_ACTIVE", 50.0) as u64;
     let plan = Plan {
         event: "eta".into(),
-        visitors: env("WR_ETA_VISITORS", 2000.0) as usize,
+        visitors: env_number("WR_ETA_VISITORS", 2000.0) as usize,
         arrival_window: Duration::from_secs(5),
         rate_before: rate,
         rate_after: rate / 2.0,

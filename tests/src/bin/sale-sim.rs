@@ -9,37 +9,22 @@
 
 use std::time::Duration;
 
-use wr_tests::processes::{origin_queue_release_bin, OriginQueue, RedisCluster};
-use wr_tests::sale::{run, Plan};
-
-fn env(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use wr_tests::sale::{env_number, run, simulation_queue, Plan};
 
 fn main() {
-    let binary = origin_queue_release_bin();
-    let cluster = RedisCluster::start();
-    let limits = [
-        ("WR_CLIENT_RATE_LIMIT", "1000000:1000000"),
-        ("WR_VISITOR_RATE_LIMIT", "1000000:1000000"),
-        ("WR_LOG", "error"),
-    ];
-    let q = OriginQueue::start_binary(&binary, &cluster.nodes, &limits);
-    let rate = env("WR_SALE_RATE", 50.0);
+    let (cluster, q) = simulation_queue();
+    let rate = env_number("WR_SALE_RATE", 50.0);
     let plan = Plan {
         event: "sim".into(),
-        visitors: env("WR_SALE_VISITORS", 3000.0) as usize,
-        arrival_window: Duration::from_secs_f64(env("WR_SALE_WINDOW_SECS", 30.0)),
+        visitors: env_number("WR_SALE_VISITORS", 3000.0) as usize,
+        arrival_window: Duration::from_secs_f64(env_number("WR_SALE_WINDOW_SECS", 30.0)),
         rate_before: rate,
-        rate_after: rate * env("WR_SALE_RATE_CHANGE", 2.0),
+        rate_after: rate * env_number("WR_SALE_RATE_CHANGE", 2.0),
         change_at_share: 0.4,
         limit_at_share: None,
         session_seconds: 600,
         start_paused: false,
-        abandon_every: env("WR_SALE_ABANDON_EVERY", 10.0) as usize,
+        abandon_every: env_number("WR_SALE_ABANDON_EVERY", 10.0) as usize,
         abandon_seconds: 10,
         admin_token: wr_tests::processes::ADMIN_TOKEN.into(),
         admin_addr: q.addr,
