@@ -6,9 +6,10 @@
 //!
 //! * **The rate.** While the token bucket limits admission (a long line), the future
 //!   rate *is* the configured rate: an operator's change counts in the very next
-//!   estimate. While `max_active` limits it, places free only as sessions end. The
-//!   admission step records when: places free now, and sessions ending in each tenth of
-//!   a session length. Each freed place is granted again at once, claimed about a
+//!   estimate. While `max_active` limits it, places free only as sessions end. Every
+//!   admission step with a line records when: places free now, and sessions ending in
+//!   each tenth of a session length; the later of that schedule and the bucket is the
+//!   forecast (the two take turns limiting single steps while sessions end in waves). Each freed place is granted again at once, claimed about a
 //!   second later, and frees again a session after that; that schedule is the
 //!   forecast (`max_active ÷ (session_seconds + 1)` a second when no step has recorded
 //!   one). (The observed 1/5/15-minute rate was tried first: in a short sale its
@@ -56,10 +57,11 @@ const CLAIM_LAG_SECS: f64 = 1.0;
 /// Relative uncertainty of the schedule of freed places (claim lags, the tenths).
 const SCHEDULE_SD: f64 = 0.08;
 
-/// When places free while sessions bind, as the last admission step saw it: free now,
+/// When places free while sessions bind, as the last admission step saw it: places free
+/// now (negative: more sessions than `max_active`, which must end before a place frees),
 /// then the sessions ending in each tenth of a session length from now (see `admit.lua`).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct SlotEnds(pub Option<[u64; 11]>);
+pub struct SlotEnds(pub Option<[i64; 11]>);
 
 impl SlotEnds {
     /// `"free,e0,…,e9"`, or empty for none; `None` if malformed.
@@ -67,7 +69,7 @@ impl SlotEnds {
         if text.is_empty() {
             return Some(SlotEnds(None));
         }
-        let mut ends = [0u64; 11];
+        let mut ends = [0i64; 11];
         let mut parts = text.split(',');
         for end in &mut ends {
             *end = parts.next()?.trim().parse().ok()?;
@@ -79,22 +81,35 @@ impl SlotEnds {
     /// freeing again a session (plus the claim lag) later; `None` without a schedule.
     fn time_for(&self, needed: f64, session_secs: f64) -> Option<f64> {
         let ends = self.0?;
-        let places = ends.iter().sum::<u64>() as f64;
-        if places <= 0.0 || session_secs <= 0.0 {
+        if session_secs <= 0.0 {
+            return None;
+        }
+        let tenth = session_secs / 10.0;
+        // The places that cycle, by when each is first free: those free now, then one per
+        // ending session once the sessions over `max_active` have ended.
+        let mut excess = (-ends[0]).max(0) as f64;
+        // (when the first of them frees, over how long they free, how many)
+        let mut first: Vec<(f64, f64, f64)> = vec![(0.0, 0.0, ends[0].max(0) as f64)];
+        for (i, count) in ends[1..].iter().enumerate() {
+            let count = (*count).max(0) as f64;
+            let usable = (count - excess).max(0.0);
+            excess = (excess - count).max(0.0);
+            if usable > 0.0 {
+                // Spread evenly over the tenth; the sessions over the cap end first.
+                let skipped = tenth * (count - usable) / count;
+                first.push((tenth * i as f64 + skipped, tenth - skipped, usable));
+            }
+        }
+        let places: f64 = first.iter().map(|(_, _, n)| n).sum();
+        if places <= 0.0 {
             return None;
         }
         let period = session_secs + CLAIM_LAG_SECS;
-        let tenth = session_secs / 10.0;
         let cycles = ((needed / places).ceil() - 1.0).max(0.0);
         let mut rest = needed - cycles * places;
-        if rest <= ends[0] as f64 {
-            return Some(cycles * period);
-        }
-        rest -= ends[0] as f64;
-        for (i, count) in ends[1..].iter().enumerate() {
-            let count = *count as f64;
-            if rest <= count {
-                return Some(cycles * period + tenth * (i as f64 + rest / count));
+        for (at, span, count) in &first {
+            if rest <= *count {
+                return Some(cycles * period + at + span * rest / count);
             }
             rest -= count;
         }
@@ -253,19 +268,15 @@ pub fn estimate(position: u64, observed: &Observed) -> Estimate {
     // Admissions until this visitor's own, included.
     let needed = ahead - walkers + 1.0;
     let opens_in = observed.opens_in_secs.max(0.0);
-    // While sessions bind and the admission step said when places free, that schedule;
-    // never faster than the bucket allows.
-    let scheduled = match observed.binding {
-        Binding::Slots => observed.slot_ends.time_for(needed, observed.session_secs),
-        _ => None,
-    };
-    let (admitting, rate, rate_sd) = match scheduled {
-        Some(secs) => {
-            let secs = secs.max(needed / observed.configured_rate.max(f64::MIN_POSITIVE));
-            (secs, needed / secs.max(f64::MIN_POSITIVE), SCHEDULE_SD)
-        }
-        None => (needed / rate, rate, rate_sd),
-    };
+    // When the admission step recorded when places free, the later of that schedule and
+    // the bucket (the two take turns limiting single steps while sessions end in waves).
+    let configured = observed.configured_rate.max(f64::MIN_POSITIVE);
+    let (admitting, rate, rate_sd) =
+        match observed.slot_ends.time_for(needed, observed.session_secs) {
+            Some(secs) if secs > needed / configured => (secs, needed / secs, SCHEDULE_SD),
+            Some(_) => (needed / configured, configured, BUCKET_RATE_SD),
+            None => (needed / rate, rate, rate_sd),
+        };
     let eta = opens_in + admitting;
     let sd =
         (needed_var / rate.powi(2) + (rate_sd * admitting).powi(2) + GRAIN_SECS.powi(2)).sqrt();
@@ -417,6 +428,14 @@ mod tests {
         assert_eq!(estimate(10, &o).eta_ms, 10_000, "the last ending session");
         // The 15th: the first five places come round again a session (and a claim) later.
         assert_eq!(estimate(15, &o).eta_ms, 11_000);
+        // Over max_active: 5 sessions too many, all ending in the first tenth, then 10
+        // in the second: the first place frees after the fifth ending.
+        let over = Observed {
+            slot_ends: SlotEnds::parse("-5,5,10,0,0,0,0,0,0,0,0").unwrap(),
+            ..o
+        };
+        assert_eq!(estimate(1, &over).eta_ms, 1_100);
+        assert_eq!(estimate(10, &over).eta_ms, 2_000);
         assert_eq!(SlotEnds::parse("1,2"), None);
         assert_eq!(SlotEnds::parse(""), Some(SlotEnds(None)));
     }

@@ -75,21 +75,21 @@ if event_phase(ev, now) == 'open' then
   local want = math.max(0, math.min(math.floor(tokens), slots, max_batch))
   if redis.call('ZCARD', KEYS[2]) <= math.min(math.floor(tokens), slots) then
     binding = 'line'
-  elseif slots <= math.floor(tokens) then
-    binding = 'slots'
-    -- When places free over the next session length, for the wait estimate: free now,
-    -- then sessions ending in each tenth of a session length (grants, not yet claimed,
-    -- hold their place for a whole session after their claim: the last tenth).
+  else
+    binding = slots <= math.floor(tokens) and 'slots' or 'rate'
+    -- When places free over the next session length, for the wait estimate (the
+    -- bucket and the places take turns limiting a step while sessions end in waves):
+    -- places free now (negative: that many sessions must end before one frees), then
+    -- sessions ending in each tenth of a session length (grants, not yet claimed, hold
+    -- their place for a whole session after their claim: the last tenth).
     local width = ev.session_ms / 10
-    local ends = {math.max(0, slots)}
+    local ends = {slots}
     for i = 0, 9 do
       local count = redis.call('ZCOUNT', KEYS[8], '(' .. (now + i * width), now + (i + 1) * width)
       if i == 9 then count = count + redis.call('ZCARD', KEYS[7]) end
       ends[#ends + 1] = count
     end
     slot_ends = table.concat(ends, ',')
-  else
-    binding = 'rate'
   end
   -- The head of the line, in order; a head known to have stopped polling leaves
   -- instead of taking a grant (at most `sweep` of them per step).
