@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod missed_polls;
 pub mod pass_cli;
 pub mod per_event_batch;
+pub mod poll_advice;
 pub mod server;
 pub mod settings;
 pub mod status_batch;

@@ -4,7 +4,8 @@
 use rand::Rng;
 use serde::Serialize;
 
-use crate::eta::{estimate, poll_after_ms, Estimate, Observed};
+use crate::eta::{estimate, Estimate, Observed};
+use crate::poll_advice::poll_after_ms;
 
 /// The body of join and status answers. Serialized straight from this struct, one
 /// allocation for the text.

@@ -114,36 +114,28 @@ else
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'tokens_at_ms', now)
 
--- Admissions and walk-aways (visitors swept for not polling) per 10 s bucket over the
--- last 15 minutes (90 buckets), for the ETA: admissions in the last 1, 5 and 15
--- minutes, walk-aways in the last minute.
+-- Admissions per 10 s bucket over the last 15 minutes (90 buckets), for the ETA.
 local bucket = math.floor(now / 10000)
 local slot = bucket % 90
 if redis.call('HGET', KEYS[9], 'e' .. slot) ~= tostring(bucket) then
-  redis.call('HSET', KEYS[9], 'e' .. slot, bucket, 'c' .. slot, 0, 'a' .. slot, 0)
+  redis.call('HSET', KEYS[9], 'e' .. slot, bucket, 'c' .. slot, 0)
 end
 if n > 0 then redis.call('HINCRBY', KEYS[9], 'c' .. slot, n) end
-if abandoned > 0 then redis.call('HINCRBY', KEYS[9], 'a' .. slot, abandoned) end
 -- Windows of 1, 5 and 15 minutes, kept ready for status calls.
 local fields = {}
-for i = 0, 89 do
-  fields[#fields + 1] = 'e' .. i; fields[#fields + 1] = 'c' .. i; fields[#fields + 1] = 'a' .. i
-end
+for i = 0, 89 do fields[#fields + 1] = 'e' .. i; fields[#fields + 1] = 'c' .. i end
 local vals = redis.call('HMGET', KEYS[9], unpack(fields))
-local n1, n5, n15, w1 = 0, 0, 0, 0
+local n1, n5, n15 = 0, 0, 0
 for i = 0, 89 do
-  local epoch, count = tonumber(vals[3 * i + 1]), tonumber(vals[3 * i + 2]) or 0
+  local epoch, count = tonumber(vals[2 * i + 1]), tonumber(vals[2 * i + 2]) or 0
   local age = epoch and (bucket - epoch) or 99
   if age >= 0 and age < 90 then
     n15 = n15 + count
     if age < 30 then n5 = n5 + count end
-    if age < 6 then
-      n1 = n1 + count
-      w1 = w1 + (tonumber(vals[3 * i + 3]) or 0)
-    end
+    if age < 6 then n1 = n1 + count end
   end
 end
-redis.call('HSET', KEYS[9], 'n1', n1, 'n5', n5, 'n15', n15, 'w1', w1, 'binding', binding,
+redis.call('HSET', KEYS[9], 'n1', n1, 'n5', n5, 'n15', n15, 'binding', binding,
   'slot_ends', slot_ends or '')
 if n > 0 then redis.call('HSETNX', KEYS[9], 'started_ms', now) end
 redis.call('HINCRBY', KEYS[9], 'admitted_total', n)
