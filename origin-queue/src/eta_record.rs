@@ -58,12 +58,17 @@ impl EtaRecord {
         })
     }
 
-    /// Whether the actual wait, to a grant at `granted_ms`, fell inside the range shown;
+    /// How the actual wait, to a grant at `granted_ms`, compares with the range shown;
     /// `None` for a record without a range.
-    pub fn within_range(self, granted_ms: u64) -> Option<bool> {
+    pub fn range_result(self, granted_ms: u64) -> Option<RangeResult> {
         let (low, high) = self.range_ms?;
         let actual = granted_ms.saturating_sub(self.joined_ms);
-        Some(actual >= low && high.is_none_or(|high| actual <= high))
+        Some(match high {
+            _ if actual < low => RangeResult::Outside,
+            None => RangeResult::Unbounded,
+            Some(high) if actual <= high => RangeResult::Inside,
+            Some(_) => RangeResult::Outside,
+        })
     }
 
     /// |actual − promised| / actual for a grant at `granted_ms`; `None` when the wait
@@ -71,6 +76,29 @@ impl EtaRecord {
     pub fn relative_error(self, granted_ms: u64) -> Option<f64> {
         let actual = granted_ms.saturating_sub(self.joined_ms) as f64;
         (actual > 0.0).then(|| (actual - self.eta_ms as f64).abs() / actual)
+    }
+}
+
+/// An actual wait against the range shown at join.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RangeResult {
+    /// Inside a range with both ends.
+    Inside,
+    /// Outside the range (below its low end, or above its high end).
+    Outside,
+    /// At or above the low end of a range with no high end (shown while paused): such
+    /// a range holds any long wait, so it says nothing of the range's coverage.
+    Unbounded,
+}
+
+impl RangeResult {
+    /// The label of `wr_eta_range_total{result}`.
+    pub fn label(self) -> &'static str {
+        match self {
+            RangeResult::Inside => "inside",
+            RangeResult::Outside => "outside",
+            RangeResult::Unbounded => "unbounded",
+        }
     }
 }
 
@@ -104,11 +132,11 @@ mod tests {
         claims.extensions.push(old.to_extension());
         assert_eq!(claims.extensions[0].value.len(), 16);
         assert_eq!(EtaRecord::from_claims(&claims), Some(old));
-        assert_eq!(old.within_range(40_000), None);
+        assert_eq!(old.range_result(40_000), None);
     }
 
     #[test]
-    fn a_range_without_a_high_end_holds_any_longer_wait() {
+    fn a_range_without_a_high_end_is_counted_apart() {
         let paused = EtaRecord {
             joined_ms: 0,
             eta_ms: 10_000,
@@ -117,8 +145,20 @@ mod tests {
         let mut claims = Claims::new("concert", "v1", 1, 2);
         claims.extensions.push(paused.to_extension());
         assert_eq!(EtaRecord::from_claims(&claims), Some(paused));
-        assert_eq!(paused.within_range(1_000_000), Some(true));
-        assert_eq!(paused.within_range(7_000), Some(false));
+        assert_eq!(paused.range_result(1_000_000), Some(RangeResult::Unbounded));
+        assert_eq!(paused.range_result(7_000), Some(RangeResult::Outside));
+    }
+
+    #[test]
+    fn a_bounded_range_holds_waits_between_its_ends() {
+        let record = EtaRecord {
+            joined_ms: 1_000,
+            eta_ms: 10_000,
+            range_ms: Some((8_000, Some(12_000))),
+        };
+        assert_eq!(record.range_result(11_000), Some(RangeResult::Inside));
+        assert_eq!(record.range_result(13_001), Some(RangeResult::Outside));
+        assert_eq!(record.range_result(8_999), Some(RangeResult::Outside));
     }
 
     #[test]

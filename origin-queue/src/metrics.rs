@@ -5,6 +5,7 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::eta_record::RangeResult;
 use crate::store::Step;
 
 /// Latency histogram bucket bounds, seconds.
@@ -52,8 +53,8 @@ struct Inner {
     /// Per event: (waiting, granted, active) after the last admission step.
     sizes: BTreeMap<String, (u64, u64, u64)>,
     eta_error: Histogram,
-    /// Admissions whose actual wait fell inside / outside the range shown at join.
-    eta_range: [u64; 2],
+    /// Admissions by how their actual wait compared with the range shown at join.
+    eta_range: BTreeMap<&'static str, u64>,
     /// Requests refused by an in-flight cap, per cap (`join`, `poll`).
     shed: BTreeMap<&'static str, u64>,
 }
@@ -67,7 +68,10 @@ impl Default for Inner {
             lapsed: BTreeMap::new(),
             sizes: BTreeMap::new(),
             eta_error: Histogram::new(RELATIVE),
-            eta_range: [0, 0],
+            eta_range: ["inside", "outside", "unbounded"]
+                .into_iter()
+                .map(|label| (label, 0))
+                .collect(),
             shed: BTreeMap::new(),
         }
     }
@@ -114,11 +118,11 @@ impl Metrics {
         observe(&mut m.eta_error, relative_error);
     }
 
-    /// Counts an admission whose actual wait fell inside (or outside) the range it was
-    /// shown at join.
-    pub fn record_eta_range(&self, inside: bool) {
+    /// Counts an admission by how its actual wait compared with the range it was shown
+    /// at join.
+    pub fn record_eta_range(&self, result: RangeResult) {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        m.eta_range[usize::from(!inside)] += 1;
+        *m.eta_range.entry(result.label()).or_default() += 1;
     }
 
     /// Counts a request refused by the in-flight cap named `cap`.
@@ -177,9 +181,9 @@ impl Metrics {
         out.push_str("# TYPE wr_eta_relative_error histogram\n");
         write_histogram(&mut out, "wr_eta_relative_error", "", &m.eta_error);
         out.push_str("# TYPE wr_eta_range_total counter\n");
-        let [inside, outside] = m.eta_range;
-        let _ = writeln!(out, "wr_eta_range_total{{result=\"inside\"}} {inside}");
-        let _ = writeln!(out, "wr_eta_range_total{{result=\"outside\"}} {outside}");
+        for (result, n) in &m.eta_range {
+            let _ = writeln!(out, "wr_eta_range_total{{result=\"{result}\"}} {n}");
+        }
         out
     }
 }

@@ -785,3 +785,51 @@ fn every_key_the_service_writes_expires() {
     }
     assert!(checked.iter().any(|k| k == "wr:events"), "{checked:?}");
 }
+
+/// The count of `wr_eta_range_total{result}` in origin-queue's metrics.
+fn eta_range_count(addr: SocketAddr, result: &str) -> u64 {
+    let text =
+        String::from_utf8_lossy(&http::get(addr, "/metrics", &[]).unwrap().body).into_owned();
+    let line = format!("wr_eta_range_total{{result=\"{result}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(line.as_str()))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {line} in /metrics:\n{text}"))
+}
+
+#[test]
+fn a_range_shown_while_paused_is_not_counted_as_holding_the_wait() {
+    let q = queue();
+    configure(q.addr, "t-range", json!({}));
+    assert_eq!(
+        admin(q.addr, "POST", "/v1/admin/events/t-range/pause", &json!({})).status,
+        200
+    );
+    let (paused, paused_ticket) = join(q.addr, "t-range", None);
+    assert!(paused["eta_range_seconds"][1].is_null(), "{paused}");
+    assert_eq!(
+        admin(
+            q.addr,
+            "POST",
+            "/v1/admin/events/t-range/resume",
+            &json!({})
+        )
+        .status,
+        200
+    );
+    let (running, running_ticket) = join(q.addr, "t-range", None);
+    assert!(running["eta_range_seconds"][1].is_number(), "{running}");
+    for ticket in [&paused_ticket, &running_ticket] {
+        assert!(wait_until(Duration::from_secs(5), || status(
+            q.addr, "t-range", ticket
+        )
+        .json()["status"]
+            == "admitted"));
+    }
+    assert_eq!(eta_range_count(q.addr, "unbounded"), 1);
+    assert_eq!(
+        eta_range_count(q.addr, "inside") + eta_range_count(q.addr, "outside"),
+        1,
+        "the join shown a bounded range is scored against it"
+    );
+}

@@ -75,8 +75,8 @@ fn record_eta_accuracy(metrics: &Metrics, claimed_now: Option<Claimed>, ticket: 
     if let Some(error) = promise.relative_error(claimed.granted_ms) {
         metrics.record_eta_error(error);
     }
-    if let Some(inside) = promise.within_range(claimed.granted_ms) {
-        metrics.record_eta_range(inside);
+    if let Some(result) = promise.range_result(claimed.granted_ms) {
+        metrics.record_eta_range(result);
     }
 }
 
