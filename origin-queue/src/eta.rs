@@ -10,13 +10,14 @@
 //!   estimate. While `max_active` limits it, places free only as sessions end. Every
 //!   admission step with a line records when: places free now, and sessions ending in
 //!   each tenth of a session length; the later of that schedule and the bucket is the
-//!   forecast (the two take turns limiting single steps while sessions end in waves). Each freed place is granted again at once, claimed about a
-//!   second later, and frees again a session after that; that schedule is the
-//!   forecast (`max_active ÷ (session_seconds + 1)` a second when no step has recorded
-//!   one). (The observed 1/5/15-minute rate was tried first: in a short sale its
-//!   windows still hold the admissions of the phase before, and it missed by 2–4×.) Before the first admission step, and while paused, scheduled or
-//!   admitting everyone, the configured rate. Before the opening, the time until it
-//!   comes first.
+//!   forecast (the two take turns limiting single steps while sessions end in
+//!   waves). Each freed place is granted again at once, claimed about 0.6 s later, and
+//!   frees again a session after that (`max_active ÷ (session_seconds + 0.6)` a
+//!   second when no step has recorded a schedule). (The observed 1/5/15-minute rate
+//!   was tried first: in a short sale its windows still hold the admissions of the
+//!   phase before, and it missed by 2–4×.) Before the first admission step, and while
+//!   paused, scheduled or admitting everyone, the configured rate. Before the opening,
+//!   the time until it comes first.
 //! * **Walk-aways ahead.** The line drains by admissions and by visitors who stop
 //!   polling and are swept, 1–1.5 abandon timeouts after their last poll. The sweep's
 //!   walk over the line also counts those silent for half an abandon timeout or more
