@@ -47,8 +47,8 @@ const Z90: f64 = 1.645;
 /// The standard deviation, in seconds, that the admission step's granularity and
 /// scheduling add to any wait.
 const GRAIN_SECS: f64 = 0.15;
-/// The standard deviation, as a share of those ahead, of walk-aways not yet seen by
-/// any sweep (those who stopped polling less than an abandon timeout ago).
+/// The standard deviation, as a share of the recent joiners ahead, of walk-aways not
+/// yet seen by any sweep (those who joined less than an abandon timeout ago).
 const UNSEEN_WALK_SD: f64 = 0.05;
 /// Relative uncertainty of the configured rate as a forecast while the bucket binds.
 const BUCKET_RATE_SD: f64 = 0.02;
@@ -169,6 +169,9 @@ pub struct Observed {
     pub silent: u64,
     /// In line now, for the whole event.
     pub waiting: u64,
+    /// Of those, joined within the last 1–1.5 abandon timeouts: too recent for any
+    /// sweep to have seen them silent. They are the back of the line.
+    pub recent_joins: u64,
     /// The event's `max_active`.
     pub max_active: u64,
     /// The event's `session_seconds`.
@@ -225,6 +228,10 @@ impl Observed {
     }
 
     /// Walk-aways expected among the `ahead` visitors ahead, and the variance of that.
+    /// Those who joined too recently to have been seen silent are the unknown part:
+    /// they are the back of the line, so for a visitor with `behind` others after
+    /// them, those of them ahead are the recent joins less those behind and less the
+    /// visitor.
     fn walkers_ahead(&self, ahead: f64) -> (f64, f64) {
         let share = if self.waiting > 0 {
             (ahead / self.waiting as f64).min(1.0)
@@ -232,7 +239,9 @@ impl Observed {
             1.0
         };
         let expected = (self.silent as f64 * share).min(ahead);
-        (expected, expected + (UNSEEN_WALK_SD * ahead).powi(2))
+        let behind = (self.waiting as f64 - ahead - 1.0).max(0.0);
+        let recent_ahead = (self.recent_joins as f64 - behind - 1.0).clamp(0.0, ahead);
+        (expected, expected + (UNSEEN_WALK_SD * recent_ahead).powi(2))
     }
 }
 
@@ -437,6 +446,30 @@ mod tests {
         assert!(within(end, 160_000.0, 0.001), "{end}");
         let middle = estimate(1001, &o).eta_ms as f64;
         assert!(within(middle, 80_100.0, 0.001), "{middle}");
+    }
+
+    #[test]
+    fn recent_joiners_ahead_widen_the_range_and_a_settled_line_does_not() {
+        // A line of 1,000: the last 300 joined too recently to be seen silent.
+        let o = Observed {
+            waiting: 1000,
+            recent_joins: 300,
+            ..steady(10.0, 10.0, Binding::Rate)
+        };
+        let spread = |e: Estimate| e.high_ms.unwrap() - e.low_ms;
+        // At the head, every recent joiner is behind: only the rate and the grain.
+        let settled = Observed {
+            recent_joins: 0,
+            ..o
+        };
+        assert_eq!(spread(estimate(500, &o)), spread(estimate(500, &settled)));
+        // At the back, the 299 recent joiners ahead may walk away unseen.
+        let back = estimate(1000, &o);
+        assert_eq!(back.eta_ms, estimate(1000, &settled).eta_ms);
+        assert!(
+            spread(back) > spread(estimate(1000, &settled)) + 1_000,
+            "{back:?}"
+        );
     }
 
     #[test]

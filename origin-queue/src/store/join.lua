@@ -16,7 +16,7 @@ local now = tonumber(ARGV[1])
 local closed = event_phase(ev, now) == 'closed'
 local ring = seen_ring(KEYS[4], {KEYS[5], KEYS[6], KEYS[7]}, ev.abandon_ms, now)
 local out = event_batch_head(ev, KEYS[10], 0)
-local placed = false
+local placed = 0
 for i = 3, #ARGV do
   local v = ARGV[i]
   local state, rank, new = 'waiting', -1, 0
@@ -33,15 +33,17 @@ for i = 3, #ARGV do
     redis.call('ZADD', KEYS[3], new, v)
     seen_mark(ring, new)
     rank = redis.call('ZRANK', KEYS[3], v)
-    placed = true
+    placed = placed + 1
   end
   out[#out + 1] = state
   out[#out + 1] = rank
   out[#out + 1] = new
 end
-if placed then
+if placed > 0 then
+  seen_count_joins(ring, placed)
   local ttl = tonumber(ARGV[2])
   for i = 2, 9 do redis.call('EXPIRE', KEYS[i], ttl) end
 end
 out[2] = redis.call('ZCARD', KEYS[3])
+out[16] = seen_recent_joins(ring)
 return out

@@ -117,6 +117,7 @@ mod tests {
             Value::Int(100),
             Value::Int(600_000),
             bulk(""),
+            Value::Int(0),
         ]);
         reply.extend([bulk("waiting"), Value::Int(1), Value::Int(12)]);
         reply.extend([bulk("waiting"), Value::Int(1), Value::Int(0)]);
@@ -162,7 +163,7 @@ mod tests {
     #[test]
     fn an_unknown_state_is_a_bad_reply() {
         let mut reply = reply();
-        reply[15] = bulk("gone");
+        reply[16] = bulk("gone");
         assert!(parse(&reply, 4, 0).is_err());
     }
 }

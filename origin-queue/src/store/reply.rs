@@ -30,7 +30,7 @@ pub struct BatchHead {
 }
 
 /// Items in the head.
-const HEAD: usize = 15;
+const HEAD: usize = 16;
 /// Items per visitor after the head.
 const PER_VISITOR: usize = 3;
 
@@ -74,6 +74,7 @@ pub fn batch<T>(
         session_secs: n(13)? as f64 / 1000.0,
         slot_ends,
         waiting: n(1)?,
+        recent_joins: n(15)?,
     };
     let head = BatchHead {
         waiting: n(1)?,

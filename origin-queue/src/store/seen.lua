@@ -22,10 +22,11 @@ local function seen_ring(seenx, bitmaps, abandon_ms, now)
   if epochs[s + 1] ~= e then
     redis.call('DEL', bitmaps[s + 1])
     redis.call('HSET', seenx, 'e' .. s, e)
+    redis.call('HDEL', seenx, 'j' .. s)
     epochs[s + 1] = e
   end
   return {
-    e = e, bitmaps = bitmaps, seenx = seenx, since = (e - 2) * len,
+    e = e, bitmaps = bitmaps, seenx = seenx, since = (e - 2) * len, epochs = epochs,
     complete = epochs[(e - 1) % 3 + 1] == e - 1 and epochs[(e - 2) % 3 + 1] == e - 2,
   }
 end
@@ -84,3 +85,21 @@ local function seen_alive(ring, seq)
   return false
 end
 
+
+-- Counts `n` visitors who joined the line now (in the current epoch).
+local function seen_count_joins(ring, n)
+  if n > 0 then redis.call('HINCRBY', ring.seenx, 'j' .. (ring.e % 3), n) end
+end
+
+-- Visitors who joined in the current epoch and the two before it (the last 1-1.5
+-- abandon timeouts): too recent for the sweep to have seen them silent, so nobody
+-- knows yet which of them walked away. They are the back of the line.
+local function seen_recent_joins(ring)
+  local j = redis.call('HMGET', ring.seenx, 'j0', 'j1', 'j2')
+  local total = 0
+  for i = 1, 3 do
+    local epoch = ring.epochs[i]
+    if epoch and epoch >= ring.e - 2 then total = total + (tonumber(j[i]) or 0) end
+  end
+  return total
+end

@@ -12,6 +12,8 @@ local now = tonumber(ARGV[1])
 local ev = event_load(KEYS[1])
 if not ev then return {0} end
 local out = event_batch_head(ev, KEYS[9], redis.call('ZCARD', KEYS[2]))
+local ring = seen_ring(KEYS[3], {KEYS[4], KEYS[5], KEYS[6]}, ev.abandon_ms, now)
+out[16] = seen_recent_joins(ring)
 -- One read for where every visitor of the batch stands in line, and one for their
 -- poll marks: a Lua call into Redis costs more than the lookup it makes.
 if #ARGV < 2 then return out end
@@ -23,7 +25,7 @@ for i = 1, #held do
   if held[i] then seqs[#seqs + 1] = held[i] end
 end
 if #seqs > 0 then
-  seen_mark_all(seen_ring(KEYS[3], {KEYS[4], KEYS[5], KEYS[6]}, ev.abandon_ms, now), seqs)
+  seen_mark_all(ring, seqs)
 end
 for i = 2, #ARGV do
   local v = ARGV[i]

@@ -118,6 +118,7 @@ mod tests {
         ]);
         // 2 free now, then 10 sessions ending in each tenth of the session length.
         head.push(bulk("2,10,10,10,10,10,10,10,10,10,8"));
+        head.push(Value::Int(30));
         head
     }
 
@@ -141,6 +142,7 @@ mod tests {
         assert_eq!(found.observed.session_secs, 600.0);
         assert_eq!(found.observed.slot_ends.0.map(|e| e[0]), Some(2));
         assert_eq!(found.observed.waiting, 42);
+        assert_eq!(found.observed.recent_joins, 30);
         assert_eq!(found.observed.binding, crate::eta::Binding::Slots);
         assert_eq!(
             found.standings,
