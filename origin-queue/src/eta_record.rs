@@ -92,6 +92,13 @@ pub enum RangeResult {
 }
 
 impl RangeResult {
+    /// Every result, in the order `/metrics` lists them.
+    pub const ALL: [RangeResult; 3] = [
+        RangeResult::Inside,
+        RangeResult::Outside,
+        RangeResult::Unbounded,
+    ];
+
     /// The label of `wr_eta_range_total{result}`.
     pub fn label(self) -> &'static str {
         match self {

@@ -54,7 +54,7 @@ struct Inner {
     sizes: BTreeMap<String, (u64, u64, u64)>,
     eta_error: Histogram,
     /// Admissions by how their actual wait compared with the range shown at join.
-    eta_range: BTreeMap<&'static str, u64>,
+    eta_range: [u64; RangeResult::ALL.len()],
     /// Requests refused by an in-flight cap, per cap (`join`, `poll`).
     shed: BTreeMap<&'static str, u64>,
 }
@@ -68,10 +68,7 @@ impl Default for Inner {
             lapsed: BTreeMap::new(),
             sizes: BTreeMap::new(),
             eta_error: Histogram::new(RELATIVE),
-            eta_range: ["inside", "outside", "unbounded"]
-                .into_iter()
-                .map(|label| (label, 0))
-                .collect(),
+            eta_range: [0; RangeResult::ALL.len()],
             shed: BTreeMap::new(),
         }
     }
@@ -122,7 +119,7 @@ impl Metrics {
     /// at join.
     pub fn record_eta_range(&self, result: RangeResult) {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        *m.eta_range.entry(result.label()).or_default() += 1;
+        m.eta_range[result as usize] += 1;
     }
 
     /// Counts a request refused by the in-flight cap named `cap`.
@@ -181,8 +178,9 @@ impl Metrics {
         out.push_str("# TYPE wr_eta_relative_error histogram\n");
         write_histogram(&mut out, "wr_eta_relative_error", "", &m.eta_error);
         out.push_str("# TYPE wr_eta_range_total counter\n");
-        for (result, n) in &m.eta_range {
-            let _ = writeln!(out, "wr_eta_range_total{{result=\"{result}\"}} {n}");
+        for (result, n) in RangeResult::ALL.iter().zip(m.eta_range) {
+            let label = result.label();
+            let _ = writeln!(out, "wr_eta_range_total{{result=\"{label}\"}} {n}");
         }
         out
     }

@@ -43,13 +43,12 @@ end
 --    last full sweep pass), what limits admission now ('rate', 'slots', 'line',
 --    'none'; '' before the first admission step), max_active, session ms, when places
 --    free while sessions bind ("free now,ending in each tenth of a session", else ''),
---    visitors who joined too recently to be seen silent (seen_recent_joins; 0 here,
---    filled in by the caller)}
-local function event_batch_head(ev, stats_key, waiting)
+--    visitors who joined too recently to be seen silent (seen_recent_joins)}
+local function event_batch_head(ev, stats_key, waiting, recent_joins)
   local r = redis.call('HMGET', stats_key, 'n1', 'n5', 'n15', 'started_ms', 'silent', 'binding',
     'slot_ends')
   return {1, waiting, tonumber(r[1]) or 0, tonumber(r[2]) or 0, tonumber(r[3]) or 0,
     ev.rate_text, event_poll_cap_ms(ev), tonumber(r[4]) or 0, ev.opens_at_ms,
     ev.paused and 1 or 0, tonumber(r[5]) or 0, r[6] or '', ev.max_active, ev.session_ms,
-    r[7] or '', 0}
+    r[7] or '', recent_joins}
 end

@@ -15,7 +15,8 @@ if not ev then return {0} end
 local now = tonumber(ARGV[1])
 local closed = event_phase(ev, now) == 'closed'
 local ring = seen_ring(KEYS[4], {KEYS[5], KEYS[6], KEYS[7]}, ev.abandon_ms, now)
-local out = event_batch_head(ev, KEYS[10], 0)
+-- The line's length and its recent joins are known once the batch is placed.
+local out = event_batch_head(ev, KEYS[10], 0, 0)
 local placed = 0
 for i = 3, #ARGV do
   local v = ARGV[i]

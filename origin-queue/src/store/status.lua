@@ -11,9 +11,8 @@
 local now = tonumber(ARGV[1])
 local ev = event_load(KEYS[1])
 if not ev then return {0} end
-local out = event_batch_head(ev, KEYS[9], redis.call('ZCARD', KEYS[2]))
 local ring = seen_ring(KEYS[3], {KEYS[4], KEYS[5], KEYS[6]}, ev.abandon_ms, now)
-out[16] = seen_recent_joins(ring)
+local out = event_batch_head(ev, KEYS[9], redis.call('ZCARD', KEYS[2]), seen_recent_joins(ring))
 -- One read for where every visitor of the batch stands in line, and one for their
 -- poll marks: a Lua call into Redis costs more than the lookup it makes.
 if #ARGV < 2 then return out end
