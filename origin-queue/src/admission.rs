@@ -12,10 +12,28 @@ use tokio::sync::watch;
 use crate::clock::now_ms;
 use crate::metrics::Metrics;
 use crate::missed_polls::MissedPolls;
-use crate::store::{Store, StoreError};
+use crate::store::{Admission, Drew, Store, StoreError};
 
 /// Event list refresh period: a new event starts admitting within this time.
 const EVENTS_REFRESH: Duration = Duration::from_millis(500);
+
+/// How long the opening draw may take: it blocks the event's Redis shard for about
+/// 1.5 s per 100,000 entrants (BENCHMARKS.md), far longer than any other call.
+const DRAW_BOUND: Duration = Duration::from_secs(30);
+
+/// Runs the opening draw of `event` (whichever instance gets there first draws; the
+/// others find it done).
+async fn draw(store: &Store, event: &str) {
+    let started = Instant::now();
+    match store.draw(event, now_ms(), DRAW_BOUND).await {
+        Ok(Some(Drew::Drawn { entrants })) => {
+            let ms = started.elapsed().as_millis() as u64;
+            tracing::info!(event, entrants, ms, "opening draw made");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(event, error = %e, "opening draw failed; retrying next tick"),
+    }
+}
 
 /// Runs until `shutdown` changes.
 pub async fn run(
@@ -43,8 +61,9 @@ pub async fn run(
         }
         for event in &events {
             match store.admit(event, now_ms(), missed_polls.last_ms()).await {
-                Ok(Some(step)) => metrics.record_step(event, step),
-                Ok(None) => {
+                Ok(Admission::Stepped(step)) => metrics.record_step(event, step),
+                Ok(Admission::DrawDue) => draw(&store, event).await,
+                Ok(Admission::Gone) => {
                     if let Err(e) = store.unregister(event).await {
                         tracing::warn!(event, error = ?e, "cannot unregister expired event");
                     }

@@ -38,6 +38,9 @@ impl JoinBatcher {
         let placed = self.batches.ask(event, visitor.to_owned()).await?;
         if let Joined::Waiting {
             new_seq: Some(_), ..
+        }
+        | Joined::InDraw {
+            new_seq: Some(_), ..
         } = placed.joined
         {
             self.store.confirm_placed(event).await?;

@@ -7,6 +7,7 @@
 pub mod admission;
 pub mod api;
 pub mod clock;
+pub mod draw_order;
 pub mod env;
 pub mod eta;
 pub mod eta_record;

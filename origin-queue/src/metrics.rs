@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::eta_record::RangeResult;
-use crate::store::Step;
+use crate::store::{Prequeue, QueueMode, Step};
 
 /// Latency histogram bucket bounds, seconds.
 const LATENCY: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
@@ -52,6 +52,10 @@ struct Inner {
     lapsed: BTreeMap<String, u64>,
     /// Per event: (waiting, granted, active) after the last admission step.
     sizes: BTreeMap<String, (u64, u64, u64)>,
+    /// Per event: the mode and the pre-queue state at the last admission step.
+    modes: BTreeMap<String, (QueueMode, Prequeue)>,
+    /// Per event: passthrough's dry run, (waiting now, admitted, waits summed ms).
+    dry_runs: BTreeMap<String, (u64, u64, u64)>,
     eta_error: Histogram,
     /// Admissions by how their actual wait compared with the range shown at join.
     eta_range: [u64; RangeResult::ALL.len()],
@@ -67,6 +71,8 @@ impl Default for Inner {
             abandoned: BTreeMap::new(),
             lapsed: BTreeMap::new(),
             sizes: BTreeMap::new(),
+            modes: BTreeMap::new(),
+            dry_runs: BTreeMap::new(),
             eta_error: Histogram::new(RELATIVE),
             eta_range: [0; RangeResult::ALL.len()],
             shed: BTreeMap::new(),
@@ -98,6 +104,13 @@ impl Metrics {
         let m = &mut *guard;
         m.sizes
             .insert(event.to_owned(), (step.waiting, step.granted, step.active));
+        m.modes.insert(event.to_owned(), (step.mode, step.prequeue));
+        if step.mode == QueueMode::Passthrough || m.dry_runs.contains_key(event) {
+            let dry = m.dry_runs.entry(event.to_owned()).or_default();
+            dry.0 = step.dry_waiting;
+            dry.1 += step.dry_admitted;
+            dry.2 += step.dry_wait_ms;
+        }
         for (map, n) in [
             (&mut m.admitted, step.admitted),
             (&mut m.abandoned, step.abandoned),
@@ -168,6 +181,43 @@ impl Metrics {
             let _ = writeln!(out, "# TYPE {name} gauge");
             for (event, sizes) in &m.sizes {
                 let value = [sizes.0, sizes.1, sizes.2][pick];
+                let _ = writeln!(out, "{name}{{event=\"{event}\"}} {value}");
+            }
+        }
+        out.push_str("# TYPE wr_event_mode gauge\n");
+        for (event, (mode, _)) in &m.modes {
+            for each in QueueMode::ALL {
+                let on = u8::from(each == *mode);
+                let _ = writeln!(
+                    out,
+                    "wr_event_mode{{event=\"{event}\",mode=\"{}\"}} {on}",
+                    each.name()
+                );
+            }
+        }
+        out.push_str("# TYPE wr_prequeue_state gauge\n");
+        for (event, (_, prequeue)) in &m.modes {
+            for each in Prequeue::ALL {
+                let on = u8::from(each == *prequeue);
+                let _ = writeln!(
+                    out,
+                    "wr_prequeue_state{{event=\"{event}\",state=\"{}\"}} {on}",
+                    each.name()
+                );
+            }
+        }
+        for (name, pick, kind) in [
+            ("wr_dry_run_waiting", 0, "gauge"),
+            ("wr_dry_run_admitted_total", 1, "counter"),
+            ("wr_dry_run_wait_seconds_total", 2, "counter"),
+        ] {
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            for (event, dry) in &m.dry_runs {
+                let value = match pick {
+                    0 => dry.0 as f64,
+                    1 => dry.1 as f64,
+                    _ => dry.2 as f64 / 1000.0,
+                };
                 let _ = writeln!(out, "{name}{{event=\"{event}\"}} {value}");
             }
         }

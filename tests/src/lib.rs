@@ -18,6 +18,7 @@ pub mod http;
 pub mod in_process;
 pub mod processes;
 pub mod proxy_wasm_host;
+pub mod queue_client;
 pub mod redis_nodes;
 pub mod sale;
 pub mod upstream;

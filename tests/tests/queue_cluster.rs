@@ -14,64 +14,11 @@ use wr_tests::fixtures::{keys, now, wait_until};
 use wr_tests::http::{self, Response};
 use wr_tests::in_process::InProcessQueue;
 use wr_tests::processes::{redis_cluster, ADMIN_TOKEN};
+use wr_tests::queue_client::{admin, configure, join, status};
 use wr_tests::redis_nodes;
 
 fn queue() -> InProcessQueue {
     InProcessQueue::start(redis_cluster(), &[])
-}
-
-fn admin(addr: SocketAddr, method: &str, path: &str, body: &Value) -> Response {
-    let auth = format!("Bearer {ADMIN_TOKEN}");
-    http::request(
-        addr,
-        method,
-        path,
-        &[("authorization", auth.as_bytes())],
-        body.to_string().as_bytes(),
-    )
-    .unwrap()
-}
-
-fn configure(addr: SocketAddr, event: &str, overrides: Value) {
-    let t = now();
-    let mut cfg = json!({"rate_per_second": 100, "burst": 100, "max_active": 100000, "session_seconds": 600,
-        "claim_seconds": 30, "abandon_seconds": 60, "opens_at": t - 1, "closes_at": t + 3600});
-    for (k, v) in overrides.as_object().unwrap() {
-        cfg[k] = v.clone();
-    }
-    let r = admin(addr, "PUT", &format!("/v1/admin/events/{event}"), &cfg);
-    assert_eq!(r.status, 200, "{:?}", r.json());
-}
-
-/// Joins (with a ticket if given); returns the body and the ticket to use next.
-fn join(addr: SocketAddr, event: &str, ticket: Option<&str>) -> (Value, String) {
-    let headers: Vec<(&str, &[u8])> = ticket
-        .map(|t| vec![("x-wr-ticket", t.as_bytes())])
-        .unwrap_or_default();
-    let r = http::request(
-        addr,
-        "POST",
-        &format!("/v1/events/{event}/join"),
-        &headers,
-        b"",
-    )
-    .unwrap();
-    assert_eq!(r.status, 200, "{:?}", r.json());
-    let ticket = r.header("x-wr-ticket").expect("ticket header").to_owned();
-    assert!(r
-        .headers
-        .iter()
-        .any(|(n, v)| n == "set-cookie" && v.starts_with("wr_ticket=") && v.contains("HttpOnly")));
-    (r.json(), ticket)
-}
-
-fn status(addr: SocketAddr, event: &str, ticket: &str) -> Response {
-    http::get(
-        addr,
-        &format!("/v1/events/{event}/status"),
-        &[("x-wr-ticket", ticket.as_bytes())],
-    )
-    .unwrap()
 }
 
 #[test]

@@ -15,6 +15,7 @@ use super::bearer::bearer_token;
 use super::error::ApiError;
 use super::tickets::Tickets;
 use super::{checked_event, no_store, AppResult, Queue};
+use crate::clock::now_ms;
 use crate::store::EventConfig;
 
 /// The admin API's credentials.
@@ -63,7 +64,7 @@ pub async fn configure_event(
     if !problems.is_empty() {
         return Err(ApiError::BadConfig(problems));
     }
-    queue.store.configure(&event, &config).await?;
+    queue.store.configure(&event, &config, now_ms()).await?;
     tracing::info!(event, ?config, "event configured");
     Ok(Json(json!({"event": event, "config": config})).into_response())
 }

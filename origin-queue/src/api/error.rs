@@ -23,6 +23,10 @@ pub enum ApiError {
     BadEventId(String),
     /// 400 `BAD_JSON`: the body is not the JSON the route takes.
     BadJson(String),
+    /// 400 `BAD_QUERY`: what is wrong with the query string.
+    BadQuery(String),
+    /// 409 `NOT_DRAWN_YET`: the event's opening draw has not run (or it has none).
+    NotDrawnYet,
     /// 422 `BAD_CONFIG`: every problem with an event configuration.
     BadConfig(Vec<String>),
     /// 400 `BAD_IDEMPOTENCY_KEY`: not a UUID.
@@ -48,6 +52,14 @@ pub enum ApiError {
     Unauthorized,
     /// 429 `RATE_LIMITED`, retry after this many seconds.
     RateLimited(u32),
+    /// 409 `NOT_OPEN_YET`: the event's pre-queue opens in this many seconds, at this
+    /// Unix time; nobody joins before.
+    NotOpenYet {
+        /// Seconds until the pre-queue opens (at least 1).
+        in_secs: u32,
+        /// When it opens (Unix seconds).
+        opens_at: u64,
+    },
     /// 503 `QUEUE_BUSY`: over the in-flight cap.
     QueueBusy,
     /// 503 `QUEUE_UNAVAILABLE`: Redis trouble.
@@ -81,6 +93,12 @@ impl ApiError {
                 format!("event id {why} (1-64 of [a-z0-9_-])"),
             ),
             BadJson(why) => (StatusCode::BAD_REQUEST, "BAD_JSON", why.clone()),
+            BadQuery(why) => (StatusCode::BAD_REQUEST, "BAD_QUERY", why.clone()),
+            NotDrawnYet => (
+                StatusCode::CONFLICT,
+                "NOT_DRAWN_YET",
+                "The opening draw has not run (or the event has no pre-queue).".into(),
+            ),
             BadConfig(problems) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "BAD_CONFIG",
@@ -138,6 +156,11 @@ impl ApiError {
                 "RATE_LIMITED",
                 "Too many requests: retry later.".into(),
             ),
+            NotOpenYet { opens_at, .. } => (
+                StatusCode::CONFLICT,
+                "NOT_OPEN_YET",
+                format!("The line forms at {opens_at} (Unix time): join from then on."),
+            ),
             QueueBusy => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "QUEUE_BUSY",
@@ -182,6 +205,7 @@ impl ApiError {
     fn retry_after(&self) -> Option<u32> {
         match self {
             ApiError::RateLimited(secs) => Some(*secs),
+            ApiError::NotOpenYet { in_secs, .. } => Some(*in_secs),
             ApiError::QueueBusy | ApiError::IdempotencyInProgress => Some(1),
             ApiError::QueueUnavailable => Some(2),
             _ => None,
@@ -228,7 +252,10 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %detail, "internal error (a bug)");
         }
         let (status, code, message) = self.parts();
-        let body = json!({"error": {"code": code, "message": message}});
+        let mut body = json!({"error": {"code": code, "message": message}});
+        if let ApiError::NotOpenYet { opens_at, .. } = &self {
+            body["error"]["opens_at"] = json!(opens_at);
+        }
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -242,6 +269,17 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn joining_before_the_prequeue_is_409_with_retry_after_until_it_opens() {
+        let early = ApiError::NotOpenYet {
+            in_secs: 30,
+            opens_at: 1_800_000_000,
+        };
+        let response = early.into_response();
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "30");
+    }
 
     #[test]
     fn redis_trouble_is_503_with_retry_after() {

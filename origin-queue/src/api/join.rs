@@ -84,8 +84,20 @@ async fn join_now(
         .and_then(|t| EtaRecord::from_claims(&t));
     let body = match joined {
         Joined::NoEvent => return Err(ApiError::EventNotFound),
-        Joined::Closed => Placement::other(&visitor, "closed", 0),
-        Joined::Admitted => Placement::other(&visitor, "admitted", waiting),
+        Joined::NotOpen { opens_at_ms } => {
+            return Err(ApiError::NotOpenYet {
+                in_secs: opens_at_ms
+                    .saturating_sub(now)
+                    .div_ceil(1000)
+                    .clamp(1, 3600) as u32,
+                opens_at: opens_at_ms.div_ceil(1000),
+            })
+        }
+        Joined::Closed => Placement::other(&visitor, "closed", 0).in_mode(observed.mode),
+        Joined::Admitted => Placement::other(&visitor, "admitted", waiting).in_mode(observed.mode),
+        Joined::InDraw { entrants, .. } => {
+            Placement::in_draw(&visitor, entrants, waiting, &observed, now)
+        }
         Joined::Waiting { rank, new_seq } => {
             let body = Placement::waiting(&visitor, rank, waiting, &observed);
             if new_seq.is_some() {
@@ -99,6 +111,8 @@ async fn join_now(
         }
     };
     let mut response = no_store(Json(body).into_response());
+    // An entrant of a draw not run yet is promised nothing (its place is unknown), so
+    // its wait does not count in the ETA accuracy figures.
     if !matches!(joined, Joined::Closed) {
         let mut claims = Claims::new(
             event,

@@ -8,6 +8,7 @@ mod admin;
 mod bearer;
 mod body_first;
 mod client_ip;
+mod draw;
 mod edge_check;
 mod error;
 mod event_state;
@@ -155,6 +156,8 @@ pub fn router(state: AppState) -> Router {
         .route(&event_route("/status"), get(status::status))
         .route(&event_route("/leave"), post(leave::leave))
         .route(&event_route(""), get(event_state::public_state))
+        .route(&event_route("/draw"), get(draw::record))
+        .route(&event_route("/draw/order"), get(draw::order))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             gate::gate_polls,

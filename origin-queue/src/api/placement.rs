@@ -4,8 +4,9 @@
 use rand::Rng;
 use serde::Serialize;
 
-use crate::eta::{estimate, Estimate, Observed};
+use crate::eta::{estimate, estimate_unknown_place, Estimate, Observed};
 use crate::poll_advice::poll_after_ms;
+use crate::store::QueueMode;
 
 /// The body of join and status answers. Serialized straight from this struct, one
 /// allocation for the text.
@@ -15,8 +16,20 @@ pub struct Placement<'a> {
     pub visitor: &'a str,
     /// `waiting`, `admitted`, `expired` or `closed`.
     pub status: &'static str,
-    /// 1-based place in line, while waiting.
+    /// The event's queueing mode: `fifo`, `random`, `passthrough` or `reject`.
+    pub mode: &'static str,
+    /// 1-based place in line, while waiting and the place is known (not in a draw not
+    /// run yet, not in random mode).
     pub position: Option<u64>,
+    /// Present (true) while the visitor's place is to be drawn at the opening.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub in_draw: bool,
+    /// When the draw runs (Unix seconds), while in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub draw_at: Option<u64>,
+    /// Entrants in the draw so far, while in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entrants: Option<u64>,
     /// In line, for the whole event.
     pub waiting: u64,
     /// The estimated wait in whole seconds (rounded up), while waiting.
@@ -51,13 +64,44 @@ pub struct Placement<'a> {
 }
 
 impl<'a> Placement<'a> {
-    /// In line at 0-based `rank`, with the ETA and when to poll next.
+    /// In line at 0-based `rank`, with the ETA and when to poll next. In random mode
+    /// the rank means nothing (each admission draws among all waiting): no position,
+    /// and the wait of an unknown place among those waiting.
     pub fn waiting(visitor: &'a str, rank: u64, waiting: u64, observed: &Observed) -> Self {
+        if observed.mode == QueueMode::Random {
+            let e = estimate_unknown_place(waiting, observed);
+            return Placement::estimated(visitor, e, waiting, observed);
+        }
         let position = rank + 1;
-        let e = estimate(position, observed);
-        let secs = |ms: u64| (ms as f64 / 100.0).round() / 10.0;
         Placement {
             position: Some(position),
+            ..Placement::estimated(visitor, estimate(position, observed), waiting, observed)
+        }
+    }
+
+    /// In the opening draw among `entrants`, not run yet: no position, the wait of an
+    /// unknown place among the entrants, and when the draw runs.
+    pub fn in_draw(
+        visitor: &'a str,
+        entrants: u64,
+        waiting: u64,
+        observed: &Observed,
+        now_ms: u64,
+    ) -> Self {
+        let e = estimate_unknown_place(entrants, observed);
+        let draw_at_ms = now_ms + (observed.opens_in_secs * 1000.0) as u64;
+        Placement {
+            in_draw: true,
+            draw_at: Some(draw_at_ms.div_ceil(1000)),
+            entrants: Some(entrants),
+            ..Placement::estimated(visitor, e, waiting, observed)
+        }
+    }
+
+    /// Waiting with the estimate `e` (no position).
+    fn estimated(visitor: &'a str, e: Estimate, waiting: u64, observed: &Observed) -> Self {
+        let secs = |ms: u64| (ms as f64 / 100.0).round() / 10.0;
+        Placement {
             eta_seconds: Some(e.eta_secs()),
             eta_ms: Some(e.eta_ms),
             eta_range_seconds: Some((secs(e.low_ms), e.high_ms.map(secs))),
@@ -69,16 +113,29 @@ impl<'a> Placement<'a> {
             ),
             estimate: Some(e),
             paused: observed.paused,
-            ..Placement::other(visitor, "waiting", waiting)
+            ..Placement::other(visitor, "waiting", waiting).in_mode(observed.mode)
         }
     }
 
-    /// Not in line: `admitted`, `expired` or `closed`.
+    /// The same, for an event in `mode`.
+    pub fn in_mode(self, mode: QueueMode) -> Self {
+        Placement {
+            mode: mode.name(),
+            ..self
+        }
+    }
+
+    /// Not in line: `admitted`, `expired` or `closed` (mode `fifo` until
+    /// [`Placement::in_mode`]).
     pub fn other(visitor: &'a str, status: &'static str, waiting: u64) -> Self {
         Placement {
             visitor,
             status,
+            mode: QueueMode::Fifo.name(),
             position: None,
+            in_draw: false,
+            draw_at: None,
+            entrants: None,
             waiting,
             eta_seconds: None,
             eta_ms: None,

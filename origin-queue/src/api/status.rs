@@ -17,7 +17,7 @@ use crate::clock::now_ms;
 use crate::eta_record::EtaRecord;
 use crate::metrics::Metrics;
 use crate::status_batch::Answer;
-use crate::store::{Claimed, Standing};
+use crate::store::{Claimed, QueueMode, Standing};
 
 /// Where the visitor of the presented ticket stands.
 pub async fn status(
@@ -46,7 +46,10 @@ pub async fn status(
     };
     let body = match standing {
         Standing::Waiting { rank } => Placement::waiting(&visitor, rank, waiting, &observed),
-        Standing::Expired => Placement::other(&visitor, "expired", waiting),
+        Standing::InDraw { entrants } => {
+            Placement::in_draw(&visitor, entrants, waiting, &observed, now_ms())
+        }
+        Standing::Expired => Placement::other(&visitor, "expired", waiting).in_mode(observed.mode),
         Standing::Admitted {
             session_end_ms,
             claimed_now,
@@ -59,6 +62,7 @@ pub async fn status(
                 waiting,
                 session_end_ms,
                 claimed_now,
+                observed.mode,
             );
         }
     };
@@ -89,6 +93,7 @@ fn admitted(
     waiting: u64,
     session_end_ms: u64,
     claimed_now: Option<Claimed>,
+    mode: QueueMode,
 ) -> AppResult {
     let now = now_ms();
     // The pass lives as long as the session, never longer than the edge accepts.
@@ -100,7 +105,7 @@ fn admitted(
         pass: Some(pass.clone()),
         pass_expires_at: Some(now / 1000 + ttl),
         admitted_at_ms: claimed_now.map(|c| c.granted_ms),
-        ..Placement::other(visitor, "admitted", waiting)
+        ..Placement::other(visitor, "admitted", waiting).in_mode(mode)
     };
     let mut response = no_store(Json(body).into_response());
     tickets.hand_pass(&mut response, &pass, ttl);

@@ -1,14 +1,26 @@
--- One admission step for an event: sweep (bounded), then move the head of the line to
--- "granted" under the token bucket and the active-session cap. Strict FIFO: only ever
--- the lowest arrival numbers, in order.
--- KEYS: 1 cfg, 2 q, 3 seenx, 4-6 seen0..2, 7 granted, 8 active, 9 stats
+-- One admission step for an event: sweep (bounded), then admit under the token bucket
+-- and the active-session cap, as the event's queueing mode says:
+--   fifo        the head of the line, strictly in order (only ever the lowest arrival
+--               numbers);
+--   random      each step draws uniformly among everyone waiting;
+--   passthrough everyone is let in at once (join grants directly; anyone still in line
+--               is moved to granted, a batch per step), while the bucket and the cap run
+--               a dry run on the dryq line, recording the waits there would have been;
+--   reject      nobody is admitted (and join queues nobody).
+-- KEYS: 1 cfg, 2 q, 3 seenx, 4-6 seen0..2, 7 granted, 8 active, 9 stats, 10 dryq
+--       (visitor -> join ms), 11 dryactive (visitor -> would-be session end ms)
 -- ARGV: 1 now_ms, 2 max batch, 3 sweep limit, 4 key ttl seconds, 5 latest poll the
 -- caller failed to serve (ms, 0: none; see seen_hold_for_missed)
--- Returns {admitted, lapsed, abandoned, ended, waiting, granted, active}; admitted = -1
--- when the event is gone
+-- Returns {admitted, lapsed, abandoned, ended, waiting, granted, active, dry-run
+-- waiting, dry-run admitted, their waits summed (ms), mode, pre-queue (event_prequeue)};
+-- admitted = -1 when the event is gone, -2 when the opening draw is due (draw.lua):
+-- nobody is admitted before it ran.
 local now, max_batch, sweep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local ev = event_load(KEYS[1])
-if not ev then return {-1, 0, 0, 0, 0, 0, 0} end
+if not ev then return {-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, '', ''} end
+if event_prequeue(ev, now) == 'due' then
+  return {-2, 0, 0, 0, redis.call('ZCARD', KEYS[2]), 0, 0, 0, 0, 0, ev.mode, 'due'}
+end
 local rate, burst, max_active = ev.rate, ev.burst, ev.max_active
 
 -- Grants never claimed and sessions over: bounded by the sweep limit per step.
@@ -91,11 +103,24 @@ if event_phase(ev, now) == 'open' then
     end
     slot_ends = table.concat(ends, ',')
   end
-  -- The head of the line, in order; a head known to have stopped polling leaves
-  -- instead of taking a grant (at most `sweep` of them per step).
+  -- The head of the line, in order (random: a uniform draw among all waiting); one
+  -- known to have stopped polling leaves instead of taking a grant (at most `sweep`
+  -- of them per step). Passthrough lets the line in regardless of bucket and cap.
+  if ev.mode == 'passthrough' then
+    want = math.min(max_batch, redis.call('ZCARD', KEYS[2]))
+    binding = 'none'
+  elseif ev.mode == 'reject' then
+    want, binding = 0, 'none'
+  end
+  local function pick(k)
+    if ev.mode == 'random' then
+      return redis.call('ZRANDMEMBER', KEYS[2], k, 'WITHSCORES')
+    end
+    return redis.call('ZRANGE', KEYS[2], 0, k - 1, 'WITHSCORES')
+  end
   local skipped = 0
   while n < want and skipped < sweep do
-    local heads = redis.call('ZRANGE', KEYS[2], 0, want - n - 1, 'WITHSCORES')
+    local heads = pick(want - n)
     if #heads == 0 then break end
     for i = 1, #heads, 2 do
       redis.call('ZREM', KEYS[2], heads[i])
@@ -108,9 +133,40 @@ if event_phase(ev, now) == 'open' then
     end
   end
   abandoned = abandoned + skipped
-  tokens = tokens - n
+  if ev.mode ~= 'passthrough' then tokens = tokens - n end
 else
   tokens = math.min(tokens, cap)
+end
+
+-- The dry run of passthrough: the bucket and the cap admit the head of dryq as they
+-- would have admitted the line; each would-be session holds its place a whole session.
+local dry_n, dry_wait_ms = 0, 0
+if ev.mode == 'passthrough' and event_phase(ev, now) == 'open' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[11], '-inf', now)
+  local dry_slots = max_active - redis.call('ZCARD', KEYS[11])
+  local want = math.max(0, math.min(math.floor(tokens), dry_slots, max_batch))
+  if want > 0 then
+    local heads = redis.call('ZRANGE', KEYS[10], 0, want - 1, 'WITHSCORES')
+    local max_wait = tonumber(redis.call('HGET', KEYS[9], 'dry_wait_max_ms')) or 0
+    for i = 1, #heads, 2 do
+      local wait = now - tonumber(heads[i + 1])
+      redis.call('ZREM', KEYS[10], heads[i])
+      redis.call('ZADD', KEYS[11], now + ev.session_ms, heads[i])
+      dry_n, dry_wait_ms = dry_n + 1, dry_wait_ms + wait
+      if wait > max_wait then max_wait = wait end
+    end
+    tokens = tokens - dry_n
+    redis.call('HINCRBY', KEYS[9], 'dry_admitted_total', dry_n)
+    redis.call('HINCRBY', KEYS[9], 'dry_wait_ms_total', dry_wait_ms)
+    redis.call('HSET', KEYS[9], 'dry_wait_max_ms', max_wait)
+  end
+  local dry_waiting = redis.call('ZCARD', KEYS[10])
+  if dry_waiting > (tonumber(redis.call('HGET', KEYS[9], 'dry_waiting_max')) or 0) then
+    redis.call('HSET', KEYS[9], 'dry_waiting_max', dry_waiting)
+  end
+elseif ev.mode ~= 'passthrough' then
+  -- A dry run ends with passthrough (its figures stay in stats).
+  redis.call('DEL', KEYS[10], KEYS[11])
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'tokens_at_ms', now)
 
@@ -142,6 +198,7 @@ redis.call('HINCRBY', KEYS[9], 'admitted_total', n)
 redis.call('HINCRBY', KEYS[9], 'abandoned_total', abandoned)
 redis.call('HINCRBY', KEYS[9], 'lapsed_total', lapsed)
 local ttl = tonumber(ARGV[4])
-for i = 1, 9 do redis.call('EXPIRE', KEYS[i], ttl) end
+for i = 1, 11 do redis.call('EXPIRE', KEYS[i], ttl) end
 return {n, lapsed, abandoned, ended, redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[7]),
-  redis.call('ZCARD', KEYS[8])}
+  redis.call('ZCARD', KEYS[8]), redis.call('ZCARD', KEYS[10]), dry_n, dry_wait_ms, ev.mode,
+  event_prequeue(ev, now)}

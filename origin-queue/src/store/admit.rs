@@ -1,14 +1,30 @@
 //! One admission step of an event (`admit.lua`): the sweeps, then the token bucket at
-//! the head of the line.
+//! the head of the line (or as the event's queueing mode says).
 
+use redis::Value;
+
+use super::event_config::{Prequeue, QueueMode};
 use super::keys::{Bind, EventKey, KEY_TTL_SECS};
+use super::reply::{count, int, text};
 use super::script::lua_script;
 use super::{Store, StoreError};
 
 lua_script!(SCRIPT = "event.lua", "seen.lua", "admit.lua");
 
 /// The keys `admit.lua` expects, in order.
-const KEYS: [EventKey; 9] = EventKey::LINE_AND_ADMISSIONS;
+const KEYS: [EventKey; 11] = [
+    EventKey::Cfg,
+    EventKey::Line,
+    EventKey::SeenIndex,
+    EventKey::SEEN[0],
+    EventKey::SEEN[1],
+    EventKey::SEEN[2],
+    EventKey::Granted,
+    EventKey::Active,
+    EventKey::Stats,
+    EventKey::DryLine,
+    EventKey::DryActive,
+];
 
 /// Most visitors one admission step moves.
 const MAX_BATCH: u64 = 1_000;
@@ -16,7 +32,7 @@ const MAX_BATCH: u64 = 1_000;
 const SWEEP_LIMIT: u64 = 500;
 
 /// What an admission step did.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub struct Step {
     /// Moved to granted.
     pub admitted: u64,
@@ -30,6 +46,27 @@ pub struct Step {
     pub granted: u64,
     /// In session.
     pub active: u64,
+    /// Passthrough's dry run: in its line after the step.
+    pub dry_waiting: u64,
+    /// Passthrough's dry run: admitted by this step.
+    pub dry_admitted: u64,
+    /// Passthrough's dry run: the waits of those admitted by this step, summed (ms).
+    pub dry_wait_ms: u64,
+    /// The event's queueing mode.
+    pub mode: QueueMode,
+    /// Where its pre-queue stands.
+    pub prequeue: Prequeue,
+}
+
+/// What an admission step found.
+#[derive(Debug, Clone, Copy)]
+pub enum Admission {
+    /// The step ran.
+    Stepped(Step),
+    /// The opening draw is due: nobody is admitted until [`Store::draw`] has run.
+    DrawDue,
+    /// The event no longer exists.
+    Gone,
 }
 
 impl Store {
@@ -42,7 +79,7 @@ impl Store {
         event: &str,
         now_ms: u64,
         missed_poll_ms: u64,
-    ) -> Result<Option<Step>, StoreError> {
+    ) -> Result<Admission, StoreError> {
         let mut call = SCRIPT.prepare_invoke();
         call.event_keys(event, &KEYS)
             .arg(now_ms)
@@ -50,22 +87,78 @@ impl Store {
             .arg(SWEEP_LIMIT)
             .arg(KEY_TTL_SECS)
             .arg(missed_poll_ms);
-        let (admitted, lapsed, abandoned, _ended, waiting, granted, active): (
-            i64,
-            u64,
-            u64,
-            u64,
-            u64,
-            u64,
-            u64,
-        ) = self.eval(call).await?;
-        Ok((admitted >= 0).then_some(Step {
-            admitted: admitted as u64,
-            lapsed,
-            abandoned,
-            waiting,
-            granted,
-            active,
-        }))
+        let reply: Vec<Value> = self.eval(call).await?;
+        parse(&reply).map_err(StoreError::bad_reply)
+    }
+}
+
+/// Reads the reply of `admit.lua`.
+fn parse(reply: &[Value]) -> Result<Admission, String> {
+    if reply.len() != 12 {
+        return Err(format!("an admission reply of {} items", reply.len()));
+    }
+    let n = |i: usize| count(&reply[i]);
+    match int(&reply[0])? {
+        -1 => return Ok(Admission::Gone),
+        -2 => return Ok(Admission::DrawDue),
+        _ => {}
+    }
+    let mode_name = text(&reply[10])?;
+    let prequeue_name = text(&reply[11])?;
+    Ok(Admission::Stepped(Step {
+        admitted: n(0)?,
+        lapsed: n(1)?,
+        abandoned: n(2)?,
+        waiting: n(4)?,
+        granted: n(5)?,
+        active: n(6)?,
+        dry_waiting: n(7)?,
+        dry_admitted: n(8)?,
+        dry_wait_ms: n(9)?,
+        mode: QueueMode::from_script(&mode_name)
+            .ok_or_else(|| format!("a mode of {mode_name:?}"))?,
+        prequeue: Prequeue::from_script(&prequeue_name)
+            .ok_or_else(|| format!("a pre-queue state of {prequeue_name:?}"))?,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::reply::bulk;
+
+    fn reply(admitted: i64, mode: &str) -> Vec<Value> {
+        let mut r: Vec<Value> = [admitted, 1, 2, 0, 40, 3, 9, 12, 4, 8_000]
+            .map(Value::Int)
+            .to_vec();
+        r.extend([bulk(mode), bulk("drawn")]);
+        r
+    }
+
+    #[test]
+    fn reads_a_step() {
+        let Ok(Admission::Stepped(step)) = parse(&reply(5, "passthrough")) else {
+            panic!("not a step");
+        };
+        assert_eq!((step.admitted, step.waiting, step.active), (5, 40, 9));
+        assert_eq!(
+            (step.dry_waiting, step.dry_admitted, step.dry_wait_ms),
+            (12, 4, 8_000)
+        );
+        assert_eq!(
+            (step.mode, step.prequeue),
+            (QueueMode::Passthrough, Prequeue::Drawn)
+        );
+    }
+
+    #[test]
+    fn a_due_draw_and_a_gone_event_are_told_apart() {
+        assert!(matches!(parse(&reply(-2, "fifo")), Ok(Admission::DrawDue)));
+        assert!(matches!(parse(&reply(-1, "")), Ok(Admission::Gone)));
+    }
+
+    #[test]
+    fn an_unknown_mode_is_a_bad_reply() {
+        assert!(parse(&reply(0, "lottery")).is_err());
     }
 }

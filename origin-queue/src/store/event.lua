@@ -8,7 +8,7 @@
 local function event_load(cfg_key)
   local v = redis.call('HMGET', cfg_key, 'rate', 'burst', 'max_active', 'session_ms',
     'claim_ms', 'abandon_ms', 'opens_at_ms', 'closes_at_ms', 'paused', 'tokens',
-    'tokens_at_ms')
+    'tokens_at_ms', 'mode', 'prequeue_opens_at_ms', 'prequeue_last', 'drawn_ms')
   if not v[1] then return nil end
   return {
     rate_text = v[1], rate = tonumber(v[1]), burst = tonumber(v[2]),
@@ -16,7 +16,31 @@ local function event_load(cfg_key)
     abandon_ms = tonumber(v[6]), opens_at_ms = tonumber(v[7]) or 0,
     closes_at_ms = tonumber(v[8]), paused = v[9] == '1',
     tokens = tonumber(v[10]), tokens_at_ms = tonumber(v[11]),
+    mode = v[12] or 'fifo', prequeue_opens_at_ms = tonumber(v[13]) or 0,
+    prequeue_last = tonumber(v[14]) or 0, drawn_ms = tonumber(v[15]) or 0,
   }
+end
+
+-- Where the event's pre-queue stands at `now` (ms):
+--   ''         the event has no pre-queue: visitors who come before opens_at wait in
+--              line first come, first served;
+--   'not_open' before prequeue_opens_at: nobody joins yet;
+--   'open'     from prequeue_opens_at to opens_at: whoever joins takes part in the
+--              opening draw (the arrival numbers they get are only entry numbers);
+--   'due'      opens_at has passed and the draw has not run: nobody is admitted;
+--   'drawn'    the draw gave every entrant a place; later visitors queue behind.
+local function event_prequeue(ev, now)
+  if ev.prequeue_opens_at_ms == 0 then return '' end
+  if ev.drawn_ms > 0 then return 'drawn' end
+  if now < ev.prequeue_opens_at_ms then return 'not_open' end
+  if now < ev.opens_at_ms then return 'open' end
+  return 'due'
+end
+
+-- True if the waiting visitor with arrival number `seq` holds an entry in a draw that
+-- has not run yet (their place is not known).
+local function event_in_draw(ev, seq)
+  return ev.prequeue_opens_at_ms > 0 and ev.drawn_ms == 0 and seq <= ev.prequeue_last
 end
 
 -- Where the event stands at `now` (ms):
@@ -43,12 +67,13 @@ end
 --    last full sweep pass), what limits admission now ('rate', 'slots', 'line',
 --    'none'; '' before the first admission step), max_active, session ms, when places
 --    free while sessions bind ("free now,ending in each tenth of a session", else ''),
---    visitors who joined too recently to be seen silent (seen_recent_joins)}
-local function event_batch_head(ev, stats_key, waiting, recent_joins)
+--    visitors who joined too recently to be seen silent (seen_recent_joins), the
+--    queueing mode (fifo|random|passthrough|reject), the pre-queue (event_prequeue)}
+local function event_batch_head(ev, stats_key, waiting, recent_joins, now)
   local r = redis.call('HMGET', stats_key, 'n1', 'n5', 'n15', 'started_ms', 'silent', 'binding',
     'slot_ends')
   return {1, waiting, tonumber(r[1]) or 0, tonumber(r[2]) or 0, tonumber(r[3]) or 0,
     ev.rate_text, event_poll_cap_ms(ev), tonumber(r[4]) or 0, ev.opens_at_ms,
     ev.paused and 1 or 0, tonumber(r[5]) or 0, r[6] or '', ev.max_active, ev.session_ms,
-    r[7] or '', recent_joins}
+    r[7] or '', recent_joins, ev.mode, event_prequeue(ev, now)}
 end

@@ -23,6 +23,103 @@ pub struct EventConfig {
     pub opens_at: u64,
     /// Unix seconds when the event closes.
     pub closes_at: u64,
+    /// Unix seconds when the pre-queue opens (before `opens_at`): whoever joins from
+    /// then until `opens_at` gets a place by the opening draw, and nobody can join
+    /// before it. Without it, visitors who come before `opens_at` wait in line first
+    /// come, first served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prequeue_opens_at: Option<u64>,
+    /// How the line is admitted.
+    #[serde(default)]
+    pub mode: QueueMode,
+}
+
+/// How an event's line is admitted; switchable while the event runs.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueMode {
+    /// First come, first served: the head of the line, strictly in order.
+    #[default]
+    Fifo,
+    /// Each admission step draws uniformly among everyone waiting.
+    Random,
+    /// A dry run: everyone is let in at once, while the queue records what would have
+    /// happened (line length, waits).
+    Passthrough,
+    /// Sold out or closed: nobody joins, nobody in line is admitted.
+    Reject,
+}
+
+impl QueueMode {
+    /// The name the scripts and the API use.
+    pub fn name(self) -> &'static str {
+        match self {
+            QueueMode::Fifo => "fifo",
+            QueueMode::Random => "random",
+            QueueMode::Passthrough => "passthrough",
+            QueueMode::Reject => "reject",
+        }
+    }
+
+    /// Every mode.
+    pub const ALL: [QueueMode; 4] = [
+        QueueMode::Fifo,
+        QueueMode::Random,
+        QueueMode::Passthrough,
+        QueueMode::Reject,
+    ];
+
+    /// The mode a script names.
+    pub fn from_script(name: &str) -> Option<QueueMode> {
+        QueueMode::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+/// Where an event's pre-queue stands; decided by `event_prequeue` in `event.lua`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Prequeue {
+    /// The event has no pre-queue.
+    #[default]
+    None,
+    /// Before `prequeue_opens_at`: nobody joins yet.
+    NotOpen,
+    /// Whoever joins now takes part in the opening draw.
+    Open,
+    /// `opens_at` has passed; the draw is about to run (nobody is admitted before).
+    Due,
+    /// The draw has given every entrant a place; later visitors queue behind.
+    Drawn,
+}
+
+impl Prequeue {
+    /// Every state.
+    pub const ALL: [Prequeue; 5] = [
+        Prequeue::None,
+        Prequeue::NotOpen,
+        Prequeue::Open,
+        Prequeue::Due,
+        Prequeue::Drawn,
+    ];
+
+    /// The state's name in the API and the metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Prequeue::None => "none",
+            Prequeue::NotOpen => "not_open",
+            Prequeue::Open => "open",
+            Prequeue::Due => "due",
+            Prequeue::Drawn => "drawn",
+        }
+    }
+
+    /// The state `event_prequeue` names ('' for none).
+    pub fn from_script(name: &str) -> Option<Prequeue> {
+        match name {
+            "" => Some(Prequeue::None),
+            _ => Prequeue::ALL.into_iter().find(|p| p.name() == name),
+        }
+    }
 }
 
 impl EventConfig {
@@ -53,6 +150,9 @@ impl EventConfig {
         if self.closes_at <= self.opens_at {
             p.push("closes_at: must be after opens_at".to_owned());
         }
+        if self.prequeue_opens_at.is_some_and(|at| at >= self.opens_at) {
+            p.push("prequeue_opens_at: must be before opens_at".to_owned());
+        }
         p
     }
 
@@ -67,6 +167,11 @@ impl EventConfig {
             ("abandon_ms", (self.abandon_seconds * 1000).to_string()),
             ("opens_at_ms", (self.opens_at * 1000).to_string()),
             ("closes_at_ms", (self.closes_at * 1000).to_string()),
+            (
+                "prequeue_opens_at_ms",
+                (self.prequeue_opens_at.unwrap_or(0) * 1000).to_string(),
+            ),
+            ("mode", self.mode.name().to_owned()),
             ("json", serde_json::to_string(self).unwrap_or_default()),
         ]
     }
@@ -111,8 +216,10 @@ mod tests {
             session_seconds: 600,
             claim_seconds: 60,
             abandon_seconds: 60,
-            opens_at: 0,
+            opens_at: 5,
             closes_at: 10,
+            prequeue_opens_at: None,
+            mode: QueueMode::Fifo,
         }
     }
 
@@ -131,6 +238,34 @@ mod tests {
         };
         let problems = bad.problems(3600);
         assert_eq!(problems.len(), 3, "{problems:?}");
+    }
+
+    #[test]
+    fn a_prequeue_opening_at_or_after_the_opening_is_refused() {
+        let late = EventConfig {
+            prequeue_opens_at: Some(5),
+            ..config()
+        };
+        assert_eq!(
+            late.problems(3600),
+            ["prequeue_opens_at: must be before opens_at"]
+        );
+    }
+
+    #[test]
+    fn a_configuration_without_mode_or_prequeue_is_fifo_without_prequeue() {
+        let old = r#"{"rate_per_second":5.0,"burst":5,"max_active":10,"session_seconds":60,"claim_seconds":30,"abandon_seconds":30,"opens_at":0,"closes_at":9}"#;
+        let config: EventConfig = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            (config.mode, config.prequeue_opens_at),
+            (QueueMode::Fifo, None)
+        );
+    }
+
+    #[test]
+    fn an_unknown_mode_is_refused() {
+        let bad = r#"{"rate_per_second":5.0,"burst":5,"max_active":10,"session_seconds":60,"claim_seconds":30,"abandon_seconds":30,"opens_at":0,"closes_at":9,"mode":"lottery"}"#;
+        assert!(serde_json::from_str::<EventConfig>(bad).is_err());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::eta::Observed;
 lua_script!(SCRIPT = "event.lua", "seen.lua", "join.lua");
 
 /// The keys `join.lua` expects, in order.
-const KEYS: [EventKey; 10] = [
+const KEYS: [EventKey; 11] = [
     EventKey::Cfg,
     EventKey::Seq,
     EventKey::Line,
@@ -22,6 +22,7 @@ const KEYS: [EventKey; 10] = [
     EventKey::Granted,
     EventKey::Active,
     EventKey::Stats,
+    EventKey::DryLine,
 ];
 
 /// Result of a join.
@@ -30,6 +31,11 @@ pub enum Joined {
     /// In line at 0-based `rank`; `new_seq` is the arrival number if this call created
     /// the place.
     Waiting { rank: u64, new_seq: Option<u64> },
+    /// In the pre-queue: a place in the opening draw, among `entrants` so far; `new_seq`
+    /// is the entry number if this call created the entry.
+    InDraw { entrants: u64, new_seq: Option<u64> },
+    /// The pre-queue opens at `opens_at_ms`: nobody joins before.
+    NotOpen { opens_at_ms: u64 },
     /// Already admitted: poll status to pick up the pass.
     Admitted,
     /// The event no longer takes visitors.
@@ -76,11 +82,10 @@ fn parse(reply: &[Value], asked: usize, now_ms: u64) -> Result<Option<Joins>, St
     let Some((head, joined)) = reply::batch(reply, asked, now_ms, one)? else {
         return Ok(None);
     };
-    let (waiting, observed) = (head.waiting, head.observed);
     Ok(Some(Joins {
         joined,
-        waiting,
-        observed,
+        waiting: head.waiting,
+        observed: head.observed,
     }))
 }
 
@@ -92,6 +97,13 @@ fn one(items: &[Value]) -> Result<Joined, String> {
             rank: int(&items[1])?.max(0) as u64,
             new_seq: (seq > 0).then_some(seq),
         },
+        "prequeue" => Joined::InDraw {
+            entrants: count(&items[1])?,
+            new_seq: (seq > 0).then_some(seq),
+        },
+        "not_open" => Joined::NotOpen {
+            opens_at_ms: count(&items[1])?,
+        },
         "admitted" => Joined::Admitted,
         "closed" => Joined::Closed,
         other => return Err(format!("a join state of {other:?}")),
@@ -102,6 +114,7 @@ fn one(items: &[Value]) -> Result<Joined, String> {
 mod tests {
     use super::*;
     use crate::store::reply::bulk;
+    use crate::store::{Prequeue, QueueMode};
 
     fn reply() -> Vec<Value> {
         let mut reply = [1, 3, 0, 0, 0].map(Value::Int).to_vec();
@@ -118,18 +131,26 @@ mod tests {
             Value::Int(600_000),
             bulk(""),
             Value::Int(0),
+            bulk("fifo"),
+            bulk("open"),
         ]);
         reply.extend([bulk("waiting"), Value::Int(1), Value::Int(12)]);
         reply.extend([bulk("waiting"), Value::Int(1), Value::Int(0)]);
         reply.extend([bulk("admitted"), Value::Int(-1), Value::Int(0)]);
         reply.extend([bulk("closed"), Value::Int(-1), Value::Int(0)]);
+        reply.extend([bulk("prequeue"), Value::Int(40), Value::Int(13)]);
+        reply.extend([bulk("not_open"), Value::Int(5_000), Value::Int(0)]);
         reply
     }
 
     #[test]
     fn reads_each_join_of_a_batch_in_order() {
-        let found = parse(&reply(), 4, 10_000).unwrap().unwrap();
+        let found = parse(&reply(), 6, 10_000).unwrap().unwrap();
         assert_eq!(found.waiting, 3);
+        assert_eq!(
+            (found.observed.mode, found.observed.prequeue),
+            (QueueMode::Fifo, Prequeue::Open)
+        );
         assert_eq!(found.observed.configured_rate, 50.0);
         assert_eq!(found.observed.opens_in_secs, 90.0);
         assert!(!found.observed.paused);
@@ -146,6 +167,11 @@ mod tests {
                 },
                 Joined::Admitted,
                 Joined::Closed,
+                Joined::InDraw {
+                    entrants: 40,
+                    new_seq: Some(13)
+                },
+                Joined::NotOpen { opens_at_ms: 5_000 },
             ]
         );
     }
@@ -157,13 +183,13 @@ mod tests {
 
     #[test]
     fn a_visitor_without_an_answer_is_a_bad_reply() {
-        assert!(parse(&reply(), 5, 0).is_err());
+        assert!(parse(&reply(), 7, 0).is_err());
     }
 
     #[test]
     fn an_unknown_state_is_a_bad_reply() {
         let mut reply = reply();
-        reply[16] = bulk("gone");
-        assert!(parse(&reply, 4, 0).is_err());
+        reply[18] = bulk("gone");
+        assert!(parse(&reply, 6, 0).is_err());
     }
 }

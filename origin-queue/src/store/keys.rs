@@ -36,6 +36,14 @@ pub enum EventKey {
     Active,
     /// Hash: admission counts per 10 s bucket, the 1/5/15-minute windows and totals.
     Stats,
+    /// Hash: the opening draw's public record (commitment, then seed and entrants).
+    Draw,
+    /// Sorted set: the opening draw's order (member: sort key and entrant id, score 0).
+    DrawOrder,
+    /// Sorted set: passthrough's dry-run line (visitor -> join ms).
+    DryLine,
+    /// Sorted set: passthrough's dry-run sessions (visitor -> would-be session end ms).
+    DryActive,
 }
 
 impl EventKey {
@@ -68,6 +76,10 @@ impl EventKey {
             EventKey::Granted => "granted",
             EventKey::Active => "active",
             EventKey::Stats => "stats",
+            EventKey::Draw => "draw",
+            EventKey::DrawOrder => "drawn",
+            EventKey::DryLine => "dryq",
+            EventKey::DryActive => "dryactive",
         }
     }
 
@@ -136,9 +148,13 @@ mod tests {
 
     #[test]
     fn every_key_of_an_event_shares_its_slot() {
-        let all = EventKey::LINE_AND_ADMISSIONS
-            .into_iter()
-            .chain([EventKey::Seq]);
+        let all = EventKey::LINE_AND_ADMISSIONS.into_iter().chain([
+            EventKey::Seq,
+            EventKey::Draw,
+            EventKey::DrawOrder,
+            EventKey::DryLine,
+            EventKey::DryActive,
+        ]);
         let slot = cluster_slot(EventKey::Cfg.of("sale").as_bytes());
         for key in all {
             assert_eq!(cluster_slot(key.of("sale").as_bytes()), slot, "{key:?}");

@@ -14,6 +14,7 @@
 
 mod admit;
 mod configure;
+mod draw;
 mod event_config;
 mod events;
 mod group_wait;
@@ -35,8 +36,9 @@ use std::time::Duration;
 
 use redis::FromRedisValue;
 
-pub use admit::Step;
-pub use event_config::{EventConfig, Phase};
+pub use admit::{Admission, Step};
+pub use draw::{DrawRecord, Drew, MAX_ORDER_PAGE};
+pub use event_config::{EventConfig, Phase, Prequeue, QueueMode};
 pub use idempotency::{IdemBegin, IDEMPOTENCY_TTL_SECS};
 pub use join::{Joined, Joins};
 pub use keys::KEY_TTL_SECS;
@@ -137,7 +139,17 @@ impl Store {
         &self,
         f: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, StoreError> {
-        let result = match tokio::time::timeout(self.timeout(), f).await {
+        self.bounded_by(self.timeout(), f).await
+    }
+
+    /// Runs `f` within `bound` (for the rare call that may take longer than the
+    /// timeout), and tells the link whether Redis answered.
+    async fn bounded_by<T>(
+        &self,
+        bound: Duration,
+        f: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        let result = match tokio::time::timeout(bound, f).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(StoreError::unavailable(e)),
             Err(_) => Err(StoreError::unavailable("Redis call timed out")),

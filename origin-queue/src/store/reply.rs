@@ -3,6 +3,7 @@
 
 use redis::Value;
 
+use super::event_config::{Prequeue, QueueMode};
 use crate::eta::{Binding, Observed, SlotEnds};
 
 /// An integer item.
@@ -25,12 +26,12 @@ pub fn text(v: &Value) -> Result<String, String> {
 pub struct BatchHead {
     /// In line, for the whole event.
     pub waiting: u64,
-    /// The ETA inputs.
+    /// The ETA inputs (with the mode and the pre-queue state).
     pub observed: Observed,
 }
 
 /// Items in the head.
-const HEAD: usize = 16;
+const HEAD: usize = 18;
 /// Items per visitor after the head.
 const PER_VISITOR: usize = 3;
 
@@ -59,6 +60,12 @@ pub fn batch<T>(
     let ends_text = text(&reply[14])?;
     let slot_ends = SlotEnds::parse(&ends_text)
         .ok_or_else(|| format!("slot ends of {ends_text:?} in the batch head"))?;
+    let mode_name = text(&reply[16])?;
+    let mode = QueueMode::from_script(&mode_name)
+        .ok_or_else(|| format!("a mode of {mode_name:?} in the batch head"))?;
+    let prequeue_name = text(&reply[17])?;
+    let prequeue = Prequeue::from_script(&prequeue_name)
+        .ok_or_else(|| format!("a pre-queue state of {prequeue_name:?} in the batch head"))?;
     let observed = Observed {
         last_1m: n(2)?,
         last_5m: n(3)?,
@@ -75,6 +82,8 @@ pub fn batch<T>(
         slot_ends,
         waiting: n(1)?,
         recent_joins: n(15)?,
+        mode,
+        prequeue,
     };
     let head = BatchHead {
         waiting: n(1)?,

@@ -3,7 +3,7 @@
 use redis::Value;
 use serde::Serialize;
 
-use super::event_config::{EventConfig, Phase};
+use super::event_config::{EventConfig, Phase, Prequeue, QueueMode};
 use super::keys::{Bind, EventKey};
 use super::reply::{count, observing_secs, text};
 use super::script::lua_script;
@@ -13,12 +13,14 @@ use crate::eta::Observed;
 lua_script!(SCRIPT = "event.lua", "stats.lua");
 
 /// The keys `stats.lua` expects, in order.
-const KEYS: [EventKey; 5] = [
+const KEYS: [EventKey; 7] = [
     EventKey::Cfg,
     EventKey::Line,
     EventKey::Granted,
     EventKey::Active,
     EventKey::Stats,
+    EventKey::Draw,
+    EventKey::DryLine,
 ];
 
 /// Live figures for an event.
@@ -44,8 +46,32 @@ pub struct Stats {
     pub admitted_last: [u64; 3],
     /// Paused by an operator.
     pub paused: bool,
+    /// The queueing mode.
+    pub mode: QueueMode,
+    /// Where the pre-queue stands.
+    pub prequeue: Prequeue,
+    /// Entrants in the opening draw: so far, or drawn (0 without a pre-queue).
+    pub prequeue_entrants: u64,
+    /// What passthrough's dry run recorded (kept after the mode changes, until the
+    /// next dry run adds to it).
+    pub dry_run: DryRun,
     /// The configuration.
     pub config: EventConfig,
+}
+
+/// What passthrough's dry run recorded: the line and the waits there would have been.
+#[derive(Debug, Serialize, PartialEq, Default)]
+pub struct DryRun {
+    /// Would be waiting now.
+    pub waiting: u64,
+    /// The longest the line would have been.
+    pub waiting_max: u64,
+    /// Would have been admitted so far.
+    pub admitted_total: u64,
+    /// Their mean wait, seconds (0 before any).
+    pub mean_wait_seconds: f64,
+    /// The longest of their waits, seconds.
+    pub max_wait_seconds: f64,
 }
 
 impl Store {
@@ -62,7 +88,7 @@ impl Store {
 fn parse(reply: &[Value], now_ms: u64) -> Result<Option<Stats>, String> {
     match reply.first().map(count).transpose()? {
         Some(0) => return Ok(None),
-        Some(1) if reply.len() == 14 => {}
+        Some(1) if reply.len() == 22 => {}
         _ => return Err(format!("a stats reply of {} items", reply.len())),
     }
     let n = |i: usize| count(&reply[i]);
@@ -78,8 +104,30 @@ fn parse(reply: &[Value], now_ms: u64) -> Result<Option<Stats>, String> {
         observing_secs: observing_secs(n(13)?, now_ms),
         ..Observed::default()
     };
+    let mode_name = text(&reply[14])?;
+    let mode =
+        QueueMode::from_script(&mode_name).ok_or_else(|| format!("a mode of {mode_name:?}"))?;
+    let prequeue_name = text(&reply[15])?;
+    let prequeue = Prequeue::from_script(&prequeue_name)
+        .ok_or_else(|| format!("a pre-queue state of {prequeue_name:?}"))?;
+    let dry_admitted = n(18)?;
+    let dry_run = DryRun {
+        waiting: n(17)?,
+        admitted_total: dry_admitted,
+        mean_wait_seconds: if dry_admitted == 0 {
+            0.0
+        } else {
+            n(19)? as f64 / 1000.0 / dry_admitted as f64
+        },
+        max_wait_seconds: n(20)? as f64 / 1000.0,
+        waiting_max: n(21)?,
+    };
     Ok(Some(Stats {
         state,
+        mode,
+        prequeue,
+        prequeue_entrants: n(16)?,
+        dry_run,
         paused: n(3)? == 1,
         waiting: n(4)?,
         granted: n(5)?,
@@ -101,6 +149,8 @@ mod tests {
     fn reply(phase: &str, config: &str) -> Vec<Value> {
         let mut reply = vec![Value::Int(1), bulk(phase), bulk(config), Value::Int(0)];
         reply.extend([3, 2, 1, 10, 4, 5, 6, 7, 8, 0].map(Value::Int));
+        reply.extend([bulk("passthrough"), bulk("drawn")]);
+        reply.extend([40, 12, 4, 8_000, 3_000, 30].map(Value::Int));
         reply
     }
 
@@ -114,6 +164,15 @@ mod tests {
         assert_eq!(stats.admitted_total, 10);
         assert_eq!(stats.admitted_last, [6, 7, 8]);
         assert_eq!(stats.config.burst, 5);
+        assert_eq!(
+            (stats.mode, stats.prequeue),
+            (QueueMode::Passthrough, Prequeue::Drawn)
+        );
+        assert_eq!(stats.prequeue_entrants, 40);
+        assert_eq!(stats.dry_run.waiting, 12);
+        assert_eq!(stats.dry_run.mean_wait_seconds, 2.0);
+        assert_eq!(stats.dry_run.max_wait_seconds, 3.0);
+        assert_eq!(stats.dry_run.waiting_max, 30);
     }
 
     #[test]

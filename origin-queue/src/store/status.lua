@@ -6,13 +6,15 @@
 -- ARGV: 1 now_ms, 2.. visitor ids
 -- Returns {0} when there is no such event, else the batch head (event_batch_head),
 -- then for each visitor in ARGV order: state, rank_or_session_end, granted_at_ms.
--- state: waiting|admitted|expired; granted_at_ms is set only when this call claimed the
--- grant, else 0.
+-- state: waiting (x: rank) | prequeue (in the opening draw, not run yet; x: entrants) |
+-- admitted (x: session end ms) | expired; granted_at_ms is set only when this call
+-- claimed the grant, else 0.
 local now = tonumber(ARGV[1])
 local ev = event_load(KEYS[1])
 if not ev then return {0} end
 local ring = seen_ring(KEYS[3], {KEYS[4], KEYS[5], KEYS[6]}, ev.abandon_ms, now)
-local out = event_batch_head(ev, KEYS[9], redis.call('ZCARD', KEYS[2]), seen_recent_joins(ring))
+local out = event_batch_head(ev, KEYS[9], redis.call('ZCARD', KEYS[2]), seen_recent_joins(ring),
+  now)
 -- One read for where every visitor of the batch stands in line, and one for their
 -- poll marks: a Lua call into Redis costs more than the lookup it makes.
 if #ARGV < 2 then return out end
@@ -26,10 +28,14 @@ end
 if #seqs > 0 then
   seen_mark_all(ring, seqs)
 end
+local entrants = nil
 for i = 2, #ARGV do
   local v = ARGV[i]
   local state, x, granted_at = 'expired', -1, 0
-  if held[i - 1] then
+  if held[i - 1] and event_in_draw(ev, tonumber(held[i - 1])) then
+    entrants = entrants or redis.call('ZCOUNT', KEYS[2], '-inf', ev.prequeue_last)
+    state, x = 'prequeue', entrants
+  elseif held[i - 1] then
     state, x = 'waiting', redis.call('ZRANK', KEYS[2], v)
   else
     -- Checked one by one, in order: one visitor may poll twice in a batch, and only the

@@ -19,6 +19,8 @@ const KEYS: [EventKey; 9] = EventKey::LINE_AND_ADMISSIONS;
 pub enum Standing {
     /// In line at 0-based `rank`.
     Waiting { rank: u64 },
+    /// In the opening draw, not run yet, among `entrants`.
+    InDraw { entrants: u64 },
     /// Admitted; the session ends at `session_end_ms`. `claimed_now` is set when this
     /// call claimed the grant.
     Admitted {
@@ -88,6 +90,7 @@ fn one(items: &[Value]) -> Result<Standing, String> {
     let granted = count(&items[2])?;
     Ok(match text(&items[0])?.as_str() {
         "waiting" => Standing::Waiting { rank: x },
+        "prequeue" => Standing::InDraw { entrants: x },
         "admitted" => Standing::Admitted {
             session_end_ms: x,
             claimed_now: (granted > 0).then_some(Claimed {
@@ -103,6 +106,7 @@ fn one(items: &[Value]) -> Result<Standing, String> {
 mod tests {
     use super::*;
     use crate::store::reply::bulk;
+    use crate::store::{Prequeue, QueueMode};
 
     fn head() -> Vec<Value> {
         let mut head: Vec<Value> = [1, 42, 60, 300, 900].map(Value::Int).to_vec();
@@ -119,6 +123,7 @@ mod tests {
         // 2 free now, then 10 sessions ending in each tenth of the session length.
         head.push(bulk("2,10,10,10,10,10,10,10,10,10,8"));
         head.push(Value::Int(30));
+        head.extend([bulk("random"), bulk("")]);
         head
     }
 
@@ -129,7 +134,12 @@ mod tests {
         reply.extend([bulk("admitted"), Value::Int(90_000), Value::Int(80_000)]);
         reply.extend([bulk("admitted"), Value::Int(95_000), Value::Int(0)]);
         reply.extend([bulk("expired"), Value::Int(-1), Value::Int(0)]);
-        let found = parse(&reply, 4, 65_000).unwrap().unwrap();
+        reply.extend([bulk("prequeue"), Value::Int(12), Value::Int(0)]);
+        let found = parse(&reply, 5, 65_000).unwrap().unwrap();
+        assert_eq!(
+            (found.observed.mode, found.observed.prequeue),
+            (QueueMode::Random, Prequeue::None)
+        );
         assert_eq!(found.waiting, 42);
         assert_eq!(found.observed.last_1m, 60);
         assert_eq!(found.observed.configured_rate, 50.0);
@@ -157,6 +167,7 @@ mod tests {
                     claimed_now: None
                 },
                 Standing::Expired,
+                Standing::InDraw { entrants: 12 },
             ]
         );
     }

@@ -1,0 +1,131 @@
+//! The calls the queue tests make to origin-queue's HTTP API (admin with the tests'
+//! bearer token, join, status), and the independent check of an opening draw.
+
+use std::net::SocketAddr;
+
+use serde_json::{json, Value};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+
+use crate::fixtures::now;
+use crate::http::{self, Response};
+use crate::processes::ADMIN_TOKEN;
+
+/// An admin API call with the tests' bearer token.
+pub fn admin(addr: SocketAddr, method: &str, path: &str, body: &Value) -> Response {
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    http::request(
+        addr,
+        method,
+        path,
+        &[("authorization", auth.as_bytes())],
+        body.to_string().as_bytes(),
+    )
+    .unwrap()
+}
+
+/// Creates or replaces `event`: open since a second ago for an hour, 100 admissions/s,
+/// with `overrides` merged in; panics unless accepted.
+pub fn configure(addr: SocketAddr, event: &str, overrides: Value) {
+    let t = now();
+    let mut cfg = json!({"rate_per_second": 100, "burst": 100, "max_active": 100000, "session_seconds": 600,
+        "claim_seconds": 30, "abandon_seconds": 60, "opens_at": t - 1, "closes_at": t + 3600});
+    for (k, v) in overrides.as_object().unwrap() {
+        cfg[k] = v.clone();
+    }
+    let r = admin(addr, "PUT", &format!("/v1/admin/events/{event}"), &cfg);
+    assert_eq!(r.status, 200, "{:?}", r.json());
+}
+
+/// Joins (with a ticket if given); returns the body and the ticket to use next.
+pub fn join(addr: SocketAddr, event: &str, ticket: Option<&str>) -> (Value, String) {
+    let r = join_response(addr, event, ticket);
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    let ticket = r.header("x-wr-ticket").expect("ticket header").to_owned();
+    assert!(r
+        .headers
+        .iter()
+        .any(|(n, v)| n == "set-cookie" && v.starts_with("wr_ticket=") && v.contains("HttpOnly")));
+    (r.json(), ticket)
+}
+
+/// The raw answer to a join (with a ticket if given).
+pub fn join_response(addr: SocketAddr, event: &str, ticket: Option<&str>) -> Response {
+    let headers: Vec<(&str, &[u8])> = ticket
+        .map(|t| vec![("x-wr-ticket", t.as_bytes())])
+        .unwrap_or_default();
+    http::request(
+        addr,
+        "POST",
+        &format!("/v1/events/{event}/join"),
+        &headers,
+        b"",
+    )
+    .unwrap()
+}
+
+/// A status poll with `ticket`.
+pub fn status(addr: SocketAddr, event: &str, ticket: &str) -> Response {
+    http::get(
+        addr,
+        &format!("/v1/events/{event}/status"),
+        &[("x-wr-ticket", ticket.as_bytes())],
+    )
+    .unwrap()
+}
+
+/// The order an opening draw must give, recomputed here from the published seed and
+/// the entrants' ids, written from the published procedure (not origin-queue's code):
+/// ascending bytes of hex(SHA-1(seed ":" id)) followed by the id.
+pub fn recompute_draw(seed: &str, entrants: &[String]) -> Vec<String> {
+    let mut keyed: Vec<(String, &String)> = entrants
+        .iter()
+        .map(|id| {
+            let digest = Sha1::digest(format!("{seed}:{id}").as_bytes());
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            (hex + id, id)
+        })
+        .collect();
+    keyed.sort();
+    keyed.into_iter().map(|(_, id)| id.clone()).collect()
+}
+
+/// The published commitment to `seed`: hex(SHA-256(seed)).
+pub fn commitment_of(seed: &str) -> String {
+    Sha256::digest(seed.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The whole published drawn order of `event`, page by page.
+pub fn published_order(addr: SocketAddr, event: &str) -> Vec<String> {
+    let mut all = Vec::new();
+    loop {
+        let page = http::get(
+            addr,
+            &format!(
+                "/v1/events/{event}/draw/order?offset={}&limit=10000",
+                all.len()
+            ),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(page.status, 200, "{:?}", page.json());
+        let entrants = page.json()["entrants"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if entrants.is_empty() {
+            return all;
+        }
+        all.extend(entrants.iter().map(|v| v.as_str().unwrap().to_owned()));
+    }
+}
+
+/// The published draw record of `event`.
+pub fn draw_record(addr: SocketAddr, event: &str) -> Value {
+    let r = http::get(addr, &format!("/v1/events/{event}/draw"), &[]).unwrap();
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    r.json()
+}
