@@ -16,6 +16,7 @@ pub mod fixtures;
 pub mod fuzz;
 pub mod http;
 pub mod in_process;
+pub mod opening;
 pub mod processes;
 pub mod proxy_wasm_host;
 pub mod queue_client;

@@ -60,3 +60,29 @@ pub fn wait_replica_online(port: &str) {
         thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Waits (at most 20 s) until the first replica of the master at `port` has every
+/// write the master has (its offset equals the master's).
+pub fn wait_replica_caught_up(port: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let info = redis_cli(port, &["INFO", "replication"]);
+        let field = |prefix: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(prefix).map(|rest| rest.trim().to_owned()))
+        };
+        let master_offset = field("master_repl_offset:");
+        let replica_offset = field("slave0:").and_then(|l| {
+            l.split(',')
+                .find_map(|f| f.strip_prefix("offset=").map(str::to_owned))
+        });
+        if master_offset.is_some() && master_offset == replica_offset {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replica of {port} did not catch up: {info}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -23,12 +23,21 @@ const KEYS: [EventKey; 9] = [
     EventKey::Stats,
 ];
 
+/// Most entrants one draw call keys or places.
+pub const DRAW_CHUNK: u64 = 10_000;
+
+/// The bound on one draw call (a chunk takes about 0.1 s on an idle shard).
+const DRAW_CHUNK_BOUND: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Length of an entry's sort key in the order set (hex SHA-1).
 const KEY_HEX: usize = 40;
 
 /// What a draw call did.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 pub enum Drew {
+    /// This call did one chunk of the draw (`so_far` entrants keyed, then placed): call
+    /// again.
+    InProgress { so_far: u64 },
     /// This call drew `entrants` places.
     Drawn { entrants: u64 },
     /// The draw had already been made.
@@ -58,18 +67,17 @@ pub struct DrawRecord {
 pub const MAX_ORDER_PAGE: u64 = 10_000;
 
 impl Store {
-    /// Runs the opening draw if it is due; long enough a bound for 300,000 entrants
-    /// (the call blocks this event's Redis shard meanwhile; see BENCHMARKS.md).
-    /// `None`: no such event.
-    pub async fn draw(
-        &self,
-        event: &str,
-        now_ms: u64,
-        bound: std::time::Duration,
-    ) -> Result<Option<Drew>, StoreError> {
+    /// Does one chunk of the opening draw, if it is due: at most [`DRAW_CHUNK`]
+    /// entrants, about 0.1 s of the shard's time (BENCHMARKS.md). `None`: no such event.
+    pub async fn draw(&self, event: &str, now_ms: u64) -> Result<Option<Drew>, StoreError> {
         let mut call = SCRIPT.prepare_invoke();
-        call.event_keys(event, &KEYS).arg(now_ms).arg(KEY_TTL_SECS);
+        call.event_keys(event, &KEYS)
+            .arg(now_ms)
+            .arg(KEY_TTL_SECS)
+            .arg(DRAW_CHUNK);
         let mut c = self.link.get();
+        // A chunk takes longer than most calls: bounded, but not by the usual timeout.
+        let bound = self.timeout().max(DRAW_CHUNK_BOUND);
         let reply: Value = self
             .bounded_by(bound, async move { call.invoke_async(&mut c).await })
             .await?;
@@ -161,6 +169,9 @@ fn parse_drew(reply: &[Value]) -> Result<Option<Drew>, String> {
             "drawn" => Drew::Drawn {
                 entrants: count(entrants)?,
             },
+            "drawing" => Drew::InProgress {
+                so_far: count(entrants)?,
+            },
             "done" => Drew::Done,
             "not_due" => Drew::NotDue,
             other => return Err(format!("a draw result of {other:?}")),
@@ -178,6 +189,11 @@ mod tests {
     fn reads_what_the_draw_did() {
         let drawn = [Value::Int(1), bulk("drawn"), Value::Int(7)];
         assert_eq!(parse_drew(&drawn), Ok(Some(Drew::Drawn { entrants: 7 })));
+        let chunk = [Value::Int(1), bulk("drawing"), Value::Int(10)];
+        assert_eq!(
+            parse_drew(&chunk),
+            Ok(Some(Drew::InProgress { so_far: 10 }))
+        );
         let done = [Value::Int(1), bulk("done"), Value::Int(7)];
         assert_eq!(parse_drew(&done), Ok(Some(Drew::Done)));
         assert_eq!(parse_drew(&[Value::Int(0)]), Ok(None));

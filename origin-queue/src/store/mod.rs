@@ -37,7 +37,7 @@ use std::time::Duration;
 use redis::FromRedisValue;
 
 pub use admit::{Admission, Step};
-pub use draw::{DrawRecord, Drew, MAX_ORDER_PAGE};
+pub use draw::{DrawRecord, Drew, DRAW_CHUNK, MAX_ORDER_PAGE};
 pub use event_config::{EventConfig, Phase, Prequeue, QueueMode};
 pub use idempotency::{IdemBegin, IDEMPOTENCY_TTL_SECS};
 pub use join::{Joined, Joins};
