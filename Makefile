@@ -47,6 +47,7 @@ lint: deps
 bench: wasm
 	cargo run -q -p wr-tests --bin bench-edge
 	cargo run -q -p wr-tests --bin bench-queue
+	cargo run -q --release -p wr-tests --bin bench-draw
 	cargo run -q --release -p wr-tests --bin bench-runtimes
 	cargo run -q -p wr-tests --bin sale-sim
 	cargo run -q -p wr-tests --bin eta-sim

@@ -137,6 +137,61 @@ fn the_local_stack_end_to_end() {
     );
 }
 
+/// A visitor who arrives before the opening, with the pre-queue open, sees the
+/// pre-queue page (no place, a draw at the opening), is given a place by the draw, and
+/// gets through to the backend by themselves.
+#[test]
+fn a_visitor_in_the_prequeue_is_drawn_a_place_and_gets_through() {
+    let stack = Stack::up();
+    let stats = stack.admin("GET", "/v1/admin/events/demo/stats", &json!({}));
+    let mut config = stats.json()["config"].clone();
+    let t = wr_tests::fixtures::now();
+    config["prequeue_opens_at"] = json!(t - 1);
+    config["opens_at"] = json!(t + 8);
+    let r = stack.admin("PUT", "/v1/admin/events/demo", &config);
+    assert_eq!(r.status, 200, "{:?}", r.json());
+
+    let browser = Browser::start().expect("browser");
+    browser
+        .goto(&format!("http://{}/reserve?seat=7", stack.edge))
+        .unwrap();
+    let title = browser
+        .wait_for(
+            "const h = document.getElementById('title'); return h && h.textContent.startsWith('The line forms at') ? h.textContent : null;",
+            Duration::from_secs(20),
+        )
+        .expect("the pre-queue page");
+    let intro = browser
+        .eval("return document.getElementById('intro').textContent")
+        .unwrap();
+    assert!(
+        intro
+            .as_str()
+            .unwrap()
+            .contains("your place will be drawn at random among everyone here by then"),
+        "{title} / {intro}"
+    );
+    let place = browser
+        .eval("return document.getElementById('position').textContent")
+        .unwrap();
+    assert!(place.as_str().unwrap().starts_with("drawn at"), "{place}");
+    let out = workspace_root().join("target/test-output");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("prequeue.png"), browser.screenshot().unwrap()).unwrap();
+
+    browser
+        .wait_for("return location.pathname === '/reserve' && document.body.innerText.includes('You are in. Visitor') ? location.href : null", Duration::from_secs(40))
+        .expect("the page moves on by itself after the draw");
+    let record = http::get(stack.edge, "/v1/events/demo/draw", &[])
+        .unwrap()
+        .json();
+    assert_eq!(
+        (record["draws"].clone(), record["entrants"].clone()),
+        (json!(1), json!(1)),
+        "{record}"
+    );
+}
+
 /// `make up` must not take another program on its ports for its own services: a port
 /// set twice is refused before anything starts, and a port another program already
 /// answers on fails the start with the service's name (CI once saw the demo backend
