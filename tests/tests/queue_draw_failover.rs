@@ -1,6 +1,7 @@
-//! The opening draw of a 200,000-entrant pre-queue while Redis fails under it: the
-//! event's master is killed (SIGKILL) mid-draw and its replica takes over, or the
-//! replica is killed mid-draw. Either way exactly one draw completes, every entrant has
+//! The opening draw of a 200,000-entrant pre-queue while something fails under it: the
+//! event's Redis master is killed (SIGKILL) mid-draw and its replica takes over, the
+//! replica is killed, or the origin-queue process drawing is killed. Each time another
+//! origin-queue instance joins in; exactly one draw completes, every entrant has
 //! exactly one place, and the line is the published order, recomputed here from the
 //! published seed.
 
@@ -11,7 +12,7 @@ use serde_json::Value;
 use wr_tests::fixtures::{now, wait_until};
 use wr_tests::in_process::InProcessQueue;
 use wr_tests::opening::{connect, entrant_id, load_entrants, prequeue_config};
-use wr_tests::processes::RedisCluster;
+use wr_tests::processes::{OriginQueue, RedisCluster};
 use wr_tests::queue_client::{commitment_of, recompute_draw};
 use wr_tests::redis_nodes::{
     master_for, pid_of, redis_cli, replica_of, wait_replica_caught_up, wait_replica_online,
@@ -19,10 +20,12 @@ use wr_tests::redis_nodes::{
 
 const ENTRANTS: usize = 200_000;
 
-/// Which node dies mid-draw.
+/// What dies mid-draw.
 enum Victim {
     Master,
     Replica,
+    /// The origin-queue process that was drawing.
+    Instance,
 }
 
 /// `event` with `ENTRANTS` in its pre-queue, all on the replica too. Returns the
@@ -91,7 +94,8 @@ fn draw_under_failure(victim: Victim, event: &str) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let master = prequeue_of_200k(&rt, &cluster, event);
     let replica = replica_of(&master);
-    let q = InProcessQueue::start(&cluster.nodes, &[("WR_REDIS_TIMEOUT_MS", "300")]);
+    let timeout = [("WR_REDIS_TIMEOUT_MS", "300")];
+    let mut first = Some(OriginQueue::start(&cluster.nodes, &timeout));
     open_now(&rt, &cluster, event);
     // Mid-draw: the first chunks are done, the draw is not.
     assert!(
@@ -102,16 +106,22 @@ fn draw_under_failure(victim: Victim, event: &str) {
         "the draw never started: {:?}",
         cursor(&master, event)
     );
-    let killed = match victim {
-        Victim::Master => &master,
-        Victim::Replica => &replica,
-    };
     let at_kill = cursor(&master, event);
-    assert!(Command::new("kill")
-        .args(["-9", &pid_of(killed)])
-        .status()
-        .unwrap()
-        .success());
+    let node = match victim {
+        Victim::Master => Some(&master),
+        Victim::Replica => Some(&replica),
+        Victim::Instance => None,
+    };
+    match node {
+        Some(port) => assert!(Command::new("kill")
+            .args(["-9", &pid_of(port)])
+            .status()
+            .unwrap()
+            .success()),
+        // Dropping the process guard kills it (SIGKILL).
+        None => drop(first.take()),
+    }
+    let q = InProcessQueue::start(&cluster.nodes, &timeout);
 
     let mut record = Value::Null;
     assert!(
@@ -135,7 +145,7 @@ fn draw_under_failure(victim: Victim, event: &str) {
     // from the seed, at places 1..N (the head may have been admitted already: burst 1).
     let serving = match victim {
         Victim::Master => &replica,
-        Victim::Replica => &master,
+        Victim::Replica | Victim::Instance => &master,
     };
     let line = line_on(serving, event);
     let granted = redis_cli(
@@ -166,12 +176,17 @@ fn draw_under_failure(victim: Victim, event: &str) {
         order.iter().copied().eq(expected[admitted.len()..].iter()),
         "the line is not the published draw"
     );
-    drop(q);
+    drop((q, first));
 }
 
 #[test]
 fn a_master_killed_mid_draw_leaves_one_draw_and_every_entrant_placed_once() {
     draw_under_failure(Victim::Master, "t-draw-master");
+}
+
+#[test]
+fn an_instance_killed_mid_draw_leaves_the_rest_to_another() {
+    draw_under_failure(Victim::Instance, "t-draw-instance");
 }
 
 #[test]
