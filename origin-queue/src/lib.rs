@@ -25,3 +25,4 @@ pub mod server;
 pub mod settings;
 pub mod status_batch;
 pub mod store;
+pub mod unknown_place;

@@ -4,9 +4,10 @@
 use rand::Rng;
 use serde::Serialize;
 
-use crate::eta::{estimate, estimate_unknown_place, Estimate, Observed};
+use crate::eta::{estimate, Estimate, Observed};
 use crate::poll_advice::poll_after_ms;
 use crate::store::QueueMode;
+use crate::unknown_place::estimate_unknown_place;
 
 /// The body of join and status answers. Serialized straight from this struct, one
 /// allocation for the text.
