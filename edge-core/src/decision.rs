@@ -1,5 +1,9 @@
 //! The per-request decision, as a pure function of the request, the clock and the
-//! shared store. The proxy-wasm glue only gathers inputs and applies the outcome.
+//! shared store (the engine remembers which passes' signatures it has verified, which
+//! changes how fast it decides, never what). The proxy-wasm glue only gathers inputs and
+//! applies the outcome.
+
+use std::sync::Mutex;
 
 use wr_pass::wire::{EVENTS_PREFIX, TICKET_HEADER, WAITING_ROOM_PREFIX};
 use wr_pass::{Rejection, TokenKind, Validity};
@@ -9,6 +13,7 @@ use crate::client::client_key;
 use crate::config::Config;
 use crate::cookies;
 use crate::metrics::Counter;
+use crate::pass_cache::PassCache;
 use crate::rate_limit::{Limited, Limiter, SharedStore};
 use crate::reply::{json_error, redirect, too_many_requests, LocalReply};
 
@@ -116,6 +121,8 @@ pub struct Decision {
 /// A validated configuration and its limiters, built once per configure.
 pub struct Engine {
     config: Config,
+    /// Passes whose signature this engine has verified (see [`PassCache`]).
+    passes: Mutex<PassCache>,
     client: Option<Limiter>,
     visitor: Option<Limiter>,
     queue: Option<Limiter>,
@@ -139,8 +146,10 @@ impl Engine {
         let in_line = config
             .in_line_rate_limit
             .map(|l| Limiter::new("in_line", l, 1, hash_key));
+        let passes = Mutex::new(PassCache::new(config.keys.derive(b"edge-pass-cache")));
         Engine {
             config,
+            passes,
             client,
             visitor,
             queue,
@@ -257,13 +266,29 @@ impl Engine {
         let validity = Validity::at(now, wire.clock_skew_seconds)
             .with_max_lifetime(wire.max_pass_lifetime_seconds);
         let mut first_failure = None;
+        let mut passes = self.passes.lock().unwrap_or_else(|p| p.into_inner());
         for candidate in cookies::find(&request.cookies, wire.pass_cookie.as_bytes()) {
-            match self
-                .config
-                .keys
-                .verify(TokenKind::Pass, candidate, validity, Some(event))
-            {
-                Ok(claims) => return Ok(claims.visitor),
+            let checked = match passes.get(candidate) {
+                // Signed as it is: only the time and the event are left to check.
+                Some(claims) => validity
+                    .check(claims, Some(event))
+                    .map(|()| claims.visitor.clone()),
+                None => match self
+                    .config
+                    .keys
+                    .verify_signature(TokenKind::Pass, candidate)
+                {
+                    Ok(claims) => {
+                        let checked = validity.check(&claims, Some(event));
+                        let visitor = claims.visitor.clone();
+                        passes.insert(candidate.to_vec(), claims);
+                        checked.map(|()| visitor)
+                    }
+                    Err(reason) => Err(reason),
+                },
+            };
+            match checked {
+                Ok(visitor) => return Ok(visitor),
                 Err(reason) => {
                     first_failure.get_or_insert(reason);
                 }
@@ -486,6 +511,49 @@ mod tests {
             }
         );
         assert_eq!(d.counters, vec![Counter::Admitted]);
+    }
+
+    /// `decide` at `now_ms` with only a pass cookie.
+    fn with_pass_at(e: &Engine, cookie: &str, now_ms: u64) -> Decision {
+        let headers = vec![
+            (b":path".to_vec(), b"/reserve".to_vec()),
+            (b"cookie".to_vec(), cookie.as_bytes().to_vec()),
+        ];
+        let request = e.read_request(&headers, Some(b"1.2.3.4:1"));
+        e.decide(&request, now_ms, &LocalStore::default())
+    }
+
+    #[test]
+    fn a_verified_pass_is_remembered_but_its_expiry_still_counts() {
+        let e = engine("");
+        let cookie = format!("wr_pass={}", pass("concert", NOW + 60));
+        assert_eq!(status(&with_pass_at(&e, &cookie, NOW * 1000)), 200);
+        assert_eq!(
+            e.passes.lock().unwrap().len(),
+            1,
+            "verified once, remembered"
+        );
+        assert_eq!(status(&with_pass_at(&e, &cookie, NOW * 1000)), 200);
+        // Past its expiry and the leeway, the remembered pass is refused as expired.
+        let later = (NOW + 60 + 31) * 1000;
+        assert_eq!(code(&with_pass_at(&e, &cookie, later)), "PASS_EXPIRED");
+    }
+
+    #[test]
+    fn a_pass_altered_after_a_genuine_one_was_remembered_is_refused() {
+        let e = engine("");
+        let genuine = pass("concert", NOW + 60);
+        assert_eq!(
+            status(&with_pass_at(&e, &format!("wr_pass={genuine}"), NOW * 1000)),
+            200
+        );
+        // The same claims with the last MAC character changed: a miss, and a bad MAC.
+        let mut forged = genuine.clone().into_bytes();
+        let last = forged.len() - 1;
+        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        let d = with_pass_at(&e, &format!("wr_pass={forged}"), NOW * 1000);
+        assert_eq!(code(&d), "PASS_INVALID");
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub mod decision;
 pub mod local_store;
 pub mod metrics;
 pub mod outcome;
+pub mod pass_cache;
 pub mod path;
 pub mod rate_limit;
 pub mod reply;

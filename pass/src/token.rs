@@ -117,6 +117,25 @@ impl Validity {
             ..self
         }
     }
+
+    /// Checks the claims of a token whose signature is known to be good: lifetime,
+    /// validity window and — if given — the event.
+    pub fn check(&self, claims: &Claims, expected_event: Option<&str>) -> Result<(), Rejection> {
+        // Claims decode only with expiry after issue; saturating all the same.
+        if claims.expires_at.saturating_sub(claims.issued_at) > self.max_lifetime_secs {
+            return Err(Rejection::LifetimeTooLong);
+        }
+        if self.now.saturating_add(self.leeway_secs) < claims.issued_at {
+            return Err(Rejection::NotYetValid);
+        }
+        if self.now >= claims.expires_at.saturating_add(self.leeway_secs) {
+            return Err(Rejection::Expired);
+        }
+        if expected_event.is_some_and(|event| event != claims.event) {
+            return Err(Rejection::WrongEvent);
+        }
+        Ok(())
+    }
 }
 
 /// Why a token could not be minted.
@@ -239,22 +258,7 @@ impl KeyRing {
         expected_event: Option<&str>,
     ) -> Result<Claims, Rejection> {
         let claims = self.verify_signature(kind, token)?;
-        // Claims decode only with expiry after issue, so this cannot underflow.
-        if claims.expires_at - claims.issued_at > validity.max_lifetime_secs {
-            return Err(Rejection::LifetimeTooLong);
-        }
-        let Validity {
-            now, leeway_secs, ..
-        } = validity;
-        if now.saturating_add(leeway_secs) < claims.issued_at {
-            return Err(Rejection::NotYetValid);
-        }
-        if now >= claims.expires_at.saturating_add(leeway_secs) {
-            return Err(Rejection::Expired);
-        }
-        if expected_event.is_some_and(|event| event != claims.event) {
-            return Err(Rejection::WrongEvent);
-        }
+        validity.check(&claims, expected_event)?;
         Ok(claims)
     }
 
