@@ -268,26 +268,7 @@ impl Engine {
         let mut first_failure = None;
         let mut passes = self.passes.lock().unwrap_or_else(|p| p.into_inner());
         for candidate in cookies::find(&request.cookies, wire.pass_cookie.as_bytes()) {
-            let checked = match passes.get(candidate) {
-                // Signed as it is: only the time and the event are left to check.
-                Some(claims) => validity
-                    .check(claims, Some(event))
-                    .map(|()| claims.visitor.clone()),
-                None => match self
-                    .config
-                    .keys
-                    .verify_signature(TokenKind::Pass, candidate)
-                {
-                    Ok(claims) => {
-                        let checked = validity.check(&claims, Some(event));
-                        let visitor = claims.visitor.clone();
-                        passes.insert(candidate.to_vec(), claims);
-                        checked.map(|()| visitor)
-                    }
-                    Err(reason) => Err(reason),
-                },
-            };
-            match checked {
+            match passes.verify(&self.config.keys, candidate, validity, event) {
                 Ok(visitor) => return Ok(visitor),
                 Err(reason) => {
                     first_failure.get_or_insert(reason);

@@ -23,7 +23,7 @@
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 
-use wr_pass::Claims;
+use wr_pass::{Claims, KeyRing, Rejection, TokenKind, Validity};
 
 /// Most entries per generation.
 pub const GENERATION: usize = 1_024;
@@ -62,6 +62,27 @@ impl PassCache {
             current: HashMap::with_capacity_and_hasher(GENERATION, hasher),
             old: HashMap::with_hasher(hasher),
         }
+    }
+
+    /// Checks the pass `token` for `event` as [`KeyRing::verify`] does, with the HMAC
+    /// only the first time this token is seen (a token whose signature verified is
+    /// remembered, whatever its claims say now); the visitor id if it admits.
+    pub fn verify(
+        &mut self,
+        keys: &KeyRing,
+        token: &[u8],
+        validity: Validity,
+        event: &str,
+    ) -> Result<String, Rejection> {
+        if let Some(claims) = self.get(token) {
+            validity.check(claims, Some(event))?;
+            return Ok(claims.visitor.clone());
+        }
+        let claims = keys.verify_signature(TokenKind::Pass, token)?;
+        let checked = validity.check(&claims, Some(event));
+        let visitor = claims.visitor.clone();
+        self.insert(token.to_vec(), claims);
+        checked.map(|()| visitor)
     }
 
     /// The claims of `token` if its signature was verified before.

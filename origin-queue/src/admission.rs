@@ -25,9 +25,9 @@ const DRAW_SLICE: Duration = Duration::from_secs(2);
 /// do so at once: chunks are atomic and the draw completes once.
 async fn draw(store: &Store, event: &str) {
     let started = Instant::now();
-    while started.elapsed() < DRAW_SLICE {
+    loop {
         match store.draw(event, now_ms()).await {
-            Ok(Some(Drew::InProgress { .. })) => continue,
+            Ok(Some(Drew::InProgress { .. })) if started.elapsed() < DRAW_SLICE => continue,
             Ok(Some(Drew::Drawn { entrants })) => {
                 let ms = started.elapsed().as_millis() as u64;
                 tracing::info!(event, entrants, ms, "opening draw completed");

@@ -16,6 +16,15 @@ pub fn redis_cli(port: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// Bytes of memory the node at `port` uses (`INFO memory`'s `used_memory`; 0 if unread).
+pub fn used_memory(port: &str) -> u64 {
+    redis_cli(port, &["INFO", "memory"])
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// The port of the master that owns `key`'s slot, among `nodes` (`host:port`).
 pub fn master_for(nodes: &[String], key: &str) -> String {
     for node in nodes {

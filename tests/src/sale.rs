@@ -27,13 +27,7 @@ pub fn simulation_queue() -> (RedisCluster, OriginQueue) {
     (cluster, q)
 }
 
-/// A number from the environment variable `name`, else `default`.
-pub fn env_number(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+pub use crate::fixtures::env_number;
 
 /// How the sale goes.
 #[derive(Clone, Debug)]

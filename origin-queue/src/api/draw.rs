@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::{checked_event, AppResult, Queue};
-use crate::store::{Prequeue, MAX_ORDER_PAGE};
+use crate::store::MAX_ORDER_PAGE;
 
 /// The procedure, as published with the record (the full text is `docs/draw.md`).
 pub const PROCEDURE: &str =
@@ -55,9 +55,12 @@ pub async fn order(
 ) -> AppResult {
     checked_event(&event)?;
     let (offset, limit) = page(query.as_deref().unwrap_or(""))?;
-    let stats = queue.stats_of(&event).await?;
-    if stats.prequeue != Prequeue::Drawn {
-        return Err(ApiError::NotDrawnYet);
+    // The seed is published once the draw has completed, and not before.
+    let record = queue.store.draw_record(&event).await?;
+    match record {
+        None => return Err(ApiError::EventNotFound),
+        Some(r) if r.seed.is_none() => return Err(ApiError::NotDrawnYet),
+        Some(_) => {}
     }
     let entrants = queue.store.draw_order(&event, offset, limit).await?;
     Ok(Json(json!({

@@ -5,7 +5,7 @@ use redis::Value;
 
 use super::event_config::{Prequeue, QueueMode};
 use super::keys::{Bind, EventKey, KEY_TTL_SECS};
-use super::reply::{count, int, text};
+use super::reply::{self, count, int};
 use super::script::lua_script;
 use super::{Store, StoreError};
 
@@ -103,8 +103,6 @@ fn parse(reply: &[Value]) -> Result<Admission, String> {
         -2 => return Ok(Admission::DrawDue),
         _ => {}
     }
-    let mode_name = text(&reply[10])?;
-    let prequeue_name = text(&reply[11])?;
     Ok(Admission::Stepped(Step {
         admitted: n(0)?,
         lapsed: n(1)?,
@@ -115,10 +113,8 @@ fn parse(reply: &[Value]) -> Result<Admission, String> {
         dry_waiting: n(7)?,
         dry_admitted: n(8)?,
         dry_wait_ms: n(9)?,
-        mode: QueueMode::from_script(&mode_name)
-            .ok_or_else(|| format!("a mode of {mode_name:?}"))?,
-        prequeue: Prequeue::from_script(&prequeue_name)
-            .ok_or_else(|| format!("a pre-queue state of {prequeue_name:?}"))?,
+        mode: reply::mode(&reply[10])?,
+        prequeue: reply::prequeue(&reply[11])?,
     }))
 }
 

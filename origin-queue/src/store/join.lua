@@ -53,7 +53,7 @@ for i = 3, #ARGV do
     seen_mark(ring, new)
     if prequeue == 'open' then
       ev.prequeue_last = new
-      entrants = nil
+      if entrants then entrants = entrants + 1 end
     end
     state, x = place_of(new, v)
     placed = placed + 1

@@ -21,6 +21,18 @@ pub fn text(v: &Value) -> Result<String, String> {
     redis::from_redis_value(v).map_err(|e| e.to_string())
 }
 
+/// A queueing mode item (`QueueMode::name`).
+pub fn mode(v: &Value) -> Result<QueueMode, String> {
+    let name = text(v)?;
+    QueueMode::from_script(&name).ok_or_else(|| format!("a mode of {name:?}"))
+}
+
+/// A pre-queue state item (`event_prequeue` in `event.lua`).
+pub fn prequeue(v: &Value) -> Result<Prequeue, String> {
+    let name = text(v)?;
+    Prequeue::from_script(&name).ok_or_else(|| format!("a pre-queue state of {name:?}"))
+}
+
 /// The part of a join or status reply shared by the whole batch (`event_batch_head` in
 /// `event.lua`).
 pub struct BatchHead {
@@ -60,12 +72,6 @@ pub fn batch<T>(
     let ends_text = text(&reply[14])?;
     let slot_ends = SlotEnds::parse(&ends_text)
         .ok_or_else(|| format!("slot ends of {ends_text:?} in the batch head"))?;
-    let mode_name = text(&reply[16])?;
-    let mode = QueueMode::from_script(&mode_name)
-        .ok_or_else(|| format!("a mode of {mode_name:?} in the batch head"))?;
-    let prequeue_name = text(&reply[17])?;
-    let prequeue = Prequeue::from_script(&prequeue_name)
-        .ok_or_else(|| format!("a pre-queue state of {prequeue_name:?} in the batch head"))?;
     let observed = Observed {
         last_1m: n(2)?,
         last_5m: n(3)?,
@@ -82,8 +88,8 @@ pub fn batch<T>(
         slot_ends,
         waiting: n(1)?,
         recent_joins: n(15)?,
-        mode,
-        prequeue,
+        mode: mode(&reply[16])?,
+        prequeue: prequeue(&reply[17])?,
     };
     let head = BatchHead {
         waiting: n(1)?,

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::event_config::{EventConfig, Phase, Prequeue, QueueMode};
 use super::keys::{Bind, EventKey};
-use super::reply::{count, observing_secs, text};
+use super::reply::{self, count, observing_secs, text};
 use super::script::lua_script;
 use super::{Store, StoreError};
 use crate::eta::Observed;
@@ -104,12 +104,6 @@ fn parse(reply: &[Value], now_ms: u64) -> Result<Option<Stats>, String> {
         observing_secs: observing_secs(n(13)?, now_ms),
         ..Observed::default()
     };
-    let mode_name = text(&reply[14])?;
-    let mode =
-        QueueMode::from_script(&mode_name).ok_or_else(|| format!("a mode of {mode_name:?}"))?;
-    let prequeue_name = text(&reply[15])?;
-    let prequeue = Prequeue::from_script(&prequeue_name)
-        .ok_or_else(|| format!("a pre-queue state of {prequeue_name:?}"))?;
     let dry_admitted = n(18)?;
     let dry_run = DryRun {
         waiting: n(17)?,
@@ -124,8 +118,8 @@ fn parse(reply: &[Value], now_ms: u64) -> Result<Option<Stats>, String> {
     };
     Ok(Some(Stats {
         state,
-        mode,
-        prequeue,
+        mode: reply::mode(&reply[14])?,
+        prequeue: reply::prequeue(&reply[15])?,
         prequeue_entrants: n(16)?,
         dry_run,
         paused: n(3)? == 1,

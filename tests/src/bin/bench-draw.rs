@@ -18,25 +18,10 @@
 use std::time::Instant;
 
 use origin_queue::store::Drew;
-use wr_tests::fixtures::now;
+use wr_tests::fixtures::{env_number, now};
 use wr_tests::opening::{connect, load_entrants, prequeue_config};
 use wr_tests::processes::RedisCluster;
-use wr_tests::redis_nodes::{master_for, redis_cli};
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn used_memory(port: &str) -> u64 {
-    redis_cli(port, &["INFO", "memory"])
-        .lines()
-        .find_map(|l| l.strip_prefix("used_memory:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
+use wr_tests::redis_nodes::{master_for, redis_cli, used_memory};
 
 /// Rewrites every score of the sorted set `key` in chunks of 500 (the draw's chunks),
 /// in one script: the floor of an atomic reordering.
@@ -131,8 +116,8 @@ async fn one_run(nodes: &[String], run: usize, entrants: usize) -> Run {
 }
 
 fn main() {
-    let entrants = env_usize("WR_DRAW_ENTRANTS", 300_000);
-    let runs = env_usize("WR_DRAW_RUNS", 3).max(1);
+    let entrants = env_number("WR_DRAW_ENTRANTS", 300_000);
+    let runs = env_number("WR_DRAW_RUNS", 3).max(1);
     println!("command: cargo run -q --release -p wr-tests --bin bench-draw  (WR_DRAW_ENTRANTS={entrants} WR_DRAW_RUNS={runs})");
     let cluster = RedisCluster::start();
     let rt = tokio::runtime::Runtime::new().expect("runtime");

@@ -13,27 +13,12 @@ use std::io::Write;
 use std::process::Command;
 
 use wr_pass::{Claims, TokenKind};
-use wr_tests::fixtures::{keys, now};
+use wr_tests::fixtures::{env_number, keys, now};
 use wr_tests::processes::{origin_queue_release_bin, OriginQueue, RedisCluster};
-use wr_tests::redis_nodes::{master_for, redis_cli};
+use wr_tests::redis_nodes::{master_for, redis_cli, used_memory};
 use wr_tests::wrk::{Wrk, WrkResult};
 
 const EVENT: &str = "bench";
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn used_memory(port: &str) -> u64 {
-    redis_cli(port, &["INFO", "memory"])
-        .lines()
-        .find_map(|l| l.strip_prefix("used_memory:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
 
 /// Script calls the master at `port` ran, and the microseconds it spent in them, since
 /// the last CONFIG RESETSTAT.
@@ -88,9 +73,9 @@ fn redis_benchmark_zrank(port: &str, key: &str, member: &str, pipeline: u32) -> 
 }
 
 fn main() {
-    let target = env_u64("WR_BENCH_VISITORS", 300_000);
-    let seconds = env_u64("WR_BENCH_SECONDS", 10);
-    let rounds = env_u64("WR_BENCH_ROUNDS", 3);
+    let target = env_number("WR_BENCH_VISITORS", 300_000);
+    let seconds = env_number("WR_BENCH_SECONDS", 10);
+    let rounds = env_number("WR_BENCH_ROUNDS", 3);
     let binary = origin_queue_release_bin();
     let cluster = RedisCluster::start();
     let limits = [
