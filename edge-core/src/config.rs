@@ -15,6 +15,8 @@ const MAX_EVENTS: usize = 64;
 const MAX_PREFIXES: usize = 256;
 /// Largest number of rate-limit slots (each costs ~100 bytes of shared data per worker set).
 const MAX_SLOTS: u32 = 1 << 20;
+/// Largest `rate_limit_lease`.
+const MAX_LEASE: u32 = 1_000;
 
 /// A token bucket: sustained rate and burst size.
 #[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
@@ -75,6 +77,9 @@ fn default_denied_retry_after() -> u32 {
 fn default_slots() -> u32 {
     16_384
 }
+fn default_lease() -> u32 {
+    16
+}
 fn default_client_limit() -> Option<RateLimit> {
     Some(RateLimit {
         requests_per_second: 50.0,
@@ -122,6 +127,8 @@ struct RawConfig {
     in_line_rate_limit: Option<RateLimit>,
     #[serde(default = "default_slots")]
     rate_limit_slots: u32,
+    #[serde(default = "default_lease")]
+    rate_limit_lease: u32,
     #[serde(default = "default_denied_retry_after")]
     denied_retry_after_seconds: u32,
 }
@@ -162,6 +169,9 @@ pub struct Config {
     pub in_line_rate_limit: Option<RateLimit>,
     /// Number of shared-data slots per rate-limit namespace: bounds memory.
     pub rate_limit_slots: u32,
+    /// Tokens a worker draws from a shared bucket at once, at most (see
+    /// [`crate::lease`]; never more than a quarter of a limit's burst).
+    pub rate_limit_lease: u32,
     /// `Retry-After` sent with 403 "not admitted" answers.
     pub denied_retry_after_seconds: u32,
 }
@@ -232,6 +242,9 @@ impl Config {
         if raw.rate_limit_slots == 0 || raw.rate_limit_slots > MAX_SLOTS {
             problems.push(format!("rate_limit_slots: between 1 and {MAX_SLOTS}"));
         }
+        if raw.rate_limit_lease == 0 || raw.rate_limit_lease > MAX_LEASE {
+            problems.push(format!("rate_limit_lease: between 1 and {MAX_LEASE}"));
+        }
         if raw.denied_retry_after_seconds == 0 || raw.denied_retry_after_seconds > 3600 {
             problems.push("denied_retry_after_seconds: between 1 and 3600".into());
         }
@@ -262,6 +275,7 @@ impl Config {
                 queue_rate_limit: raw.queue_rate_limit,
                 in_line_rate_limit: raw.in_line_rate_limit,
                 rate_limit_slots: raw.rate_limit_slots,
+                rate_limit_lease: raw.rate_limit_lease,
                 denied_retry_after_seconds: raw.denied_retry_after_seconds,
             }),
             _ => Err(problems),
@@ -493,7 +507,8 @@ pub(crate) mod tests {
             "clock_skew_seconds": 9999,
             "waiting_room_path": "/wait",
             "client_rate_limit": {"requests_per_second": 0, "burst": 0},
-            "rate_limit_slots": 0
+            "rate_limit_slots": 0,
+            "rate_limit_lease": 0
         }"#;
         let problems = Config::from_json(text.as_bytes()).unwrap_err();
         let all = problems.join("\n");
@@ -511,6 +526,7 @@ pub(crate) mod tests {
             "client_rate_limit.requests_per_second",
             "client_rate_limit.burst",
             "rate_limit_slots",
+            "rate_limit_lease",
         ] {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
         }

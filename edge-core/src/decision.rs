@@ -43,8 +43,8 @@ impl<'a> Request<'a> {
     /// Gathers the inputs from the request's header pairs (names compared without
     /// case). `owned` are the headers only the filter may set: any header that spells
     /// one of them is listed in `spoofed`.
-    pub fn from_headers(
-        headers: &'a [(Vec<u8>, Vec<u8>)],
+    pub fn from_headers<H: AsRef<[u8]>>(
+        headers: &'a [(H, H)],
         source_address: Option<&'a [u8]>,
         owned: &[&str],
     ) -> Self {
@@ -53,8 +53,9 @@ impl<'a> Request<'a> {
             ..Request::default()
         };
         for (name, value) in headers {
-            if name.as_slice() == b":path" {
-                request.path.get_or_insert(value.as_slice());
+            let (name, value) = (name.as_ref(), value.as_ref());
+            if name == b":path" {
+                request.path.get_or_insert(value);
             } else if name.eq_ignore_ascii_case(b"accept") {
                 request.accept.push(value);
             } else if name.eq_ignore_ascii_case(b"cookie") {
@@ -133,19 +134,17 @@ impl Engine {
     /// Builds the limiters for `config`.
     pub fn new(config: Config) -> Engine {
         let hash_key = config.keys.derive(b"edge-rate-limit-slots");
-        let slots = config.rate_limit_slots;
+        let (slots, lease) = (config.rate_limit_slots, config.rate_limit_lease);
+        let limiter =
+            |namespace, limit, slots| Limiter::new(namespace, limit, slots, hash_key, lease);
         let client = config
             .client_rate_limit
-            .map(|l| Limiter::new("client", l, slots, hash_key));
+            .map(|l| limiter("client", l, slots));
         let visitor = config
             .visitor_rate_limit
-            .map(|l| Limiter::new("visitor", l, slots, hash_key));
-        let queue = config
-            .queue_rate_limit
-            .map(|l| Limiter::new("queue", l, 1, hash_key));
-        let in_line = config
-            .in_line_rate_limit
-            .map(|l| Limiter::new("in_line", l, 1, hash_key));
+            .map(|l| limiter("visitor", l, slots));
+        let queue = config.queue_rate_limit.map(|l| limiter("queue", l, 1));
+        let in_line = config.in_line_rate_limit.map(|l| limiter("in_line", l, 1));
         let passes = Mutex::new(PassCache::new(config.keys.derive(b"edge-pass-cache")));
         Engine {
             config,
@@ -163,9 +162,9 @@ impl Engine {
     }
 
     /// Gathers the inputs of one request from its headers (see [`Request::from_headers`]).
-    pub fn read_request<'a>(
+    pub fn read_request<'a, H: AsRef<[u8]>>(
         &self,
-        headers: &'a [(Vec<u8>, Vec<u8>)],
+        headers: &'a [(H, H)],
         source_address: Option<&'a [u8]>,
     ) -> Request<'a> {
         Request::from_headers(headers, source_address, &self.config.owned_headers())
@@ -173,6 +172,27 @@ impl Engine {
 
     /// Decides what happens to `request` at `now_ms` (unix milliseconds).
     pub fn decide(&self, request: &Request, now_ms: u64, store: &dyn SharedStore) -> Decision {
+        let source = || request.source_address.map(<[u8]>::to_vec);
+        self.decide_with_source(request, &source, now_ms, store)
+    }
+
+    /// [`Engine::decide`] for a runtime where reading the client's address costs
+    /// something (a proxy-wasm property is a host call): `source` is asked at most
+    /// once, and only when a per-address limit applies, instead of
+    /// `request.source_address`.
+    ///
+    /// Who is limited per address: requests without a valid pass on protected paths,
+    /// and all traffic to origin-queue. A request with a valid pass is limited per
+    /// visitor instead: everyone behind one address (a carrier NAT, an office) has
+    /// waited their own turn, and an address cannot hold more passes than its visitors
+    /// waited for.
+    pub fn decide_with_source(
+        &self,
+        request: &Request,
+        source: &dyn Fn() -> Option<Vec<u8>>,
+        now_ms: u64,
+        store: &dyn SharedStore,
+    ) -> Decision {
         let Some(path) = request.path else {
             return path_rejected();
         };
@@ -183,13 +203,19 @@ impl Engine {
             PathClass::Queue => None,
             PathClass::Protected(event) => Some(event),
         };
-        if let Some(limiter) = &self.client {
-            let key = client_key(request.source_address);
-            if let Err(limited) = limiter.take(store, &key, now_ms) {
-                return rate_limited(limited, Counter::RateLimitedClient);
+        let per_address = || match &self.client {
+            Some(limiter) => {
+                let key = client_key(source().as_deref());
+                limiter
+                    .take(store, &key, now_ms)
+                    .map_err(|limited| rate_limited(limited, Counter::RateLimitedClient))
             }
-        }
+            None => Ok(()),
+        };
         let Some(event) = event else {
+            if let Err(limited) = per_address() {
+                return limited;
+            }
             return self.to_queue(request, now_ms, store);
         };
         match self.verify_pass(request, &event.id, now_ms / 1000) {
@@ -202,7 +228,10 @@ impl Engine {
                 let identity = Some((visitor, event.id.clone()));
                 forward(request, identity, false, &[Counter::Admitted])
             }
-            Err(reason) => self.not_admitted(request, path, &event.id, reason),
+            Err(reason) => match per_address() {
+                Err(limited) => limited,
+                Ok(()) => self.not_admitted(request, path, &event.id, reason),
+            },
         }
     }
 
@@ -738,6 +767,69 @@ mod tests {
             )),
             200
         );
+    }
+
+    fn pass_of(visitor: &str) -> String {
+        let ring = KeyRing::from_json(KEYS).unwrap();
+        let claims = Claims::new("concert", visitor, NOW - 1, NOW + 600);
+        format!("wr_pass={}", ring.mint(TokenKind::Pass, &claims).unwrap())
+    }
+
+    #[test]
+    fn visitors_with_passes_behind_one_address_are_not_limited_per_address() {
+        let e = engine(LIMITS);
+        let store = LocalStore::default();
+        // The client limit's burst is 3; ten admitted visitors share one address.
+        for i in 0..10 {
+            let cookie = pass_of(&format!("vis-{i}"));
+            let d = run_in(&e, &store, "/reserve", Some(&cookie), None, "1.1.1.1:1");
+            assert_eq!(d.counters, vec![Counter::Admitted], "visitor {i}");
+        }
+    }
+
+    #[test]
+    fn the_address_is_read_only_when_a_per_address_limit_applies() {
+        let e = engine(LIMITS);
+        let store = LocalStore::default();
+        let asked = std::cell::Cell::new(0);
+        let source = || {
+            asked.set(asked.get() + 1);
+            Some(b"1.1.1.1:1".to_vec())
+        };
+        let decide = |path: &str, cookie: &str| {
+            let headers = vec![
+                (b":path".to_vec(), path.as_bytes().to_vec()),
+                (b"cookie".to_vec(), cookie.as_bytes().to_vec()),
+            ];
+            let request = e.read_request(&headers, None);
+            status(&e.decide_with_source(&request, &source, NOW * 1000, &store))
+        };
+        assert_eq!(decide("/reserve", &pass_of("vis-1")), 200);
+        assert_eq!(decide("/static/a.css", ""), 200);
+        assert_eq!(asked.get(), 0);
+        assert_eq!(decide("/reserve", "wr_pass=forged"), 403);
+        assert_eq!(decide("/v1/events/concert/join", ""), 200);
+        assert_eq!(asked.get(), 2);
+    }
+
+    #[test]
+    fn forged_passes_from_one_address_are_limited_per_address() {
+        let e = engine(LIMITS);
+        let store = LocalStore::default();
+        let forged = format!("{}x", pass_of("vis-1"));
+        let statuses: Vec<u32> = (0..4)
+            .map(|_| {
+                status(&run_in(
+                    &e,
+                    &store,
+                    "/reserve",
+                    Some(&forged),
+                    None,
+                    "1.1.1.1:1",
+                ))
+            })
+            .collect();
+        assert_eq!(statuses, [403, 403, 403, 429]);
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod config;
 pub mod conformance;
 pub mod cookies;
 pub mod decision;
+pub mod lease;
 pub mod local_store;
 pub mod metrics;
 pub mod outcome;

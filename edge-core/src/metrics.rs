@@ -131,6 +131,36 @@ impl Counter {
     }
 }
 
+/// Counts not yet handed to the host: a runtime whose host calls cost something adds a
+/// request's counters here and hands the totals over now and then (the proxy-wasm
+/// filter: on every tick), so a request makes no metric call.
+#[derive(Debug, Default)]
+pub struct Tally {
+    counts: [u64; Counter::ALL.len()],
+}
+
+impl Tally {
+    /// Adds one to each of `counters`.
+    pub fn add(&mut self, counters: &[Counter]) {
+        for counter in counters {
+            let count = &mut self.counts[counter.index()];
+            *count = count.saturating_add(1);
+        }
+    }
+
+    /// The counters with something to add, and how much; leaves the tally empty.
+    pub fn drain(&mut self) -> Vec<(Counter, u64)> {
+        let drained = Counter::ALL
+            .iter()
+            .zip(&self.counts)
+            .filter(|(_, n)| **n > 0)
+            .map(|(c, n)| (*c, *n))
+            .collect();
+        self.counts = [0; Counter::ALL.len()];
+        drained
+    }
+}
+
 /// A counter is written as its stat name.
 impl serde::Serialize for Counter {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -141,6 +171,18 @@ impl serde::Serialize for Counter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tally_hands_over_each_count_once() {
+        let mut t = Tally::default();
+        t.add(&[Counter::Admitted, Counter::Denied]);
+        t.add(&[Counter::Admitted]);
+        assert_eq!(
+            t.drain(),
+            vec![(Counter::Admitted, 2), (Counter::Denied, 1)]
+        );
+        assert_eq!(t.drain(), vec![]);
+    }
 
     #[test]
     fn all_is_in_index_order_with_unique_names() {

@@ -152,14 +152,28 @@ impl crate::decision::Engine {
     /// The whole job of an adapter in one call: reads the request from its header pairs
     /// (`:path` among them) and the peer address, decides at `now_ms` (unix
     /// milliseconds) with `store`, and returns the outcome to apply.
-    pub fn outcome(
+    pub fn outcome<H: AsRef<[u8]>>(
         &self,
-        headers: &[(Vec<u8>, Vec<u8>)],
+        headers: &[(H, H)],
         source_address: Option<&[u8]>,
         now_ms: u64,
         store: &dyn crate::rate_limit::SharedStore,
     ) -> Outcome {
         let request = self.read_request(headers, source_address);
         Outcome::of(self.decide(&request, now_ms, store), self.config())
+    }
+
+    /// [`Engine::outcome`] with the peer address read only if a per-address limit
+    /// applies (see [`Engine::decide_with_source`]).
+    pub fn outcome_with_source<H: AsRef<[u8]>>(
+        &self,
+        headers: &[(H, H)],
+        source: &dyn Fn() -> Option<Vec<u8>>,
+        now_ms: u64,
+        store: &dyn crate::rate_limit::SharedStore,
+    ) -> Outcome {
+        let request = self.read_request(headers, None);
+        let decision = self.decide_with_source(&request, source, now_ms, store);
+        Outcome::of(decision, self.config())
     }
 }

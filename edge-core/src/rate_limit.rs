@@ -10,11 +10,19 @@
 //! last client; a different client takes the slot over once the old bucket has refilled
 //! completely (it was idle), and otherwise shares it, which can only make two colliding
 //! busy clients stricter, never looser.
+//!
+//! A worker does not go to shared data for every request: it draws a [`lease`] of up to
+//! `B` tokens at once and spends it from memory (the bound that costs is in [`lease`]).
+//!
+//! [`lease`]: crate::lease
+
+use std::sync::Mutex;
 
 #[allow(deprecated)] // SipHash-2-4 itself is sound; std only deprecated the type's name.
 use std::hash::{Hasher, SipHasher};
 
 use crate::config::RateLimit;
+use crate::lease::{Lease, LeaseTable};
 
 /// Compare-and-swap attempts before giving up; giving up counts as limited.
 pub const MAX_CAS_ATTEMPTS: usize = 16;
@@ -57,6 +65,10 @@ pub struct Limiter {
     limit: RateLimit,
     slots: u32,
     sip_keys: (u64, u64),
+    /// Tokens drawn from shared data at once, at most (`B`).
+    lease_tokens: u32,
+    /// This worker's leases.
+    leases: Mutex<LeaseTable>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,18 +104,36 @@ impl Bucket {
 
 impl Limiter {
     /// A limiter; `hash_key` must be the same in every worker (derive it from config).
-    pub fn new(namespace: &'static str, limit: RateLimit, slots: u32, hash_key: [u8; 32]) -> Self {
+    /// Leases are of `lease` tokens at most, and never more than a quarter of the burst
+    /// (at least one token): see [`Limiter::lease_tokens`].
+    pub fn new(
+        namespace: &'static str,
+        limit: RateLimit,
+        slots: u32,
+        hash_key: [u8; 32],
+        lease: u32,
+    ) -> Self {
         let half = |i: usize| {
             let mut w = [0u8; 8];
             w.copy_from_slice(&hash_key[i * 8..i * 8 + 8]);
             u64::from_le_bytes(w)
         };
+        let slots = slots.max(1);
         Limiter {
             namespace,
             limit,
-            slots: slots.max(1),
+            slots,
             sip_keys: (half(0), half(1)),
+            lease_tokens: lease.min(limit.burst / 4).max(1),
+            leases: Mutex::new(LeaseTable::new(slots)),
         }
+    }
+
+    /// `B`: the most tokens one draw from shared data takes. A client can get at most
+    /// `W × (B − 1)` requests more than the exact bucket in any interval, with `W`
+    /// workers (see [`crate::lease`]).
+    pub fn lease_tokens(&self) -> u32 {
+        self.lease_tokens
     }
 
     fn capacity(&self) -> u64 {
@@ -128,19 +158,50 @@ impl Limiter {
         }
     }
 
-    fn slot_of(&self, id: &[u8]) -> (String, u64) {
+    fn fingerprint(&self, id: &[u8]) -> u64 {
         #[allow(deprecated)]
         let mut hasher = SipHasher::new_with_keys(self.sip_keys.0, self.sip_keys.1);
         hasher.write(self.namespace.as_bytes());
         hasher.write(id);
-        let fingerprint = hasher.finish();
-        let slot = fingerprint % u64::from(self.slots);
-        (format!("wr:rl:{}:{slot}", self.namespace), fingerprint)
+        hasher.finish()
     }
 
-    /// Takes one token for `id` at `now_ms`, or says why not.
+    fn slot_key(&self, fingerprint: u64) -> String {
+        let slot = fingerprint % u64::from(self.slots);
+        format!("wr:rl:{}:{slot}", self.namespace)
+    }
+
+    /// Takes one token for `id` at `now_ms`, or says why not: from this worker's lease
+    /// when it holds one, else by drawing a new lease from the shared bucket.
     pub fn take(&self, store: &dyn SharedStore, id: &[u8], now_ms: u64) -> Result<(), Limited> {
-        let (key, fingerprint) = self.slot_of(id);
+        let fingerprint = self.fingerprint(id);
+        let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+        if leases.spend(fingerprint, now_ms) {
+            return Ok(());
+        }
+        let unused = match leases.take_entry(fingerprint) {
+            Some(own) if own.fingerprint == fingerprint => own.tokens,
+            Some(other) => {
+                self.give_back(store, other, now_ms);
+                0
+            }
+            None => 0,
+        };
+        let drawn = self.draw(store, fingerprint, unused, now_ms)?;
+        leases.grant(fingerprint, drawn - 1, now_ms);
+        Ok(())
+    }
+
+    /// Draws up to `B` tokens (at least one) from `fingerprint`'s shared bucket, after
+    /// giving back the `unused` tokens of its expired lease, in one compare-and-swap.
+    fn draw(
+        &self,
+        store: &dyn SharedStore,
+        fingerprint: u64,
+        unused: u32,
+        now_ms: u64,
+    ) -> Result<u32, Limited> {
+        let key = self.slot_key(fingerprint);
         let full = Bucket {
             fingerprint,
             micro_tokens: self.capacity(),
@@ -163,6 +224,10 @@ impl Limiter {
                     }
                 }
             };
+            bucket.micro_tokens = bucket
+                .micro_tokens
+                .saturating_add(u64::from(unused) * TOKEN)
+                .min(self.capacity());
             if bucket.micro_tokens < TOKEN {
                 let missing = TOKEN - bucket.micro_tokens;
                 let wait_ms = missing.div_ceil(self.refill_per_ms());
@@ -171,14 +236,42 @@ impl Limiter {
                     retry_after_secs: secs as u32,
                 });
             }
-            bucket.micro_tokens -= TOKEN;
+            let drawn = (bucket.micro_tokens / TOKEN).min(u64::from(self.lease_tokens));
+            bucket.micro_tokens -= drawn * TOKEN;
             match store.set(&key, &bucket.encode(), cas) {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(drawn as u32),
                 Err(StoreError::CasMismatch) => continue,
                 Err(StoreError::Other) => return Err(Limited::StoreFailed),
             }
         }
         Err(Limited::Contention)
+    }
+
+    /// Gives the unused tokens of another client's lease (evicted from this worker's
+    /// table) back to its shared bucket, unless that slot has changed hands. Best
+    /// effort: tokens that cannot be given back only make that client stricter.
+    fn give_back(&self, store: &dyn SharedStore, lease: Lease, now_ms: u64) {
+        let key = self.slot_key(lease.fingerprint);
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let Some((bytes, cas)) = store.get(&key) else {
+                return;
+            };
+            let Some(bucket) = Bucket::decode(&bytes) else {
+                return;
+            };
+            if bucket.fingerprint != lease.fingerprint {
+                return;
+            }
+            let mut bucket = self.refilled(bucket, now_ms);
+            bucket.micro_tokens = bucket
+                .micro_tokens
+                .saturating_add(u64::from(lease.tokens) * TOKEN)
+                .min(self.capacity());
+            match store.set(&key, &bucket.encode(), cas) {
+                Err(StoreError::CasMismatch) => continue,
+                _ => return,
+            }
+        }
     }
 }
 
@@ -196,7 +289,100 @@ mod tests {
             },
             slots,
             [7; 32],
+            16,
         )
+    }
+
+    /// Requests admitted for `id` at `now_ms`, out of `n`.
+    fn admitted(l: &Limiter, store: &dyn SharedStore, id: &[u8], n: usize, now_ms: u64) -> usize {
+        (0..n).filter(|_| l.take(store, id, now_ms).is_ok()).count()
+    }
+
+    /// A [`LocalStore`] that counts the calls made to it.
+    #[derive(Default)]
+    struct Counting {
+        inner: LocalStore,
+        calls: std::cell::Cell<usize>,
+    }
+
+    impl SharedStore for Counting {
+        fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+            self.calls.set(self.calls.get() + 1);
+            self.inner.get(key)
+        }
+        fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
+            self.calls.set(self.calls.get() + 1);
+            self.inner.set(key, value, cas)
+        }
+    }
+
+    #[test]
+    fn a_lease_is_at_most_a_quarter_of_the_burst() {
+        assert_eq!(limiter(1.0, 1_000, 64).lease_tokens(), 16);
+        assert_eq!(limiter(1.0, 20, 64).lease_tokens(), 5);
+        assert_eq!(limiter(1.0, 3, 64).lease_tokens(), 1);
+    }
+
+    #[test]
+    fn a_lease_serves_requests_without_shared_data() {
+        let store = Counting::default();
+        let l = limiter(1.0, 1_000, 64);
+        assert_eq!(admitted(&l, &store, b"a", 16, 0), 16);
+        assert_eq!(store.calls.get(), 2, "one get and one set for 16 requests");
+        assert_eq!(admitted(&l, &store, b"a", 1, 0), 1);
+        assert_eq!(store.calls.get(), 4);
+    }
+
+    #[test]
+    fn an_expired_lease_goes_back_so_one_worker_gets_the_exact_burst() {
+        let store = LocalStore::default();
+        // No refill to speak of: every token is the burst's.
+        let l = limiter(0.001, 64, 64);
+        assert_eq!(admitted(&l, &store, b"a", 1, 0), 1);
+        let later = crate::lease::LEASE_MS;
+        assert_eq!(admitted(&l, &store, b"a", 100, later), 63);
+    }
+
+    #[test]
+    fn an_evicted_lease_goes_back_to_its_own_client() {
+        let store = LocalStore::default();
+        let l = limiter(0.001, 64, 2);
+        // Two clients in different shared slots but on the same lease entry.
+        let (a, b) = (0u32..)
+            .map(|i| i.to_le_bytes())
+            .flat_map(|a| (0u32..64).map(move |j| (a, (j + 1000).to_le_bytes())))
+            .find(|(a, b)| {
+                let (fa, fb) = (l.fingerprint(a), l.fingerprint(b));
+                fa % 2 != fb % 2 && (fa >> 32) % 2 == (fb >> 32) % 2
+            })
+            .unwrap();
+        assert_eq!(admitted(&l, &store, &a, 1, 0), 1);
+        assert_eq!(admitted(&l, &store, &b, 1, 0), 1);
+        assert_eq!(admitted(&l, &store, &a, 100, 0), 63);
+    }
+
+    #[test]
+    fn two_workers_exceed_the_bucket_by_at_most_w_times_b_minus_1() {
+        let store = LocalStore::default();
+        let (burst, rps) = (40, 1_000.0);
+        let workers = [limiter(rps, burst, 64), limiter(rps, burst, 64)];
+        let b = workers[0].lease_tokens() as usize;
+        // Each worker draws a lease and spends one token of it; the other drains the
+        // rest; then the shared bucket refills completely while the leases are held.
+        for w in &workers {
+            assert_eq!(admitted(w, &store, b"a", 1, 0), 1);
+        }
+        assert!(admitted(&workers[0], &store, b"a", 100, 0) < burst as usize);
+        let refilled = 40; // ms: 1,000 per second refills 40 tokens
+        let got: usize = workers
+            .iter()
+            .map(|w| admitted(w, &store, b"a", 1_000, refilled))
+            .sum();
+        assert!(got > burst as usize, "the leases did add: {got}");
+        assert!(
+            got <= burst as usize + 2 * (b - 1),
+            "{got} > {burst} + 2 x ({b} - 1)"
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 
 /// Parses the ABI's serialized header map: count, (name size, value size) pairs, then
 /// each name and value followed by a NUL. `None` if the bytes do not add up.
-pub fn parse_header_map(bytes: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+/// The pairs borrow from `bytes`: one allocation for the list, none per header.
+pub fn parse_header_map(bytes: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
     let word = |at: usize| -> Option<usize> {
         let b = bytes.get(at..at.checked_add(4)?)?;
         Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
@@ -17,9 +18,9 @@ pub fn parse_header_map(bytes: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
     }
     let mut pairs = Vec::with_capacity(count);
     for i in 0..count {
-        let mut field = |size: usize| -> Option<Vec<u8>> {
+        let mut field = |size: usize| -> Option<&[u8]> {
             let end = data_at.checked_add(size)?;
-            let value = bytes.get(data_at..end)?.to_vec();
+            let value = bytes.get(data_at..end)?;
             data_at = end.checked_add(1)?;
             Some(value)
         };
@@ -53,8 +54,9 @@ mod tests {
     #[test]
     fn round_trip_with_binary_values() {
         let pairs: Vec<(&[u8], &[u8])> = vec![(b":path", b"/x"), (b"cookie", b"\xff\x00a")];
-        let parsed = parse_header_map(&serialize_header_map(&pairs)).unwrap();
-        assert_eq!(parsed[1], (b"cookie".to_vec(), b"\xff\x00a".to_vec()));
+        let bytes = serialize_header_map(&pairs);
+        let parsed = parse_header_map(&bytes).unwrap();
+        assert_eq!(parsed[1], (&b"cookie"[..], &b"\xff\x00a"[..]));
     }
 
     #[test]

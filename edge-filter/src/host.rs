@@ -70,16 +70,27 @@ fn take_host_buffer(data: *mut u8, size: usize) -> Vec<u8> {
     unsafe { Vec::from_raw_parts(data, size, size) }
 }
 
-/// Every request header as raw (name, value) bytes; empty if the host refuses.
-pub fn request_headers() -> Vec<(Vec<u8>, Vec<u8>)> {
+/// The request's headers as the host serialized them, in one buffer.
+pub struct RequestHeaders(Vec<u8>);
+
+impl RequestHeaders {
+    /// Every request header as raw (name, value) bytes borrowed from the buffer; empty
+    /// if the host refused or sent a map that does not add up.
+    pub fn pairs(&self) -> Vec<(&[u8], &[u8])> {
+        parse_header_map(&self.0).unwrap_or_default()
+    }
+}
+
+/// Reads every request header in one host call.
+pub fn request_headers() -> RequestHeaders {
     let mut data = null_mut();
     let mut size = 0;
     // SAFETY: plain host call writing to the two out-pointers.
     let status = unsafe { proxy_get_header_map_pairs(REQUEST_HEADERS, &mut data, &mut size) };
     if status != STATUS_OK {
-        return Vec::new();
+        return RequestHeaders(Vec::new());
     }
-    parse_header_map(&take_host_buffer(data, size)).unwrap_or_default()
+    RequestHeaders(take_host_buffer(data, size))
 }
 
 /// A host call's status, as a `Result`.

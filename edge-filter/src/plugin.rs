@@ -1,13 +1,15 @@
 //! The proxy-wasm glue: configuration, metrics, and applying each [`Decision`].
 
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::time::Duration;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action as HostAction, ContextType, LogLevel, MetricType};
 
 use wr_edge_core::config::Config;
 use wr_edge_core::decision::Engine;
-use wr_edge_core::metrics::Counter;
+use wr_edge_core::metrics::{Counter, Tally};
 use wr_edge_core::outcome::{HeaderChange, Outcome};
 use wr_edge_core::reply::{json_error, LocalReply};
 
@@ -18,17 +20,54 @@ proxy_wasm::main! {{
     proxy_wasm::set_root_context(|_| Box::new(EdgeRoot::default()));
 }}
 
-/// Metric ids from the host, by [`Counter::index`].
-type MetricIds = Rc<Vec<Option<u32>>>;
+/// How often each worker hands its counts to the host. A request makes no metric call:
+/// it adds to its worker's [`Tally`], and the stats lag by this much at most.
+pub const COUNTER_FLUSH: Duration = Duration::from_millis(250);
 
-/// One per worker VM: holds the validated configuration.
+/// The worker's counters: metric ids from the host (by [`Counter::index`]) and the
+/// counts not yet handed over.
+#[derive(Default)]
+struct Counts {
+    ids: RefCell<Vec<Option<u32>>>,
+    tally: RefCell<Tally>,
+    /// False if the host refused a tick: then every request hands its counts over.
+    batched: Cell<bool>,
+}
+
+impl Counts {
+    /// Counts one request's counters.
+    fn add(&self, counters: &[Counter]) {
+        self.tally.borrow_mut().add(counters);
+        if !self.batched.get() {
+            self.flush();
+        }
+    }
+
+    /// Hands the counts so far to the host.
+    fn flush(&self) {
+        let drained = self.tally.borrow_mut().drain();
+        let ids = self.ids.borrow();
+        for (counter, n) in drained {
+            if let Some(Some(id)) = ids.get(counter.index()) {
+                let _ = proxy_wasm::hostcalls::increment_metric(*id, n as i64);
+            }
+        }
+    }
+}
+
+/// One per worker VM: holds the validated configuration and the worker's counts.
 #[derive(Default)]
 struct EdgeRoot {
     engine: Option<Rc<Engine>>,
-    metrics: MetricIds,
+    counts: Rc<Counts>,
 }
 
-impl Context for EdgeRoot {}
+impl Context for EdgeRoot {
+    fn on_done(&mut self) -> bool {
+        self.counts.flush();
+        true
+    }
+}
 
 impl RootContext for EdgeRoot {
     fn on_configure(&mut self, _size: usize) -> bool {
@@ -55,15 +94,26 @@ impl RootContext for EdgeRoot {
             .iter()
             .map(|c| proxy_wasm::hostcalls::define_metric(MetricType::Counter, c.name()).ok())
             .collect();
-        self.metrics = Rc::new(ids);
+        // Counts made under the previous configuration go out under its metric ids.
+        self.counts.flush();
+        *self.counts.ids.borrow_mut() = ids;
         self.engine = Some(Rc::new(Engine::new(config)));
+        let ticking = proxy_wasm::hostcalls::set_tick_period(COUNTER_FLUSH);
+        if let Err(status) = ticking {
+            log::warn!("wr-edge: no tick from the host ({status:?}): counting per request");
+        }
+        self.counts.batched.set(ticking.is_ok());
         true
+    }
+
+    fn on_tick(&mut self) {
+        self.counts.flush();
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(EdgeStream {
             engine: self.engine.clone(),
-            metrics: self.metrics.clone(),
+            counts: self.counts.clone(),
         }))
     }
 
@@ -75,7 +125,7 @@ impl RootContext for EdgeRoot {
 /// One per HTTP request.
 struct EdgeStream {
     engine: Option<Rc<Engine>>,
-    metrics: MetricIds,
+    counts: Rc<Counts>,
 }
 
 impl Context for EdgeStream {}
@@ -94,10 +144,11 @@ impl HttpContext for EdgeStream {
             return self.reply(&reply);
         };
         let headers = request_headers();
-        let source = host::property(&["source", "address"]);
+        // A property is a costly host call: read only when a per-address limit applies.
+        let source = || host::property(&["source", "address"]);
         // Without a clock every pass looks expired: fail closed.
         let now_ms = host::now_ms().unwrap_or(0);
-        match engine.outcome(&headers, source.as_deref(), now_ms, &HostStore) {
+        match engine.outcome_with_source(&headers.pairs(), &source, now_ms, &HostStore) {
             Outcome::Reply {
                 status,
                 headers,
@@ -151,11 +202,7 @@ fn unavailable() -> LocalReply {
 
 impl EdgeStream {
     fn count(&self, counters: &[Counter]) {
-        for counter in counters {
-            if let Some(Some(id)) = self.metrics.get(counter.index()) {
-                let _ = proxy_wasm::hostcalls::increment_metric(*id, 1);
-            }
-        }
+        self.counts.add(counters);
     }
 
     fn reply(&self, reply: &LocalReply) -> HostAction {

@@ -209,8 +209,13 @@ impl Envoy {
                     }
                 }
             }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The process id (for CPU accounting and pinning in the benchmarks).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     fn listener_addr(&self) -> Result<SocketAddr> {
@@ -244,6 +249,19 @@ impl Envoy {
                     .and_then(|v| v.trim().parse().ok())
             })
             .unwrap_or(0)
+    }
+
+    /// Stat `name` once it reads `want`, or its last value after 5 s. The filter hands
+    /// its counts to Envoy on a tick, so they show up to a tick later than the request.
+    pub fn wait_stat(&self, name: &str, want: u64) -> u64 {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let value = self.stat(name);
+            if value == want || std::time::Instant::now() > deadline {
+                return value;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     /// Every stat line whose name contains `needle`.

@@ -138,6 +138,8 @@ struct HostState {
     headers: Vec<(Vec<u8>, Vec<u8>)>,
     properties: HashMap<String, Vec<u8>>,
     reply: Option<LocalResponse>,
+    /// The tick period the filter asked for, if it did.
+    tick_ms: Option<u32>,
 }
 
 /// One VM running the filter, as one Envoy worker would.
@@ -181,6 +183,7 @@ impl FilterModule {
             headers: Vec::new(),
             properties: HashMap::new(),
             reply: None,
+            tick_ms: None,
         };
         let mut store = Store::new(&self.engine, state);
         let mut linker = Linker::new(&self.engine);
@@ -228,6 +231,20 @@ impl FilterVm {
             .with_context(|| format!("export {name}"))?;
         f.call(&mut self.store, params)
             .with_context(|| format!("call {name}"))
+    }
+
+    /// The tick period the filter asked for (ms), if it did.
+    pub fn tick_period_ms(&self) -> Option<u32> {
+        self.store.data().tick_ms
+    }
+
+    /// One tick of the root context, as the host's timer would give it (the filter
+    /// hands its counts over on ticks); an error if the filter never asked for ticks.
+    pub fn tick(&mut self) -> Result<()> {
+        if self.store.data().tick_ms.is_none() {
+            bail!("the filter asked for no tick period");
+        }
+        self.call::<i32, ()>("proxy_on_tick", 1)
     }
 
     /// Whether `proxy_on_configure` accepted the configuration.
@@ -496,8 +513,8 @@ fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
                 .into_iter()
                 .map(|(n, v)| {
                     (
-                        String::from_utf8_lossy(&n).into_owned(),
-                        String::from_utf8_lossy(&v).into_owned(),
+                        String::from_utf8_lossy(n).into_owned(),
+                        String::from_utf8_lossy(v).into_owned(),
                     )
                 })
                 .collect();
@@ -540,6 +557,14 @@ fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
                 .entry(name)
                 .or_default() += offset;
             Ok(OK)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_set_tick_period_milliseconds",
+        |mut c: C, period: i32| -> i32 {
+            c.data_mut().tick_ms = Some(period as u32);
+            OK
         },
     )?;
     // WASI, as little as the Rust standard library asks for.

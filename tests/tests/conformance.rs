@@ -91,6 +91,7 @@ fn the_proxy_wasm_build_under_wasmtime_conforms() {
             for r in 0..case.repeat {
                 let before: Vec<i64> = Counter::ALL.iter().map(|c| metrics.get(c.name())).collect();
                 let outcome = vm.request(&pairs, Some(&source(i, r, case))).unwrap();
+                vm.tick().unwrap();
                 let counters: Vec<String> = Counter::ALL
                     .iter()
                     .zip(before)
@@ -257,7 +258,7 @@ fn the_proxy_wasm_build_in_real_envoy_conforms() {
             let before = counters(&envoy);
             let path = case.path.as_deref().unwrap();
             let response = http::get_from(from.parse().unwrap(), envoy.addr, path, &raw).unwrap();
-            let after = counters(&envoy);
+            let after = counted_after(&envoy, &before, &counters);
             let counted: Vec<String> = Counter::ALL
                 .iter()
                 .zip(before.iter().zip(&after))
@@ -283,6 +284,22 @@ fn the_proxy_wasm_build_in_real_envoy_conforms() {
         }
         last
     });
+}
+
+/// The counters once a request's counts have reached Envoy: the filter hands them over
+/// on a tick, so wait until they differ from `before` (every decision counts) and two
+/// reads in a row agree; after 5 s, whatever they are.
+fn counted_after(envoy: &Envoy, before: &[u64], read: &dyn Fn(&Envoy) -> Vec<u64>) -> Vec<u64> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut last = read(envoy);
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let now = read(envoy);
+        if (now == last && now.as_slice() != before) || std::time::Instant::now() > deadline {
+            return now;
+        }
+        last = now;
+    }
 }
 
 /// The request tagged `x-case: tag` as the first upstream that saw it saw it.

@@ -48,6 +48,12 @@ impl Rig {
     }
 }
 
+/// A counter's value once `vm` has handed its counts over (the filter does on ticks).
+fn counted(rig: &Rig, vm: &mut FilterVm, name: &str) -> i64 {
+    vm.tick().unwrap();
+    rig.metrics.get(name)
+}
+
 fn cookie(pass: &str) -> String {
     format!("wr_pass={pass}")
 }
@@ -62,6 +68,30 @@ fn api_get(vm: &mut FilterVm, path: &str, cookie_value: Option<&str>) -> Outcome
         headers.push(("cookie", c));
     }
     vm.get(path, &headers, PEER).unwrap()
+}
+
+#[test]
+fn counts_reach_the_host_on_the_tick_not_per_request() {
+    let rig = Rig::new();
+    let mut vm = rig.vm(json!({}));
+    assert_eq!(vm.tick_period_ms(), Some(250));
+    let c = cookie(&valid_pass("concert", "alice"));
+    for _ in 0..3 {
+        assert_eq!(api_get(&mut vm, "/reserve", Some(&c)).status(), 200);
+    }
+    assert_eq!(
+        rig.metrics.get("wr_edge_admitted"),
+        0,
+        "no metric call per request"
+    );
+    vm.tick().unwrap();
+    assert_eq!(rig.metrics.get("wr_edge_admitted"), 3);
+    vm.tick().unwrap();
+    assert_eq!(
+        rig.metrics.get("wr_edge_admitted"),
+        3,
+        "each count handed over once"
+    );
 }
 
 #[test]
@@ -97,7 +127,7 @@ fn valid_pass_is_forwarded_with_identity_headers_set_by_the_filter_only() {
         out.forwarded_header("x-wr-event").as_deref(),
         Some("concert")
     );
-    assert_eq!(rig.metrics.get("wr_edge_admitted"), 1);
+    assert_eq!(counted(&rig, &mut vm, "wr_edge_admitted"), 1);
 }
 
 /// Many backends read `_` as `-` in header names (CGI, WSGI, nginx with
@@ -165,7 +195,7 @@ fn a_pass_that_lives_longer_than_the_bound_is_refused() {
         (reply.status, reply.error_code().as_deref()),
         (403, Some("PASS_INVALID"))
     );
-    assert_eq!(rig.metrics.get("wr_edge_pass_lifetime_too_long"), 1);
+    assert_eq!(counted(&rig, &mut vm, "wr_edge_pass_lifetime_too_long"), 1);
     let day = pass_with(&keys(), "concert", "alice", T - 5, T - 5 + 86_400);
     let out = api_get(&mut vm, "/reserve", Some(&cookie(&day)));
     assert_eq!(
@@ -245,7 +275,7 @@ fn every_refusal_reason_has_its_code_and_counter_and_never_forwards() {
         ),
     ];
     for (pass, code, counter) in cases {
-        let before = rig.metrics.get(counter);
+        let before = counted(&rig, &mut vm, counter);
         let out = api_get(&mut vm, "/reserve", pass.as_deref().map(cookie).as_deref());
         let reply = out
             .reply()
@@ -257,10 +287,10 @@ fn every_refusal_reason_has_its_code_and_counter_and_never_forwards() {
         );
         assert_eq!(reply.header("retry-after"), Some("5"));
         assert_eq!(reply.header("content-type"), Some("application/json"));
-        assert_eq!(rig.metrics.get(counter), before + 1, "{counter}");
+        assert_eq!(counted(&rig, &mut vm, counter), before + 1, "{counter}");
     }
-    assert_eq!(rig.metrics.get("wr_edge_denied"), 9);
-    assert_eq!(rig.metrics.get("wr_edge_admitted"), 0);
+    assert_eq!(counted(&rig, &mut vm, "wr_edge_denied"), 9);
+    assert_eq!(counted(&rig, &mut vm, "wr_edge_admitted"), 0);
 }
 
 #[test]
@@ -295,7 +325,7 @@ fn browser_navigation_is_redirected_to_the_waiting_room() {
         reply.header("location"),
         Some("/waiting-room/concert?return_to=/reserve/seat%3Fid%3D7")
     );
-    assert_eq!(rig.metrics.get("wr_edge_redirected"), 1);
+    assert_eq!(counted(&rig, &mut vm, "wr_edge_redirected"), 1);
 }
 
 #[test]
@@ -319,8 +349,8 @@ fn bypass_and_queue_paths_are_forwarded_without_identity() {
         assert_eq!(out.forwarded_header("x-wr-visitor"), None, "{path}");
         assert_eq!(out.forwarded_header("x-wr-event"), None, "{path}");
     }
-    assert_eq!(rig.metrics.get("wr_edge_bypassed"), 2);
-    assert_eq!(rig.metrics.get("wr_edge_queue_forwarded"), 2);
+    assert_eq!(counted(&rig, &mut vm, "wr_edge_bypassed"), 2);
+    assert_eq!(counted(&rig, &mut vm, "wr_edge_queue_forwarded"), 2);
 }
 
 #[test]
@@ -437,8 +467,8 @@ fn visitor_and_queue_limits() {
         [200, 200, 200, 429, 429],
         "global cap on origin-queue traffic"
     );
-    assert_eq!(rig.metrics.get("wr_edge_rate_limited_visitor"), 1);
-    assert_eq!(rig.metrics.get("wr_edge_rate_limited_queue"), 2);
+    assert_eq!(counted(&rig, &mut vm, "wr_edge_rate_limited_visitor"), 1);
+    assert_eq!(counted(&rig, &mut vm, "wr_edge_rate_limited_queue"), 2);
 }
 
 #[test]
