@@ -3,6 +3,9 @@
 use std::path::Path;
 use std::process::Command;
 
+use wr_tests::processes::command_on_cpu;
+use wr_tests::wrk;
+
 /// What one run measured.
 #[derive(Clone, Copy, Debug)]
 pub struct Run {
@@ -35,14 +38,7 @@ pub struct Load<'a> {
 
 /// Runs wrk (50 connections) against the Envoy with process id `envoy_pid`.
 pub fn run(load: &Load, envoy_pid: u32) -> Run {
-    let mut cmd = match load.cpu {
-        Some(cpu) => {
-            let mut c = Command::new("taskset");
-            c.args(["-c", &cpu.to_string(), "wrk"]);
-            c
-        }
-        None => Command::new("wrk"),
-    };
+    let mut cmd = command_on_cpu("wrk", load.cpu);
     cmd.args([
         &format!("-t{}", load.threads),
         "-c50",
@@ -59,28 +55,12 @@ pub fn run(load: &Load, envoy_pid: u32) -> Run {
     let cpu_before = cpu_seconds(envoy_pid);
     let out = cmd.output().expect("run wrk (apt-get install wrk)");
     let cpu = cpu_seconds(envoy_pid) - cpu_before;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let rps = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Requests/sec:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0);
-    let requests: f64 = text
-        .lines()
-        .find_map(|l| l.trim().split_once(" requests in "))
-        .and_then(|(n, _)| n.trim().parse().ok())
-        .unwrap_or(0.0);
-    let pct = |p: &str| {
-        text.lines()
-            .find_map(|l| l.trim().strip_prefix(p))
-            .map(|v| to_ms(v.trim()))
-            .unwrap_or(f64::NAN)
-    };
+    let summary = wrk::parse(&String::from_utf8_lossy(&out.stdout));
     Run {
-        rps,
-        p50_ms: pct("50%"),
-        p99_ms: pct("99%"),
-        cpu_us: cpu * 1e6 / requests.max(1.0),
+        rps: summary.rps,
+        p50_ms: summary.p50_ms,
+        p99_ms: summary.p99_ms,
+        cpu_us: cpu * 1e6 / (summary.requests as f64).max(1.0),
     }
 }
 
@@ -112,17 +92,6 @@ fn clock_ticks_per_second() -> f64 {
             .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
             .unwrap_or(100.0)
     })
-}
-
-fn to_ms(v: &str) -> f64 {
-    let (num, unit) = v.split_at(v.find(|c: char| c.is_alphabetic()).unwrap_or(v.len()));
-    let n: f64 = num.parse().unwrap_or(f64::NAN);
-    match unit {
-        "us" => n / 1000.0,
-        "ms" => n,
-        "s" => n * 1000.0,
-        _ => f64::NAN,
-    }
 }
 
 /// The median (the upper one of an even count).
