@@ -5,6 +5,12 @@
 //! shared bucket spends the next `B - 1` of that client's requests from its own memory,
 //! with no host call.
 //!
+//! Only a client that comes back gets a lease: a worker's first request of a client it
+//! holds no entry for draws one token, and records the client with nothing to spend; the
+//! next request draws the full lease. So a flood of clients that each send one request
+//! (a flood of distinct passes) costs one draw per request and strands no tokens, and
+//! evicting such a client's entry has nothing to give back.
+//!
 //! What it costs in precision, exactly: tokens are only ever taken out of the shared
 //! bucket, so the long-run rate is the configured one. But tokens held in a lease do not
 //! stop the shared bucket refilling up to its burst, so in any interval a client can get
@@ -71,13 +77,15 @@ impl LeaseTable {
     }
 
     /// Empties the entry `fingerprint` maps to, returning what it held (whoever's it
-    /// was), for the caller to give back to the shared bucket.
+    /// was, spent or not): its own entry says the client has been here before, another
+    /// client's unused tokens are for the caller to give back to the shared bucket.
     pub fn take_entry(&mut self, fingerprint: u64) -> Option<Lease> {
         let at = self.index(fingerprint);
-        self.entries[at].take().filter(|lease| lease.tokens > 0)
+        self.entries[at].take()
     }
 
-    /// Records a newly drawn lease of `tokens` for `fingerprint`, from `now_ms`.
+    /// Records a newly drawn lease of `tokens` (possibly none) for `fingerprint`, from
+    /// `now_ms`.
     pub fn grant(&mut self, fingerprint: u64, tokens: u32, now_ms: u64) {
         let at = self.index(fingerprint);
         self.entries[at] = Some(Lease {
@@ -116,6 +124,17 @@ mod tests {
         assert!(!t.spend(A, LEASE_MS));
         assert_eq!(t.take_entry(A).map(|l| l.tokens), Some(5));
         assert_eq!(t.take_entry(A), None);
+    }
+
+    #[test]
+    fn a_spent_entry_still_records_its_client() {
+        let mut t = LeaseTable::new(64);
+        t.grant(A, 0, 0);
+        assert!(!t.spend(A, 1));
+        assert_eq!(
+            t.take_entry(A).map(|l| (l.fingerprint, l.tokens)),
+            Some((A, 0))
+        );
     }
 
     #[test]

@@ -172,33 +172,38 @@ impl Limiter {
     }
 
     /// Takes one token for `id` at `now_ms`, or says why not: from this worker's lease
-    /// when it holds one, else by drawing a new lease from the shared bucket.
+    /// when it holds one, else by drawing from the shared bucket: a full lease for a
+    /// client this worker has met before, one token for a client it has not.
     pub fn take(&self, store: &dyn SharedStore, id: &[u8], now_ms: u64) -> Result<(), Limited> {
         let fingerprint = self.fingerprint(id);
         let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
         if leases.spend(fingerprint, now_ms) {
             return Ok(());
         }
-        let unused = match leases.take_entry(fingerprint) {
-            Some(own) if own.fingerprint == fingerprint => own.tokens,
+        let (unused, wanted) = match leases.take_entry(fingerprint) {
+            Some(own) if own.fingerprint == fingerprint => (own.tokens, self.lease_tokens),
             Some(other) => {
-                self.give_back(store, other, now_ms);
-                0
+                if other.tokens > 0 {
+                    self.give_back(store, other, now_ms);
+                }
+                (0, 1)
             }
-            None => 0,
+            None => (0, 1),
         };
-        let drawn = self.draw(store, fingerprint, unused, now_ms)?;
+        let drawn = self.draw(store, fingerprint, unused, wanted, now_ms)?;
         leases.grant(fingerprint, drawn - 1, now_ms);
         Ok(())
     }
 
-    /// Draws up to `B` tokens (at least one) from `fingerprint`'s shared bucket, after
-    /// giving back the `unused` tokens of its expired lease, in one compare-and-swap.
+    /// Draws up to `wanted` tokens (at least one) from `fingerprint`'s shared bucket,
+    /// after giving back the `unused` tokens of its expired lease, in one
+    /// compare-and-swap.
     fn draw(
         &self,
         store: &dyn SharedStore,
         fingerprint: u64,
         unused: u32,
+        wanted: u32,
         now_ms: u64,
     ) -> Result<u32, Limited> {
         let key = self.slot_key(fingerprint);
@@ -236,7 +241,7 @@ impl Limiter {
                     retry_after_secs: secs as u32,
                 });
             }
-            let drawn = (bucket.micro_tokens / TOKEN).min(u64::from(self.lease_tokens));
+            let drawn = (bucket.micro_tokens / TOKEN).min(u64::from(wanted.max(1)));
             bucket.micro_tokens -= drawn * TOKEN;
             match store.set(&key, &bucket.encode(), cas) {
                 Ok(()) => return Ok(drawn as u32),
@@ -327,10 +332,31 @@ mod tests {
     fn a_lease_serves_requests_without_shared_data() {
         let store = Counting::default();
         let l = limiter(1.0, 1_000, 64);
-        assert_eq!(admitted(&l, &store, b"a", 16, 0), 16);
-        assert_eq!(store.calls.get(), 2, "one get and one set for 16 requests");
         assert_eq!(admitted(&l, &store, b"a", 1, 0), 1);
-        assert_eq!(store.calls.get(), 4);
+        assert_eq!(store.calls.get(), 2, "the first request: one get, one set");
+        assert_eq!(admitted(&l, &store, b"a", 16, 0), 16);
+        assert_eq!(store.calls.get(), 4, "one get and one set for the next 16");
+        assert_eq!(admitted(&l, &store, b"a", 1, 0), 1);
+        assert_eq!(store.calls.get(), 6);
+    }
+
+    #[test]
+    fn a_first_request_draws_one_token_not_a_lease() {
+        let store = LocalStore::default();
+        let workers = [limiter(0.001, 64, 64), limiter(0.001, 64, 64)];
+        assert_eq!(admitted(&workers[0], &store, b"a", 1, 0), 1);
+        assert_eq!(admitted(&workers[1], &store, b"a", 100, 0), 63);
+    }
+
+    #[test]
+    fn one_request_clients_cost_one_draw_each_and_nothing_to_give_back() {
+        let store = Counting::default();
+        // 64 lease entries for 1,000 clients: nearly every request evicts an entry.
+        let l = limiter(1.0, 1_000, 64);
+        for i in 0u32..1_000 {
+            assert_eq!(l.take(&store, &i.to_le_bytes(), 0), Ok(()));
+        }
+        assert_eq!(store.calls.get(), 2 * 1_000, "one get and one set each");
     }
 
     #[test]
@@ -338,9 +364,10 @@ mod tests {
         let store = LocalStore::default();
         // No refill to speak of: every token is the burst's.
         let l = limiter(0.001, 64, 64);
-        assert_eq!(admitted(&l, &store, b"a", 1, 0), 1);
+        // The second request draws a lease and spends one token of it.
+        assert_eq!(admitted(&l, &store, b"a", 2, 0), 2);
         let later = crate::lease::LEASE_MS;
-        assert_eq!(admitted(&l, &store, b"a", 100, later), 63);
+        assert_eq!(admitted(&l, &store, b"a", 100, later), 62);
     }
 
     #[test]
@@ -356,9 +383,9 @@ mod tests {
                 fa % 2 != fb % 2 && (fa >> 32) % 2 == (fb >> 32) % 2
             })
             .unwrap();
-        assert_eq!(admitted(&l, &store, &a, 1, 0), 1);
+        assert_eq!(admitted(&l, &store, &a, 2, 0), 2);
         assert_eq!(admitted(&l, &store, &b, 1, 0), 1);
-        assert_eq!(admitted(&l, &store, &a, 100, 0), 63);
+        assert_eq!(admitted(&l, &store, &a, 100, 0), 62);
     }
 
     #[test]
@@ -367,10 +394,11 @@ mod tests {
         let (burst, rps) = (40, 1_000.0);
         let workers = [limiter(rps, burst, 64), limiter(rps, burst, 64)];
         let b = workers[0].lease_tokens() as usize;
-        // Each worker draws a lease and spends one token of it; the other drains the
-        // rest; then the shared bucket refills completely while the leases are held.
+        // Each worker draws a lease (on its second request) and spends one token of
+        // it; the other drains the rest; then the shared bucket refills completely
+        // while the leases are held.
         for w in &workers {
-            assert_eq!(admitted(w, &store, b"a", 1, 0), 1);
+            assert_eq!(admitted(w, &store, b"a", 2, 0), 2);
         }
         assert!(admitted(&workers[0], &store, b"a", 100, 0) < burst as usize);
         let refilled = 40; // ms: 1,000 per second refills 40 tokens
