@@ -183,9 +183,7 @@ impl Limiter {
         let (unused, wanted) = match leases.take_entry(fingerprint) {
             Some(own) if own.fingerprint == fingerprint => (own.tokens, self.lease_tokens),
             Some(other) => {
-                if other.tokens > 0 {
-                    self.give_back(store, other, now_ms);
-                }
+                self.give_back(store, other, now_ms);
                 (0, 1)
             }
             None => (0, 1),
@@ -254,8 +252,12 @@ impl Limiter {
 
     /// Gives the unused tokens of another client's lease (evicted from this worker's
     /// table) back to its shared bucket, unless that slot has changed hands. Best
-    /// effort: tokens that cannot be given back only make that client stricter.
+    /// effort: tokens that cannot be given back only make that client stricter. A spent
+    /// lease (a client seen once) has nothing to give back and costs no host call.
     fn give_back(&self, store: &dyn SharedStore, lease: Lease, now_ms: u64) {
+        if lease.tokens == 0 {
+            return;
+        }
         let key = self.slot_key(lease.fingerprint);
         for _ in 0..MAX_CAS_ATTEMPTS {
             let Some((bytes, cas)) = store.get(&key) else {
