@@ -45,6 +45,7 @@ lint: deps
 
 ## Benchmarks: each prints its figures and the command that produced them.
 bench: wasm
+	cargo run -q -p wr-tests --bin profile-edge
 	cargo run -q -p wr-tests --bin bench-edge
 	cargo run -q -p wr-tests --bin bench-queue
 	cargo run -q --release -p wr-tests --bin bench-draw

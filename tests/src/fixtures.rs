@@ -51,6 +51,31 @@ pub fn filter_wasm() -> PathBuf {
         .clone()
 }
 
+/// Builds one of the benchmark's own wasm crates (each its own workspace under
+/// `tests/`) into the shared target directory; returns the module's path.
+pub fn side_wasm(crate_dir: &str) -> PathBuf {
+    let root = workspace_root();
+    let target = root.join("target").join(crate_dir);
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "build",
+            "-q",
+            "--release",
+            "--target",
+            "wasm32-wasip1",
+            "--manifest-path",
+        ])
+        .arg(root.join("tests").join(crate_dir).join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .status()
+        .expect("run cargo");
+    assert!(status.success(), "building tests/{crate_dir} failed");
+    target
+        .join("wasm32-wasip1/release")
+        .join(format!("{}.wasm", crate_dir.replace('-', "_")))
+}
+
 /// The JavaScript package's directory (`edge-js/`), with `pkg/` built by wasm-bindgen
 /// from the current source, once per test binary (`make js` does the same).
 pub fn js_package() -> PathBuf {

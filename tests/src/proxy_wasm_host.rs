@@ -140,6 +140,20 @@ struct HostState {
     reply: Option<LocalResponse>,
     /// The tick period the filter asked for, if it did.
     tick_ms: Option<u32>,
+    /// Host calls made so far, by import name.
+    calls: HashMap<&'static str, u64>,
+    /// When tracing: each host call made, with the fuel left when it was made.
+    trace: Option<Vec<(&'static str, u64)>>,
+}
+
+/// Counts one call of the host import `name` (and traces it, when tracing).
+fn count_call(caller: &mut C, name: &'static str) {
+    let fuel = caller.get_fuel().unwrap_or(0);
+    let state = caller.data_mut();
+    *state.calls.entry(name).or_default() += 1;
+    if let Some(trace) = &mut state.trace {
+        trace.push((name, fuel));
+    }
 }
 
 /// One VM running the filter, as one Envoy worker would.
@@ -148,21 +162,77 @@ pub struct FilterVm {
     instance: Instance,
     next_context: u32,
     configured: bool,
+    metered: bool,
+}
+
+/// What a VM has done so far, by a measure that does not depend on the machine.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Work {
+    /// Wasm instructions the guest executed (wasmtime's fuel: about one unit per
+    /// operator), or 0 if the module was not loaded with [`FilterModule::load_metered`].
+    pub fuel: u64,
+    /// Host calls the guest made, by import name.
+    pub calls: HashMap<&'static str, u64>,
+}
+
+impl Work {
+    /// The work done between `earlier` and `self`.
+    pub fn since(&self, earlier: &Work) -> Work {
+        let calls = self
+            .calls
+            .iter()
+            .map(|(name, n)| (*name, n - earlier.calls.get(name).copied().unwrap_or(0)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        Work {
+            fuel: self.fuel - earlier.fuel,
+            calls,
+        }
+    }
+
+    /// Host calls of every kind.
+    pub fn host_calls(&self) -> u64 {
+        self.calls.values().sum()
+    }
+
+    /// Calls of the import `name`.
+    pub fn calls_of(&self, name: &str) -> u64 {
+        self.calls.get(name).copied().unwrap_or(0)
+    }
 }
 
 /// The compiled module, shared by VMs.
 pub struct FilterModule {
     engine: Engine,
     module: Module,
+    metered: bool,
 }
+
+/// Fuel a metered VM starts with: more than any run here spends.
+const FUEL: u64 = u64::MAX / 2;
 
 impl FilterModule {
     /// Compiles the filter.
     pub fn load(path: &Path) -> Result<FilterModule> {
-        let engine = Engine::default();
+        Self::compile(path, Engine::default(), false)
+    }
+
+    /// Compiles the filter so that its VMs count the wasm instructions they execute
+    /// (see [`FilterVm::work`]); they run a little slower.
+    pub fn load_metered(path: &Path) -> Result<FilterModule> {
+        let mut config = wasmtime::Config::new();
+        config.consume_fuel(true);
+        Self::compile(path, Engine::new(&config)?, true)
+    }
+
+    fn compile(path: &Path, engine: Engine, metered: bool) -> Result<FilterModule> {
         let module =
             Module::from_file(&engine, path).with_context(|| format!("load {}", path.display()))?;
-        Ok(FilterModule { engine, module })
+        Ok(FilterModule {
+            engine,
+            module,
+            metered,
+        })
     }
 
     /// Starts a VM and configures it; see [`FilterVm::configured`].
@@ -184,8 +254,13 @@ impl FilterModule {
             properties: HashMap::new(),
             reply: None,
             tick_ms: None,
+            calls: HashMap::new(),
+            trace: None,
         };
         let mut store = Store::new(&self.engine, state);
+        if self.metered {
+            store.set_fuel(FUEL)?;
+        }
         let mut linker = Linker::new(&self.engine);
         define_host(&mut linker)?;
         linker.define_unknown_imports_as_traps(&self.module)?;
@@ -195,6 +270,7 @@ impl FilterModule {
             instance,
             next_context: 2,
             configured: false,
+            metered: self.metered,
         };
         vm.call::<(), ()>("_initialize", ())?;
         vm.call::<(i32, i32), ()>("proxy_on_context_create", (1, 0))?;
@@ -245,6 +321,42 @@ impl FilterVm {
             bail!("the filter asked for no tick period");
         }
         self.call::<i32, ()>("proxy_on_tick", 1)
+    }
+
+    /// What this VM has done since it started (configuration included); take the
+    /// difference of two readings with [`Work::since`].
+    pub fn work(&self) -> Work {
+        let fuel = match self.store.get_fuel() {
+            Ok(left) if self.metered => FUEL - left,
+            _ => 0,
+        };
+        Work {
+            fuel,
+            calls: self.store.data().calls.clone(),
+        }
+    }
+
+    /// Runs one request as [`FilterVm::request`] does and returns the fuel the guest
+    /// spent before each host call it made, then after the last one (named `return`),
+    /// up to the end of the request: where a metered VM's work goes.
+    pub fn trace_request(
+        &mut self,
+        headers: &[(&[u8], &[u8])],
+        peer: Option<&str>,
+    ) -> Result<Vec<(&'static str, u64)>> {
+        let start = self.store.get_fuel()?;
+        self.store.data_mut().trace = Some(Vec::new());
+        let outcome = self.request(headers, peer);
+        let trace = self.store.data_mut().trace.take().unwrap_or_default();
+        outcome?;
+        let end = self.store.get_fuel()?;
+        let mut left = start;
+        let mut stages = Vec::new();
+        for (name, fuel) in trace.into_iter().chain([("return", end)]) {
+            stages.push((name, left - fuel));
+            left = fuel;
+        }
+        Ok(stages)
     }
 
     /// Whether `proxy_on_configure` accepted the configuration.
@@ -350,6 +462,7 @@ fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
         "env",
         "proxy_log",
         |mut c: C, level: i32, ptr: i32, len: i32| -> Result<i32> {
+            count_call(&mut c, "proxy_log");
             let text = String::from_utf8_lossy(&read(&mut c, ptr, len)?).into_owned();
             c.data_mut().logs.push((level, text));
             Ok(OK)
@@ -359,6 +472,7 @@ fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
         "env",
         "proxy_get_current_time_nanoseconds",
         |mut c: C, out: i32| -> Result<i32> {
+            count_call(&mut c, "proxy_get_current_time_nanoseconds");
             let now = c.data().clock.0.load(Ordering::SeqCst);
             write(&mut c, out, &now.to_le_bytes())?;
             Ok(OK)
@@ -368,6 +482,7 @@ fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
         "env",
         "proxy_get_buffer_bytes",
         |mut c: C, kind: i32, start: i32, max: i32, ptr_out: i32, size_out: i32| -> Result<i32> {
+            count_call(&mut c, "proxy_get_buffer_bytes");
             if kind != PLUGIN_CONFIGURATION {
                 return Ok(NOT_FOUND);
             }
@@ -382,6 +497,7 @@ fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
         "env",
         "proxy_get_header_map_pairs",
         |mut c: C, map: i32, ptr_out: i32, size_out: i32| -> Result<i32> {
+            count_call(&mut c, "proxy_get_header_map_pairs");
             if map != REQUEST_HEADERS {
                 return Ok(BAD_ARGUMENT);
             }
@@ -394,6 +510,7 @@ fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
         "env",
         "proxy_get_header_map_value",
         |mut c: C, _map: i32, kp: i32, kl: i32, ptr_out: i32, size_out: i32| -> Result<i32> {
+            count_call(&mut c, "proxy_get_header_map_value");
             let key = read(&mut c, kp, kl)?;
             let found = c
                 .data()
@@ -414,6 +531,7 @@ fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
         "env",
         "proxy_remove_header_map_value",
         |mut c: C, _map: i32, kp: i32, kl: i32| -> Result<i32> {
+            count_call(&mut c, "proxy_remove_header_map_value");
             let key = read(&mut c, kp, kl)?;
             c.data_mut()
                 .headers
@@ -425,6 +543,7 @@ fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
         "env",
         "proxy_replace_header_map_value",
         |mut c: C, _map: i32, kp: i32, kl: i32, vp: i32, vl: i32| -> Result<i32> {
+            count_call(&mut c, "proxy_replace_header_map_value");
             let key = read(&mut c, kp, kl)?;
             let value = read(&mut c, vp, vl)?;
             let headers = &mut c.data_mut().headers;
@@ -437,6 +556,7 @@ fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
         "env",
         "proxy_add_header_map_value",
         |mut c: C, _map: i32, kp: i32, kl: i32, vp: i32, vl: i32| -> Result<i32> {
+            count_call(&mut c, "proxy_add_header_map_value");
             let key = read(&mut c, kp, kl)?;
             let value = read(&mut c, vp, vl)?;
             c.data_mut().headers.push((key, value));
@@ -447,6 +567,7 @@ fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
         "env",
         "proxy_get_property",
         |mut c: C, pp: i32, pl: i32, ptr_out: i32, size_out: i32| -> Result<i32> {
+            count_call(&mut c, "proxy_get_property");
             let path = String::from_utf8_lossy(&read(&mut c, pp, pl)?)
                 .trim_end_matches('\0')
                 .to_owned();
@@ -463,6 +584,7 @@ fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
         "env",
         "proxy_get_shared_data",
         |mut c: C, kp: i32, kl: i32, ptr_out: i32, size_out: i32, cas_out: i32| -> Result<i32> {
+            count_call(&mut c, "proxy_get_shared_data");
             let key = String::from_utf8_lossy(&read(&mut c, kp, kl)?).into_owned();
             let entry = c.data().shared.0.lock().unwrap().0.get(&key).cloned();
             match entry {
@@ -479,6 +601,7 @@ fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
         "env",
         "proxy_set_shared_data",
         |mut c: C, kp: i32, kl: i32, vp: i32, vl: i32, cas: i32| -> Result<i32> {
+            count_call(&mut c, "proxy_set_shared_data");
             let key = String::from_utf8_lossy(&read(&mut c, kp, kl)?).into_owned();
             let value = read(&mut c, vp, vl)?;
             let shared = c.data().shared.clone();
@@ -507,6 +630,7 @@ fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
          hl: i32,
          _grpc: i32|
          -> Result<i32> {
+            count_call(&mut c, "proxy_send_local_response");
             let body = read(&mut c, bp, bl)?;
             let headers = edge_filter::header_map::parse_header_map(&read(&mut c, hp, hl)?)
                 .unwrap_or_default()
@@ -530,6 +654,7 @@ fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
         "env",
         "proxy_define_metric",
         |mut c: C, _kind: i32, np: i32, nl: i32, id_out: i32| -> Result<i32> {
+            count_call(&mut c, "proxy_define_metric");
             let name = String::from_utf8_lossy(&read(&mut c, np, nl)?).into_owned();
             let names = &mut c.data_mut().metric_names;
             let id = match names.iter().position(|n| *n == name) {
@@ -546,7 +671,8 @@ fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         "env",
         "proxy_increment_metric",
-        |c: C, id: i32, offset: i64| -> Result<i32> {
+        |mut c: C, id: i32, offset: i64| -> Result<i32> {
+            count_call(&mut c, "proxy_increment_metric");
             let Some(name) = c.data().metric_names.get(id as usize).cloned() else {
                 return Ok(NOT_FOUND);
             };
@@ -563,6 +689,7 @@ fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
         "env",
         "proxy_set_tick_period_milliseconds",
         |mut c: C, period: i32| -> i32 {
+            count_call(&mut c, "proxy_set_tick_period_milliseconds");
             c.data_mut().tick_ms = Some(period as u32);
             OK
         },

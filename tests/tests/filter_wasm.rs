@@ -94,6 +94,30 @@ fn counts_reach_the_host_on_the_tick_not_per_request() {
     );
 }
 
+/// The hot path of a visitor in session: once its pass is verified and its rate-limit
+/// lease drawn, a request reads the headers and the clock and sets the two identity
+/// headers, and makes no other host call (no shared data, no metric, no property).
+#[test]
+fn an_admitted_request_of_a_returning_visitor_makes_four_host_calls() {
+    let rig = Rig::new();
+    let mut vm = rig.vm(json!({"rate_limit_lease": 8}));
+    let c = cookie(&valid_pass("concert", "alice"));
+    // The first request draws one token, the second a lease of eight.
+    for _ in 0..2 {
+        assert_eq!(api_get(&mut vm, "/reserve", Some(&c)).status(), 200);
+    }
+    let before = vm.work();
+    for _ in 0..7 {
+        assert_eq!(api_get(&mut vm, "/reserve", Some(&c)).status(), 200);
+    }
+    let work = vm.work().since(&before);
+    let calls_per_request = |name| work.calls_of(name) as f64 / 7.0;
+    assert_eq!(calls_per_request("proxy_get_header_map_pairs"), 1.0);
+    assert_eq!(calls_per_request("proxy_get_current_time_nanoseconds"), 1.0);
+    assert_eq!(calls_per_request("proxy_replace_header_map_value"), 2.0);
+    assert_eq!(work.host_calls(), 4 * 7, "{:?}", work.calls);
+}
+
 #[test]
 fn valid_pass_is_forwarded_with_identity_headers_set_by_the_filter_only() {
     let rig = Rig::new();

@@ -15,6 +15,10 @@
 //! whatever else the machine was doing), and ratios. Then the wasm module's size, the
 //! time Envoy takes to start with the filter against without it (VM creation and
 //! configuration on the main thread and every worker), and the pass check alone.
+//!
+//! `WR_BENCH_EXTRA_WASM=label=path[,label=path…]` adds other builds of the filter to the
+//! 1-worker set (a baseline commit's, or one cut short at some stage), each admitted
+//! with a valid pass in the same rounds: two builds compared side by side.
 
 mod measure;
 mod native;
@@ -40,6 +44,7 @@ enum Cookie {
     DistinctPasses,
 }
 
+#[derive(Clone)]
 struct Variant {
     name: &'static str,
     envoy: Which,
@@ -146,9 +151,48 @@ impl Envoys {
 
 fn wasm_of(which: Which) -> std::path::PathBuf {
     match which {
-        Which::Floor => verify::side_wasm("noop-filter"),
+        Which::Floor => wr_tests::fixtures::side_wasm("noop-filter"),
+        Which::Extra(i) => extra_wasm()[i].1.clone(),
         _ => filter_wasm(),
     }
+}
+
+/// The builds named by `WR_BENCH_EXTRA_WASM` (`label=path,…`), as (label, path).
+fn extra_wasm() -> &'static [(String, std::path::PathBuf)] {
+    static EXTRA: std::sync::OnceLock<Vec<(String, std::path::PathBuf)>> =
+        std::sync::OnceLock::new();
+    EXTRA.get_or_init(|| {
+        let list = std::env::var("WR_BENCH_EXTRA_WASM").unwrap_or_default();
+        list.split(',')
+            .filter(|item| !item.is_empty())
+            .map(|item| {
+                let (label, path) = item
+                    .split_once('=')
+                    .expect("WR_BENCH_EXTRA_WASM: label=path[,label=path…]");
+                let path = std::path::PathBuf::from(path);
+                assert!(
+                    path.is_file(),
+                    "WR_BENCH_EXTRA_WASM: {path:?} is not a file"
+                );
+                (label.to_owned(), path)
+            })
+            .collect()
+    })
+}
+
+/// The 1-worker set: [`VARIANTS`], then one per extra build.
+fn one_worker_variants() -> Vec<Variant> {
+    let mut variants = VARIANTS.to_vec();
+    for (i, (label, _)) in extra_wasm().iter().enumerate() {
+        let name = format!("edge filter [{label}]: valid pass, admitted");
+        variants.push(variant(
+            Box::leak(name.into_boxed_str()),
+            Which::Extra(i),
+            "/reserve",
+            Cookie::Pass,
+        ));
+    }
+    variants
 }
 
 /// What the variants send.
@@ -275,10 +319,11 @@ fn main() {
         distinct: measure::cookie_script(&scratch, &passes),
     };
 
-    let one = Envoys::start(&VARIANTS, 1, Some(1));
+    let one_variants = one_worker_variants();
+    let one = Envoys::start(&one_variants, 1, Some(1));
     let one_results = measure_set(
         "1 worker",
-        &VARIANTS,
+        &one_variants,
         &one,
         &cookies,
         rounds,
@@ -313,7 +358,7 @@ fn main() {
 
     report(
         &format!("edge filter, Envoy 1 worker (pinned to CPU 1), wrk -t1 -c50 (CPU 0): medians of {rounds} rounds x {seconds} s"),
-        &VARIANTS,
+        &one_variants,
         &one_results,
     );
     report(

@@ -23,6 +23,9 @@ pub enum Which {
     /// What a user would configure instead of us: `jwt_authn` (HS256 from a cookie)
     /// and `local_ratelimit`.
     Native,
+    /// Another build of our filter (the `i`th of `WR_BENCH_EXTRA_WASM`), configured as
+    /// [`Which::Filter`].
+    Extra(usize),
 }
 
 /// The bootstrap of `which`, loading `wasm` where it has a wasm filter.
@@ -50,7 +53,7 @@ pub fn direct_response_bootstrap(which: Which, wasm: &Path) -> Value {
     hcm["route_config"]["virtual_hosts"][0]["routes"] = json!([{"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok"}}}]);
     let filters = hcm["http_filters"].as_array_mut().unwrap();
     match which {
-        Which::Floor | Which::Filter | Which::FilterNoLimits => {}
+        Which::Floor | Which::Filter | Which::FilterNoLimits | Which::Extra(_) => {}
         Which::Bare => filters.retain(|f| f["name"] != "envoy.filters.http.wasm"),
         Which::Native => {
             filters.retain(|f| f["name"] != "envoy.filters.http.wasm");

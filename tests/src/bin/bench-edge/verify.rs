@@ -1,35 +1,9 @@
-//! The pass check alone, native and in wasm, and the benchmark's own wasm crates.
+//! The pass check alone, native and in wasm.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
 use crate::measure::median;
-
-/// Builds one of the benchmark's own wasm crates (each its own workspace under
-/// `tests/`) into the shared target directory; returns the module's path.
-pub fn side_wasm(crate_dir: &str) -> PathBuf {
-    let root = wr_tests::fixtures::workspace_root();
-    let target = root.join("target").join(crate_dir);
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args([
-            "build",
-            "-q",
-            "--release",
-            "--target",
-            "wasm32-wasip1",
-            "--manifest-path",
-        ])
-        .arg(root.join("tests").join(crate_dir).join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target)
-        .status()
-        .expect("run cargo");
-    assert!(status.success(), "building tests/{crate_dir} failed");
-    target
-        .join("wasm32-wasip1/release")
-        .join(format!("{}.wasm", crate_dir.replace('-', "_")))
-}
 
 /// Nanoseconds per pass verification: (native, wasm under wasmtime/Cranelift), the
 /// same `KeyRing::verify` loop (`tests/verify-bench`, release profile) on the same
@@ -56,7 +30,9 @@ pub fn verify_cost(token: &str) -> (f64, f64) {
         .parse()
         .expect("verify-bench prints nanoseconds");
     let engine = wasmtime::Engine::default();
-    let module = wasmtime::Module::from_file(&engine, side_wasm("verify-bench")).expect("module");
+    let module =
+        wasmtime::Module::from_file(&engine, wr_tests::fixtures::side_wasm("verify-bench"))
+            .expect("module");
     let mut store = wasmtime::Store::new(&engine, ());
     let mut linker = wasmtime::Linker::new(&engine);
     linker
