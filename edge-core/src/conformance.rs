@@ -366,7 +366,12 @@ mod tests {
     }
 
     /// Sends one request as a runner would: `:path` first, then the headers.
-    pub fn run(engine: &Engine, store: &LocalStore, case: &Case, source: &str) -> Outcome {
+    pub fn run<'e>(
+        engine: &'e Engine,
+        store: &LocalStore,
+        case: &Case,
+        source: &str,
+    ) -> Outcome<'e> {
         let mut headers: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         if let Some(path) = &case.path {
             headers.push((b":path".to_vec(), path.clone().into_bytes()));

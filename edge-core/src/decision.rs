@@ -12,7 +12,7 @@ use crate::classify::{classify, PathClass};
 use crate::client::client_key;
 use crate::config::Config;
 use crate::cookies;
-use crate::metrics::Counter;
+use crate::metrics::{Counter, Counters};
 use crate::pass_cache::PassCache;
 use crate::rate_limit::{Limited, Limiter, SharedStore};
 use crate::reply::{json_error, redirect, too_many_requests, LocalReply};
@@ -20,17 +20,21 @@ use crate::reply::{json_error, redirect, too_many_requests, LocalReply};
 /// Ticket candidates checked per request at most (each costs an HMAC); a visitor has one.
 const MAX_TICKET_CANDIDATES: usize = 4;
 
+/// Header values of one name, borrowed from the request: inline up to four (a request
+/// has one or none of each), so reading a request allocates nothing.
+pub type Values<'a> = smallvec::SmallVec<[&'a [u8]; 4]>;
+
 /// What the filter needs from one request.
 #[derive(Debug, Default)]
 pub struct Request<'a> {
     /// `:path`, if present.
     pub path: Option<&'a [u8]>,
     /// Every `accept` header value.
-    pub accept: Vec<&'a [u8]>,
+    pub accept: Values<'a>,
     /// Every `cookie` header value.
-    pub cookies: Vec<&'a [u8]>,
+    pub cookies: Values<'a>,
     /// Every `x-wr-ticket` header value (origin-queue's ticket, for non-browser clients).
-    pub ticket_headers: Vec<&'a [u8]>,
+    pub ticket_headers: Values<'a>,
     /// Envoy's `source.address` attribute (peer address, or the address Envoy derived
     /// from trusted proxy hops), never a client header.
     pub source_address: Option<&'a [u8]>,
@@ -48,12 +52,22 @@ impl<'a> Request<'a> {
         source_address: Option<&'a [u8]>,
         owned: &[&str],
     ) -> Self {
+        let pairs = headers.iter().map(|(n, v)| (n.as_ref(), v.as_ref()));
+        Request::from_pairs(pairs, source_address, owned)
+    }
+
+    /// [`Request::from_headers`] from (name, value) pairs as a runtime reads them, one by
+    /// one (the proxy-wasm filter reads them straight from the host's buffer).
+    pub fn from_pairs(
+        pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+        source_address: Option<&'a [u8]>,
+        owned: &[&str],
+    ) -> Self {
         let mut request = Request {
             source_address,
             ..Request::default()
         };
-        for (name, value) in headers {
-            let (name, value) = (name.as_ref(), value.as_ref());
+        for (name, value) in pairs {
             if name == b":path" {
                 request.path.get_or_insert(value);
             } else if name.eq_ignore_ascii_case(b"accept") {
@@ -91,9 +105,9 @@ pub fn same_header_name(sent: &[u8], owned: &str) -> bool {
         })
 }
 
-/// What to do with the request.
+/// What to do with the request; it borrows from the engine's configuration.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Action {
+pub enum Action<'c> {
     /// Send it on: first remove the `remove` headers (client-sent spellings of the
     /// headers only the filter sets), then, with `identity`, set the identity headers
     /// to (visitor, event) from the verified pass, and with `to_queue`, tell
@@ -102,7 +116,7 @@ pub enum Action {
         /// Names (lower-cased) of client headers to remove.
         remove: Vec<Vec<u8>>,
         /// Visitor and event of the verified pass, for protected paths.
-        identity: Option<(String, String)>,
+        identity: Option<(String, &'c str)>,
         /// True for requests to origin-queue.
         to_queue: bool,
     },
@@ -112,11 +126,11 @@ pub enum Action {
 
 /// An action and the counters it increments.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Decision {
+pub struct Decision<'c> {
     /// What to do.
-    pub action: Action,
+    pub action: Action<'c>,
     /// Counters to increment by one.
-    pub counters: Vec<Counter>,
+    pub counters: Counters,
 }
 
 /// A validated configuration and its limiters, built once per configure.
@@ -171,7 +185,7 @@ impl Engine {
     }
 
     /// Decides what happens to `request` at `now_ms` (unix milliseconds).
-    pub fn decide(&self, request: &Request, now_ms: u64, store: &dyn SharedStore) -> Decision {
+    pub fn decide(&self, request: &Request, now_ms: u64, store: &dyn SharedStore) -> Decision<'_> {
         let source = || request.source_address.map(<[u8]>::to_vec);
         self.decide_with_source(request, &source, now_ms, store)
     }
@@ -192,7 +206,7 @@ impl Engine {
         source: &dyn Fn() -> Option<Vec<u8>>,
         now_ms: u64,
         store: &dyn SharedStore,
-    ) -> Decision {
+    ) -> Decision<'_> {
         let Some(path) = request.path else {
             return path_rejected();
         };
@@ -225,7 +239,7 @@ impl Engine {
                         return rate_limited(limited, Counter::RateLimitedVisitor);
                     }
                 }
-                let identity = Some((visitor, event.id.clone()));
+                let identity = Some((visitor, event.id.as_str()));
                 forward(request, identity, false, &[Counter::Admitted])
             }
             Err(reason) => match per_address() {
@@ -240,7 +254,7 @@ impl Engine {
     /// the queue budget. So a flood of new visitors, however large, cannot take the
     /// status polls of those in line, whose places the abandonment sweep would
     /// otherwise drop; and a ticket cannot be forged to get past the queue budget.
-    fn to_queue(&self, request: &Request, now_ms: u64, store: &dyn SharedStore) -> Decision {
+    fn to_queue(&self, request: &Request, now_ms: u64, store: &dyn SharedStore) -> Decision<'_> {
         let Some(visitor) = self.ticket_visitor(request, now_ms / 1000) else {
             if let Some(limiter) = &self.queue {
                 if let Err(limited) = limiter.take(store, b"all", now_ms) {
@@ -313,19 +327,19 @@ impl Engine {
         path: &[u8],
         event: &str,
         reason: Option<Rejection>,
-    ) -> Decision {
+    ) -> Decision<'static> {
         let (counter, code, message) = describe(reason);
         let waiting_room = self.config.waiting_room_for(event);
         if request.wants_html() {
             return Decision {
                 action: Action::Reply(redirect(&waiting_room, path)),
-                counters: vec![counter, Counter::Redirected],
+                counters: Counters::from_slice(&[counter, Counter::Redirected]),
             };
         }
         let retry = Some(self.config.denied_retry_after_seconds);
         Decision {
             action: Action::Reply(json_error(403, code, message, retry, Some(&waiting_room))),
-            counters: vec![counter, Counter::Denied],
+            counters: Counters::from_slice(&[counter, Counter::Denied]),
         }
     }
 }
@@ -361,12 +375,12 @@ fn describe(reason: Option<Rejection>) -> (Counter, &'static str, &'static str) 
     }
 }
 
-fn forward(
+fn forward<'c>(
     request: &Request,
-    identity: Option<(String, String)>,
+    identity: Option<(String, &'c str)>,
     to_queue: bool,
     counters: &[Counter],
-) -> Decision {
+) -> Decision<'c> {
     let remove = request
         .spoofed
         .iter()
@@ -378,7 +392,7 @@ fn forward(
             identity,
             to_queue,
         },
-        counters: counters.to_vec(),
+        counters: Counters::from_slice(counters),
     }
 }
 
@@ -392,14 +406,14 @@ fn is_public_queue_route(path: &[u8]) -> bool {
         .any(|prefix| path.starts_with(prefix.as_bytes()))
 }
 
-fn queue_route_refused() -> Decision {
+fn queue_route_refused() -> Decision<'static> {
     Decision {
         action: Action::Reply(json_error(404, "NOT_FOUND", "Not found.", None, None)),
-        counters: vec![Counter::QueueRouteRefused],
+        counters: Counters::from_slice(&[Counter::QueueRouteRefused]),
     }
 }
 
-fn path_rejected() -> Decision {
+fn path_rejected() -> Decision<'static> {
     let reply = json_error(
         400,
         "PATH_NOT_NORMALIZED",
@@ -409,16 +423,17 @@ fn path_rejected() -> Decision {
     );
     Decision {
         action: Action::Reply(reply),
-        counters: vec![Counter::PathRejected],
+        counters: Counters::from_slice(&[Counter::PathRejected]),
     }
 }
 
-fn rate_limited(limited: Limited, counter: Counter) -> Decision {
+fn rate_limited(limited: Limited, counter: Counter) -> Decision<'static> {
     let (retry, mut counters) = match limited {
-        Limited::Empty { retry_after_secs } => (retry_after_secs, vec![counter]),
-        Limited::Contention | Limited::StoreFailed => {
-            (1, vec![counter, Counter::RateLimitContention])
-        }
+        Limited::Empty { retry_after_secs } => (retry_after_secs, Counters::from_slice(&[counter])),
+        Limited::Contention | Limited::StoreFailed => (
+            1,
+            Counters::from_slice(&[counter, Counter::RateLimitContention]),
+        ),
     };
     counters.dedup();
     Decision {
@@ -455,25 +470,25 @@ mod tests {
         .unwrap()
     }
 
-    fn run(
-        e: &Engine,
+    fn run<'e>(
+        e: &'e Engine,
         path: &str,
         cookie: Option<&str>,
         accept: Option<&str>,
         peer: &str,
-    ) -> Decision {
+    ) -> Decision<'e> {
         let store = LocalStore::default();
         run_in(e, &store, path, cookie, accept, peer)
     }
 
-    fn run_in(
-        e: &Engine,
+    fn run_in<'e>(
+        e: &'e Engine,
         s: &LocalStore,
         path: &str,
         cookie: Option<&str>,
         accept: Option<&str>,
         peer: &str,
-    ) -> Decision {
+    ) -> Decision<'e> {
         let mut headers = vec![(b":path".to_vec(), path.as_bytes().to_vec())];
         if let Some(c) = cookie {
             headers.push((b"cookie".to_vec(), c.as_bytes().to_vec()));
@@ -516,15 +531,15 @@ mod tests {
             d.action,
             Action::Forward {
                 remove: vec![],
-                identity: Some(("vis-1".into(), "concert".into())),
+                identity: Some(("vis-1".into(), "concert")),
                 to_queue: false,
             }
         );
-        assert_eq!(d.counters, vec![Counter::Admitted]);
+        assert_eq!(d.counters.to_vec(), vec![Counter::Admitted]);
     }
 
     /// `decide` at `now_ms` with only a pass cookie.
-    fn with_pass_at(e: &Engine, cookie: &str, now_ms: u64) -> Decision {
+    fn with_pass_at<'e>(e: &'e Engine, cookie: &str, now_ms: u64) -> Decision<'e> {
         let headers = vec![
             (b":path".to_vec(), b"/reserve".to_vec()),
             (b"cookie".to_vec(), cookie.as_bytes().to_vec()),
@@ -631,7 +646,7 @@ mod tests {
         let d = run(&e, "/reserve", Some(&forever), None, "1.2.3.4:1");
         assert_eq!((status(&d), code(&d)), (403, "PASS_INVALID".to_owned()));
         assert_eq!(
-            d.counters,
+            d.counters.to_vec(),
             vec![Counter::PassLifetimeTooLong, Counter::Denied]
         );
         let hour = mint(NOW - 1, NOW + 3599);
@@ -692,7 +707,7 @@ mod tests {
                 (403, want_code.to_owned()),
                 "{cookie:?}"
             );
-            assert_eq!(d.counters, vec![counter, Counter::Denied]);
+            assert_eq!(d.counters.to_vec(), vec![counter, Counter::Denied]);
         }
     }
 
@@ -752,7 +767,7 @@ mod tests {
         );
         let d = run_in(&e, &store, "/v1/events/x", None, None, "4.4.4.4:1");
         assert_eq!(
-            (status(&d), d.counters.clone()),
+            (status(&d), d.counters.to_vec()),
             (429, vec![Counter::RateLimitedQueue])
         );
         // Bypass paths are never limited.
@@ -783,7 +798,7 @@ mod tests {
         for i in 0..10 {
             let cookie = pass_of(&format!("vis-{i}"));
             let d = run_in(&e, &store, "/reserve", Some(&cookie), None, "1.1.1.1:1");
-            assert_eq!(d.counters, vec![Counter::Admitted], "visitor {i}");
+            assert_eq!(d.counters.to_vec(), vec![Counter::Admitted], "visitor {i}");
         }
     }
 
@@ -852,7 +867,7 @@ mod tests {
         );
         let d = run_in(&e, &store, "/reserve", Some(&cookie), None, "9.9.9.9:1");
         assert_eq!(
-            (status(&d), d.counters.clone()),
+            (status(&d), d.counters.to_vec()),
             (429, vec![Counter::RateLimitedVisitor])
         );
     }
@@ -875,7 +890,7 @@ mod tests {
         .unwrap()
     }
 
-    fn run_with(e: &Engine, s: &LocalStore, headers: &[(&str, &str)]) -> Decision {
+    fn run_with<'e>(e: &'e Engine, s: &LocalStore, headers: &[(&str, &str)]) -> Decision<'e> {
         let mut all = vec![(b":path".to_vec(), b"/v1/events/concert/status".to_vec())];
         all.extend(
             headers
@@ -900,7 +915,7 @@ mod tests {
         }
         let d = run_with(&e, &store, &[]);
         assert_eq!(
-            (status(&d), d.counters),
+            (status(&d), d.counters.to_vec()),
             (429, vec![Counter::RateLimitedQueue])
         );
         // ...and so do tickets that are forged, expired or of another kind.
@@ -915,13 +930,17 @@ mod tests {
             format!("wr_ticket={}", pass("concert", NOW + 600)),
         ] {
             let d = run_with(&e, &store, &[("cookie", &bad)]);
-            assert_eq!(d.counters, vec![Counter::RateLimitedQueue], "{bad}");
+            assert_eq!(
+                d.counters.to_vec(),
+                vec![Counter::RateLimitedQueue],
+                "{bad}"
+            );
         }
         // A visitor in line still gets through, by cookie or by header.
         let cookie = format!("wr_ticket={}", ticket("vis-1", NOW + 600));
         let d = run_with(&e, &store, &[("cookie", &cookie)]);
         assert_eq!(
-            (status(&d), d.counters),
+            (status(&d), d.counters.to_vec()),
             (
                 200,
                 vec![Counter::QueueForwarded, Counter::QueueForwardedInLine]
@@ -934,10 +953,10 @@ mod tests {
         let d = run_with(&e, &store, &[("cookie", &cookie)]);
         assert_eq!(status(&d), 200);
         let d = run_with(&e, &store, &[("cookie", &cookie)]);
-        assert_eq!(d.counters, vec![Counter::RateLimitedVisitor]);
+        assert_eq!(d.counters.to_vec(), vec![Counter::RateLimitedVisitor]);
         let third = format!("wr_ticket={}", ticket("vis-3", NOW + 600));
         let d = run_with(&e, &store, &[("cookie", &third)]);
-        assert_eq!(d.counters, vec![Counter::RateLimitedInLine]);
+        assert_eq!(d.counters.to_vec(), vec![Counter::RateLimitedInLine]);
     }
 
     #[test]
@@ -948,7 +967,7 @@ mod tests {
         let valid = ticket("vis-1", NOW + 600);
         let late = format!("{junk}wr_ticket={valid}");
         assert_eq!(
-            run_with(&e, &store, &[("cookie", &late)]).counters,
+            run_with(&e, &store, &[("cookie", &late)]).counters.to_vec(),
             vec![Counter::QueueForwarded]
         );
         let d = run_with(
@@ -957,7 +976,7 @@ mod tests {
             &[("cookie", &format!("wr_ticket={valid}; {junk}"))],
         );
         assert_eq!(
-            d.counters,
+            d.counters.to_vec(),
             vec![Counter::QueueForwarded, Counter::QueueForwardedInLine]
         );
     }

@@ -131,6 +131,10 @@ impl Counter {
     }
 }
 
+/// The counters one request increments: at most three, so they live inline and a
+/// request allocates nothing for them.
+pub type Counters = smallvec::SmallVec<[Counter; 3]>;
+
 /// Counts not yet handed to the host: a runtime whose host calls cost something adds a
 /// request's counters here and hands the totals over now and then (the proxy-wasm
 /// filter: on every tick), so a request makes no metric call.

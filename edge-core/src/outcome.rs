@@ -5,44 +5,53 @@
 //! origin-queue) and which it strips is decided here once; an adapter only carries the
 //! changes out, in order, and fails closed if its host refuses one.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
+use smallvec::SmallVec;
 use wr_pass::wire::WIRE_HEADER;
 
 use crate::config::Config;
 use crate::decision::{Action, Decision};
-use crate::metrics::Counter;
+use crate::metrics::Counters;
 
-/// One change to the request's headers before it is forwarded.
+/// One change to the request's headers before it is forwarded. Names (and the event
+/// id) are borrowed from the configuration: applying an admission allocates only the
+/// visitor id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
-pub enum HeaderChange {
+pub enum HeaderChange<'c> {
     /// Remove every header of this (lower-case) name.
     Remove {
         /// Header name.
-        name: String,
+        name: Cow<'c, str>,
     },
     /// Replace every header of this name by one with this value.
     Set {
         /// Header name.
-        name: String,
+        name: Cow<'c, str>,
         /// Header value.
-        value: String,
+        value: Cow<'c, str>,
     },
 }
+
+/// The header changes of one request, inline up to three (what an admission or a
+/// request to origin-queue makes without spoofed headers).
+pub type HeaderChanges<'c> = SmallVec<[HeaderChange<'c>; 3]>;
 
 /// What a runtime does with a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
-pub enum Outcome {
+pub enum Outcome<'c> {
     /// Apply `changes` in order, then send the request on (to the backend, or to
     /// origin-queue when `to_queue`).
     Forward {
         /// Header changes, removals first.
-        changes: Vec<HeaderChange>,
+        changes: HeaderChanges<'c>,
         /// True when the request goes to origin-queue.
         to_queue: bool,
         /// Counters to increment by one.
-        counters: Vec<Counter>,
+        counters: Counters,
     },
     /// Answer with this reply; the request goes no further.
     Reply {
@@ -56,13 +65,13 @@ pub enum Outcome {
         /// that is why the request was answered.
         rejection: Option<&'static str>,
         /// Counters to increment by one.
-        counters: Vec<Counter>,
+        counters: Counters,
     },
 }
 
-impl Outcome {
+impl<'c> Outcome<'c> {
     /// The outcome of `decision` under `config`.
-    pub fn of(decision: Decision, config: &Config) -> Outcome {
+    pub fn of(decision: Decision<'c>, config: &'c Config) -> Outcome<'c> {
         let counters = decision.counters;
         match decision.action {
             Action::Reply(reply) => Outcome::Reply {
@@ -94,33 +103,33 @@ impl Outcome {
 /// The header changes of a forwarded request: the client's spellings of the headers only
 /// the edge sets are removed, then the identity of a verified pass is set for the
 /// backend, and requests to origin-queue carry the edge's wire settings.
-pub fn header_changes(
-    config: &Config,
+pub fn header_changes<'c>(
+    config: &'c Config,
     remove: Vec<Vec<u8>>,
-    identity: Option<(String, String)>,
+    identity: Option<(String, &'c str)>,
     to_queue: bool,
-) -> Vec<HeaderChange> {
-    let mut changes: Vec<HeaderChange> = remove
+) -> HeaderChanges<'c> {
+    let mut changes: HeaderChanges<'c> = remove
         .into_iter()
         .map(|name| HeaderChange::Remove {
             // Spoofed names are spellings of ASCII names: nothing is lost.
-            name: String::from_utf8_lossy(&name).into_owned(),
+            name: Cow::Owned(String::from_utf8_lossy(&name).into_owned()),
         })
         .collect();
     if let Some((visitor, event)) = identity {
         changes.push(HeaderChange::Set {
-            name: config.visitor_header.clone(),
-            value: visitor,
+            name: Cow::Borrowed(&config.visitor_header),
+            value: Cow::Owned(visitor),
         });
         changes.push(HeaderChange::Set {
-            name: config.event_header.clone(),
-            value: event,
+            name: Cow::Borrowed(&config.event_header),
+            value: Cow::Borrowed(event),
         });
     }
     if to_queue {
         changes.push(HeaderChange::Set {
-            name: WIRE_HEADER.to_owned(),
-            value: config.wire_header.clone(),
+            name: Cow::Borrowed(WIRE_HEADER),
+            value: Cow::Borrowed(&config.wire_header),
         });
     }
     changes
@@ -158,21 +167,23 @@ impl crate::decision::Engine {
         source_address: Option<&[u8]>,
         now_ms: u64,
         store: &dyn crate::rate_limit::SharedStore,
-    ) -> Outcome {
+    ) -> Outcome<'_> {
         let request = self.read_request(headers, source_address);
         Outcome::of(self.decide(&request, now_ms, store), self.config())
     }
 
     /// [`Engine::outcome`] with the peer address read only if a per-address limit
     /// applies (see [`Engine::decide_with_source`]).
-    pub fn outcome_with_source<H: AsRef<[u8]>>(
+    /// The headers are (name, value) pairs, read once, in order.
+    pub fn outcome_with_source<'h>(
         &self,
-        headers: &[(H, H)],
+        headers: impl IntoIterator<Item = (&'h [u8], &'h [u8])>,
         source: &dyn Fn() -> Option<Vec<u8>>,
         now_ms: u64,
         store: &dyn crate::rate_limit::SharedStore,
-    ) -> Outcome {
-        let request = self.read_request(headers, None);
+    ) -> Outcome<'_> {
+        let owned = self.config().owned_headers();
+        let request = crate::decision::Request::from_pairs(headers, None, &owned);
         let decision = self.decide_with_source(&request, source, now_ms, store);
         Outcome::of(decision, self.config())
     }

@@ -2,8 +2,8 @@
 //! per pass per worker instead of on every request of an admitted visitor.
 //!
 //! Why it is safe:
-//! - **The key is the whole token**, MAC included: only the exact bytes of a token whose
-//!   signature verified can hit. A forged or altered token differs somewhere, misses and
+//! - **A hit needs the whole token**, MAC included: only the exact bytes of a token
+//!   whose signature verified can hit. A forged or altered token differs somewhere, misses and
 //!   is verified in full (constant time) like any other.
 //! - **Only the signature is remembered**, not the verdict: expiry, the validity window,
 //!   the lifetime bound and the event are checked again on every hit, against the
@@ -12,55 +12,81 @@
 //!   of one configuration, and a new configuration (a rotated or removed key) builds a
 //!   new engine with an empty cache.
 //! - **Bounded**: two generations of at most [`GENERATION`] entries each; when the
-//!   current one is full it becomes the old one and the old one is dropped, so a pass in
+//!   current one is full it becomes the old one and the old one is emptied, so a pass in
 //!   use stays (a hit in the old generation moves it forward) and a flood of distinct
 //!   passes costs each one HMAC plus an insert, never more memory. Tokens are at most
 //!   512 bytes: at most about 2 × 1,024 × (512 + 200) bytes ≈ 1.5 MB per worker, about
 //!   0.6 MB with passes of today's size (~150 bytes).
-//! - **No attacker-chosen collisions**: the table's hash is SipHash keyed from the key
-//!   ring, which attackers do not know.
+//! - **A tag only places an entry**: entries are found by a 64-bit tag of the token's
+//!   last [`TAG_BYTES`] bytes (its MAC, in a genuine token) and its length, mixed with
+//!   a secret derived from the key ring. A hit still needs the whole token to be equal,
+//!   compared in constant time, so two tokens with one tag cost a miss (a full check),
+//!   never a false accept. Only tokens whose signature verified are ever inserted, and
+//!   their tails are HMAC output, so nobody can crowd one slot: a collision between two
+//!   genuine passes only costs one of them another HMAC. That is why the tag is a few
+//!   multiplications and not a cryptographic hash: on the admitted path, hashing the
+//!   token was most of what a hit cost.
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use wr_pass::{Claims, KeyRing, Rejection, TokenKind, Validity};
 
 /// Most entries per generation.
 pub const GENERATION: usize = 1_024;
 
-/// SipHash-1-3 with a secret key, as the table's hasher.
-#[derive(Clone, Copy)]
-struct KeyedSip(u64, u64);
+/// Bytes at the end of a token that its tag covers (a MAC in base64 is 43).
+pub const TAG_BYTES: usize = 16;
 
-impl BuildHasher for KeyedSip {
-    #[allow(deprecated)]
-    type Hasher = std::hash::SipHasher;
+/// The tables' hasher: the key already is a well-mixed tag, so it is used as it is.
+#[derive(Default)]
+struct TagHasher(u64);
 
-    #[allow(deprecated)]
-    fn build_hasher(&self) -> Self::Hasher {
-        std::hash::SipHasher::new_with_keys(self.0, self.1)
+impl Hasher for TagHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used (the key is a `u64`); this keeps the trait whole.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, tag: u64) {
+        self.0 = tag;
     }
 }
 
+/// One verified token and the claims its signature covers.
+struct Entry {
+    token: Box<[u8]>,
+    claims: Claims,
+}
+
+type Table = HashMap<u64, Entry, BuildHasherDefault<TagHasher>>;
+
 /// Verified passes of one worker: token bytes → the claims its signature covers.
 pub struct PassCache {
-    current: HashMap<Vec<u8>, Claims, KeyedSip>,
-    old: HashMap<Vec<u8>, Claims, KeyedSip>,
+    tag_keys: (u64, u64),
+    current: Table,
+    old: Table,
 }
 
 impl PassCache {
-    /// An empty cache whose table hash is keyed by `hash_key` (derive it from the key
-    /// ring).
+    /// An empty cache whose tags are keyed by `hash_key` (derive it from the key ring).
     pub fn new(hash_key: [u8; 32]) -> PassCache {
         let word = |i: usize| {
             let mut w = [0u8; 8];
             w.copy_from_slice(&hash_key[i * 8..i * 8 + 8]);
             u64::from_le_bytes(w)
         };
-        let hasher = KeyedSip(word(0), word(1));
+        let table = || Table::with_capacity_and_hasher(GENERATION, Default::default());
         PassCache {
-            current: HashMap::with_capacity_and_hasher(GENERATION, hasher),
-            old: HashMap::with_hasher(hasher),
+            tag_keys: (word(0), word(1)),
+            current: table(),
+            old: table(),
         }
     }
 
@@ -74,35 +100,27 @@ impl PassCache {
         validity: Validity,
         event: &str,
     ) -> Result<String, Rejection> {
-        if let Some(claims) = self.get(token) {
+        let tag = self.tag(token);
+        if let Some(claims) = self.get_tagged(tag, token) {
             validity.check(claims, Some(event))?;
             return Ok(claims.visitor.clone());
         }
         let claims = keys.verify_signature(TokenKind::Pass, token)?;
         let checked = validity.check(&claims, Some(event));
         let visitor = claims.visitor.clone();
-        self.insert(token.to_vec(), claims);
+        self.insert_tagged(tag, token.into(), claims);
         checked.map(|()| visitor)
     }
 
     /// The claims of `token` if its signature was verified before.
     pub fn get(&mut self, token: &[u8]) -> Option<&Claims> {
-        if !self.current.contains_key(token) {
-            let (key, claims) = self.old.remove_entry(token)?;
-            self.insert(key, claims);
-        }
-        self.current.get(token)
+        self.get_tagged(self.tag(token), token)
     }
 
     /// Remembers that `token`'s signature verified, with its claims.
     pub fn insert(&mut self, token: Vec<u8>, claims: Claims) {
-        if self.current.len() >= GENERATION {
-            self.old = std::mem::replace(
-                &mut self.current,
-                HashMap::with_capacity_and_hasher(GENERATION, *self.old.hasher()),
-            );
-        }
-        self.current.insert(token, claims);
+        let tag = self.tag(&token);
+        self.insert_tagged(tag, token.into_boxed_slice(), claims);
     }
 
     /// Entries held (both generations).
@@ -114,6 +132,71 @@ impl PassCache {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    fn tag(&self, token: &[u8]) -> u64 {
+        let mut tail = [0u8; TAG_BYTES];
+        let from = token.len().saturating_sub(TAG_BYTES);
+        tail[TAG_BYTES - (token.len() - from)..].copy_from_slice(&token[from..]);
+        let (low, high) = tail.split_at(8);
+        let word = |half: &[u8]| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(half);
+            u64::from_le_bytes(w)
+        };
+        let mix = |x: u64| {
+            let x = x.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            x ^ (x >> 29)
+        };
+        let h = mix(word(low) ^ self.tag_keys.0);
+        mix(h ^ word(high) ^ self.tag_keys.1 ^ token.len() as u64)
+    }
+
+    fn get_tagged(&mut self, tag: u64, token: &[u8]) -> Option<&Claims> {
+        let holds = |table: &Table| table.get(&tag).map(|e| same_bytes(&e.token, token));
+        match holds(&self.current) {
+            Some(true) => return self.current.get(&tag).map(|e| &e.claims),
+            Some(false) => return None,
+            None => {}
+        }
+        if holds(&self.old) != Some(true) {
+            return None;
+        }
+        // In use again: move it forward, so that the next turnover keeps it.
+        let entry = self.old.remove(&tag)?;
+        self.insert_tagged(tag, entry.token, entry.claims);
+        self.current.get(&tag).map(|e| &e.claims)
+    }
+
+    fn insert_tagged(&mut self, tag: u64, token: Box<[u8]>, claims: Claims) {
+        if self.current.len() >= GENERATION && !self.current.contains_key(&tag) {
+            // Turnover: the old generation goes, its table is reused for the new one.
+            std::mem::swap(&mut self.current, &mut self.old);
+            self.current.clear();
+        }
+        self.current.insert(tag, Entry { token, claims });
+    }
+}
+
+/// True if `a` and `b` are the same bytes, in time that depends only on their lengths
+/// (which are public), eight bytes at a time.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut wa, mut wb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let mut differ = 0u64;
+    for (x, y) in (&mut wa).zip(&mut wb) {
+        let word = |c: &[u8]| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            u64::from_le_bytes(w)
+        };
+        differ |= word(x) ^ word(y);
+    }
+    for (x, y) in wa.remainder().iter().zip(wb.remainder()) {
+        differ |= u64::from(x ^ y);
+    }
+    differ == 0
 }
 
 #[cfg(test)]
@@ -134,6 +217,35 @@ mod tests {
             "another MAC misses"
         );
         assert!(cache.get(b"p1.k1.claims.ma").is_none());
+    }
+
+    #[test]
+    fn a_token_with_a_genuine_tail_but_other_claims_misses() {
+        let mut cache = PassCache::new([7; 32]);
+        let genuine = b"p1.k1.claims-of-visitor-1.0123456789abcdefghij".to_vec();
+        let mut forged = genuine.clone();
+        forged[6..14].copy_from_slice(b"CLAIMS-O");
+        assert_eq!(
+            cache.tag(&genuine),
+            cache.tag(&forged),
+            "same tail: same tag"
+        );
+        cache.insert(genuine.clone(), claims(1));
+        assert!(cache.get(&forged).is_none(), "the tag alone must not hit");
+        assert!(cache.get(&genuine).is_some());
+    }
+
+    #[test]
+    fn same_bytes_is_equality() {
+        for (a, b) in [
+            (&b""[..], &b""[..]),
+            (b"p1.k1.abcdefgh", b"p1.k1.abcdefgh"),
+            (b"p1.k1.abcdefgh", b"p1.k1.abcdefgX"),
+            (b"X1.k1.abcdefgh", b"p1.k1.abcdefgh"),
+            (b"p1.k1.abcdefgh", b"p1.k1.abcdefg"),
+        ] {
+            assert_eq!(same_bytes(a, b), a == b, "{a:?} {b:?}");
+        }
     }
 
     #[test]

@@ -97,32 +97,31 @@ pub fn is_normal_path(path: &[u8]) -> bool {
     if path.first() != Some(&b'/') || path.len() > 8192 {
         return false;
     }
-    if path
-        .iter()
-        .any(|&b| !b.is_ascii_graphic() || b == b'\\' || b == b'#')
-    {
-        return false;
-    }
-    for window in path.windows(3) {
-        if window[0] == b'%' {
-            let encoded = [
-                window[1].to_ascii_lowercase(),
-                window[2].to_ascii_lowercase(),
-            ];
-            if matches!(&encoded, b"2e" | b"2f" | b"5c") {
-                return false;
-            }
-        }
-    }
-    let segments = path[1..].split(|&b| b == b'/');
-    let count = path[1..].split(|&b| b == b'/').count();
-    for (i, segment) in segments.enumerate() {
-        let last = i + 1 == count;
-        if (segment.is_empty() && !last) || segment == b"." || segment == b".." {
+    // One pass: it runs on every request.
+    let dot_segment = |segment: &[u8]| segment == b"." || segment == b"..";
+    let mut segment_start = 1;
+    for (i, &b) in path.iter().enumerate() {
+        if !b.is_ascii_graphic() || b == b'\\' || b == b'#' {
             return false;
         }
+        if b == b'%' {
+            if let (Some(hi), Some(lo)) = (path.get(i + 1), path.get(i + 2)) {
+                let encoded = [hi.to_ascii_lowercase(), lo.to_ascii_lowercase()];
+                if matches!(&encoded, b"2e" | b"2f" | b"5c") {
+                    return false;
+                }
+            }
+        }
+        if b == b'/' && i > 0 {
+            let segment = &path[segment_start..i];
+            if segment.is_empty() || dot_segment(segment) {
+                return false;
+            }
+            segment_start = i + 1;
+        }
     }
-    true
+    // The last segment may be empty (a trailing `/`).
+    !dot_segment(&path[segment_start..])
 }
 
 /// Folds what a case-insensitive backend may treat as the same letter: ASCII case,
@@ -230,6 +229,52 @@ impl ProtectedPrefix {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `is_normal_path` as it was first written, several passes: the one-pass version
+    /// must agree with it on every input.
+    fn is_normal_path_reference(path: &[u8]) -> bool {
+        if path.first() != Some(&b'/') || path.len() > 8192 {
+            return false;
+        }
+        if path
+            .iter()
+            .any(|&b| !b.is_ascii_graphic() || b == b'\\' || b == b'#')
+        {
+            return false;
+        }
+        for window in path.windows(3) {
+            if window[0] == b'%' {
+                let encoded = [
+                    window[1].to_ascii_lowercase(),
+                    window[2].to_ascii_lowercase(),
+                ];
+                if matches!(&encoded, b"2e" | b"2f" | b"5c") {
+                    return false;
+                }
+            }
+        }
+        let count = path[1..].split(|&b| b == b'/').count();
+        for (i, segment) in path[1..].split(|&b| b == b'/').enumerate() {
+            let last = i + 1 == count;
+            if (segment.is_empty() && !last) || segment == b"." || segment == b".." {
+                return false;
+            }
+        }
+        true
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn one_pass_normal_form_check_agrees_with_the_reference(
+            tail in proptest::collection::vec(
+                proptest::sample::select(b"/.%2eEfF5cCa;?# \\\x7f\xff".to_vec()), 0..24),
+        ) {
+            let rooted = [&b"/"[..], &tail].concat();
+            for path in [&tail, &rooted] {
+                proptest::prop_assert_eq!(is_normal_path(path), is_normal_path_reference(path));
+            }
+        }
+    }
 
     fn canon(path: &str) -> Option<String> {
         canonical(path.as_bytes()).map(|c| String::from_utf8_lossy(&c).into_owned())

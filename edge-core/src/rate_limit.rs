@@ -64,7 +64,10 @@ pub struct Limiter {
     namespace: &'static str,
     limit: RateLimit,
     slots: u32,
-    sip_keys: (u64, u64),
+    /// SipHash keyed from the configuration, already fed the namespace: each
+    /// fingerprint only hashes the id.
+    #[allow(deprecated)]
+    seeded: SipHasher,
     /// Tokens drawn from shared data at once, at most (`B`).
     lease_tokens: u32,
     /// This worker's leases.
@@ -123,7 +126,12 @@ impl Limiter {
             namespace,
             limit,
             slots,
-            sip_keys: (half(0), half(1)),
+            seeded: {
+                #[allow(deprecated)]
+                let mut seeded = SipHasher::new_with_keys(half(0), half(1));
+                seeded.write(namespace.as_bytes());
+                seeded
+            },
             lease_tokens: lease.min(limit.burst / 4).max(1),
             leases: Mutex::new(LeaseTable::new(slots)),
         }
@@ -160,8 +168,7 @@ impl Limiter {
 
     fn fingerprint(&self, id: &[u8]) -> u64 {
         #[allow(deprecated)]
-        let mut hasher = SipHasher::new_with_keys(self.sip_keys.0, self.sip_keys.1);
-        hasher.write(self.namespace.as_bytes());
+        let mut hasher = self.seeded.clone();
         hasher.write(id);
         hasher.finish()
     }

@@ -1,34 +1,84 @@
 //! The proxy-wasm ABI's serialized header map, parsed without trusting its sizes.
 
-/// Parses the ABI's serialized header map: count, (name size, value size) pairs, then
-/// each name and value followed by a NUL. `None` if the bytes do not add up.
-/// The pairs borrow from `bytes`: one allocation for the list, none per header.
+/// The (name, value) pairs of the ABI's serialized header map (count, (name size,
+/// value size) pairs, then each name and value followed by a NUL), borrowed from the
+/// bytes: read one by one, with nothing allocated.
+#[derive(Clone, Debug)]
+pub struct HeaderPairs<'a> {
+    bytes: &'a [u8],
+    next: usize,
+    count: usize,
+    data_at: usize,
+}
+
+impl<'a> HeaderPairs<'a> {
+    /// The pairs of `bytes`; `None` if the sizes do not add up (checked here, for the
+    /// whole map, before any pair is read).
+    pub fn new(bytes: &'a [u8]) -> Option<HeaderPairs<'a>> {
+        if bytes.is_empty() {
+            return Some(HeaderPairs::empty());
+        }
+        let count = word(bytes, 0)?;
+        let data_at = count.checked_mul(8)?.checked_add(4)?;
+        let mut end = data_at;
+        for i in 0..count {
+            for size in [word(bytes, 4 + i * 8)?, word(bytes, 8 + i * 8)?] {
+                end = end.checked_add(size)?.checked_add(1)?;
+            }
+        }
+        if end > bytes.len() {
+            return None;
+        }
+        Some(HeaderPairs {
+            bytes,
+            next: 0,
+            count,
+            data_at,
+        })
+    }
+
+    /// No pairs at all.
+    pub fn empty() -> HeaderPairs<'a> {
+        HeaderPairs {
+            bytes: &[],
+            next: 0,
+            count: 0,
+            data_at: 0,
+        }
+    }
+
+    fn field(&mut self, size: usize) -> Option<&'a [u8]> {
+        let end = self.data_at.checked_add(size)?;
+        let value = self.bytes.get(self.data_at..end)?;
+        self.data_at = end.checked_add(1)?;
+        Some(value)
+    }
+}
+
+impl<'a> Iterator for HeaderPairs<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.count {
+            return None;
+        }
+        let at = 4 + self.next * 8;
+        self.next += 1;
+        let name = self.field(word(self.bytes, at)?)?;
+        let value = self.field(word(self.bytes, at + 4)?)?;
+        Some((name, value))
+    }
+}
+
+/// The little-endian `u32` at `at`, if the bytes reach that far.
+fn word(bytes: &[u8], at: usize) -> Option<usize> {
+    let b = bytes.get(at..at.checked_add(4)?)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+}
+
+/// Parses the whole map into a list; `None` if the bytes do not add up.
 pub fn parse_header_map(bytes: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
-    let word = |at: usize| -> Option<usize> {
-        let b = bytes.get(at..at.checked_add(4)?)?;
-        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-    };
-    if bytes.is_empty() {
-        return Some(Vec::new());
-    }
-    let count = word(0)?;
-    let mut data_at = count.checked_mul(8)?.checked_add(4)?;
-    if data_at > bytes.len() {
-        return None;
-    }
-    let mut pairs = Vec::with_capacity(count);
-    for i in 0..count {
-        let mut field = |size: usize| -> Option<&[u8]> {
-            let end = data_at.checked_add(size)?;
-            let value = bytes.get(data_at..end)?;
-            data_at = end.checked_add(1)?;
-            Some(value)
-        };
-        let name = field(word(4 + i * 8)?)?;
-        let value = field(word(8 + i * 8)?)?;
-        pairs.push((name, value));
-    }
-    Some(pairs)
+    Some(HeaderPairs::new(bytes)?.collect())
 }
 
 /// Serializes (name, value) pairs the way the ABI does (what a host hands a filter).

@@ -6,7 +6,7 @@
 
 use std::ptr::{null, null_mut};
 
-use crate::header_map::{parse_header_map, serialize_header_map};
+use crate::header_map::{serialize_header_map, HeaderPairs};
 use wr_edge_core::rate_limit::{SharedStore, StoreError};
 
 /// Status codes of the proxy-wasm ABI used here.
@@ -74,10 +74,11 @@ fn take_host_buffer(data: *mut u8, size: usize) -> Vec<u8> {
 pub struct RequestHeaders(Vec<u8>);
 
 impl RequestHeaders {
-    /// Every request header as raw (name, value) bytes borrowed from the buffer; empty
-    /// if the host refused or sent a map that does not add up.
-    pub fn pairs(&self) -> Vec<(&[u8], &[u8])> {
-        parse_header_map(&self.0).unwrap_or_default()
+    /// Every request header as raw (name, value) bytes borrowed from the buffer; none
+    /// if the host refused or sent a map that does not add up (then there is no `:path`
+    /// either, and the request is refused).
+    pub fn pairs(&self) -> HeaderPairs<'_> {
+        HeaderPairs::new(&self.0).unwrap_or_else(HeaderPairs::empty)
     }
 }
 

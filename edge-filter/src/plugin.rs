@@ -148,7 +148,9 @@ impl HttpContext for EdgeStream {
         let source = || host::property(&["source", "address"]);
         // Without a clock every pass looks expired: fail closed.
         let now_ms = host::now_ms().unwrap_or(0);
-        match engine.outcome_with_source(&headers.pairs(), &source, now_ms, &HostStore) {
+        let pairs = headers.pairs();
+        let outcome = engine.outcome_with_source(pairs, &source, now_ms, &HostStore);
+        match outcome {
             Outcome::Reply {
                 status,
                 headers,

@@ -139,7 +139,7 @@ fn forward(
             HeaderChange::Remove { name } => headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name)),
             HeaderChange::Set { name, value } => {
                 headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-                headers.push((name.clone(), value.clone().into_bytes()));
+                headers.push((name.to_string(), value.as_bytes().to_vec()));
             }
         }
     }

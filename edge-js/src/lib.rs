@@ -11,7 +11,7 @@ use wasm_bindgen::prelude::*;
 use wr_edge_core::config::Config;
 use wr_edge_core::decision::Engine;
 use wr_edge_core::local_store::LocalStore;
-use wr_edge_core::metrics::Counter;
+use wr_edge_core::metrics::{Counter, Counters};
 use wr_edge_core::outcome::{header_pairs, Outcome};
 use wr_edge_core::reply::{json_error, too_many_requests, LocalReply};
 
@@ -82,7 +82,7 @@ impl WaitingRoomEdge {
     pub fn rate_limited(retry_after_secs: u32) -> String {
         reply_outcome(
             too_many_requests(retry_after_secs),
-            vec![Counter::RateLimitedClient],
+            Counters::from_slice(&[Counter::RateLimitedClient]),
         )
     }
 
@@ -101,10 +101,10 @@ fn unavailable() -> String {
         Some(5),
         None,
     );
-    reply_outcome(reply, Vec::new())
+    reply_outcome(reply, Counters::new())
 }
 
-fn reply_outcome(reply: LocalReply, counters: Vec<Counter>) -> String {
+fn reply_outcome(reply: LocalReply, counters: Counters) -> String {
     Outcome::Reply {
         status: reply.status,
         headers: reply.headers,

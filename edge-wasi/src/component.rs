@@ -72,8 +72,10 @@ fn to_wit(outcome: Outcome) -> Decision {
                 changes: changes
                     .into_iter()
                     .map(|c| match c {
-                        HeaderChange::Remove { name } => WitChange::Remove(name),
-                        HeaderChange::Set { name, value } => WitChange::Set((name, value)),
+                        HeaderChange::Remove { name } => WitChange::Remove(name.into_owned()),
+                        HeaderChange::Set { name, value } => {
+                            WitChange::Set((name.into_owned(), value.into_owned()))
+                        }
                     })
                     .collect(),
                 to_queue,
