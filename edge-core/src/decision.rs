@@ -67,16 +67,24 @@ impl<'a> Request<'a> {
             source_address,
             ..Request::default()
         };
+        // Every header of every request comes through here: a name is only compared
+        // with the names of its length.
+        let is = |name: &[u8], wanted: &str| {
+            name.len() == wanted.len() && name.eq_ignore_ascii_case(wanted.as_bytes())
+        };
         for (name, value) in pairs {
-            if name == b":path" {
+            if name.len() == 5 && name == b":path" {
                 request.path.get_or_insert(value);
-            } else if name.eq_ignore_ascii_case(b"accept") {
+            } else if is(name, "accept") {
                 request.accept.push(value);
-            } else if name.eq_ignore_ascii_case(b"cookie") {
+            } else if is(name, "cookie") {
                 request.cookies.push(value);
-            } else if name.eq_ignore_ascii_case(TICKET_HEADER.as_bytes()) {
+            } else if is(name, TICKET_HEADER) {
                 request.ticket_headers.push(value);
-            } else if owned.iter().any(|o| same_header_name(name, o)) {
+            } else if owned
+                .iter()
+                .any(|o| o.len() == name.len() && same_header_name(name, o))
+            {
                 request.spoofed.push(name);
             }
         }

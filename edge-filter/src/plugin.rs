@@ -132,7 +132,7 @@ impl Context for EdgeStream {}
 
 impl HttpContext for EdgeStream {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> HostAction {
-        let Some(engine) = self.engine.clone() else {
+        let Some(engine) = self.engine.as_deref() else {
             // Only reachable if the host ignored a failed configure: fail closed.
             let reply = json_error(
                 503,
