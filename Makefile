@@ -47,6 +47,7 @@ lint: deps
 bench: wasm
 	cargo run -q -p wr-tests --bin profile-edge
 	cargo run -q -p wr-tests --bin bench-edge
+	cargo run -q -p wr-tests --bin bench-edge -- --count
 	cargo run -q -p wr-tests --bin bench-queue
 	cargo run -q --release -p wr-tests --bin bench-draw
 	cargo run -q --release -p wr-tests --bin bench-runtimes

@@ -137,7 +137,21 @@ fn rand_u64() -> u64 {
 impl Envoy {
     /// Starts Envoy with `bootstrap` and `workers` worker threads; waits until ready.
     pub fn start(bootstrap: &Value, workers: u32) -> Result<Envoy> {
-        Self::launch(bootstrap, workers, &["--disable-hot-restart".to_owned()])
+        let args = ["--disable-hot-restart".to_owned()];
+        Self::launch(bootstrap, workers, &args, &[], Duration::from_secs(60))
+    }
+
+    /// [`Envoy::start`] under another program (`wrapper`: the program and its arguments,
+    /// Envoy's command line appended), e.g. valgrind, which starts Envoy so much slower
+    /// that it gets `ready_within` to become ready.
+    pub fn start_under(
+        bootstrap: &Value,
+        workers: u32,
+        wrapper: &[String],
+        ready_within: Duration,
+    ) -> Result<Envoy> {
+        let args = ["--disable-hot-restart".to_owned()];
+        Self::launch(bootstrap, workers, &args, wrapper, ready_within)
     }
 
     /// Starts one generation of a hot-restartable Envoy: `epoch` 0 first, then 1, 2, ...
@@ -161,16 +175,30 @@ impl Envoy {
             "--parent-shutdown-time-s".to_owned(),
             (drain_secs + 2).to_string(),
         ];
-        Self::launch(bootstrap, workers, &args)
+        Self::launch(bootstrap, workers, &args, &[], Duration::from_secs(60))
     }
 
-    fn launch(bootstrap: &Value, workers: u32, extra_args: &[String]) -> Result<Envoy> {
+    fn launch(
+        bootstrap: &Value,
+        workers: u32,
+        extra_args: &[String],
+        wrapper: &[String],
+        ready_within: Duration,
+    ) -> Result<Envoy> {
         let dir = scratch_dir();
         let config = dir.join("envoy.yaml");
         fs::write(&config, serde_json::to_string_pretty(bootstrap)?)?;
         let admin_file = dir.join("admin-address");
         let log = fs::File::create(dir.join("envoy.log"))?;
-        let child = Command::new(envoy_bin())
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(envoy_bin());
+                command
+            }
+            None => Command::new(envoy_bin()),
+        };
+        let child = command
             .arg("-c")
             .arg(&config)
             .args(["--concurrency", &workers.to_string(), "--log-level", "info"])
@@ -187,7 +215,7 @@ impl Envoy {
             addr: "127.0.0.1:0".parse()?,
             admin: "127.0.0.1:0".parse()?,
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + ready_within;
         loop {
             if let Some(status) = envoy.child.try_wait()? {
                 bail!(
@@ -196,7 +224,11 @@ impl Envoy {
                 );
             }
             if Instant::now() > deadline {
-                bail!("envoy not ready after 60 s:\n{}", envoy.log_tail());
+                bail!(
+                    "envoy not ready after {} s:\n{}",
+                    ready_within.as_secs(),
+                    envoy.log_tail()
+                );
             }
             if let Ok(text) = fs::read_to_string(&admin_file) {
                 if let Ok(admin) = text.trim().parse() {

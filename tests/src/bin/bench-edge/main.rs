@@ -16,10 +16,15 @@
 //! time Envoy takes to start with the filter against without it (VM creation and
 //! configuration on the main thread and every worker), and the pass check alone.
 //!
+//! `bench-edge --count` measures work instead of time: the instructions one request
+//! costs the whole Envoy process under callgrind, the same run after run (see `count`).
+//!
 //! `WR_BENCH_EXTRA_WASM=label=path[,label=path…]` adds other builds of the filter to the
 //! 1-worker set (a baseline commit's, or one cut short at some stage), each admitted
-//! with a valid pass in the same rounds: two builds compared side by side.
+//! with a valid pass in the same rounds: two builds compared side by side (in
+//! `--count` too).
 
+mod count;
 mod measure;
 mod native;
 mod setup;
@@ -305,7 +310,59 @@ fn start_ms(which: Which, n: usize) -> f64 {
     )
 }
 
+/// `--count`: instructions per request under callgrind (see [`count`]), for bare
+/// Envoy, the no-op filter, ours (admitted, and the distinct-pass flood), Envoy's own
+/// filters, and the builds of `WR_BENCH_EXTRA_WASM`.
+fn count_instructions() {
+    let distinct = VARIANTS
+        .iter()
+        .find(|v| v.cookie == Cookie::DistinctPasses)
+        .expect("the distinct-pass variant")
+        .clone();
+    let mut variants = vec![BARE, FLOOR, ADMITTED, NATIVE, distinct];
+    variants.extend(one_worker_variants().split_off(VARIANTS.len()));
+    let mut counted = Vec::new();
+    for v in &variants {
+        // Minted per variant: a pass lives ten minutes, a run takes about one.
+        let cookies: Vec<String> = match v.cookie {
+            Cookie::None => Vec::new(),
+            Cookie::Pass => vec![format!("wr_pass={}", pass("concert", "bench-visitor"))],
+            Cookie::Jwt => vec![format!("wr_jwt={}", native::hs256_jwt("bench-visitor"))],
+            // More than the pass cache holds and than the run sends: all misses.
+            Cookie::DistinctPasses => (0..count::REQUESTS + 1_000)
+                .map(|i| format!("wr_pass={}", pass("concert", &format!("flood-{i}"))))
+                .collect(),
+        };
+        let bootstrap = direct_response_bootstrap(v.envoy, &wasm_of(v.envoy));
+        let n = count::instructions_per_request(&bootstrap, v.path, &cookies);
+        eprintln!("{:<60} {n:>9.0} instructions/request", v.name);
+        counted.push(n);
+    }
+    let (bare, floor, native) = (counted[0], counted[1], counted[3]);
+    println!(
+        "\nedge filter, instructions per request of the whole Envoy process (1 worker, callgrind; {} requests after {} to warm up)",
+        count::REQUESTS,
+        count::WARM_UP
+    );
+    println!("| variant | instructions/request | above bare Envoy | above the no-op filter | jwt_authn + local_ratelimit ÷ this |");
+    println!("|---|---:|---:|---:|---:|");
+    for (v, n) in variants.iter().zip(&counted) {
+        println!(
+            "| {} | {n:.0} | {:.0} | {:.0} | {:.2} |",
+            v.name,
+            n - bare,
+            n - floor,
+            native / n
+        );
+    }
+    println!("\ncommand: cargo run -q -p wr-tests --bin bench-edge -- --count");
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "--count") {
+        count_instructions();
+        return;
+    }
     let seconds: u32 = env_number("WR_BENCH_SECONDS", 5);
     let rounds: usize = env_number("WR_BENCH_ROUNDS", 5);
     let scratch = std::env::temp_dir().join(format!("wr-bench-edge-{}", std::process::id()));
