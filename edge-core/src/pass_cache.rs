@@ -3,8 +3,8 @@
 //!
 //! Why it is safe:
 //! - **A hit needs the whole token**, MAC included: only the exact bytes of a token
-//!   whose signature verified can hit. A forged or altered token differs somewhere, misses and
-//!   is verified in full (constant time) like any other.
+//!   whose signature verified can hit. A forged or altered token differs somewhere,
+//!   misses and is verified in full (constant time) like any other.
 //! - **Only the signature is remembered**, not the verdict: expiry, the validity window,
 //!   the lifetime bound and the event are checked again on every hit, against the
 //!   claims the signature covered.
