@@ -8,6 +8,8 @@
 /// Most pass candidates verified per request.
 pub const MAX_CANDIDATES: usize = 4;
 
+use crate::words::le_u64;
+
 /// Cookie values found, held inline (there are at most [`MAX_CANDIDATES`]).
 pub type Candidates<'a> = smallvec::SmallVec<[&'a [u8]; MAX_CANDIDATES]>;
 
@@ -46,9 +48,7 @@ fn find_byte(haystack: &[u8], byte: u8) -> Option<usize> {
     let mut chunks = haystack.chunks_exact(8);
     let mut at = 0;
     for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word) ^ pattern;
+        let x = le_u64(chunk) ^ pattern;
         // The lowest high bit set marks the first zero byte of `x` (bits above it
         // may be false alarms; it never is).
         let zero = x.wrapping_sub(ONES) & !x & HIGHS;

@@ -44,20 +44,10 @@ pub struct Request<'a> {
 }
 
 impl<'a> Request<'a> {
-    /// Gathers the inputs from the request's header pairs (names compared without
-    /// case). `owned` are the headers only the filter may set: any header that spells
-    /// one of them is listed in `spoofed`.
-    pub fn from_headers<H: AsRef<[u8]>>(
-        headers: &'a [(H, H)],
-        source_address: Option<&'a [u8]>,
-        owned: &[&str],
-    ) -> Self {
-        let pairs = headers.iter().map(|(n, v)| (n.as_ref(), v.as_ref()));
-        Request::from_pairs(pairs, source_address, owned)
-    }
-
-    /// [`Request::from_headers`] from (name, value) pairs as a runtime reads them, one by
-    /// one (the proxy-wasm filter reads them straight from the host's buffer).
+    /// Gathers the inputs from the request's (name, value) pairs, read once, in order
+    /// (names compared without case; the proxy-wasm filter reads them straight from the
+    /// host's buffer). `owned` are the headers only the filter may set: any header that
+    /// spells one of them is listed in `spoofed`.
     pub fn from_pairs(
         pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
         source_address: Option<&'a [u8]>,
@@ -183,13 +173,24 @@ impl Engine {
         &self.config
     }
 
-    /// Gathers the inputs of one request from its headers (see [`Request::from_headers`]).
+    /// Gathers the inputs of one request from its headers (see [`Request::from_pairs`]).
     pub fn read_request<'a, H: AsRef<[u8]>>(
         &self,
         headers: &'a [(H, H)],
         source_address: Option<&'a [u8]>,
     ) -> Request<'a> {
-        Request::from_headers(headers, source_address, &self.config.owned_headers())
+        let pairs = headers.iter().map(|(n, v)| (n.as_ref(), v.as_ref()));
+        self.read_pairs(pairs, source_address)
+    }
+
+    /// [`Engine::read_request`] from (name, value) pairs read one by one (see
+    /// [`Request::from_pairs`]).
+    pub fn read_pairs<'a>(
+        &self,
+        pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+        source_address: Option<&'a [u8]>,
+    ) -> Request<'a> {
+        Request::from_pairs(pairs, source_address, &self.config.owned_headers())
     }
 
     /// Decides what happens to `request` at `now_ms` (unix milliseconds).

@@ -32,3 +32,4 @@ pub mod pass_cache;
 pub mod path;
 pub mod rate_limit;
 pub mod reply;
+pub(crate) mod words;

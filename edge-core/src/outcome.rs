@@ -182,8 +182,7 @@ impl crate::decision::Engine {
         now_ms: u64,
         store: &dyn crate::rate_limit::SharedStore,
     ) -> Outcome<'_> {
-        let owned = self.config().owned_headers();
-        let request = crate::decision::Request::from_pairs(headers, None, &owned);
+        let request = self.read_pairs(headers, None);
         let decision = self.decide_with_source(&request, source, now_ms, store);
         Outcome::of(decision, self.config())
     }

@@ -32,6 +32,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use wr_pass::{Claims, KeyRing, Rejection, TokenKind, Validity};
 
+use crate::words::{key_pair, le_u64};
+
 /// Most entries per generation.
 pub const GENERATION: usize = 1_024;
 
@@ -77,14 +79,9 @@ pub struct PassCache {
 impl PassCache {
     /// An empty cache whose tags are keyed by `hash_key` (derive it from the key ring).
     pub fn new(hash_key: [u8; 32]) -> PassCache {
-        let word = |i: usize| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&hash_key[i * 8..i * 8 + 8]);
-            u64::from_le_bytes(w)
-        };
         let table = || Table::with_capacity_and_hasher(GENERATION, Default::default());
         PassCache {
-            tag_keys: (word(0), word(1)),
+            tag_keys: key_pair(&hash_key),
             current: table(),
             old: table(),
         }
@@ -134,21 +131,14 @@ impl PassCache {
     }
 
     fn tag(&self, token: &[u8]) -> u64 {
-        let mut tail = [0u8; TAG_BYTES];
-        let from = token.len().saturating_sub(TAG_BYTES);
-        tail[TAG_BYTES - (token.len() - from)..].copy_from_slice(&token[from..]);
-        let (low, high) = tail.split_at(8);
-        let word = |half: &[u8]| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(half);
-            u64::from_le_bytes(w)
-        };
+        let tail = &token[token.len().saturating_sub(TAG_BYTES)..];
+        let (low, high) = tail.split_at(tail.len().min(8));
         let mix = |x: u64| {
             let x = x.wrapping_mul(0x9e37_79b9_7f4a_7c15);
             x ^ (x >> 29)
         };
-        let h = mix(word(low) ^ self.tag_keys.0);
-        mix(h ^ word(high) ^ self.tag_keys.1 ^ token.len() as u64)
+        let h = mix(le_u64(low) ^ self.tag_keys.0);
+        mix(h ^ le_u64(high) ^ self.tag_keys.1 ^ token.len() as u64)
     }
 
     fn get_tagged(&mut self, tag: u64, token: &[u8]) -> Option<&Claims> {
@@ -186,12 +176,7 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let (mut wa, mut wb) = (a.chunks_exact(8), b.chunks_exact(8));
     let mut differ = 0u64;
     for (x, y) in (&mut wa).zip(&mut wb) {
-        let word = |c: &[u8]| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            u64::from_le_bytes(w)
-        };
-        differ |= word(x) ^ word(y);
+        differ |= le_u64(x) ^ le_u64(y);
     }
     for (x, y) in wa.remainder().iter().zip(wb.remainder()) {
         differ |= u64::from(x ^ y);

@@ -23,6 +23,7 @@ use std::hash::{Hasher, SipHasher};
 
 use crate::config::RateLimit;
 use crate::lease::{Lease, LeaseTable};
+use crate::words::{key_pair, le_u64};
 
 /// Compare-and-swap attempts before giving up; giving up counts as limited.
 pub const MAX_CAS_ATTEMPTS: usize = 16;
@@ -84,15 +85,10 @@ struct Bucket {
 impl Bucket {
     fn decode(bytes: &[u8]) -> Option<Bucket> {
         let bytes: &[u8; STATE_LEN] = bytes.try_into().ok()?;
-        let word = |i: usize| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
-            u64::from_le_bytes(w)
-        };
         Some(Bucket {
-            fingerprint: word(0),
-            micro_tokens: word(1),
-            last_ms: word(2),
+            fingerprint: le_u64(&bytes[..8]),
+            micro_tokens: le_u64(&bytes[8..16]),
+            last_ms: le_u64(&bytes[16..]),
         })
     }
 
@@ -116,11 +112,7 @@ impl Limiter {
         hash_key: [u8; 32],
         lease: u32,
     ) -> Self {
-        let half = |i: usize| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&hash_key[i * 8..i * 8 + 8]);
-            u64::from_le_bytes(w)
-        };
+        let (k0, k1) = key_pair(&hash_key);
         let slots = slots.max(1);
         Limiter {
             namespace,
@@ -128,7 +120,7 @@ impl Limiter {
             slots,
             seeded: {
                 #[allow(deprecated)]
-                let mut seeded = SipHasher::new_with_keys(half(0), half(1));
+                let mut seeded = SipHasher::new_with_keys(k0, k1);
                 seeded.write(namespace.as_bytes());
                 seeded
             },

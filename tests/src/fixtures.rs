@@ -179,6 +179,18 @@ pub fn filter_config(overrides: serde_json::Value) -> String {
     config.to_string()
 }
 
+/// The filter configuration of the edge benchmarks: the client and visitor rate limits
+/// on but never reached (so their path still runs), or both off.
+pub fn bench_filter_config(rate_limits: bool) -> String {
+    let never_reached = serde_json::json!({"requests_per_second": 1_000_000, "burst": 1_000_000});
+    let limit = if rate_limits {
+        never_reached
+    } else {
+        serde_json::Value::Null
+    };
+    filter_config(serde_json::json!({"client_rate_limit": limit, "visitor_rate_limit": limit}))
+}
+
 /// Checks `done` every 50 ms until it holds (true) or `limit` has passed (false): tests
 /// wait on conditions, never for a fixed time.
 pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {

@@ -5,15 +5,15 @@
 //! operator the guest executes) and a proxy-wasm host that counts every host call.
 //! Each request kind is warmed up, then measured over many requests, and reported per
 //! request beside the no-op filter (the floor: what the SDK's dispatch alone costs).
-//! The configuration and requests are the throughput benchmark's (`bench-edge`): rate
-//! limits on but never reached, the headers wrk and Envoy's connection manager send.
+//! The configuration is the throughput benchmark's ([`bench_filter_config`]: rate
+//! limits on but never reached), the requests what wrk and Envoy's connection manager
+//! send.
 //!
 //! Fuel is not time (a host call or an HMAC round costs more than an `i32.add`), and
 //! host calls cost Envoy more than this host; but both counts repeat exactly, so a
 //! change to the hot path shows here even when the machine hides it from `bench-edge`.
 
-use serde_json::json;
-use wr_tests::fixtures::{filter_config, filter_wasm, now, pass, side_wasm};
+use wr_tests::fixtures::{bench_filter_config, filter_wasm, now, pass, side_wasm};
 use wr_tests::proxy_wasm_host::{Clock, FilterModule, FilterVm, Metrics, SharedData, Work};
 
 /// Requests measured per kind, after as many to warm up.
@@ -69,17 +69,6 @@ const KINDS: [Kind; 5] = [
         limits: true,
     },
 ];
-
-/// The configuration `bench-edge` gives the filter.
-fn config(limits: bool) -> String {
-    let never_reached = json!({"requests_per_second": 1_000_000, "burst": 1_000_000});
-    let limits = if limits {
-        json!({"client_rate_limit": never_reached, "visitor_rate_limit": never_reached})
-    } else {
-        json!({"client_rate_limit": null, "visitor_rate_limit": null})
-    };
-    filter_config(limits)
-}
 
 /// The headers Envoy hands the filter for `wrk -H 'cookie: …'`.
 fn headers<'a>(path: &'a str, cookie: Option<&'a str>) -> Vec<(&'a [u8], &'a [u8])> {
@@ -180,7 +169,7 @@ fn main() {
         calls_per_request(&floor)
     );
     for kind in &KINDS {
-        let mut vm = start(&module, &config(kind.limits));
+        let mut vm = start(&module, &bench_filter_config(kind.limits));
         let cookie = |i: usize| match kind.sends {
             Sends::Pass => Some(pass_cookie.clone()),
             Sends::DistinctPasses => Some(distinct[i].clone()),

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 use wr_tests::envoy::{bootstrap, Topology};
-use wr_tests::fixtures::filter_config;
+use wr_tests::fixtures::bench_filter_config;
 
 use crate::native::native_filters;
 
@@ -30,15 +30,7 @@ pub enum Which {
 
 /// The bootstrap of `which`, loading `wasm` where it has a wasm filter.
 pub fn direct_response_bootstrap(which: Which, wasm: &Path) -> Value {
-    // Limits high enough never to trigger, so the rate-limit path still runs.
-    let overrides = match which {
-        Which::FilterNoLimits => json!({"client_rate_limit": null, "visitor_rate_limit": null}),
-        _ => json!({
-            "client_rate_limit": {"requests_per_second": 1_000_000, "burst": 1_000_000},
-            "visitor_rate_limit": {"requests_per_second": 1_000_000, "burst": 1_000_000}
-        }),
-    };
-    let config = filter_config(overrides);
+    let config = bench_filter_config(which != Which::FilterNoLimits);
     let unused = "127.0.0.1:9".parse().unwrap();
     let topology = Topology {
         wasm,
