@@ -1,8 +1,9 @@
-//! Raw proxy-wasm host calls for the values that come from clients or from races.
+//! Raw proxy-wasm host calls: every call the filter makes into Envoy.
 //!
-//! The SDK's wrappers turn a non-UTF-8 header into a panic and an unexpected status
-//! into a panic; a panic traps the worker's VM. These wrappers return bytes and
-//! `Result`s instead, and parse what the host hands back with bounds checks.
+//! The filter does not link the proxy-wasm SDK (see [`crate::callbacks`]). Its wrappers
+//! also turned a non-UTF-8 header or an unexpected status into a panic, and a panic
+//! traps the worker's VM. These return bytes and `Result`s instead, and parse what the
+//! host hands back with bounds checks.
 
 use std::ptr::{null, null_mut};
 
@@ -15,9 +16,29 @@ const STATUS_NOT_FOUND: u32 = 1;
 const STATUS_CAS_MISMATCH: u32 = 8;
 /// `MapType::HttpRequestHeaders`.
 const REQUEST_HEADERS: u32 = 0;
+/// `BufferType::PluginConfiguration`.
+const PLUGIN_CONFIGURATION: u32 = 7;
+/// `MetricType::Counter`.
+const COUNTER: u32 = 0;
 
 #[link(wasm_import_module = "env")]
 extern "C" {
+    fn proxy_log(level: u32, message: *const u8, message_size: usize) -> u32;
+    fn proxy_get_buffer_bytes(
+        buffer_type: u32,
+        start: usize,
+        max_size: usize,
+        data: *mut *mut u8,
+        size: *mut usize,
+    ) -> u32;
+    fn proxy_define_metric(
+        metric_type: u32,
+        name: *const u8,
+        name_size: usize,
+        id: *mut u32,
+    ) -> u32;
+    fn proxy_increment_metric(id: u32, offset: i64) -> u32;
+    fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
     fn proxy_get_header_map_pairs(map_type: u32, data: *mut *mut u8, size: *mut usize) -> u32;
     fn proxy_remove_header_map_value(map_type: u32, key: *const u8, key_size: usize) -> u32;
     fn proxy_replace_header_map_value(
@@ -60,14 +81,61 @@ extern "C" {
     ) -> u32;
 }
 
+/// Gives the host `size` bytes to fill (`proxy_on_memory_allocate`): the buffer of a
+/// `Vec<u8>` of exactly that capacity, which [`take_host_buffer`] takes back.
+pub fn allocate_for_host(size: usize) -> *mut u8 {
+    let mut buffer = std::mem::ManuallyDrop::new(Vec::<u8>::with_capacity(size));
+    buffer.as_mut_ptr()
+}
+
 /// Takes ownership of a buffer the host allocated through `proxy_on_memory_allocate`.
 fn take_host_buffer(data: *mut u8, size: usize) -> Vec<u8> {
-    if data.is_null() {
+    if data.is_null() || size == 0 {
         return Vec::new();
     }
-    // SAFETY: the host allocated `size` bytes at `data` with the SDK's allocator
-    // (a `Vec<u8>` of that capacity) and hands ownership to us.
+    // SAFETY: the host filled a buffer of [`allocate_for_host`] (a `Vec<u8>` with a
+    // capacity of exactly `size`) and hands ownership to us.
     unsafe { Vec::from_raw_parts(data, size, size) }
+}
+
+/// Writes `message` to Envoy's log at proxy-wasm `level` (0 trace … 5 critical).
+pub fn log(level: u32, message: &str) {
+    // SAFETY: plain host call; the message outlives it. A refused log line is dropped.
+    let _ = unsafe { proxy_log(level, message.as_ptr(), message.len()) };
+}
+
+/// The plugin's configuration bytes (empty if there are none).
+pub fn plugin_configuration() -> Vec<u8> {
+    let (mut data, mut size) = (null_mut(), 0);
+    // SAFETY: plain host call writing to the two out-pointers.
+    let code = unsafe {
+        proxy_get_buffer_bytes(PLUGIN_CONFIGURATION, 0, usize::MAX, &mut data, &mut size)
+    };
+    match status(code) {
+        Ok(()) => take_host_buffer(data, size),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Defines (or finds) the counter `name` in Envoy's stats; its id.
+pub fn define_counter(name: &str) -> Result<u32, u32> {
+    let mut id = 0;
+    // SAFETY: plain host call; the name outlives it; the out-pointer is valid.
+    status(unsafe { proxy_define_metric(COUNTER, name.as_ptr(), name.len(), &mut id) })?;
+    Ok(id)
+}
+
+/// Adds `n` to the counter `id`.
+pub fn increment_counter(id: u32, n: i64) -> Result<(), u32> {
+    // SAFETY: plain host call.
+    status(unsafe { proxy_increment_metric(id, n) })
+}
+
+/// Asks the host to call `proxy_on_tick` of the current root context every `period`.
+pub fn set_tick_period(period: std::time::Duration) -> Result<(), u32> {
+    let ms = u32::try_from(period.as_millis()).unwrap_or(u32::MAX);
+    // SAFETY: plain host call.
+    status(unsafe { proxy_set_tick_period_milliseconds(ms) })
 }
 
 /// The request's headers as the host serialized them, in one buffer.

@@ -1,11 +1,7 @@
-//! The proxy-wasm glue: configuration, metrics, and applying each [`Decision`].
+//! One plugin configuration in this VM (a root context): its engine, its counts, and
+//! applying each [`Outcome`] through the host.
 
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
 use std::time::Duration;
-
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action as HostAction, ContextType, LogLevel, MetricType};
 
 use wr_edge_core::config::Config;
 use wr_edge_core::decision::Engine;
@@ -15,63 +11,62 @@ use wr_edge_core::reply::{json_error, LocalReply};
 
 use crate::host::{self, request_headers, HostStore};
 
-proxy_wasm::main! {{
-    proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| Box::new(EdgeRoot::default()));
-}}
-
 /// How often each worker hands its counts to the host. A request makes no metric call:
 /// it adds to its worker's [`Tally`], and the stats lag by this much at most.
 pub const COUNTER_FLUSH: Duration = Duration::from_millis(250);
+
+/// What the host does with the request after its headers (proxy-wasm `Action`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum HostAction {
+    /// Go on to the next filter.
+    Continue = 0,
+    /// Stop: the filter sent a local reply.
+    Pause = 1,
+}
 
 /// The worker's counters: metric ids from the host (by [`Counter::index`]) and the
 /// counts not yet handed over.
 #[derive(Default)]
 struct Counts {
-    ids: RefCell<Vec<Option<u32>>>,
-    tally: RefCell<Tally>,
+    ids: Vec<Option<u32>>,
+    tally: Tally,
     /// False if the host refused a tick: then every request hands its counts over.
-    batched: Cell<bool>,
+    batched: bool,
 }
 
 impl Counts {
     /// Counts one request's counters.
-    fn add(&self, counters: &[Counter]) {
-        self.tally.borrow_mut().add(counters);
-        if !self.batched.get() {
+    fn add(&mut self, counters: &[Counter]) {
+        self.tally.add(counters);
+        if !self.batched {
             self.flush();
         }
     }
 
     /// Hands the counts so far to the host.
-    fn flush(&self) {
-        let drained = self.tally.borrow_mut().drain();
-        let ids = self.ids.borrow();
-        for (counter, n) in drained {
-            if let Some(Some(id)) = ids.get(counter.index()) {
-                let _ = proxy_wasm::hostcalls::increment_metric(*id, n as i64);
+    fn flush(&mut self) {
+        for (counter, n) in self.tally.drain() {
+            if let Some(Some(id)) = self.ids.get(counter.index()) {
+                let _ = host::increment_counter(*id, n as i64);
             }
         }
     }
 }
 
-/// One per worker VM: holds the validated configuration and the worker's counts.
+/// One per plugin configuration and worker VM: the validated configuration's engine
+/// and the worker's counts.
 #[derive(Default)]
-struct EdgeRoot {
-    engine: Option<Rc<Engine>>,
-    counts: Rc<Counts>,
+pub struct EdgeRoot {
+    engine: Option<Engine>,
+    counts: Counts,
 }
 
-impl Context for EdgeRoot {
-    fn on_done(&mut self) -> bool {
-        self.counts.flush();
-        true
-    }
-}
-
-impl RootContext for EdgeRoot {
-    fn on_configure(&mut self, _size: usize) -> bool {
-        let bytes = self.get_plugin_configuration().unwrap_or_default();
+impl EdgeRoot {
+    /// Reads and validates the plugin configuration; false (the host then refuses the
+    /// plugin) with every problem logged if it is not valid.
+    pub fn configure(&mut self) -> bool {
+        let bytes = host::plugin_configuration();
         let config = match Config::from_json(&bytes) {
             Ok(config) => config,
             Err(problems) => {
@@ -92,64 +87,42 @@ impl RootContext for EdgeRoot {
         );
         let ids = Counter::ALL
             .iter()
-            .map(|c| proxy_wasm::hostcalls::define_metric(MetricType::Counter, c.name()).ok())
+            .map(|c| host::define_counter(c.name()).ok())
             .collect();
         // Counts made under the previous configuration go out under its metric ids.
         self.counts.flush();
-        *self.counts.ids.borrow_mut() = ids;
-        self.engine = Some(Rc::new(Engine::new(config)));
-        let ticking = proxy_wasm::hostcalls::set_tick_period(COUNTER_FLUSH);
+        self.counts.ids = ids;
+        self.engine = Some(Engine::new(config));
+        let ticking = host::set_tick_period(COUNTER_FLUSH);
         if let Err(status) = ticking {
             log::warn!("wr-edge: no tick from the host ({status:?}): counting per request");
         }
-        self.counts.batched.set(ticking.is_ok());
+        self.counts.batched = ticking.is_ok();
         true
     }
 
-    fn on_tick(&mut self) {
+    /// The host's timer: hand the counts over.
+    pub fn tick(&mut self) {
         self.counts.flush();
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(EdgeStream {
-            engine: self.engine.clone(),
-            counts: self.counts.clone(),
-        }))
+    /// The root is going away: hand the last counts over.
+    pub fn done(&mut self) {
+        self.counts.flush();
     }
 
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
-    }
-}
-
-/// One per HTTP request.
-struct EdgeStream {
-    engine: Option<Rc<Engine>>,
-    counts: Rc<Counts>,
-}
-
-impl Context for EdgeStream {}
-
-impl HttpContext for EdgeStream {
-    fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> HostAction {
-        let Some(engine) = self.engine.as_deref() else {
+    /// Decides on one request from its headers and applies the outcome.
+    pub fn request_headers(&mut self) -> HostAction {
+        let Some(engine) = self.engine.as_ref() else {
             // Only reachable if the host ignored a failed configure: fail closed.
-            let reply = json_error(
-                503,
-                "EDGE_NOT_CONFIGURED",
-                "The edge filter is not configured.",
-                Some(5),
-                None,
-            );
-            return self.reply(&reply);
+            return reply(&not_configured());
         };
         let headers = request_headers();
         // A property is a costly host call: read only when a per-address limit applies.
         let source = || host::property(&["source", "address"]);
         // Without a clock every pass looks expired: fail closed.
         let now_ms = host::now_ms().unwrap_or(0);
-        let pairs = headers.pairs();
-        let outcome = engine.outcome_with_source(pairs, &source, now_ms, &HostStore);
+        let outcome = engine.outcome_with_source(headers.pairs(), &source, now_ms, &HostStore);
         match outcome {
             Outcome::Reply {
                 status,
@@ -158,8 +131,8 @@ impl HttpContext for EdgeStream {
                 counters,
                 ..
             } => {
-                self.count(&counters);
-                self.reply(&LocalReply {
+                self.counts.add(&counters);
+                reply(&LocalReply {
                     status,
                     headers,
                     body,
@@ -168,31 +141,44 @@ impl HttpContext for EdgeStream {
             Outcome::Forward {
                 changes, counters, ..
             } => {
-                self.count(&counters);
-                for change in &changes {
-                    let done = match change {
-                        HeaderChange::Set { name, value } => {
-                            host::replace_request_header(name.as_bytes(), value.as_bytes())
-                        }
-                        HeaderChange::Remove { name } => {
-                            host::remove_request_header(name.as_bytes())
-                        }
-                    };
-                    if let Err(status) = done {
-                        // A request that may still carry a spoofed identity must not
-                        // go on.
-                        log::error!("wr-edge: the host refused a header change ({status})");
-                        return self.reply(&unavailable());
-                    }
-                }
-                HostAction::Continue
+                self.counts.add(&counters);
+                apply(&changes)
             }
         }
     }
 }
 
+/// Applies a forwarded request's header changes; a local 503 if the host refuses one.
+fn apply(changes: &[HeaderChange]) -> HostAction {
+    for change in changes {
+        let done = match change {
+            HeaderChange::Set { name, value } => {
+                host::replace_request_header(name.as_bytes(), value.as_bytes())
+            }
+            HeaderChange::Remove { name } => host::remove_request_header(name.as_bytes()),
+        };
+        if let Err(status) = done {
+            // A request that may still carry a spoofed identity must not go on.
+            log::error!("wr-edge: the host refused a header change ({status})");
+            return reply(&unavailable());
+        }
+    }
+    HostAction::Continue
+}
+
+/// The answer when a stream's plugin has no valid configuration: fail closed.
+pub fn not_configured() -> LocalReply {
+    json_error(
+        503,
+        "EDGE_NOT_CONFIGURED",
+        "The edge filter is not configured.",
+        Some(5),
+        None,
+    )
+}
+
 /// The answer when the filter cannot do its job: fail closed.
-fn unavailable() -> LocalReply {
+pub fn unavailable() -> LocalReply {
     json_error(
         503,
         "EDGE_UNAVAILABLE",
@@ -202,22 +188,15 @@ fn unavailable() -> LocalReply {
     )
 }
 
-impl EdgeStream {
-    fn count(&self, counters: &[Counter]) {
-        self.counts.add(counters);
+/// Sends `reply` as the request's local response.
+pub fn reply(reply: &LocalReply) -> HostAction {
+    let headers: Vec<(&str, &str)> = reply
+        .headers
+        .iter()
+        .map(|(n, v)| (*n, v.as_str()))
+        .collect();
+    if let Err(status) = host::send_local_response(reply.status, &headers, reply.body.as_bytes()) {
+        log::error!("wr-edge: the host refused a local reply ({status})");
     }
-
-    fn reply(&self, reply: &LocalReply) -> HostAction {
-        let headers: Vec<(&str, &str)> = reply
-            .headers
-            .iter()
-            .map(|(n, v)| (*n, v.as_str()))
-            .collect();
-        if let Err(status) =
-            host::send_local_response(reply.status, &headers, reply.body.as_bytes())
-        {
-            log::error!("wr-edge: the host refused a local reply ({status})");
-        }
-        HostAction::Pause
-    }
+    HostAction::Pause
 }

@@ -274,12 +274,17 @@ impl FilterModule {
         };
         vm.call::<(), ()>("_initialize", ())?;
         vm.call::<(i32, i32), ()>("proxy_on_context_create", (1, 0))?;
-        let started = vm.call::<(i32, i32), i32>("proxy_on_vm_start", (1, 0))?;
+        let started = vm
+            .call_if_exported::<(i32, i32), i32>("proxy_on_vm_start", (1, 0))?
+            .unwrap_or(1);
         if started != 1 {
             bail!("proxy_on_vm_start returned {started}");
         }
         let len = config.len() as i32;
-        vm.configured = vm.call::<(i32, i32), i32>("proxy_on_configure", (1, len))? == 1;
+        vm.configured = vm
+            .call_if_exported::<(i32, i32), i32>("proxy_on_configure", (1, len))?
+            .unwrap_or(1)
+            == 1;
         Ok(vm)
     }
 }
@@ -307,6 +312,19 @@ impl FilterVm {
             .with_context(|| format!("export {name}"))?;
         f.call(&mut self.store, params)
             .with_context(|| format!("call {name}"))
+    }
+
+    /// Calls export `name` if the module has it (`None` if not): as Envoy does, for
+    /// every callback but context creation and the request's headers.
+    fn call_if_exported<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
+        &mut self,
+        name: &str,
+        params: P,
+    ) -> Result<Option<R>> {
+        if self.instance.get_func(&mut self.store, name).is_none() {
+            return Ok(None);
+        }
+        self.call(name, params).map(Some)
     }
 
     /// The tick period the filter asked for (ms), if it did.
@@ -392,9 +410,9 @@ impl FilterVm {
             "proxy_on_request_headers",
             (id, headers.len() as i32, 1),
         )?;
-        self.call::<i32, i32>("proxy_on_done", id)?;
-        self.call::<i32, ()>("proxy_on_log", id)?;
-        self.call::<i32, ()>("proxy_on_delete", id)?;
+        self.call_if_exported::<i32, i32>("proxy_on_done", id)?;
+        self.call_if_exported::<i32, ()>("proxy_on_log", id)?;
+        self.call_if_exported::<i32, ()>("proxy_on_delete", id)?;
         let state = self.store.data_mut();
         match (action, state.reply.take()) {
             (0, None) => Ok(Outcome::Forwarded(std::mem::take(&mut state.headers))),
