@@ -341,6 +341,37 @@ impl FilterVm {
         self.call::<i32, ()>("proxy_on_tick", 1)
     }
 
+    /// The host removes the plugin: its root context is done and deleted, as Envoy's
+    /// shutdown does (`proxy_on_done`, then `proxy_on_delete`, each if exported).
+    pub fn delete_root(&mut self) -> Result<()> {
+        self.call_if_exported::<i32, i32>("proxy_on_done", 1)?;
+        self.call_if_exported::<i32, ()>("proxy_on_delete", 1)?;
+        Ok(())
+    }
+
+    /// Request headers for a stream id the VM was never told about (no context
+    /// create): what the filter answers a host that skips a step.
+    pub fn request_of_unknown_stream(&mut self, headers: &[(&[u8], &[u8])]) -> Result<Outcome> {
+        let id = self.next_context as i32;
+        self.next_context += 1;
+        self.store.data_mut().headers = headers
+            .iter()
+            .map(|(n, v)| (n.to_vec(), v.to_vec()))
+            .collect();
+        self.store.data_mut().reply = None;
+        let action = self.call::<(i32, i32, i32), i32>(
+            "proxy_on_request_headers",
+            (id, headers.len() as i32, 1),
+        )?;
+        let state = self.store.data_mut();
+        match (action, state.reply.take()) {
+            (1, Some(reply)) => Ok(Outcome::Replied(reply)),
+            (action, reply) => Err(format_err!(
+                "unknown stream: action {action}, local reply {reply:?}"
+            )),
+        }
+    }
+
     /// What this VM has done since it started (configuration included); take the
     /// difference of two readings with [`Work::since`].
     pub fn work(&self) -> Work {

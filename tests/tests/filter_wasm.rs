@@ -246,6 +246,27 @@ fn passes_signed_with_the_previous_key_still_admit() {
 }
 
 #[test]
+fn a_removed_plugin_hands_its_last_counts_over() {
+    let rig = Rig::new();
+    let mut vm = rig.vm(json!({}));
+    let c = cookie(&valid_pass("concert", "alice"));
+    assert_eq!(api_get(&mut vm, "/reserve", Some(&c)).status(), 200);
+    vm.delete_root().unwrap();
+    assert_eq!(rig.metrics.get("wr_edge_admitted"), 1);
+}
+
+#[test]
+fn request_headers_of_a_stream_never_created_get_a_503_not_a_trap() {
+    let rig = Rig::new();
+    let mut vm = rig.vm(json!({}));
+    let outcome = vm
+        .request_of_unknown_stream(&[(b":method", b"GET"), (b":path", b"/reserve")])
+        .unwrap();
+    assert_eq!(outcome.status(), 503);
+    assert!(vm.logs().iter().any(|(_, l)| l.contains("unknown stream")));
+}
+
+#[test]
 fn every_refusal_reason_has_its_code_and_counter_and_never_forwards() {
     let rig = Rig::new();
     let mut vm = rig.vm(json!({}));
