@@ -352,24 +352,12 @@ impl FilterVm {
     /// Request headers for a stream id the VM was never told about (no context
     /// create): what the filter answers a host that skips a step.
     pub fn request_of_unknown_stream(&mut self, headers: &[(&[u8], &[u8])]) -> Result<Outcome> {
-        let id = self.next_context as i32;
-        self.next_context += 1;
-        self.store.data_mut().headers = headers
-            .iter()
-            .map(|(n, v)| (n.to_vec(), v.to_vec()))
-            .collect();
-        self.store.data_mut().reply = None;
+        let id = self.next_stream(headers, None);
         let action = self.call::<(i32, i32, i32), i32>(
             "proxy_on_request_headers",
             (id, headers.len() as i32, 1),
         )?;
-        let state = self.store.data_mut();
-        match (action, state.reply.take()) {
-            (1, Some(reply)) => Ok(Outcome::Replied(reply)),
-            (action, reply) => Err(format_err!(
-                "unknown stream: action {action}, local reply {reply:?}"
-            )),
-        }
+        self.outcome(action)
     }
 
     /// What this VM has done since it started (configuration included); take the
@@ -420,22 +408,7 @@ impl FilterVm {
 
     /// Runs one request's headers through the filter. `peer` becomes `source.address`.
     pub fn request(&mut self, headers: &[(&[u8], &[u8])], peer: Option<&str>) -> Result<Outcome> {
-        let id = self.next_context as i32;
-        self.next_context += 1;
-        {
-            let state = self.store.data_mut();
-            state.headers = headers
-                .iter()
-                .map(|(n, v)| (n.to_vec(), v.to_vec()))
-                .collect();
-            state.properties.clear();
-            if let Some(peer) = peer {
-                state
-                    .properties
-                    .insert("source\0address".into(), peer.as_bytes().to_vec());
-            }
-            state.reply = None;
-        }
+        let id = self.next_stream(headers, peer);
         self.call::<(i32, i32), ()>("proxy_on_context_create", (id, 1))?;
         let action = self.call::<(i32, i32, i32), i32>(
             "proxy_on_request_headers",
@@ -444,6 +417,30 @@ impl FilterVm {
         self.call_if_exported::<i32, i32>("proxy_on_done", id)?;
         self.call_if_exported::<i32, ()>("proxy_on_log", id)?;
         self.call_if_exported::<i32, ()>("proxy_on_delete", id)?;
+        self.outcome(action)
+    }
+
+    /// A new stream id, with the host state set up for its request.
+    fn next_stream(&mut self, headers: &[(&[u8], &[u8])], peer: Option<&str>) -> i32 {
+        let id = self.next_context as i32;
+        self.next_context += 1;
+        let state = self.store.data_mut();
+        state.headers = headers
+            .iter()
+            .map(|(n, v)| (n.to_vec(), v.to_vec()))
+            .collect();
+        state.properties.clear();
+        if let Some(peer) = peer {
+            state
+                .properties
+                .insert("source\0address".into(), peer.as_bytes().to_vec());
+        }
+        state.reply = None;
+        id
+    }
+
+    /// What the filter did with a request, from the action it returned and any reply.
+    fn outcome(&mut self, action: i32) -> Result<Outcome> {
         let state = self.store.data_mut();
         match (action, state.reply.take()) {
             (0, None) => Ok(Outcome::Forwarded(std::mem::take(&mut state.headers))),
