@@ -7,6 +7,7 @@ use serde::Deserialize;
 use wr_pass::wire::{self, Wire};
 use wr_pass::{validate_event_id, KeyRing};
 
+use crate::decision::READ_HEADERS;
 use crate::path::{is_normal_path, ProtectedPrefix};
 
 /// Most events one filter serves.
@@ -217,6 +218,11 @@ impl Config {
             if name.contains('_') {
                 problems.push(format!(
                     "{field}: {name:?} must not contain '_' (many servers read it as '-')"
+                ));
+            }
+            if READ_HEADERS.contains(&name.as_str()) || name == wire::WIRE_HEADER {
+                problems.push(format!(
+                    "{field}: {name:?} is a header the filter reads or sets for itself"
                 ));
             }
         }
@@ -482,6 +488,16 @@ pub(crate) mod tests {
         assert_eq!(
             problems,
             [r#"visitor_header: "x_visitor" must not contain '_' (many servers read it as '-')"#]
+        );
+    }
+
+    #[test]
+    fn identity_headers_must_not_be_headers_the_filter_reads() {
+        let text = minimal().replacen('{', r#"{"event_header":"cookie","#, 1);
+        let problems = Config::from_json(text.as_bytes()).unwrap_err();
+        assert_eq!(
+            problems,
+            [r#"event_header: "cookie" is a header the filter reads or sets for itself"#]
         );
     }
 

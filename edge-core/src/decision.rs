@@ -13,7 +13,7 @@ use crate::client::client_key;
 use crate::config::Config;
 use crate::cookies;
 use crate::metrics::{Counter, Counters};
-use crate::pass_cache::PassCache;
+use crate::pass_cache::{Admitted, PassCache};
 use crate::rate_limit::{Limited, Limiter, SharedStore};
 use crate::reply::{json_error, redirect, too_many_requests, LocalReply};
 
@@ -23,6 +23,12 @@ const MAX_TICKET_CANDIDATES: usize = 4;
 /// Header values of one name, borrowed from the request: inline up to four (a request
 /// has one or none of each), so reading a request allocates nothing.
 pub type Values<'a> = smallvec::SmallVec<[&'a [u8]; 4]>;
+
+/// The client headers the filter reads (besides `:path`), by lower-case name: none of
+/// them can be an identity header, which the filter sets and strips.
+pub const READ_HEADERS: [&str; 3] = [ACCEPT, COOKIE, TICKET_HEADER];
+const ACCEPT: &str = "accept";
+const COOKIE: &str = "cookie";
 
 /// What the filter needs from one request.
 #[derive(Debug, Default)]
@@ -65,9 +71,9 @@ impl<'a> Request<'a> {
         for (name, value) in pairs {
             if name.len() == 5 && name == b":path" {
                 request.path.get_or_insert(value);
-            } else if is(name, "accept") {
+            } else if is(name, ACCEPT) {
                 request.accept.push(value);
-            } else if is(name, "cookie") {
+            } else if is(name, COOKIE) {
                 request.cookies.push(value);
             } else if is(name, TICKET_HEADER) {
                 request.ticket_headers.push(value);
@@ -242,9 +248,10 @@ impl Engine {
             return self.to_queue(request, now_ms, store);
         };
         match self.verify_pass(request, &event.id, now_ms / 1000) {
-            Ok(visitor) => {
+            Ok(Admitted { visitor, derived }) => {
                 if let Some(limiter) = &self.visitor {
-                    if let Err(limited) = limiter.take(store, visitor.as_bytes(), now_ms) {
+                    // `derived` is the visitor's fingerprint (see `verify_pass`).
+                    if let Err(limited) = limiter.take_fingerprinted(store, derived, now_ms) {
                         return rate_limited(limited, Counter::RateLimitedVisitor);
                     }
                 }
@@ -306,22 +313,27 @@ impl Engine {
             .map(|claims| claims.visitor)
     }
 
-    /// The visitor id of the first valid pass among the candidates, or why the first
-    /// candidate failed (`None`: there was no pass at all).
+    /// The visitor id of the first valid pass among the candidates, with its
+    /// fingerprint in the visitor limiter (0 without one), or why the first candidate
+    /// failed (`None`: there was no pass at all).
     fn verify_pass(
         &self,
         request: &Request,
         event: &str,
         now: u64,
-    ) -> Result<String, Option<Rejection>> {
+    ) -> Result<Admitted, Option<Rejection>> {
         let wire = &self.config.wire;
         let validity = Validity::at(now, wire.clock_skew_seconds)
             .with_max_lifetime(wire.max_pass_lifetime_seconds);
         let mut first_failure = None;
         let mut passes = self.passes.lock().unwrap_or_else(|p| p.into_inner());
         for candidate in cookies::find(&request.cookies, wire.pass_cookie.as_bytes()) {
-            match passes.verify(&self.config.keys, candidate, validity, event) {
-                Ok(visitor) => return Ok(visitor),
+            let fingerprint = |visitor: &str| {
+                let limiter = self.visitor.as_ref();
+                limiter.map_or(0, |l| l.fingerprint(visitor.as_bytes()))
+            };
+            match passes.verify(&self.config.keys, candidate, validity, event, fingerprint) {
+                Ok(admitted) => return Ok(admitted),
                 Err(reason) => {
                     first_failure.get_or_insert(reason);
                 }

@@ -26,7 +26,10 @@ pub enum HeaderChange<'c> {
         /// Header name.
         name: Cow<'c, str>,
     },
-    /// Replace every header of this name by one with this value.
+    /// Replace every header of this name by one with this value. When a `Set` is
+    /// made, no header of its name is left: every client header that spells it (the
+    /// exact name among them) is removed by a [`HeaderChange::Remove`] before it, so an
+    /// adapter whose host adds more cheaply than it replaces may add.
     Set {
         /// Header name.
         name: Cow<'c, str>,

@@ -61,10 +61,23 @@ impl Hasher for TagHasher {
     }
 }
 
-/// One verified token and the claims its signature covers.
+/// One verified token, the claims its signature covers, and what the caller derived
+/// from its visitor id when it was verified.
 struct Entry {
     token: Box<[u8]>,
     claims: Claims,
+    derived: u64,
+}
+
+/// What a pass that admits gives the caller.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Admitted {
+    /// The visitor id of the pass.
+    pub visitor: String,
+    /// What the caller's `derive` made of the visitor id, the first time this worker
+    /// verified this token (the visitor's rate-limit fingerprint: hashing the id on
+    /// every request was a fair part of what an admitted request cost).
+    pub derived: u64,
 }
 
 type Table = HashMap<u64, Entry, BuildHasherDefault<TagHasher>>;
@@ -89,35 +102,54 @@ impl PassCache {
 
     /// Checks the pass `token` for `event` as [`KeyRing::verify`] does, with the HMAC
     /// only the first time this token is seen (a token whose signature verified is
-    /// remembered, whatever its claims say now); the visitor id if it admits.
+    /// remembered, whatever its claims say now); the visitor id if it admits, with
+    /// `derive` of it. `derive` runs once per token and must depend on the visitor id
+    /// alone: later hits return what it gave then.
     pub fn verify(
         &mut self,
         keys: &KeyRing,
         token: &[u8],
         validity: Validity,
         event: &str,
-    ) -> Result<String, Rejection> {
+        derive: impl FnOnce(&str) -> u64,
+    ) -> Result<Admitted, Rejection> {
         let tag = self.tag(token);
-        if let Some(claims) = self.get_tagged(tag, token) {
-            validity.check(claims, Some(event))?;
-            return Ok(claims.visitor.clone());
+        if let Some(entry) = self.get_tagged(tag, token) {
+            validity.check(&entry.claims, Some(event))?;
+            return Ok(entry.admitted());
         }
         let claims = keys.verify_signature(TokenKind::Pass, token)?;
         let checked = validity.check(&claims, Some(event));
-        let visitor = claims.visitor.clone();
-        self.insert_tagged(tag, token.into(), claims);
-        checked.map(|()| visitor)
+        let derived = derive(&claims.visitor);
+        let entry = Entry {
+            token: token.into(),
+            claims,
+            derived,
+        };
+        let admitted = entry.admitted();
+        self.insert_tagged(tag, entry);
+        checked.map(|()| admitted)
     }
 
     /// The claims of `token` if its signature was verified before.
     pub fn get(&mut self, token: &[u8]) -> Option<&Claims> {
-        self.get_tagged(self.tag(token), token)
+        let entry = self.get_tagged(self.tag(token), token)?;
+        Some(&entry.claims)
     }
 
-    /// Remembers that `token`'s signature verified, with its claims.
+    /// Remembers that `token`'s signature verified, with its claims (and nothing
+    /// derived: 0).
     pub fn insert(&mut self, token: Vec<u8>, claims: Claims) {
         let tag = self.tag(&token);
-        self.insert_tagged(tag, token.into_boxed_slice(), claims);
+        let token = token.into_boxed_slice();
+        self.insert_tagged(
+            tag,
+            Entry {
+                token,
+                claims,
+                derived: 0,
+            },
+        );
     }
 
     /// Entries held (both generations).
@@ -141,10 +173,10 @@ impl PassCache {
         mix(h ^ le_u64(high) ^ self.tag_keys.1 ^ token.len() as u64)
     }
 
-    fn get_tagged(&mut self, tag: u64, token: &[u8]) -> Option<&Claims> {
+    fn get_tagged(&mut self, tag: u64, token: &[u8]) -> Option<&Entry> {
         let holds = |table: &Table| table.get(&tag).map(|e| same_bytes(&e.token, token));
         match holds(&self.current) {
-            Some(true) => return self.current.get(&tag).map(|e| &e.claims),
+            Some(true) => return self.current.get(&tag),
             Some(false) => return None,
             None => {}
         }
@@ -153,17 +185,26 @@ impl PassCache {
         }
         // In use again: move it forward, so that the next turnover keeps it.
         let entry = self.old.remove(&tag)?;
-        self.insert_tagged(tag, entry.token, entry.claims);
-        self.current.get(&tag).map(|e| &e.claims)
+        self.insert_tagged(tag, entry);
+        self.current.get(&tag)
     }
 
-    fn insert_tagged(&mut self, tag: u64, token: Box<[u8]>, claims: Claims) {
+    fn insert_tagged(&mut self, tag: u64, entry: Entry) {
         if self.current.len() >= GENERATION && !self.current.contains_key(&tag) {
             // Turnover: the old generation goes, its table is reused for the new one.
             std::mem::swap(&mut self.current, &mut self.old);
             self.current.clear();
         }
-        self.current.insert(tag, Entry { token, claims });
+        self.current.insert(tag, entry);
+    }
+}
+
+impl Entry {
+    fn admitted(&self) -> Admitted {
+        Admitted {
+            visitor: self.claims.visitor.clone(),
+            derived: self.derived,
+        }
     }
 }
 
@@ -218,6 +259,22 @@ mod tests {
         cache.insert(genuine.clone(), claims(1));
         assert!(cache.get(&forged).is_none(), "the tag alone must not hit");
         assert!(cache.get(&genuine).is_some());
+    }
+
+    #[test]
+    fn what_is_derived_from_the_visitor_is_derived_once_per_token() {
+        let keys = KeyRing::from_json(crate::config::tests::KEYS).unwrap();
+        let claims = Claims::new("concert", "vis-1", 1_000, 2_000);
+        let token = keys.mint(TokenKind::Pass, &claims).unwrap();
+        let validity = Validity::at(1_500, 0);
+        let mut cache = PassCache::new([7; 32]);
+        let verify = |cache: &mut PassCache, derive: &dyn Fn(&str) -> u64| {
+            cache.verify(&keys, token.as_bytes(), validity, "concert", derive)
+        };
+        let first = verify(&mut cache, &|visitor| visitor.len() as u64).unwrap();
+        assert_eq!(first.derived, 5);
+        let hit = verify(&mut cache, &|_| panic!("derived again on a hit")).unwrap();
+        assert_eq!(hit, first);
     }
 
     #[test]

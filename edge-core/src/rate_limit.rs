@@ -158,7 +158,9 @@ impl Limiter {
         }
     }
 
-    fn fingerprint(&self, id: &[u8]) -> u64 {
+    /// The fingerprint of client `id` (SipHash keyed from the configuration): what
+    /// [`Limiter::take_fingerprinted`] takes, for a caller that remembers it.
+    pub fn fingerprint(&self, id: &[u8]) -> u64 {
         #[allow(deprecated)]
         let mut hasher = self.seeded.clone();
         hasher.write(id);
@@ -174,7 +176,16 @@ impl Limiter {
     /// when it holds one, else by drawing from the shared bucket: a full lease for a
     /// client this worker has met before, one token for a client it has not.
     pub fn take(&self, store: &dyn SharedStore, id: &[u8], now_ms: u64) -> Result<(), Limited> {
-        let fingerprint = self.fingerprint(id);
+        self.take_fingerprinted(store, self.fingerprint(id), now_ms)
+    }
+
+    /// [`Limiter::take`] for the client whose [`Limiter::fingerprint`] is `fingerprint`.
+    pub fn take_fingerprinted(
+        &self,
+        store: &dyn SharedStore,
+        fingerprint: u64,
+        now_ms: u64,
+    ) -> Result<(), Limited> {
         let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
         if leases.spend(fingerprint, now_ms) {
             return Ok(());

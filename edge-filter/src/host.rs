@@ -41,7 +41,7 @@ extern "C" {
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
     fn proxy_get_header_map_pairs(map_type: u32, data: *mut *mut u8, size: *mut usize) -> u32;
     fn proxy_remove_header_map_value(map_type: u32, key: *const u8, key_size: usize) -> u32;
-    fn proxy_replace_header_map_value(
+    fn proxy_add_header_map_value(
         map_type: u32,
         key: *const u8,
         key_size: usize,
@@ -177,11 +177,11 @@ pub fn remove_request_header(name: &[u8]) -> Result<(), u32> {
     status(unsafe { proxy_remove_header_map_value(REQUEST_HEADERS, name.as_ptr(), name.len()) })
 }
 
-/// Sets request header `name` to `value`, replacing any value it had.
-pub fn replace_request_header(name: &[u8], value: &[u8]) -> Result<(), u32> {
+/// Adds a request header `name` with `value`, beside any header of that name.
+pub fn add_request_header(name: &[u8], value: &[u8]) -> Result<(), u32> {
     // SAFETY: plain host call; name and value outlive it.
     status(unsafe {
-        proxy_replace_header_map_value(
+        proxy_add_header_map_value(
             REQUEST_HEADERS,
             name.as_ptr(),
             name.len(),

@@ -149,11 +149,15 @@ impl EdgeRoot {
 }
 
 /// Applies a forwarded request's header changes; a local 503 if the host refuses one.
+///
+/// A [`HeaderChange::Set`] is made as an add: no header of its name is left by then
+/// (see [`HeaderChange::Set`]), and Envoy adds with less work than it replaces (a
+/// replace first looks for, and removes, headers of the name).
 fn apply(changes: &[HeaderChange]) -> HostAction {
     for change in changes {
         let done = match change {
             HeaderChange::Set { name, value } => {
-                host::replace_request_header(name.as_bytes(), value.as_bytes())
+                host::add_request_header(name.as_bytes(), value.as_bytes())
             }
             HeaderChange::Remove { name } => host::remove_request_header(name.as_bytes()),
         };

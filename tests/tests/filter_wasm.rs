@@ -96,7 +96,8 @@ fn counts_reach_the_host_on_the_tick_not_per_request() {
 
 /// The hot path of a visitor in session: once its pass is verified and its rate-limit
 /// lease drawn, a request reads the headers and the clock and sets the two identity
-/// headers, and makes no other host call (no shared data, no metric, no property).
+/// headers (added: any header of their names was removed first), and makes no other
+/// host call (no shared data, no metric, no property).
 #[test]
 fn an_admitted_request_of_a_returning_visitor_makes_four_host_calls() {
     let rig = Rig::new();
@@ -114,7 +115,7 @@ fn an_admitted_request_of_a_returning_visitor_makes_four_host_calls() {
     let calls_per_request = |name| work.calls_of(name) as f64 / 7.0;
     assert_eq!(calls_per_request("proxy_get_header_map_pairs"), 1.0);
     assert_eq!(calls_per_request("proxy_get_current_time_nanoseconds"), 1.0);
-    assert_eq!(calls_per_request("proxy_replace_header_map_value"), 2.0);
+    assert_eq!(calls_per_request("proxy_add_header_map_value"), 2.0);
     assert_eq!(work.host_calls(), 4 * 7, "{:?}", work.calls);
 }
 
