@@ -7,8 +7,8 @@ use serde::Deserialize;
 use wr_pass::wire::{self, Wire};
 use wr_pass::{validate_event_id, KeyRing};
 
-use crate::decision::READ_HEADERS;
 use crate::path::{is_normal_path, ProtectedPrefix};
+use crate::request::READ_HEADERS;
 
 /// Most events one filter serves.
 const MAX_EVENTS: usize = 64;

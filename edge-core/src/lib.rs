@@ -11,8 +11,8 @@
 //! 3. on protected paths, verify the `wr_pass` cookie ([`wr_pass`]) and either forward
 //!    with identity headers for the backend or answer locally (302 / 403 / 429).
 //!
-//! [`decision`] ties these together as a pure function of the request, the clock and
-//! the store; [`outcome`] turns a decision into what every runtime applies (header
+//! [`request`] reads what a decision needs from the headers; [`decision`] ties these
+//! together as a pure function of the request, the clock and the store; [`outcome`] turns a decision into what every runtime applies (header
 //! changes or a whole reply, and its JSON form for hosts that are not Rust). The
 //! runtimes — `edge-filter` (proxy-wasm), `edge-js` (wasm-bindgen) — only gather inputs
 //! and apply outcomes.
@@ -32,4 +32,5 @@ pub mod pass_cache;
 pub mod path;
 pub mod rate_limit;
 pub mod reply;
+pub mod request;
 pub(crate) mod words;

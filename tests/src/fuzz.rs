@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 use edge_filter::header_map::{parse_header_map, serialize_header_map};
 use serde_json::json;
 use wr_edge_core::config::Config;
-use wr_edge_core::decision::{same_header_name, Action, Engine, Request};
+use wr_edge_core::decision::{Action, Engine};
 use wr_edge_core::rate_limit::{SharedStore, StoreError};
+use wr_edge_core::request::{same_header_name, Request};
 use wr_pass::{parse_unverified, Claims, Extension, KeyRing, TokenKind, Validity};
 
 use crate::fixtures::{filter_config, keys, now, pass_with, workspace_root};
