@@ -481,22 +481,24 @@ pub(crate) mod tests {
         }
     }
 
+    /// The problems of the minimal configuration with `field` set to `value`.
+    fn problems_with(field: &str, value: &str) -> Vec<String> {
+        let text = minimal().replacen('{', &format!(r#"{{"{field}":"{value}","#), 1);
+        Config::from_json(text.as_bytes()).unwrap_err()
+    }
+
     #[test]
     fn identity_headers_must_not_have_a_second_spelling() {
-        let text = minimal().replacen('{', r#"{"visitor_header":"x_visitor","#, 1);
-        let problems = Config::from_json(text.as_bytes()).unwrap_err();
         assert_eq!(
-            problems,
+            problems_with("visitor_header", "x_visitor"),
             [r#"visitor_header: "x_visitor" must not contain '_' (many servers read it as '-')"#]
         );
     }
 
     #[test]
     fn identity_headers_must_not_be_headers_the_filter_reads() {
-        let text = minimal().replacen('{', r#"{"event_header":"cookie","#, 1);
-        let problems = Config::from_json(text.as_bytes()).unwrap_err();
         assert_eq!(
-            problems,
+            problems_with("event_header", "cookie"),
             [r#"event_header: "cookie" is a header the filter reads or sets for itself"#]
         );
     }

@@ -238,12 +238,12 @@ impl Engine {
         let validity = Validity::at(now, wire.clock_skew_seconds)
             .with_max_lifetime(wire.max_pass_lifetime_seconds);
         let mut first_failure = None;
+        let fingerprint = |visitor: &str| {
+            let limiter = self.visitor.as_ref();
+            limiter.map_or(0, |l| l.fingerprint(visitor.as_bytes()))
+        };
         let mut passes = self.passes.lock().unwrap_or_else(|p| p.into_inner());
         for candidate in cookies::find(&request.cookies, wire.pass_cookie.as_bytes()) {
-            let fingerprint = |visitor: &str| {
-                let limiter = self.visitor.as_ref();
-                limiter.map_or(0, |l| l.fingerprint(visitor.as_bytes()))
-            };
             match passes.verify(&self.config.keys, candidate, validity, event, fingerprint) {
                 Ok(admitted) => return Ok(admitted),
                 Err(reason) => {

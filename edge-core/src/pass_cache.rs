@@ -126,9 +126,9 @@ impl PassCache {
             claims,
             derived,
         };
-        let admitted = entry.admitted();
+        let admitted = checked.map(|()| entry.admitted());
         self.insert_tagged(tag, entry);
-        checked.map(|()| admitted)
+        admitted
     }
 
     /// The claims of `token` if its signature was verified before.
