@@ -31,6 +31,8 @@ pub const MAX_CAS_ATTEMPTS: usize = 16;
 const TOKEN: u64 = 1_000_000;
 /// Encoded bucket size: fingerprint, micro-tokens, last refill (ms), all u64 LE.
 const STATE_LEN: usize = 24;
+/// Every bucket's shared-data key is this, the namespace, `:` and the slot number.
+const KEY_PREFIX: &str = "wr:rl:";
 
 /// The host's shared key-value store with compare-and-swap.
 pub trait SharedStore {
@@ -169,7 +171,14 @@ impl Limiter {
 
     fn slot_key(&self, fingerprint: u64) -> String {
         let slot = fingerprint % u64::from(self.slots);
-        format!("wr:rl:{}:{slot}", self.namespace)
+        // Built by hand: `format!` costs a wasm filter about as much as the rest of a
+        // new visitor's draw, and this runs for every one of them.
+        let mut key = String::with_capacity(KEY_PREFIX.len() + self.namespace.len() + 11);
+        key.push_str(KEY_PREFIX);
+        key.push_str(self.namespace);
+        key.push(':');
+        push_decimal(&mut key, slot);
+        key
     }
 
     /// Takes one token for `id` at `now_ms`, or says why not: from this worker's lease
@@ -290,6 +299,21 @@ impl Limiter {
             }
         }
     }
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 #[cfg(test)]
@@ -473,6 +497,15 @@ mod tests {
         assert!(store.len() <= 4);
         // Much later every slot is idle: a new client always gets its full burst.
         assert_eq!(l.take(&store, b"late", 1_000_000), Ok(()));
+    }
+
+    #[test]
+    fn bucket_keys_name_the_namespace_and_the_slot() {
+        let l = limiter(1.0, 1, 4_000_000_000);
+        for fingerprint in [0, 7, 10, 3_999_999_999, u64::MAX] {
+            let slot = fingerprint % 4_000_000_000;
+            assert_eq!(l.slot_key(fingerprint), format!("wr:rl:client:{slot}"));
+        }
     }
 
     #[test]
