@@ -17,6 +17,7 @@
 //! runtimes — `edge-filter` (proxy-wasm), `edge-js` (wasm-bindgen) — only gather inputs
 //! and apply outcomes.
 
+pub(crate) mod bucket;
 pub mod classify;
 pub mod client;
 pub mod config;

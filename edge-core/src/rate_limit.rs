@@ -13,6 +13,7 @@
 //!
 //! A worker does not go to shared data for every request: it draws a [`lease`] of up to
 //! `B` tokens at once and spends it from memory (the bound that costs is in [`lease`]).
+//! A bucket's stored form and key are in `bucket`.
 //!
 //! [`lease`]: crate::lease
 
@@ -21,18 +22,15 @@ use std::sync::Mutex;
 #[allow(deprecated)] // SipHash-2-4 itself is sound; std only deprecated the type's name.
 use std::hash::{Hasher, SipHasher};
 
+use crate::bucket::{self, Bucket};
 use crate::config::RateLimit;
 use crate::lease::{Lease, LeaseTable};
-use crate::words::{key_pair, le_u64};
+use crate::words::key_pair;
 
 /// Compare-and-swap attempts before giving up; giving up counts as limited.
 pub const MAX_CAS_ATTEMPTS: usize = 16;
 /// One token, in micro-tokens.
 const TOKEN: u64 = 1_000_000;
-/// Encoded bucket size: fingerprint, micro-tokens, last refill (ms), all u64 LE.
-const STATE_LEN: usize = 24;
-/// Every bucket's shared-data key is this, the namespace, `:` and the slot number.
-const KEY_PREFIX: &str = "wr:rl:";
 
 /// The host's shared key-value store with compare-and-swap.
 pub trait SharedStore {
@@ -75,32 +73,6 @@ pub struct Limiter {
     lease_tokens: u32,
     /// This worker's leases.
     leases: Mutex<LeaseTable>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Bucket {
-    fingerprint: u64,
-    micro_tokens: u64,
-    last_ms: u64,
-}
-
-impl Bucket {
-    fn decode(bytes: &[u8]) -> Option<Bucket> {
-        let bytes: &[u8; STATE_LEN] = bytes.try_into().ok()?;
-        Some(Bucket {
-            fingerprint: le_u64(&bytes[..8]),
-            micro_tokens: le_u64(&bytes[8..16]),
-            last_ms: le_u64(&bytes[16..]),
-        })
-    }
-
-    fn encode(&self) -> [u8; STATE_LEN] {
-        let mut out = [0u8; STATE_LEN];
-        out[..8].copy_from_slice(&self.fingerprint.to_le_bytes());
-        out[8..16].copy_from_slice(&self.micro_tokens.to_le_bytes());
-        out[16..].copy_from_slice(&self.last_ms.to_le_bytes());
-        out
-    }
 }
 
 impl Limiter {
@@ -170,15 +142,7 @@ impl Limiter {
     }
 
     fn slot_key(&self, fingerprint: u64) -> String {
-        let slot = fingerprint % u64::from(self.slots);
-        // Built by hand: `format!` costs a wasm filter about as much as the rest of a
-        // new visitor's draw, and this runs for every one of them.
-        let mut key = String::with_capacity(KEY_PREFIX.len() + self.namespace.len() + 11);
-        key.push_str(KEY_PREFIX);
-        key.push_str(self.namespace);
-        key.push(':');
-        push_decimal(&mut key, slot);
-        key
+        bucket::key(self.namespace, fingerprint % u64::from(self.slots))
     }
 
     /// Takes one token for `id` at `now_ms`, or says why not: from this worker's lease
@@ -299,21 +263,6 @@ impl Limiter {
             }
         }
     }
-}
-
-/// Appends `n` in decimal.
-fn push_decimal(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 #[cfg(test)]
@@ -497,15 +446,6 @@ mod tests {
         assert!(store.len() <= 4);
         // Much later every slot is idle: a new client always gets its full burst.
         assert_eq!(l.take(&store, b"late", 1_000_000), Ok(()));
-    }
-
-    #[test]
-    fn bucket_keys_name_the_namespace_and_the_slot() {
-        let l = limiter(1.0, 1, 4_000_000_000);
-        for fingerprint in [0, 7, 10, 3_999_999_999, u64::MAX] {
-            let slot = fingerprint % 4_000_000_000;
-            assert_eq!(l.slot_key(fingerprint), format!("wr:rl:client:{slot}"));
-        }
     }
 
     #[test]
