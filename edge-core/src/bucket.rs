@@ -42,8 +42,8 @@ impl Bucket {
 
 /// The shared-data key of `slot` in `namespace`, e.g. `wr:rl:visitor:17`.
 ///
-/// Built by hand: `format!` cost the wasm filter about 440 more operators for every new
-/// visitor's draw (`profile-edge`, distinct passes).
+/// Built by hand: with `format!`, a new visitor's draw cost Envoy about 1,100 more
+/// instructions (`bench-edge -- --count`, distinct passes, two runs on one machine).
 pub(crate) fn key(namespace: &str, slot: u64) -> String {
     let mut key = String::with_capacity(KEY_PREFIX.len() + namespace.len() + 21);
     key.push_str(KEY_PREFIX);
