@@ -3,7 +3,8 @@
 //! injected peer address and shared data that several VMs ("workers") can share.
 //!
 //! Imports the filter does not use on these paths trap if called, so a test notices.
-//! A trap anywhere (including a Rust panic in the filter) surfaces as `Err`.
+//! A trap anywhere (including a Rust panic in the filter) surfaces as `Err`. The
+//! imports themselves are in `imports`; this file loads and drives the VM.
 
 use std::collections::HashMap;
 use std::path::Path;
