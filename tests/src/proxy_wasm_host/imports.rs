@@ -41,6 +41,18 @@ fn give(caller: &mut C, data: &[u8], ptr_out: i32, size_out: i32) -> Result<()> 
     write(caller, size_out, &(data.len() as u32).to_le_bytes())
 }
 
+/// A lookup's answer as the ABI gives it: the value through the out-pointers and OK, or
+/// NOT_FOUND.
+fn give_found(c: &mut C, found: Option<&[u8]>, ptr_out: i32, size_out: i32) -> Result<i32> {
+    match found {
+        Some(value) => {
+            give(c, value, ptr_out, size_out)?;
+            Ok(OK)
+        }
+        None => Ok(NOT_FOUND),
+    }
+}
+
 /// Defines every import the filter may call on `linker`.
 pub(super) fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
@@ -103,13 +115,7 @@ pub(super) fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
                 .iter()
                 .find(|(n, _)| n.eq_ignore_ascii_case(&key))
                 .map(|(_, v)| v.clone());
-            match found {
-                Some(v) => {
-                    give(&mut c, &v, ptr_out, size_out)?;
-                    Ok(OK)
-                }
-                None => Ok(NOT_FOUND),
-            }
+            give_found(&mut c, found.as_deref(), ptr_out, size_out)
         },
     )?;
     linker.func_wrap(
@@ -156,13 +162,8 @@ pub(super) fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
             let path = String::from_utf8_lossy(&read(&mut c, pp, pl)?)
                 .trim_end_matches('\0')
                 .to_owned();
-            match c.data().properties.get(&path).cloned() {
-                Some(v) => {
-                    give(&mut c, &v, ptr_out, size_out)?;
-                    Ok(OK)
-                }
-                None => Ok(NOT_FOUND),
-            }
+            let found = c.data().properties.get(&path).cloned();
+            give_found(&mut c, found.as_deref(), ptr_out, size_out)
         },
     )?;
     linker.func_wrap(
