@@ -9,6 +9,12 @@
 //! code, Envoy's C++ and the kernel do not run at the same instructions per cycle, and
 //! the kernel is not counted), so this is the work side of the picture and the req/s
 //! tables are the time side.
+//!
+//! With `--cache`, callgrind also simulates the caches (`--cache-sim=yes`, sized like
+//! this machine's) and the misses per request are reported beside the instructions:
+//! first-level instruction misses (I1) and data misses (D1, reads and writes). They
+//! show part of why instructions are not time: code that jumps between Envoy, V8 and the
+//! module misses the instruction cache more often per instruction than Envoy's own.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -23,18 +29,35 @@ pub const WARM_UP: usize = 500;
 /// Requests counted.
 pub const REQUESTS: usize = 3_000;
 
-/// Instructions per request of the Envoy started from `bootstrap`, for `REQUESTS`
-/// GET `path` requests that cycle through `cookies` (a `cookie` header each; none if
-/// `cookies` is empty). Every response must be a 200.
-pub fn instructions_per_request(bootstrap: &Value, path: &str, cookies: &[String]) -> f64 {
+/// Callgrind's events read per run: instructions, then (with the cache simulated)
+/// first-level instruction misses and data read and write misses.
+const EVENTS: [&str; 4] = ["Ir", "I1mr", "D1mr", "D1mw"];
+
+/// What one request cost the whole Envoy process, averaged over [`REQUESTS`].
+#[derive(Clone, Copy)]
+pub struct PerRequest {
+    /// Instructions executed.
+    pub instructions: f64,
+    /// First-level cache misses, when the caches were simulated: (instruction, data).
+    pub misses: Option<(f64, f64)>,
+}
+
+/// The cost per request of the Envoy started from `bootstrap`, for `REQUESTS` GET
+/// `path` requests that cycle through `cookies` (a `cookie` header each; none if
+/// `cookies` is empty); with the caches simulated if `cache`. Every response must be a
+/// 200.
+pub fn per_request(bootstrap: &Value, path: &str, cookies: &[String], cache: bool) -> PerRequest {
     let out = std::env::temp_dir().join(format!("wr-count-{}.callgrind", std::process::id()));
-    let wrapper = [
+    let mut wrapper = vec![
         "valgrind".to_owned(),
         "--tool=callgrind".to_owned(),
         // V8 writes the code it runs: valgrind must notice.
         "--smc-check=all-non-file".to_owned(),
         format!("--callgrind-out-file={}", out.display()),
     ];
+    if cache {
+        wrapper.push("--cache-sim=yes".to_owned());
+    }
     let envoy = Envoy::start_under(bootstrap, 1, &wrapper, Duration::from_secs(300))
         .expect("start envoy under valgrind (is valgrind installed?)");
     let mut client = KeepAlive::connect(&envoy);
@@ -50,10 +73,17 @@ pub fn instructions_per_request(bootstrap: &Value, path: &str, cookies: &[String
     send(WARM_UP);
     callgrind_control(envoy.pid(), &["-z"]);
     send(REQUESTS);
-    let counters = callgrind_control(envoy.pid(), &["-e", "Ir"]);
+    let events = if cache { &EVENTS[..] } else { &EVENTS[..1] };
+    let counters = callgrind_control(envoy.pid(), &["-e", &events.join(",")]);
     drop(envoy);
     let _ = std::fs::remove_file(&out);
-    total_instructions(&counters) as f64 / REQUESTS as f64
+    let totals = thread_totals(&counters, events.len());
+    let per = |i: usize| totals[i] as f64 / REQUESTS as f64;
+    assert!(totals[0] > 0, "no instructions counted in:\n{counters}");
+    PerRequest {
+        instructions: per(0),
+        misses: cache.then(|| (per(1), per(2) + per(3))),
+    }
 }
 
 fn callgrind_control(pid: u32, args: &[&str]) -> String {
@@ -66,18 +96,25 @@ fn callgrind_control(pid: u32, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The sum of the `Th N  count` lines of `callgrind_control -e Ir`.
-fn total_instructions(counters: &str) -> u64 {
-    let total: u64 = counters
-        .lines()
-        .filter_map(|line| {
-            let rest = line.trim().strip_prefix("Th ")?;
-            let count = rest.split_whitespace().nth(1)?;
-            count.replace(',', "").parse::<u64>().ok()
-        })
-        .sum();
-    assert!(total > 0, "no counters in:\n{counters}");
-    total
+/// Each of the first `n` event columns of the `Th N  count…` lines of
+/// `callgrind_control -e`, summed over every thread (callgrind prints `.` for zero).
+fn thread_totals(counters: &str, n: usize) -> Vec<u64> {
+    let mut totals = vec![0u64; n];
+    for line in counters.lines() {
+        let Some(rest) = line.trim().strip_prefix("Th ") else {
+            continue;
+        };
+        let columns = rest.split_whitespace().skip(1).take(n);
+        for (total, column) in totals.iter_mut().zip(columns) {
+            if column != "." {
+                *total += column
+                    .replace(',', "")
+                    .parse::<u64>()
+                    .unwrap_or_else(|_| panic!("not a count: {column:?} in {line:?}"));
+            }
+        }
+    }
+    totals
 }
 
 /// One HTTP/1.1 connection, kept alive.

@@ -18,6 +18,7 @@
 //!
 //! `bench-edge --count` measures work instead of time: the instructions one request
 //! costs the whole Envoy process under callgrind, the same run after run (see `count`).
+//! `--count --cache` adds the first-level cache misses per request.
 //!
 //! `WR_BENCH_EXTRA_WASM=label=path[,label=path…]` adds other builds of the filter to the
 //! 1-worker set (a baseline commit's, or one cut short at some stage), each admitted
@@ -312,8 +313,9 @@ fn start_ms(which: Which, n: usize) -> f64 {
 
 /// `--count`: instructions per request under callgrind (see [`count`]), for bare
 /// Envoy, the no-op filter, ours (admitted, and the distinct-pass flood), Envoy's own
-/// filters, and the builds of `WR_BENCH_EXTRA_WASM`.
-fn count_instructions() {
+/// filters, and the builds of `WR_BENCH_EXTRA_WASM`; with `--cache`, first-level cache
+/// misses per request too.
+fn count_instructions(cache: bool) {
     let distinct = VARIANTS
         .iter()
         .find(|v| v.cookie == Cookie::DistinctPasses)
@@ -334,34 +336,55 @@ fn count_instructions() {
                 .collect(),
         };
         let bootstrap = direct_response_bootstrap(v.envoy, &wasm_of(v.envoy));
-        let n = count::instructions_per_request(&bootstrap, v.path, &cookies);
-        eprintln!("{:<60} {n:>9.0} instructions/request", v.name);
+        let n = count::per_request(&bootstrap, v.path, &cookies, cache);
+        eprintln!(
+            "{:<60} {:>9.0} instructions/request",
+            v.name, n.instructions
+        );
         counted.push(n);
     }
-    let (bare, floor, native) = (counted[0], counted[1], counted[3]);
+    let instructions = |i: usize| counted[i].instructions;
+    let (bare, floor, native) = (instructions(0), instructions(1), instructions(3));
     println!(
         "\nedge filter, instructions per request of the whole Envoy process (1 worker, callgrind; {} requests after {} to warm up)",
         count::REQUESTS,
         count::WARM_UP
     );
-    println!("| variant | instructions/request | above bare Envoy | above the no-op filter | jwt_authn + local_ratelimit ÷ this |");
-    println!("|---|---:|---:|---:|---:|");
+    let (miss_head, miss_rule) = if cache {
+        (" I1 misses/request | D1 misses/request |", "---:|---:|")
+    } else {
+        ("", "")
+    };
+    println!("| variant | instructions/request | above bare Envoy | above the no-op filter | jwt_authn + local_ratelimit ÷ this |{miss_head}");
+    println!("|---|---:|---:|---:|---:|{miss_rule}");
     for (v, n) in variants.iter().zip(&counted) {
+        let i = n.instructions;
+        let misses = n
+            .misses
+            .map(|(code, data)| format!(" {code:.0} | {data:.0} |"))
+            .unwrap_or_default();
         println!(
-            "| {} | {n:.0} | {:.0} | {:.0} | {:.2} |",
+            "| {} | {i:.0} | {:.0} | {:.0} | {:.2} |{misses}",
             v.name,
-            n - bare,
-            n - floor,
-            native / n
+            i - bare,
+            i - floor,
+            native / i
         );
     }
-    println!("\ncommand: cargo run -q -p wr-tests --bin bench-edge -- --count");
+    let flag = if cache { " --cache" } else { "" };
+    println!("\ncommand: cargo run -q -p wr-tests --bin bench-edge -- --count{flag}");
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--count") {
-        count_instructions();
-        return;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        [] => {}
+        ["--count"] => return count_instructions(false),
+        ["--count", "--cache"] | ["--cache", "--count"] => return count_instructions(true),
+        _ => {
+            eprintln!("usage: bench-edge [--count [--cache]]\n(got {args:?})");
+            std::process::exit(2);
+        }
     }
     let seconds: u32 = env_number("WR_BENCH_SECONDS", 5);
     let rounds: usize = env_number("WR_BENCH_ROUNDS", 5);
