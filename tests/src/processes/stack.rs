@@ -188,8 +188,7 @@ impl Stack {
 
     /// The key ring `scripts/stack` generated for this stack.
     pub fn key_ring(&self) -> wr_pass::KeyRing {
-        let json = std::fs::read_to_string(self.state_dir().join("keys.json")).unwrap();
-        wr_pass::KeyRing::from_json(&json).unwrap()
+        wr_pass::KeyRing::from_json(&self.key_ring_json()).unwrap()
     }
 
     /// A pass for `visitor` of `event`, valid from a second ago for ten minutes, signed
