@@ -74,11 +74,7 @@ impl Stack {
             script.display(),
             state.display()
         ));
-        let out = Command::new(&script)
-            .arg("up")
-            .envs(env.iter().cloned())
-            .output()
-            .expect("run scripts/stack");
+        let out = run_stack_script("up", &env);
         let port_of = |key: &str| -> SocketAddr {
             let port = &env.iter().find(|(k, _)| k == key).expect(key).1;
             format!("127.0.0.1:{port}").parse().expect(key)
@@ -107,20 +103,12 @@ impl Stack {
 
     /// Runs `scripts/stack up` again (must be harmless) and returns its output.
     pub fn up_again(&self) -> std::process::Output {
-        Command::new(workspace_root().join("scripts/stack"))
-            .arg("up")
-            .envs(self.env.iter().cloned())
-            .output()
-            .unwrap()
+        run_stack_script("up", &self.env)
     }
 
     /// Runs `scripts/stack down`.
     pub fn down(&self) -> std::process::Output {
-        Command::new(workspace_root().join("scripts/stack"))
-            .arg("down")
-            .envs(self.env.iter().cloned())
-            .output()
-            .unwrap()
+        run_stack_script("down", &self.env)
     }
 
     /// Stops (`"stop"`) or starts again (`"start"`) the stack's Redis Cluster with
@@ -209,6 +197,15 @@ impl Stack {
     fn env_value(&self, key: &str) -> &str {
         &self.env.iter().find(|(k, _)| k == key).expect(key).1
     }
+}
+
+/// Runs `scripts/stack <verb>` with the stack's environment; its output.
+fn run_stack_script(verb: &str, env: &[(String, String)]) -> std::process::Output {
+    Command::new(workspace_root().join("scripts/stack"))
+        .arg(verb)
+        .envs(env.iter().cloned())
+        .output()
+        .expect("run scripts/stack")
 }
 
 impl Drop for Stack {
