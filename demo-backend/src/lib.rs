@@ -1,16 +1,31 @@
-//! A recording HTTP/1.1 backend: answers every request and remembers its path and
-//! headers, so the local stack can show (and tests can prove) what did and did not get
-//! past the edge.
+//! A recording HTTP backend on hyper (HTTP/1.1 and HTTP/2): answers every request and
+//! remembers its path and headers, so the local stack can show (and tests can prove)
+//! what did and did not get past the edge. It frames requests as a real server does,
+//! so a body is never taken for a request of its own.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use wr_pass::wire::UPSTREAM_MAX_HEADER_LIST_BYTES;
+
 /// Most requests remembered; the oldest tenth is dropped when full.
 const MAX_REMEMBERED: usize = 200_000;
+/// Largest request body read; a larger one is answered 413 and not recorded.
+const MAX_BODY_BYTES: usize = 1 << 20;
+/// Headers per HTTP/1.1 request (hyper's default, 100, is Envoy's limit before it adds
+/// its own).
+const MAX_HEADERS: usize = 200;
 
 /// One request as the backend saw it.
 
@@ -50,34 +65,48 @@ impl Seen {
 /// What to answer: (status, content type, body) for a request.
 pub type Answer = Arc<dyn Fn(&Seen, &[Seen]) -> (u16, &'static str, String) + Send + Sync>;
 
-/// A running backend; stops accepting on drop.
+/// A running backend; stops serving on drop.
 pub struct Backend {
     /// Where it listens.
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
-    stop: Arc<AtomicBool>,
+    stop: Option<oneshot::Sender<()>>,
 }
 
 impl Backend {
-    /// Listens on `addr` (port 0: any free port) and answers with `answer`.
+    /// Listens on `addr` (port 0: any free port) and answers with `answer`, on a
+    /// thread of its own (so that tests and the binary need no async runtime).
     pub fn start(addr: &str, answer: Answer) -> std::io::Result<Backend> {
-        let listener = TcpListener::bind(addr)?;
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("demo-backend")
+            .enable_all()
+            .build()?;
+        let listener = {
+            let _entered = runtime.enter();
+            TcpListener::from_std(listener)?
+        };
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (seen2, stop2) = (seen.clone(), stop.clone());
-        thread::spawn(move || {
-            for stream in listener.incoming() {
-                if stop2.load(Ordering::SeqCst) {
-                    break;
-                }
-                if let Ok(stream) = stream {
-                    let (seen, answer) = (seen2.clone(), answer.clone());
-                    thread::spawn(move || serve(stream, &seen, &answer));
-                }
-            }
-        });
-        Ok(Backend { addr, seen, stop })
+        let (stop, stopped) = oneshot::channel();
+        let shared = Shared {
+            seen: seen.clone(),
+            answer,
+        };
+        thread::Builder::new()
+            .name("demo-backend".into())
+            .spawn(move || {
+                runtime.block_on(accept(listener, Arc::new(shared), stopped));
+                // Connections still open end with the runtime.
+                runtime.shutdown_background();
+            })?;
+        Ok(Backend {
+            addr,
+            seen,
+            stop: Some(stop),
+        })
     }
 
     /// Answers every request with `body` as text.
@@ -105,9 +134,16 @@ impl Backend {
 
 impl Drop for Backend {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
+}
+
+/// What every connection shares: the log and the answer.
+struct Shared {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    answer: Answer,
 }
 
 fn now_ms() -> u64 {
@@ -117,73 +153,73 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Serves one keep-alive connection.
-fn serve(stream: TcpStream, seen: &Mutex<Vec<Seen>>, answer: &Answer) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(stream);
+/// Accepts connections until `stopped` fires; each is served by hyper (HTTP/1.1, or
+/// HTTP/2 with prior knowledge), which frames bodies by `Content-Length` or chunked
+/// encoding as HTTP requires: a body is never read as another request.
+async fn accept(listener: TcpListener, shared: Arc<Shared>, mut stopped: oneshot::Receiver<()>) {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().max_headers(MAX_HEADERS);
+    builder
+        .http2()
+        .max_header_list_size(UPSTREAM_MAX_HEADER_LIST_BYTES as u32);
+    let builder = Arc::new(builder);
     loop {
-        let mut line = Vec::new();
-        if reader.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let request_line = String::from_utf8_lossy(&line).trim().to_owned();
-        if request_line.is_empty() {
-            continue;
-        }
-        let mut parts = request_line.split(' ');
-        let method = parts.next().unwrap_or_default().to_owned();
-        let path = parts.next().unwrap_or_default().to_owned();
-        let mut headers = Vec::new();
-        let mut content_length = 0usize;
-        loop {
-            let mut h = Vec::new();
-            if reader.read_until(b'\n', &mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            while h.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-                h.pop();
-            }
-            if h.is_empty() {
-                break;
-            }
-            if let Some(colon) = h.iter().position(|&b| b == b':') {
-                let name = String::from_utf8_lossy(&h[..colon])
-                    .trim()
-                    .to_ascii_lowercase();
-                let value = h[colon + 1..].trim_ascii().to_vec();
-                if name == "content-length" {
-                    content_length = String::from_utf8_lossy(&value).parse().unwrap_or(0);
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
                 }
-                headers.push((name, value));
-            }
-        }
-        let mut body = vec![0u8; content_length.min(1 << 20)];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let request = Seen {
-            at_ms: now_ms(),
-            method,
-            path,
-            headers,
+            },
+            _ = &mut stopped => return,
         };
-        let (status, content_type, text) = {
-            let mut all = seen.lock().unwrap_or_else(|p| p.into_inner());
-            if all.len() >= MAX_REMEMBERED {
-                all.drain(..MAX_REMEMBERED / 10);
-            }
-            all.push(request.clone());
-            answer(&request, &all)
-        };
-        let reply = format!(
-            "HTTP/1.1 {status} OK\r\ncontent-type: {content_type}\r\ncache-control: no-store\r\ncontent-length: {}\r\n\r\n{text}",
-            text.len()
-        );
-        if writer.write_all(reply.as_bytes()).is_err() {
-            return;
-        }
+        let (shared, builder) = (shared.clone(), builder.clone());
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let shared = shared.clone();
+                async move { Ok::<_, std::convert::Infallible>(answer(&shared, request).await) }
+            });
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
     }
+}
+
+/// Reads one request whole (a body of at most [`MAX_BODY_BYTES`]), records it, and
+/// answers it.
+async fn answer(shared: &Shared, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let (head, body) = request.into_parts();
+    if Limited::new(body, MAX_BODY_BYTES).collect().await.is_err() {
+        return reply(413, "text/plain", "body too large or cut short".into());
+    }
+    let request = Seen {
+        at_ms: now_ms(),
+        method: head.method.as_str().to_owned(),
+        path: head.uri.to_string(),
+        headers: head
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
+            .collect(),
+    };
+    let (status, content_type, text) = {
+        let mut all = shared.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if all.len() >= MAX_REMEMBERED {
+            all.drain(..MAX_REMEMBERED / 10);
+        }
+        all.push(request.clone());
+        (shared.answer)(&request, &all)
+    };
+    reply(status, content_type, text)
+}
+
+fn reply(status: u16, content_type: &'static str, text: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(text)));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }

@@ -11,6 +11,7 @@ pub mod draw_order;
 pub mod env;
 pub mod eta;
 pub mod eta_record;
+pub mod http_server;
 pub mod in_flight;
 pub mod join_batch;
 pub mod jwt;

@@ -117,14 +117,9 @@ impl Service {
         let listener =
             listen_on(listen, backlog).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
         tracing::info!(listen = %listen, backlog, "origin-queue serving");
-        let served = axum::serve(
-            listener,
-            self.router()
-                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| format!("server error: {e}"));
+        let served = crate::http_server::serve(listener, self.router(), shutdown)
+            .await
+            .map_err(|e| format!("server error: {e}"));
         let _ = self.stop.send(true);
         let _ = self.admission.await;
         tracing::info!("origin-queue stopped");

@@ -25,6 +25,41 @@ pub const EVENT_HEADER: &str = "x-wr-event";
 /// Request header in which the filter tells origin-queue its [`Wire`] settings
 /// ([`Wire::to_header`]). Client-sent copies are removed by the filter.
 pub const WIRE_HEADER: &str = "x-wr-wire";
+/// Request headers that some backend frameworks read as the request's path instead of
+/// its request line: `X-Original-URL` and `X-Rewrite-URL` (Symfony before 5, Zend
+/// Framework, Laminas, IIS URL Rewrite, ASP.NET), `X-Original-URI` (nginx
+/// `auth_request` setups, some PHP routers), `X-Forwarded-Uri` and `X-Forwarded-Path`
+/// (Traefik's forward auth, apps behind it), `X-Forwarded-Prefix` (Spring's
+/// `ForwardedHeaderFilter`, ASP.NET Core, Werkzeug's `ProxyFix`: prepended to the path).
+/// A client's copy could make the backend serve a protected page for a request the edge
+/// classified by its real path, so the edge removes every spelling of them, on every
+/// path, as it removes the identity headers. Nothing in front of the edge sets them.
+pub const PATH_OVERRIDE_HEADERS: [&str; 6] = [
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-uri",
+    "x-forwarded-uri",
+    "x-forwarded-path",
+    "x-forwarded-prefix",
+];
+/// Most bytes of request headers the edge accepts: names and values of every header,
+/// pseudo-headers included (as Envoy counts them). A request with more is answered
+/// `431 HEADERS_TOO_LARGE` at the edge, on every runtime, for itself alone. Browsers
+/// send well under 8 KiB; a cookie is at most 4 KiB.
+pub const MAX_REQUEST_HEADER_BYTES: usize = 32 * 1024;
+/// Most bytes of request headers the services behind the edge accept (origin-queue,
+/// the demo backend): as an HTTP/2 header list (each header counted as name + value +
+/// 32 bytes) and as an HTTP/1.1 head. It is more than any request a proxy in front
+/// forwards (Envoy refuses more than 60 KiB of headers or 100 headers by default, the
+/// edge more than [`MAX_REQUEST_HEADER_BYTES`]), so what the edge forwards is never
+/// refused by the connection, where one request's headers would fail every request
+/// sharing it.
+pub const UPSTREAM_MAX_HEADER_LIST_BYTES: usize = 128 * 1024;
+/// The response code details of every local reply of the edge in Envoy
+/// (`%RESPONSE_CODE_DETAILS%`, CEL's `response.code_details`): the shipped Envoy
+/// configurations' reply mappers tell the filter's answers, which carry their own error
+/// codes, from Envoy's own refusals by it.
+pub const EDGE_REPLY_DETAILS: &str = "wr_edge";
 /// Default clock-skew leeway, seconds, for the issue and expiry times of tokens.
 pub const CLOCK_SKEW_SECONDS: u64 = 30;
 /// Largest accepted clock-skew leeway, seconds.
