@@ -293,10 +293,22 @@ impl Config {
         self.waiting_room_path.replace("{event}", event)
     }
 
-    /// The request headers only the filter may set: client-sent copies, in any
+    /// The request headers the edge strips: those only it may set (identity, wire) and
+    /// the path overrides ([`wire::PATH_OVERRIDE_HEADERS`]). Client-sent copies, in any
     /// spelling, are removed before a request goes on.
-    pub fn owned_headers(&self) -> [&str; 3] {
-        [&self.visitor_header, &self.event_header, wire::WIRE_HEADER]
+    pub fn owned_headers(&self) -> [&str; 9] {
+        let [a, b, c, d, e, f] = wire::PATH_OVERRIDE_HEADERS;
+        [
+            &self.visitor_header,
+            &self.event_header,
+            wire::WIRE_HEADER,
+            a,
+            b,
+            c,
+            d,
+            e,
+            f,
+        ]
     }
 }
 

@@ -303,6 +303,28 @@ fn fill(value: &str, tokens: &Map<String, Value>) -> String {
             token.as_str().unwrap_or_default(),
         );
     }
+    fill_filler(&out)
+}
+
+/// `value` with every `{filler:N}` replaced by N `x` characters (for header values too
+/// long to write out in the vectors file).
+fn fill_filler(value: &str) -> String {
+    const OPEN: &str = "{filler:";
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find(OPEN) {
+        let after = &rest[start + OPEN.len()..];
+        let Some((count, tail)) = after.split_once('}') else {
+            break;
+        };
+        let Ok(count) = count.parse::<usize>() else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        out.extend(std::iter::repeat_n('x', count));
+        rest = tail;
+    }
+    out.push_str(rest);
     out
 }
 

@@ -5,7 +5,7 @@
 
 use std::sync::Mutex;
 
-use wr_pass::wire::{EVENTS_PREFIX, WAITING_ROOM_PREFIX};
+use wr_pass::wire::{EVENTS_PREFIX, MAX_REQUEST_HEADER_BYTES, WAITING_ROOM_PREFIX};
 use wr_pass::{Rejection, TokenKind, Validity};
 
 use crate::classify::{classify, PathClass};
@@ -134,6 +134,12 @@ impl Engine {
         now_ms: u64,
         store: &dyn SharedStore,
     ) -> Decision<'_> {
+        if request.header_bytes > MAX_REQUEST_HEADER_BYTES {
+            return headers_too_large();
+        }
+        if request.bad_authority {
+            return host_rejected();
+        }
         let Some(path) = request.path else {
             return path_rejected();
         };
@@ -343,6 +349,38 @@ fn queue_route_refused() -> Decision<'static> {
     Decision {
         action: Action::Reply(json_error(404, "NOT_FOUND", "Not found.", None, None)),
         counters: Counters::from_slice(&[Counter::QueueRouteRefused]),
+    }
+}
+
+/// More header bytes than the edge accepts: refused for this request alone, with no
+/// `Retry-After` (the same request can never succeed), before anything else is read.
+fn headers_too_large() -> Decision<'static> {
+    let reply = json_error(
+        431,
+        "HEADERS_TOO_LARGE",
+        "The request headers are too large.",
+        None,
+        None,
+    );
+    Decision {
+        action: Action::Reply(reply),
+        counters: Counters::from_slice(&[Counter::HeadersTooLarge]),
+    }
+}
+
+/// A host no server can route (see [`Request::bad_authority`]): refused here, not left
+/// for the next hop to fail as a connection error.
+fn host_rejected() -> Decision<'static> {
+    let reply = json_error(
+        400,
+        "HOST_INVALID",
+        "The Host header must name one host.",
+        None,
+        None,
+    );
+    Decision {
+        action: Action::Reply(reply),
+        counters: Counters::from_slice(&[Counter::HostRejected]),
     }
 }
 

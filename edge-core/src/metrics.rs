@@ -49,11 +49,16 @@ pub enum Counter {
     /// Refused with 404: a queue path that is not one of origin-queue's public routes
     /// (its admin API, `/metrics`, …).
     QueueRouteRefused,
+    /// Refused with 431: more request header bytes than the edge accepts
+    /// ([`wr_pass::wire::MAX_REQUEST_HEADER_BYTES`]).
+    HeadersTooLarge,
+    /// Refused with 400: an empty, listed or repeated host (`:authority`, `Host`).
+    HostRejected,
 }
 
 impl Counter {
     /// Every counter, for definition at configure time.
-    pub const ALL: [Counter; 22] = [
+    pub const ALL: [Counter; 24] = [
         Counter::Admitted,
         Counter::Redirected,
         Counter::Denied,
@@ -76,6 +81,8 @@ impl Counter {
         Counter::QueueForwardedInLine,
         Counter::PassLifetimeTooLong,
         Counter::QueueRouteRefused,
+        Counter::HeadersTooLarge,
+        Counter::HostRejected,
     ];
 
     /// The stat name.
@@ -103,6 +110,8 @@ impl Counter {
             Counter::QueueForwardedInLine => "wr_edge_queue_forwarded_in_line",
             Counter::PassLifetimeTooLong => "wr_edge_pass_lifetime_too_long",
             Counter::QueueRouteRefused => "wr_edge_queue_route_refused",
+            Counter::HeadersTooLarge => "wr_edge_headers_too_large",
+            Counter::HostRejected => "wr_edge_host_rejected",
         }
     }
 

@@ -5,7 +5,9 @@
 //! traps the worker's VM. These return bytes and `Result`s instead, and parse what the
 //! host hands back with bounds checks.
 
-use std::ptr::{null, null_mut};
+use std::ptr::null_mut;
+
+use wr_pass::wire::EDGE_REPLY_DETAILS;
 
 use crate::header_map::{serialize_header_map, HeaderPairs};
 use wr_edge_core::rate_limit::{SharedStore, StoreError};
@@ -202,8 +204,8 @@ pub fn send_local_response(
     status(unsafe {
         proxy_send_local_response(
             status_code,
-            null(),
-            0,
+            EDGE_REPLY_DETAILS.as_ptr(),
+            EDGE_REPLY_DETAILS.len(),
             body.as_ptr(),
             body.len(),
             headers.as_ptr(),

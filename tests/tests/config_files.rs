@@ -93,6 +93,7 @@ fn the_shipped_envoy_is_hardened() {
     let text = std::fs::read_to_string(workspace_root().join("envoy/envoy.yaml")).unwrap();
     for needle in [
         "headers_with_underscores_action: DROP_HEADER",
+        "max_request_headers_kb: 60",
         "max_pending_requests: 20000",
         "http2_protocol_options: { max_concurrent_streams: 100 }",
         "retry_on: refused-stream",
@@ -105,6 +106,13 @@ fn the_shipped_envoy_is_hardened() {
             "{needle} missing from envoy/envoy.yaml"
         );
     }
+    // The mapper that leaves the filter's own replies alone names them as the filter does.
+    let details = wr_pass::wire::EDGE_REPLY_DETAILS;
+    let mapper = format!("expression: \"response.code_details == '{details}'\"");
+    assert!(
+        text.contains(&mapper),
+        "{mapper} missing from envoy/envoy.yaml"
+    );
 }
 
 #[test]

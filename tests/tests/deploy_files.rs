@@ -187,6 +187,31 @@ fn istio_gateway_drops_underscore_headers_and_keeps_origin_queue_internal() {
     }
 }
 
+/// The Istio gateway and the local stack's Envoy take the same header limits and give
+/// Envoy's own refusals the same JSON replies: the mappers are the same, field by field.
+#[test]
+fn istio_gateway_has_the_local_envoy_s_header_limits_and_reply_mappers() {
+    let gateway = yaml_docs("envoy/istio/gateway-hardening.yaml");
+    let gateway = &find(&gateway, "EnvoyFilter")["spec"]["configPatches"][0]["patch"]["value"]
+        ["typed_config"];
+    let local = yaml_docs("envoy/envoy.yaml");
+    let local = &local[0]["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+        ["typed_config"];
+    for hcm in [gateway, local] {
+        assert_eq!(hcm["max_request_headers_kb"], 60);
+        assert_eq!(
+            hcm["common_http_protocol_options"]["max_headers_count"],
+            100
+        );
+    }
+    let mappers = &local["local_reply_config"]["mappers"];
+    assert!(
+        mappers.as_array().is_some_and(|m| m.len() >= 7),
+        "{mappers}"
+    );
+    assert_eq!(gateway["local_reply_config"], local["local_reply_config"]);
+}
+
 #[test]
 fn compose_file_wires_the_same_topology() {
     let docs = yaml_docs("envoy/docker-compose.yml");

@@ -310,3 +310,19 @@ fn odd_requests_are_refused_cleanly() {
     assert_eq!(status(&d), 400);
     assert_eq!(status(&run(&e, "//reserve", None, None, "1.1.1.1:1")), 400);
 }
+
+#[test]
+fn a_host_no_server_can_route_is_refused_with_its_code_on_every_path() {
+    let e = engine(LIMITS);
+    let store = LocalStore::default();
+    for path in ["/v1/events/concert/join", "/reserve", "/static/app.js"] {
+        let headers: [(&[u8], &[u8]); 2] = [(b":path", path.as_bytes()), (b":authority", b"")];
+        let d = e.decide(&e.read_request(&headers, None), NOW * 1000, &store);
+        assert_eq!(
+            (status(&d), code(&d)),
+            (400, "HOST_INVALID".into()),
+            "{path}"
+        );
+        assert_eq!(d.counters.as_slice(), [Counter::HostRejected]);
+    }
+}
