@@ -483,3 +483,291 @@ fn a_replayed_pass_gets_one_visitor_s_allowance() {
     assert_eq!(replayed.len(), served as usize);
     assert!(replayed.iter().all(|r| r["visitor"] == "bob"));
 }
+
+/// What the edge's hop to origin-queue accepts and refuses is decided per request: a
+/// client sending headers larger than origin-queue's HTTP/2 defaults (two 15 KB
+/// cookies, forwarded) and larger than the edge accepts (two 30 KB cookies, 431 at the
+/// edge) at the per-visitor limit, while 20 honest visitors poll their status 2,000
+/// times, fails none of the honest polls and never makes Envoy lose a connection with
+/// requests on it. Its own oversized requests get 431 `HEADERS_TOO_LARGE`, no
+/// `Retry-After`.
+#[test]
+fn one_client_s_oversized_headers_never_fail_anyone_else_s_queue_calls() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    const HONEST_POLLS: usize = 2_000;
+    let stack = stack();
+    let join = |from: [u8; 4]| {
+        let r = post_from(from, stack.edge, "/v1/events/demo/join", &[], b"");
+        assert_eq!(r.status, 200, "join: {:?}", r.error_code());
+        r.header("x-wr-ticket").expect("ticket").to_owned()
+    };
+    let honest: Vec<([u8; 4], String)> = (1..=20)
+        .map(|i| ([127, 0, 1, i], join([127, 0, 1, i])))
+        .collect();
+    let attacker = [127, 0, 0, 35];
+    let attacker_ticket = join(attacker);
+    let dropped_before =
+        stack.envoy_stat("cluster.origin_queue.upstream_cx_destroy_remote_with_active_rq");
+
+    let (done, polls) = (AtomicBool::new(false), AtomicUsize::new(0));
+    let (failures, attacker_answers) = std::thread::scope(|s| {
+        let attack = s.spawn(|| {
+            let mut answers: Vec<(usize, u16, Option<String>, bool)> = Vec::new();
+            let mut sent = 0usize;
+            let started = Instant::now();
+            while !done.load(Ordering::SeqCst) {
+                let pad = if sent % 2 == 0 { 15_000 } else { 30_000 };
+                let a = format!("a={}", "x".repeat(pad)).into_bytes();
+                let b = format!("b={}", "y".repeat(pad)).into_bytes();
+                let headers: [(&str, &[u8]); 3] = [
+                    ("x-wr-ticket", attacker_ticket.as_bytes()),
+                    ("cookie", &a),
+                    ("cookie", &b),
+                ];
+                let r = get_from(attacker, stack.edge, "/v1/events/demo/status", &headers);
+                let retry = r.header("retry-after").is_some();
+                answers.push((pad, r.status, r.error_code(), retry));
+                sent += 1;
+                // At the per-visitor limit (50/s): pace the sender, don't flood.
+                let due = started + std::time::Duration::from_millis(20 * sent as u64);
+                std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            }
+            answers
+        });
+        let pollers: Vec<_> = honest
+            .chunks(5)
+            .map(|visitors| {
+                let (polls, done) = (&polls, &done);
+                s.spawn(move || {
+                    let mut failed = Vec::new();
+                    for (from, ticket) in visitors.iter().cycle() {
+                        if polls.fetch_add(1, Ordering::SeqCst) >= HONEST_POLLS {
+                            break;
+                        }
+                        let headers: [(&str, &[u8]); 1] = [("x-wr-ticket", ticket.as_bytes())];
+                        let r = get_from(*from, stack.edge, "/v1/events/demo/status", &headers);
+                        if r.status != 200 {
+                            failed.push((r.status, r.error_code()));
+                        }
+                    }
+                    done.store(true, Ordering::SeqCst);
+                    failed
+                })
+            })
+            .collect();
+        let failures: Vec<_> = pollers
+            .into_iter()
+            .flat_map(|p| p.join().expect("poller"))
+            .collect();
+        (failures, attack.join().expect("attacker"))
+    });
+
+    eprintln!(
+        "{HONEST_POLLS} honest polls, {} failed; the attacker sent {} requests: {:?}",
+        failures.len(),
+        attacker_answers.len(),
+        attacker_answers
+            .iter()
+            .fold(std::collections::BTreeMap::new(), |mut m, a| {
+                *m.entry((a.0, a.1)).or_insert(0) += 1;
+                m
+            })
+    );
+    assert!(failures.is_empty(), "honest polls failed: {failures:?}");
+    let dropped_after =
+        stack.envoy_stat("cluster.origin_queue.upstream_cx_destroy_remote_with_active_rq");
+    assert_eq!(
+        dropped_after, dropped_before,
+        "origin-queue closed a connection with requests on it"
+    );
+    let forwarded = attacker_answers.iter().filter(|a| a.0 == 15_000).count();
+    let refused = attacker_answers.iter().filter(|a| a.0 == 30_000).count();
+    assert!(
+        forwarded > 10 && refused > 10,
+        "the attacker sent {forwarded} + {refused}"
+    );
+    for (pad, status, code, retry) in &attacker_answers {
+        match pad {
+            15_000 => assert!(
+                *status == 200 || *status == 429,
+                "a 30 KB header list under the edge's limit got {status} {code:?}"
+            ),
+            _ => assert_eq!(
+                (*status, code.as_deref(), *retry),
+                (431, Some("HEADERS_TOO_LARGE"), false),
+                "a 60 KB header list"
+            ),
+        }
+    }
+}
+
+/// A request hidden in another's body is never a request: bodies framed by chunked
+/// encoding (Envoy forwards a body without a length as chunked), by `Content-Length`,
+/// and an HTTP/2 upload without a length, each carrying a request for a protected page
+/// from `mallory`, reach the backend as one request each on a bypass path, and the
+/// backend's log (the tests' proof of what got through) never shows the hidden one.
+#[test]
+fn requests_hidden_in_bodies_are_never_recorded_as_requests() {
+    let stack = stack();
+    let hidden = b"GET /reserve/smuggled HTTP/1.1\r\nhost: shop\r\nx-wr-visitor: mallory\r\nx-wr-event: demo\r\ncontent-length: 0\r\n\r\n";
+    let head = |framing: &str| {
+        format!("POST /favicon.ico?tag=smuggle HTTP/1.1\r\nhost: shop\r\nconnection: close\r\n{framing}\r\n")
+            .into_bytes()
+    };
+    let mut chunked = head("transfer-encoding: chunked\r\n");
+    chunked.extend_from_slice(format!("{:x}\r\n", hidden.len()).as_bytes());
+    chunked.extend_from_slice(hidden);
+    chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+    let mut sized = head(&format!("content-length: {}\r\n", hidden.len()));
+    sized.extend_from_slice(hidden);
+    let mut chunked_twice = head("transfer-encoding: chunked\r\n");
+    for part in hidden.chunks(17) {
+        chunked_twice.extend_from_slice(format!("{:x};ext=1\r\n", part.len()).as_bytes());
+        chunked_twice.extend_from_slice(part);
+        chunked_twice.extend_from_slice(b"\r\n");
+    }
+    chunked_twice.extend_from_slice(b"0\r\n\r\n");
+    for raw in [chunked, sized, chunked_twice] {
+        let from = std::net::IpAddr::from([127, 0, 0, 36]);
+        let r = http::send_raw_from(Some(from), stack.edge, &raw).expect("request");
+        assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    }
+    // HTTP/2 with prior knowledge, the body streamed from stdin: no length on the wire.
+    let mut curl = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--http2-prior-knowledge",
+        ])
+        .args([
+            "--interface",
+            "127.0.0.36",
+            "-X",
+            "POST",
+            "--data-binary",
+            "@-",
+        ])
+        .arg(format!("http://{}/favicon.ico?tag=smuggle", stack.edge))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("curl");
+    {
+        use std::io::Write;
+        let mut stdin = curl.stdin.take().expect("stdin");
+        stdin.write_all(hidden).expect("body");
+    }
+    let out = curl.wait_with_output().expect("curl");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "HTTP/2 upload");
+
+    let carriers = requests_under(stack.backend, "/favicon.ico?tag=smuggle");
+    assert_eq!(carriers.len(), 4, "one request per carrier: {carriers:?}");
+    let all = requests_under(stack.backend, "/");
+    let smuggled: Vec<_> = all
+        .iter()
+        .filter(|r| {
+            r["path"].as_str().unwrap_or("").contains("smuggled")
+                || r["visitor"].as_str() == Some("mallory")
+        })
+        .collect();
+    assert!(
+        smuggled.is_empty(),
+        "a hidden request was recorded: {smuggled:?}"
+    );
+}
+
+/// Client-caused oddities of the request line and the host get a 4xx, never a 5xx, on
+/// origin-queue's routes, protected pages and bypass paths alike: no `Host`, an empty,
+/// repeated, listed, oversized or malformed one, absolute-form targets, HTTP/1.0,
+/// `OPTIONS *`. Each carries an error code: the filter's own, or the one Envoy's reply
+/// mappers give what Envoy refuses before the filter runs. Nothing reaches the backend.
+#[test]
+fn request_line_and_host_oddities_get_a_4xx_never_a_5xx() {
+    let stack = stack();
+    let tag = "tag=oddity";
+    let targets = [
+        format!("/v1/events/demo/status?{tag}"),
+        format!("/waiting-room/demo?{tag}"),
+        format!("/reserve?{tag}"),
+        format!("/favicon.ico?{tag}"),
+        format!("/healthz?{tag}"),
+    ];
+    let long_host = "h".repeat(40_000);
+    for target in &targets {
+        let cases: Vec<(&str, String, Option<&str>)> = vec![
+            (
+                "no Host",
+                format!("GET {target} HTTP/1.1\r\n"),
+                Some("BAD_REQUEST"),
+            ),
+            (
+                "empty Host",
+                format!("GET {target} HTTP/1.1\r\nhost:\r\n"),
+                Some("HOST_INVALID"),
+            ),
+            (
+                "blank Host",
+                format!("GET {target} HTTP/1.1\r\nhost:  \r\n"),
+                Some("HOST_INVALID"),
+            ),
+            (
+                "two Hosts",
+                format!("GET {target} HTTP/1.1\r\nhost: a\r\nhost: b\r\n"),
+                Some("HOST_INVALID"),
+            ),
+            (
+                "a list of hosts",
+                format!("GET {target} HTTP/1.1\r\nhost: a,b\r\n"),
+                Some("HOST_INVALID"),
+            ),
+            (
+                "oversized Host",
+                format!("GET {target} HTTP/1.1\r\nhost: {long_host}\r\n"),
+                Some("HEADERS_TOO_LARGE"),
+            ),
+            (
+                "malformed Host",
+                format!("GET {target} HTTP/1.1\r\nhost: a b\r\n"),
+                Some("BAD_REQUEST"),
+            ),
+            (
+                "absolute form, empty authority",
+                format!("GET http://{target} HTTP/1.1\r\nhost: a\r\n"),
+                Some("BAD_REQUEST"),
+            ),
+            (
+                "HTTP/1.0",
+                format!("GET {target} HTTP/1.0\r\n"),
+                Some("HTTP_VERSION_UNSUPPORTED"),
+            ),
+        ];
+        for (what, head, code) in cases {
+            let raw = format!("{head}connection: close\r\n\r\n");
+            let from = Some(std::net::IpAddr::from([127, 0, 0, 37]));
+            let r = http::send_raw_from(from, stack.edge, raw.as_bytes()).expect(what);
+            assert!(
+                (400..500).contains(&r.status),
+                "{what} on {target}: {}",
+                r.status
+            );
+            assert_eq!(r.error_code().as_deref(), code, "{what} on {target}");
+        }
+        // Absolute form with an authority: routed by its path, as Envoy does.
+        let raw = format!(
+            "GET http://shop.example{target} HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n"
+        );
+        let r = http::send_raw_from(None, stack.edge, raw.as_bytes()).expect("absolute form");
+        assert!(r.status < 500, "absolute form on {target}: {}", r.status);
+    }
+    let raw = b"OPTIONS * HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n";
+    let r = http::send_raw(stack.edge, raw).expect("OPTIONS *");
+    assert_eq!(
+        (r.status, r.error_code().as_deref()),
+        (404, Some("NOT_FOUND"))
+    );
+    let seen = requests_under(stack.backend, "/reserve?tag=oddity");
+    assert!(seen.is_empty(), "{seen:?}");
+}

@@ -128,6 +128,20 @@ pub(super) fn filter_request_target() -> Target {
     seeds.push(map(&[(b":path", b"/v1/events/concert/join")]));
     seeds.push(map(&[(b":path", b"/static/app.js"), (b"cookie", b"a=b")]));
     seeds.push(map(&[(b":path", b"/reserve/../admin"), (b"cookie", b"")]));
+    // Oversized headers, an empty host and the path overrides: each refused or stripped
+    // for that request alone.
+    let padding = vec![b'x'; 33 * 1024];
+    seeds.push(map(&[
+        (b":path", b"/v1/events/concert/status"),
+        (b":authority", b""),
+        (b"cookie", &padding),
+    ]));
+    seeds.push(map(&[
+        (b":path", b"/static/app.js"),
+        (b"host", b"a,b"),
+        (b"x-original-url", b"/reserve"),
+        (b"X-Rewrite-URL", b"/reserve"),
+    ]));
     let valid: Vec<Vec<u8>> = passes;
     Target {
         name: "filter-request",

@@ -59,6 +59,8 @@ pub fn queue_http_target(addr: std::net::SocketAddr, admin_token: &str) -> Targe
     };
     let ticket_header = format!("x-wr-ticket: {ticket}\r\n");
     let ticket_cookie = format!("cookie: a=b; wr_ticket={ticket}\r\n");
+    let pad = "x".repeat(15_000);
+    let big_cookies = format!("{ticket_cookie}cookie: a={pad}\r\ncookie: b={pad}\r\n").into_bytes();
     let seeds = vec![
         request(
             "POST /v1/events/fz/join",
@@ -68,6 +70,9 @@ pub fn queue_http_target(addr: std::net::SocketAddr, admin_token: &str) -> Targe
         request("POST /v1/events/fz/join", ticket_header.as_bytes(), b"{}"),
         request("GET /v1/events/fz/status", ticket_header.as_bytes(), b""),
         request("GET /v1/events/fz/status", ticket_cookie.as_bytes(), b""),
+        // What once closed origin-queue's shared HTTP/2 connection from Envoy: two
+        // cookies of 15 KB, more than hyper's default header list.
+        request("GET /v1/events/fz/status", &big_cookies, b""),
         request("POST /v1/events/fz/leave", ticket_header.as_bytes(), b""),
         request("GET /v1/events/fz", b"", b""),
         request(

@@ -194,6 +194,20 @@ impl Stack {
         PathBuf::from(self.env_value("WR_STATE_DIR"))
     }
 
+    /// A counter or gauge of the stack's Envoy (`cluster.origin_queue.upstream_rq_retry`,
+    /// …) from its admin port; 0 if Envoy has not made it yet.
+    pub fn envoy_stat(&self, name: &str) -> u64 {
+        let admin: SocketAddr = format!("127.0.0.1:{}", self.env_value("WR_ADMIN_PORT"))
+            .parse()
+            .expect("admin address");
+        let stats = crate::http::get(admin, "/stats", &[]).expect("Envoy's stats");
+        let prefix = format!("{name}: ");
+        String::from_utf8_lossy(&stats.body)
+            .lines()
+            .find_map(|line| line.strip_prefix(&prefix)?.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     fn env_value(&self, key: &str) -> &str {
         &self.env.iter().find(|(k, _)| k == key).expect(key).1
     }
