@@ -15,6 +15,7 @@
 // under 0.1 %, status p99 under 100 ms.
 import http from 'k6/http';
 import { check, sleep } from 'k6';
+import { openEventAtRate } from './admin.js';
 import { Counter, Rate, Trend } from 'k6/metrics';
 
 const BASE = __ENV.BASE_URL || 'http://127.0.0.1:8080';
@@ -46,16 +47,7 @@ export const options = {
 };
 
 export function setup() {
-  if (!__ENV.ADMIN_TOKEN) throw new Error('set ADMIN_TOKEN (the stack keeps it in .local/admin-token)');
-  const now = Math.floor(Date.now() / 1000);
-  const config = {
-    rate_per_second: RATE, burst: RATE, max_active: 1000000, session_seconds: 600,
-    claim_seconds: 30, abandon_seconds: 60, opens_at: now - 1, closes_at: now + 86400,
-  };
-  const r = http.put(`${ADMIN}/v1/admin/events/${EVENT}`, JSON.stringify(config), {
-    headers: { authorization: `Bearer ${__ENV.ADMIN_TOKEN}`, 'content-type': 'application/json' },
-  });
-  if (r.status !== 200) throw new Error(`configuring ${EVENT}: ${r.status} ${r.body}`);
+  openEventAtRate(ADMIN, EVENT, RATE);
 }
 
 function retryAfter(r) {
