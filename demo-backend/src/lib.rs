@@ -13,19 +13,16 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use wr_pass::wire::UPSTREAM_MAX_HEADER_LIST_BYTES;
+use wr_pass::wire::{UPSTREAM_MAX_HEADERS, UPSTREAM_MAX_HEADER_LIST_BYTES};
 
 /// Most requests remembered; the oldest tenth is dropped when full.
 const MAX_REMEMBERED: usize = 200_000;
 /// Largest request body read; a larger one is answered 413 and not recorded.
 const MAX_BODY_BYTES: usize = 1 << 20;
-/// Headers per HTTP/1.1 request (hyper's default, 100, is Envoy's limit before it adds
-/// its own).
-const MAX_HEADERS: usize = 200;
 
 /// One request as the backend saw it.
 
@@ -158,7 +155,10 @@ fn now_ms() -> u64 {
 /// encoding as HTTP requires: a body is never read as another request.
 async fn accept(listener: TcpListener, shared: Arc<Shared>, mut stopped: oneshot::Receiver<()>) {
     let mut builder = Builder::new(TokioExecutor::new());
-    builder.http1().max_headers(MAX_HEADERS);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .max_headers(UPSTREAM_MAX_HEADERS);
     builder
         .http2()
         .max_header_list_size(UPSTREAM_MAX_HEADER_LIST_BYTES as u32);
@@ -178,7 +178,7 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>, mut stopped: oneshot
         tokio::spawn(async move {
             let service = service_fn(move |request| {
                 let shared = shared.clone();
-                async move { Ok::<_, std::convert::Infallible>(answer(&shared, request).await) }
+                async move { Ok::<_, std::convert::Infallible>(respond(&shared, request).await) }
             });
             let _ = builder
                 .serve_connection(TokioIo::new(stream), service)
@@ -188,16 +188,24 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>, mut stopped: oneshot
 }
 
 /// Reads one request whole (a body of at most [`MAX_BODY_BYTES`]), records it, and
-/// answers it.
-async fn answer(shared: &Shared, request: Request<Incoming>) -> Response<Full<Bytes>> {
+/// answers it with the backend's [`Answer`].
+async fn respond(shared: &Shared, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let (head, body) = request.into_parts();
-    if Limited::new(body, MAX_BODY_BYTES).collect().await.is_err() {
-        return reply(413, "text/plain", "body too large or cut short".into());
+    if let Err(e) = Limited::new(body, MAX_BODY_BYTES).collect().await {
+        return if e.is::<http_body_util::LengthLimitError>() {
+            reply(413, "text/plain", "body too large".into())
+        } else {
+            reply(400, "text/plain", "body cut short".into())
+        };
     }
     let request = Seen {
         at_ms: now_ms(),
         method: head.method.as_str().to_owned(),
-        path: head.uri.to_string(),
+        // The target as the request line or `:path` gave it (an absolute URI's path too).
+        path: head
+            .uri
+            .path_and_query()
+            .map_or_else(|| head.uri.path().to_owned(), |p| p.as_str().to_owned()),
         headers: head
             .headers
             .iter()
@@ -215,9 +223,12 @@ async fn answer(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
     reply(status, content_type, text)
 }
 
+/// A response with `status` (an invalid one is a bug of the answer: 500), `text` as
+/// its body, and no caching.
 fn reply(status: u16, content_type: &'static str, text: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(text)));
-    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -70,7 +70,12 @@ impl wasi::exports::http::incoming_handler::Guest for Gateway {
         };
         let path = request.path_with_query().unwrap_or_default();
         let received = request.headers().entries();
-        let headers = header_pairs(Some(path.clone()), received.iter().cloned());
+        let mut headers = header_pairs(Some(path.clone()), received.iter().cloned());
+        // The request's authority, which wasi:http keeps apart from the headers (hosts
+        // strip `Host`): the core judges it as `:authority`.
+        if let Some(authority) = request.authority() {
+            headers.push((b":authority".to_vec(), authority.into_bytes()));
+        }
         let source = edge.client_address_header.as_ref().and_then(|h| {
             received
                 .iter()

@@ -8,29 +8,31 @@
 //! few HTTP/2 connections and accepts up to 60 KiB of headers from a client, so one
 //! client's 30 KiB cookies failed every request in flight beside it. Here the header
 //! list may be [`UPSTREAM_MAX_HEADER_LIST_BYTES`], more than any proxy in front forwards:
-//! whatever is too large is refused by the edge, for that request alone.
+//! whatever is too large is refused by the edge, for that request alone. (A client on
+//! origin-queue's own port past that limit gets 431 for a request in one frame, and its
+//! own connection closed for one spread over several.)
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::Service;
-use wr_pass::wire::UPSTREAM_MAX_HEADER_LIST_BYTES;
-
-/// Headers per request over HTTP/1.1 (hyper's default is 100, Envoy's limit too, and
-/// Envoy adds its own on the way).
-const MAX_HTTP1_HEADERS: usize = 200;
+use wr_pass::wire::{UPSTREAM_MAX_HEADERS, UPSTREAM_MAX_HEADER_LIST_BYTES};
 
 /// The connection settings: an HTTP/2 header list of [`UPSTREAM_MAX_HEADER_LIST_BYTES`]
-/// (an HTTP/1.1 head may be larger still: hyper reads up to about 400 KiB).
+/// (an HTTP/1.1 head may be larger still: hyper reads up to about 400 KiB), and
+/// [`UPSTREAM_MAX_HEADERS`] headers over HTTP/1.1, read within hyper's 30 s.
 fn builder() -> Builder<TokioExecutor> {
     let mut builder = Builder::new(TokioExecutor::new());
-    builder.http1().max_headers(MAX_HTTP1_HEADERS);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .max_headers(UPSTREAM_MAX_HEADERS);
     builder
         .http2()
         .max_header_list_size(UPSTREAM_MAX_HEADER_LIST_BYTES as u32);
@@ -43,7 +45,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) {
     let builder = builder();
     let graceful = GracefulShutdown::new();
     let mut make_service = router.into_make_service_with_connect_info::<SocketAddr>();
@@ -52,11 +54,13 @@ pub async fn serve(
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
+                // One connection's trouble (reset or aborted before it was accepted).
+                Err(e) if is_connection_error(&e) => continue,
                 Err(e) => {
-                    // Out of file descriptors or a connection reset before accept:
-                    // keep serving the others (as axum::serve does).
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // Out of file descriptors or memory: wait for some to be freed, as
+                    // axum::serve does, instead of spinning.
+                    tracing::error!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
             },
@@ -79,5 +83,13 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
-    Ok(())
+}
+
+/// True for accept errors that concern one connection only.
+fn is_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    )
 }

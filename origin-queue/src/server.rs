@@ -117,13 +117,11 @@ impl Service {
         let listener =
             listen_on(listen, backlog).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
         tracing::info!(listen = %listen, backlog, "origin-queue serving");
-        let served = crate::http_server::serve(listener, self.router(), shutdown)
-            .await
-            .map_err(|e| format!("server error: {e}"));
+        crate::http_server::serve(listener, self.router(), shutdown).await;
         let _ = self.stop.send(true);
         let _ = self.admission.await;
         tracing::info!("origin-queue stopped");
-        served
+        Ok(())
     }
 }
 

@@ -47,14 +47,17 @@ pub const PATH_OVERRIDE_HEADERS: [&str; 6] = [
 /// `431 HEADERS_TOO_LARGE` at the edge, on every runtime, for itself alone. Browsers
 /// send well under 8 KiB; a cookie is at most 4 KiB.
 pub const MAX_REQUEST_HEADER_BYTES: usize = 32 * 1024;
-/// Most bytes of request headers the services behind the edge accept (origin-queue,
-/// the demo backend): as an HTTP/2 header list (each header counted as name + value +
-/// 32 bytes) and as an HTTP/1.1 head. It is more than any request a proxy in front
-/// forwards (Envoy refuses more than 60 KiB of headers or 100 headers by default, the
-/// edge more than [`MAX_REQUEST_HEADER_BYTES`]), so what the edge forwards is never
-/// refused by the connection, where one request's headers would fail every request
-/// sharing it.
+/// Most bytes of an HTTP/2 header list the services behind the edge accept (origin-queue,
+/// the demo backend), each header counted as name + value + 32 bytes; over HTTP/1.1 they
+/// read a head of up to about 400 KiB (hyper's default). It is more than any request a
+/// proxy in front forwards (Envoy refuses more than 60 KiB of headers or 100 headers by
+/// default, the edge more than [`MAX_REQUEST_HEADER_BYTES`]), so what the edge forwards
+/// is never refused by the connection, where one request's headers would fail every
+/// request sharing it.
 pub const UPSTREAM_MAX_HEADER_LIST_BYTES: usize = 128 * 1024;
+/// Most headers of one HTTP/1.1 request the services behind the edge accept: Envoy
+/// forwards up to 100 of a client's and adds its own (hyper's default is 100).
+pub const UPSTREAM_MAX_HEADERS: usize = 200;
 /// The response code details of every local reply of the edge in Envoy
 /// (`%RESPONSE_CODE_DETAILS%`, CEL's `response.code_details`): the shipped Envoy
 /// configurations' reply mappers tell the filter's answers, which carry their own error
