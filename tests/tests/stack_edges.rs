@@ -255,3 +255,35 @@ fn the_wasi_http_gateway_component_puts_the_waiting_room_in_front_of_the_origin(
     let addr = gateway.serve().unwrap();
     visitor_walks_through(stack, addr, "gateway");
 }
+
+/// The host rules hold on the other runtimes too: an empty `Host` is never forwarded to
+/// the origin. The gateway refuses it with `400 HOST_INVALID` (it hands the core the
+/// request's authority); workerd refuses it itself with a 400 before the Worker runs.
+#[test]
+fn an_empty_host_is_refused_on_the_other_runtimes() {
+    let (_turn, stack) = stack();
+    let worker = serve_worker(stack);
+    let module = GatewayModule::load().unwrap();
+    let gateway = module
+        .start(
+            &[
+                ("WR_EDGE_CONFIG", worker_config().to_string()),
+                ("WR_EDGE_KEYS", stack.key_ring_json()),
+                ("WR_ORIGIN", format!("http://{}", stack.backend)),
+                ("WR_QUEUE_ORIGIN", format!("http://{}", stack.queue)),
+            ],
+            None,
+        )
+        .unwrap();
+    let gateway_addr = gateway.serve().unwrap();
+    let raw = b"GET /static/empty-host HTTP/1.1\r\nhost:\r\nconnection: close\r\n\r\n";
+    let r = http::send_raw(gateway_addr, raw).expect("gateway");
+    assert_eq!(
+        (r.status, r.error_code().as_deref()),
+        (400, Some("HOST_INVALID"))
+    );
+    let r = http::send_raw(worker.addr, raw).expect("workerd");
+    assert_eq!(r.status, 400, "workerd");
+    let seen = requests_under(stack.backend, "/static/empty-host");
+    assert!(seen.is_empty(), "{seen:?}");
+}
