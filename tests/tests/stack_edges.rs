@@ -112,6 +112,25 @@ fn serve_worker(stack: &Stack) -> Worker {
 
 /// Joins while admission is paused, sees its place, is admitted once admission
 /// resumes, and returns (visitor id, pass).
+/// The gateway component in front of the stack, served on a loopback port (stops when
+/// the returned gateway is dropped).
+fn serve_gateway(stack: &Stack) -> (wr_tests::components::Gateway, SocketAddr) {
+    let module = GatewayModule::load().unwrap();
+    let gateway = module
+        .start(
+            &[
+                ("WR_EDGE_CONFIG", worker_config().to_string()),
+                ("WR_EDGE_KEYS", stack.key_ring_json()),
+                ("WR_ORIGIN", format!("http://{}", stack.backend)),
+                ("WR_QUEUE_ORIGIN", format!("http://{}", stack.queue)),
+            ],
+            None,
+        )
+        .unwrap();
+    let addr = gateway.serve().unwrap();
+    (gateway, addr)
+}
+
 fn join_wait_and_get_admitted(stack: &Stack, edge: SocketAddr) -> (String, String) {
     assert_eq!(
         stack
@@ -240,19 +259,7 @@ fn the_worker_in_workerd_puts_the_waiting_room_in_front_of_the_origin() {
 #[test]
 fn the_wasi_http_gateway_component_puts_the_waiting_room_in_front_of_the_origin() {
     let (_turn, stack) = stack();
-    let module = GatewayModule::load().unwrap();
-    let gateway = module
-        .start(
-            &[
-                ("WR_EDGE_CONFIG", worker_config().to_string()),
-                ("WR_EDGE_KEYS", stack.key_ring_json()),
-                ("WR_ORIGIN", format!("http://{}", stack.backend)),
-                ("WR_QUEUE_ORIGIN", format!("http://{}", stack.queue)),
-            ],
-            None,
-        )
-        .unwrap();
-    let addr = gateway.serve().unwrap();
+    let (_gateway, addr) = serve_gateway(stack);
     visitor_walks_through(stack, addr, "gateway");
 }
 
@@ -263,19 +270,7 @@ fn the_wasi_http_gateway_component_puts_the_waiting_room_in_front_of_the_origin(
 fn an_empty_host_is_refused_on_the_other_runtimes() {
     let (_turn, stack) = stack();
     let worker = serve_worker(stack);
-    let module = GatewayModule::load().unwrap();
-    let gateway = module
-        .start(
-            &[
-                ("WR_EDGE_CONFIG", worker_config().to_string()),
-                ("WR_EDGE_KEYS", stack.key_ring_json()),
-                ("WR_ORIGIN", format!("http://{}", stack.backend)),
-                ("WR_QUEUE_ORIGIN", format!("http://{}", stack.queue)),
-            ],
-            None,
-        )
-        .unwrap();
-    let gateway_addr = gateway.serve().unwrap();
+    let (_gateway, gateway_addr) = serve_gateway(stack);
     let raw = b"GET /static/empty-host HTTP/1.1\r\nhost:\r\nconnection: close\r\n\r\n";
     let r = http::send_raw(gateway_addr, raw).expect("gateway");
     assert_eq!(
