@@ -18,6 +18,9 @@ const MAX_PREFIXES: usize = 256;
 const MAX_SLOTS: u32 = 1 << 20;
 /// Largest `rate_limit_lease`.
 const MAX_LEASE: u32 = 1_000;
+/// Smallest `max_request_header_bytes`: a browser's ordinary request (a few cookies, its
+/// `user-agent`, `accept-*` and `sec-*` headers) must pass.
+const MIN_REQUEST_HEADER_BYTES: usize = 8 * 1024;
 
 /// A token bucket: sustained rate and burst size.
 #[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
@@ -74,6 +77,9 @@ fn default_max_pass_lifetime() -> u64 {
 }
 fn default_denied_retry_after() -> u32 {
     5
+}
+fn default_max_request_header_bytes() -> usize {
+    wire::MAX_REQUEST_HEADER_BYTES
 }
 fn default_slots() -> u32 {
     16_384
@@ -132,6 +138,8 @@ struct RawConfig {
     rate_limit_lease: u32,
     #[serde(default = "default_denied_retry_after")]
     denied_retry_after_seconds: u32,
+    #[serde(default = "default_max_request_header_bytes")]
+    max_request_header_bytes: usize,
 }
 
 /// A validated configuration.
@@ -175,6 +183,9 @@ pub struct Config {
     pub rate_limit_lease: u32,
     /// `Retry-After` sent with 403 "not admitted" answers.
     pub denied_retry_after_seconds: u32,
+    /// Most bytes of header names and values a request may carry (pseudo-headers
+    /// included); more is answered `431 HEADERS_TOO_LARGE`.
+    pub max_request_header_bytes: usize,
 }
 
 impl Config {
@@ -254,6 +265,14 @@ impl Config {
         if raw.denied_retry_after_seconds == 0 || raw.denied_retry_after_seconds > 3600 {
             problems.push("denied_retry_after_seconds: between 1 and 3600".into());
         }
+        let header_bytes = MIN_REQUEST_HEADER_BYTES..=wire::MAX_REQUEST_HEADER_BYTES_LIMIT;
+        if !header_bytes.contains(&raw.max_request_header_bytes) {
+            problems.push(format!(
+                "max_request_header_bytes: between {} and {} (Envoy's own limit)",
+                header_bytes.start(),
+                header_bytes.end()
+            ));
+        }
         match keys {
             Some(keys) if problems.is_empty() => Ok(Config {
                 keys,
@@ -283,6 +302,7 @@ impl Config {
                 rate_limit_slots: raw.rate_limit_slots,
                 rate_limit_lease: raw.rate_limit_lease,
                 denied_retry_after_seconds: raw.denied_retry_after_seconds,
+                max_request_header_bytes: raw.max_request_header_bytes,
             }),
             _ => Err(problems),
         }

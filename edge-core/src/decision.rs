@@ -5,7 +5,7 @@
 
 use std::sync::Mutex;
 
-use wr_pass::wire::{EVENTS_PREFIX, MAX_REQUEST_HEADER_BYTES, WAITING_ROOM_PREFIX};
+use wr_pass::wire::{EVENTS_PREFIX, WAITING_ROOM_PREFIX};
 use wr_pass::{Rejection, TokenKind, Validity};
 
 use crate::classify::{classify, PathClass};
@@ -134,7 +134,7 @@ impl Engine {
         now_ms: u64,
         store: &dyn SharedStore,
     ) -> Decision<'_> {
-        if request.header_bytes > MAX_REQUEST_HEADER_BYTES {
+        if request.header_bytes > self.config.max_request_header_bytes {
             return headers_too_large();
         }
         if request.bad_authority {
@@ -352,7 +352,7 @@ fn queue_route_refused() -> Decision<'static> {
     }
 }
 
-/// More header bytes than the edge accepts: refused for this request alone, with no
+/// More header bytes than the edge accepts (`max_request_header_bytes`): refused for this request alone, with no
 /// `Retry-After` (the same request can never succeed), before anything else is read.
 fn headers_too_large() -> Decision<'static> {
     let reply = json_error(

@@ -50,7 +50,7 @@ pub enum Counter {
     /// (its admin API, `/metrics`, …).
     QueueRouteRefused,
     /// Refused with 431: more request header bytes than the edge accepts
-    /// ([`wr_pass::wire::MAX_REQUEST_HEADER_BYTES`]).
+    /// (`max_request_header_bytes`).
     HeadersTooLarge,
     /// Refused with 400: an empty, listed or repeated host (`:authority`, `Host`).
     HostRejected,

@@ -42,16 +42,22 @@ pub const PATH_OVERRIDE_HEADERS: [&str; 6] = [
     "x-forwarded-path",
     "x-forwarded-prefix",
 ];
-/// Most bytes of request headers the edge accepts: names and values of every header,
+/// Default of the most bytes of request headers the edge accepts (the edge
+/// configuration's `max_request_header_bytes`): names and values of every header,
 /// pseudo-headers included (as Envoy counts them). A request with more is answered
 /// `431 HEADERS_TOO_LARGE` at the edge, on every runtime, for itself alone. Browsers
 /// send well under 8 KiB; a cookie is at most 4 KiB.
 pub const MAX_REQUEST_HEADER_BYTES: usize = 32 * 1024;
+/// The largest `max_request_header_bytes` an edge may be configured with: Envoy's own
+/// default limit (60 KiB), under [`UPSTREAM_MAX_HEADER_LIST_BYTES`] with room for what
+/// Envoy adds.
+pub const MAX_REQUEST_HEADER_BYTES_LIMIT: usize = 60 * 1024;
 /// Most bytes of an HTTP/2 header list the services behind the edge accept (origin-queue,
 /// the demo backend), each header counted as name + value + 32 bytes; over HTTP/1.1 they
 /// read a head of up to about 400 KiB (hyper's default). It is more than any request a
 /// proxy in front forwards (Envoy refuses more than 60 KiB of headers or 100 headers by
-/// default, the edge more than [`MAX_REQUEST_HEADER_BYTES`]), so what the edge forwards
+/// default, the edge more than [`MAX_REQUEST_HEADER_BYTES_LIMIT`] whatever its
+/// configuration), so what the edge forwards
 /// is never refused by the connection, where one request's headers would fail every
 /// request sharing it.
 pub const UPSTREAM_MAX_HEADER_LIST_BYTES: usize = 128 * 1024;

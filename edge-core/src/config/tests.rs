@@ -17,6 +17,25 @@ fn minimal_config_gets_defaults() {
     assert_eq!(c.waiting_room_for("concert"), "/waiting-room/concert");
     assert_eq!(c.client_rate_limit.unwrap().burst, 100);
     assert_eq!(c.in_line_rate_limit.unwrap().burst, 4_000);
+    assert_eq!(c.max_request_header_bytes, 32 * 1024);
+}
+
+#[test]
+fn the_header_limit_is_configurable_within_envoy_s_own() {
+    let with = |bytes: usize| {
+        let text = minimal().replacen('{', &format!(r#"{{"max_request_header_bytes":{bytes},"#), 1);
+        Config::from_json(text.as_bytes())
+    };
+    assert_eq!(with(48 * 1024).unwrap().max_request_header_bytes, 48 * 1024);
+    for wrong in [0, 8 * 1024 - 1, 60 * 1024 + 1] {
+        let problems = with(wrong).unwrap_err();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("max_request_header_bytes: between 8192 and 61440")),
+            "{wrong}: {problems:?}"
+        );
+    }
 }
 
 #[test]

@@ -326,3 +326,19 @@ fn a_host_no_server_can_route_is_refused_with_its_code_on_every_path() {
         assert_eq!(d.counters.as_slice(), [Counter::HostRejected]);
     }
 }
+
+#[test]
+fn the_header_limit_is_the_configured_one() {
+    let store = LocalStore::default();
+    let cookie = format!("pad={}", "x".repeat(40 * 1024));
+    let headers: [(&[u8], &[u8]); 2] = [
+        (b":path", b"/static/app.js"),
+        (b"cookie", cookie.as_bytes()),
+    ];
+    let default = engine(LIMITS);
+    let d = default.decide(&default.read_request(&headers, None), NOW * 1000, &store);
+    assert_eq!((status(&d), code(&d)), (431, "HEADERS_TOO_LARGE".into()));
+    let raised = engine(r#","max_request_header_bytes":49152"#);
+    let d = raised.decide(&raised.read_request(&headers, None), NOW * 1000, &store);
+    assert_eq!(status(&d), 200);
+}
