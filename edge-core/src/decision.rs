@@ -346,55 +346,34 @@ fn is_public_queue_route(path: &[u8]) -> bool {
 }
 
 fn queue_route_refused() -> Decision<'static> {
-    Decision {
-        action: Action::Reply(json_error(404, "NOT_FOUND", "Not found.", None, None)),
-        counters: Counters::from_slice(&[Counter::QueueRouteRefused]),
-    }
+    refused(404, "NOT_FOUND", "Not found.", Counter::QueueRouteRefused)
 }
 
-/// More header bytes than the edge accepts (`max_request_header_bytes`): refused for this request alone, with no
-/// `Retry-After` (the same request can never succeed), before anything else is read.
+/// More header bytes than the edge accepts (`max_request_header_bytes`): refused for this
+/// request alone, with no `Retry-After` (the same request can never succeed), before
+/// anything else is read.
 fn headers_too_large() -> Decision<'static> {
-    let reply = json_error(
-        431,
-        "HEADERS_TOO_LARGE",
-        "The request headers are too large.",
-        None,
-        None,
-    );
-    Decision {
-        action: Action::Reply(reply),
-        counters: Counters::from_slice(&[Counter::HeadersTooLarge]),
-    }
+    let message = "The request headers are too large.";
+    refused(431, "HEADERS_TOO_LARGE", message, Counter::HeadersTooLarge)
 }
 
 /// A host no server can route (see [`Request::bad_authority`]): refused here, not left
 /// for the next hop to fail as a connection error.
 fn host_rejected() -> Decision<'static> {
-    let reply = json_error(
-        400,
-        "HOST_INVALID",
-        "The Host header must name one host.",
-        None,
-        None,
-    );
-    Decision {
-        action: Action::Reply(reply),
-        counters: Counters::from_slice(&[Counter::HostRejected]),
-    }
+    let message = "The Host header must name one host.";
+    refused(400, "HOST_INVALID", message, Counter::HostRejected)
 }
 
 fn path_rejected() -> Decision<'static> {
-    let reply = json_error(
-        400,
-        "PATH_NOT_NORMALIZED",
-        "The request path is not in normal form.",
-        None,
-        None,
-    );
+    let message = "The request path is not in normal form.";
+    refused(400, "PATH_NOT_NORMALIZED", message, Counter::PathRejected)
+}
+
+/// A JSON refusal without `Retry-After` or waiting room, counted by `counter`.
+fn refused(status: u32, code: &str, message: &str, counter: Counter) -> Decision<'static> {
     Decision {
-        action: Action::Reply(reply),
-        counters: Counters::from_slice(&[Counter::PathRejected]),
+        action: Action::Reply(json_error(status, code, message, None, None)),
+        counters: Counters::from_slice(&[counter]),
     }
 }
 

@@ -60,7 +60,7 @@ impl<'a> Request<'a> {
         let is = |name: &[u8], wanted: &str| {
             name.len() == wanted.len() && name.eq_ignore_ascii_case(wanted.as_bytes())
         };
-        let mut hosts = 0;
+        let mut host_seen = false;
         for (name, value) in pairs {
             request.header_bytes = request
                 .header_bytes
@@ -70,8 +70,8 @@ impl<'a> Request<'a> {
             } else if name.len() == 10 && name == b":authority" {
                 request.bad_authority |= !is_one_host(value);
             } else if is(name, HOST) {
-                request.bad_authority |= !is_one_host(value) || hosts > 0;
-                hosts += 1;
+                request.bad_authority |= !is_one_host(value) || host_seen;
+                host_seen = true;
             } else if is(name, ACCEPT) {
                 request.accept.push(value);
             } else if is(name, COOKIE) {

@@ -611,8 +611,8 @@ fn one_client_s_oversized_headers_never_fail_anyone_else_s_queue_calls() {
 
 /// A request hidden in another's body is never a request: bodies framed by chunked
 /// encoding (Envoy forwards a body without a length as chunked), by `Content-Length`,
-/// and an HTTP/2 upload without a length, each carrying a request for a protected page
-/// from `mallory`, reach the backend as one request each on a bypass path, and the
+/// an HTTP/2 upload without a length, and a request pipelined behind another, each
+/// carrying a request for a protected page from `mallory`, reach the backend as one request each on a bypass path, and the
 /// backend's log (the tests' proof of what got through) never shows the hidden one.
 #[test]
 fn requests_hidden_in_bodies_are_never_recorded_as_requests() {
@@ -635,7 +635,13 @@ fn requests_hidden_in_bodies_are_never_recorded_as_requests() {
         chunked_twice.extend_from_slice(b"\r\n");
     }
     chunked_twice.extend_from_slice(b"0\r\n\r\n");
-    for raw in [chunked, sized, chunked_twice] {
+    // Pipelined: the hidden request follows the carrier on the same connection, as a
+    // request of its own; the edge judges it (no pass) and it never reaches the backend.
+    let mut pipelined =
+        b"POST /favicon.ico?tag=smuggle HTTP/1.1\r\nhost: shop\r\ncontent-length: 0\r\n\r\n"
+            .to_vec();
+    pipelined.extend_from_slice(hidden);
+    for raw in [chunked, sized, chunked_twice, pipelined] {
         let from = std::net::IpAddr::from([127, 0, 0, 36]);
         let r = http::send_raw_from(Some(from), stack.edge, &raw).expect("request");
         assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
@@ -672,7 +678,7 @@ fn requests_hidden_in_bodies_are_never_recorded_as_requests() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "HTTP/2 upload");
 
     let carriers = requests_under(stack.backend, "/favicon.ico?tag=smuggle");
-    assert_eq!(carriers.len(), 4, "one request per carrier: {carriers:?}");
+    assert_eq!(carriers.len(), 5, "one request per carrier: {carriers:?}");
     let all = requests_under(stack.backend, "/");
     let smuggled: Vec<_> = all
         .iter()
