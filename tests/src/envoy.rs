@@ -271,16 +271,7 @@ impl Envoy {
 
     /// A stat's value from the admin API (0 if absent).
     pub fn stat(&self, name: &str) -> u64 {
-        let Ok(r) = http::get(self.admin, &format!("/stats?filter=^{name}$"), &[]) else {
-            return 0;
-        };
-        String::from_utf8_lossy(&r.body)
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix(&format!("{name}: "))
-                    .and_then(|v| v.trim().parse().ok())
-            })
-            .unwrap_or(0)
+        admin_stat(self.admin, name)
     }
 
     /// Stat `name` once it reads `want`, or its last value after 5 s. The filter hands
@@ -338,4 +329,19 @@ pub fn validate(path: &Path) -> Result<(bool, String)> {
         String::from_utf8_lossy(&out.stderr)
     );
     Ok((out.status.success(), text))
+}
+
+/// A stat's value from the admin API of the Envoy whose admin listener is `admin` (0 if
+/// absent or unreachable).
+pub fn admin_stat(admin: std::net::SocketAddr, name: &str) -> u64 {
+    let Ok(r) = http::get(admin, &format!("/stats?filter=^{name}$"), &[]) else {
+        return 0;
+    };
+    String::from_utf8_lossy(&r.body)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!("{name}: "))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
 }

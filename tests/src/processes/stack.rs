@@ -197,15 +197,8 @@ impl Stack {
     /// A counter or gauge of the stack's Envoy (`cluster.origin_queue.upstream_rq_retry`,
     /// …) from its admin port; 0 if Envoy has not made it yet.
     pub fn envoy_stat(&self, name: &str) -> u64 {
-        let admin: SocketAddr = format!("127.0.0.1:{}", self.env_value("WR_ADMIN_PORT"))
-            .parse()
-            .expect("admin address");
-        let stats = crate::http::get(admin, "/stats", &[]).expect("Envoy's stats");
-        let prefix = format!("{name}: ");
-        String::from_utf8_lossy(&stats.body)
-            .lines()
-            .find_map(|line| line.strip_prefix(&prefix)?.trim().parse().ok())
-            .unwrap_or(0)
+        let admin = format!("127.0.0.1:{}", self.env_value("WR_ADMIN_PORT"));
+        crate::envoy::admin_stat(admin.parse().expect("admin address"), name)
     }
 
     fn env_value(&self, key: &str) -> &str {
