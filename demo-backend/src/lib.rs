@@ -17,7 +17,13 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use wr_pass::wire::{UPSTREAM_MAX_HEADERS, UPSTREAM_MAX_HEADER_LIST_BYTES};
+use wr_pass::wire::{
+    SESSION_END_HEADER, SESSION_END_VALUE, UPSTREAM_MAX_HEADERS, UPSTREAM_MAX_HEADER_LIST_BYTES,
+};
+
+/// The last path segment of a purchase: the shop is done with the visitor, and its
+/// answer carries the session-end header (so the edge frees the visitor's place).
+pub const PURCHASE_SEGMENT: &str = "/purchase";
 
 /// Most requests remembered; the oldest tenth is dropped when full.
 const MAX_REMEMBERED: usize = 200_000;
@@ -220,7 +226,22 @@ async fn respond(shared: &Shared, request: Request<Incoming>) -> Response<Full<B
         all.push(request.clone());
         (shared.answer)(&request, &all)
     };
-    reply(status, content_type, text)
+    let mut response = reply(status, content_type, text);
+    if is_purchase(&request) && (200..300).contains(&status) {
+        response.headers_mut().insert(
+            SESSION_END_HEADER,
+            HeaderValue::from_static(SESSION_END_VALUE),
+        );
+    }
+    response
+}
+
+/// True for a purchase: a path ending in [`PURCHASE_SEGMENT`]. The answer carries the
+/// session-end header whoever asked (on a path the edge does not protect, the edge
+/// removes it and ignores it: that is what the tests show).
+fn is_purchase(request: &Seen) -> bool {
+    let path = request.path.split('?').next().unwrap_or_default();
+    path.ends_with(PURCHASE_SEGMENT)
 }
 
 /// A response with `status` (an invalid one is a bug of the answer: 500), `text` as

@@ -2,7 +2,8 @@
 //!
 //! Listens on `WR_BACKEND_LISTEN` (127.0.0.1:8082). Every page shows which visitor the
 //! edge let in; `GET /__demo/requests` lists every request received (JSON), so anyone can
-//! check that nothing reached the backend without a pass.
+//! check that nothing reached the backend without a pass. A purchase (`/reserve/purchase`)
+//! ends the visitor's session: its answer carries the session-end header.
 
 use std::sync::Arc;
 
@@ -24,8 +25,15 @@ fn page(request: &Seen, all: &[Seen]) -> (u16, &'static str, String) {
             .replace('>', "&gt;")
             .replace('"', "&quot;")
     };
+    let bought = request
+        .path
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .ends_with(demo_backend::PURCHASE_SEGMENT);
     let who = match &visitor {
-        Some(v) => format!("<p>You are in. Visitor <code>{}</code>, event <code>{}</code>.</p>", escape(v), escape(&request.values("x-wr-event").join(""))),
+        Some(v) if bought => format!("<p>Thank you, visitor <code>{}</code>: your seat is booked. Your session has ended, and your place goes to the next in line.</p>", escape(v)),
+        Some(v) => format!("<p>You are in. Visitor <code>{}</code>, event <code>{}</code>.</p><form method=\"post\" action=\"/reserve/purchase\"><button>Buy a seat</button></form>", escape(v), escape(&request.values("x-wr-event").join(""))),
         None => "<p>This page is open to everyone. <a href=\"/reserve\">Reserve a seat</a> (protected by the waiting room).</p>".to_owned(),
     };
     let html = format!(

@@ -9,6 +9,7 @@ use wr_pass::{validate_event_id, KeyRing};
 
 use crate::path::{is_normal_path, ProtectedPrefix};
 use crate::request::READ_HEADERS;
+use crate::session_end::{self, RawSessionEnd, SessionEnd};
 
 /// Most events one filter serves.
 const MAX_EVENTS: usize = 64;
@@ -140,6 +141,8 @@ struct RawConfig {
     denied_retry_after_seconds: u32,
     #[serde(default = "default_max_request_header_bytes")]
     max_request_header_bytes: usize,
+    #[serde(default = "session_end::default_section")]
+    session_end: Option<RawSessionEnd>,
 }
 
 /// A validated configuration.
@@ -186,6 +189,8 @@ pub struct Config {
     /// Most bytes of header names and values a request may carry (pseudo-headers
     /// included); more is answered `431 HEADERS_TOO_LARGE`.
     pub max_request_header_bytes: usize,
+    /// How the backend ends sessions (`None`: it cannot; the header passes untouched).
+    pub session_end: Option<SessionEnd>,
 }
 
 impl Config {
@@ -273,6 +278,15 @@ impl Config {
                 header_bytes.end()
             ));
         }
+        let session_end = raw.session_end.map(|section| {
+            let taken = [
+                raw.visitor_header.as_str(),
+                raw.event_header.as_str(),
+                wire::WIRE_HEADER,
+                wire::TICKET_HEADER,
+            ];
+            section.validate(&raw.pass_cookie, &taken, &mut problems)
+        });
         match keys {
             Some(keys) if problems.is_empty() => Ok(Config {
                 keys,
@@ -303,6 +317,7 @@ impl Config {
                 rate_limit_lease: raw.rate_limit_lease,
                 denied_retry_after_seconds: raw.denied_retry_after_seconds,
                 max_request_header_bytes: raw.max_request_header_bytes,
+                session_end,
             }),
             _ => Err(problems),
         }

@@ -5,18 +5,20 @@
 
 use std::sync::Mutex;
 
-use wr_pass::wire::{EVENTS_PREFIX, WAITING_ROOM_PREFIX};
+use wr_pass::wire::{EVENTS_PREFIX, SESSION_ENDED_QUERY, WAITING_ROOM_PREFIX};
 use wr_pass::{Rejection, TokenKind, Validity};
 
 use crate::classify::{classify, PathClass};
 use crate::client::client_key;
 use crate::config::Config;
 use crate::cookies;
+use crate::ended::EndedSessions;
 use crate::metrics::{Counter, Counters};
 use crate::pass_cache::{Admitted, PassCache};
 use crate::rate_limit::{Limited, Limiter, SharedStore};
 use crate::reply::{json_error, redirect, too_many_requests, LocalReply};
 use crate::request::Request;
+use crate::session_end::Session;
 
 /// Ticket candidates checked per request at most (each costs an HMAC); a visitor has one.
 const MAX_TICKET_CANDIDATES: usize = 4;
@@ -35,6 +37,9 @@ pub enum Action<'c> {
         identity: Option<(String, &'c str)>,
         /// True for requests to origin-queue.
         to_queue: bool,
+        /// The admitted session, for the response ([`Engine::respond`]); only when
+        /// the backend may end sessions (`session_end`).
+        session: Option<Box<Session>>,
     },
     /// Answer locally; the request goes no further.
     Reply(LocalReply),
@@ -58,6 +63,7 @@ pub struct Engine {
     visitor: Option<Limiter>,
     queue: Option<Limiter>,
     in_line: Option<Limiter>,
+    ended: EndedSessions,
 }
 
 impl Engine {
@@ -76,7 +82,9 @@ impl Engine {
         let queue = config.queue_rate_limit.map(|l| limiter("queue", l, 1));
         let in_line = config.in_line_rate_limit.map(|l| limiter("in_line", l, 1));
         let passes = Mutex::new(PassCache::new(config.keys.derive(b"edge-pass-cache")));
+        let ended = EndedSessions::new(config.keys.derive(b"edge-ended-sessions"));
         Engine {
+            ended,
             config,
             passes,
             client,
@@ -89,6 +97,11 @@ impl Engine {
     /// The configuration in force.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The sessions ended at this edge.
+    pub(crate) fn ended(&self) -> &EndedSessions {
+        &self.ended
     }
 
     /// Gathers the inputs of one request from its headers (see [`Request::from_pairs`]).
@@ -145,7 +158,7 @@ impl Engine {
         };
         let event = match classify(&self.config, path) {
             PathClass::NotNormalized => return path_rejected(),
-            PathClass::Bypass => return forward(request, None, false, &[Counter::Bypassed]),
+            PathClass::Bypass => return forward(request, None, None, &[Counter::Bypassed]),
             PathClass::Queue if !is_public_queue_route(path) => return queue_route_refused(),
             PathClass::Queue => None,
             PathClass::Protected(event) => Some(event),
@@ -166,7 +179,15 @@ impl Engine {
             return self.to_queue(request, now_ms, store);
         };
         match self.verify_pass(request, &event.id, now_ms / 1000) {
-            Ok(Admitted { visitor, derived }) => {
+            Ok((admitted, _)) if self.session_has_ended(store, &event.id, &admitted, now_ms) => {
+                self.session_ended(request, path, &event.id)
+            }
+            Ok((
+                Admitted {
+                    visitor, derived, ..
+                },
+                pass,
+            )) => {
                 if let Some(limiter) = &self.visitor {
                     // `derived` is the visitor's fingerprint (see `verify_pass`).
                     if let Err(limited) = limiter.take_fingerprinted(store, derived, now_ms) {
@@ -174,7 +195,14 @@ impl Engine {
                     }
                 }
                 let identity = Some((visitor, event.id.as_str()));
-                forward(request, identity, false, &[Counter::Admitted])
+                let session = self.config.session_end.as_ref().map(|_| {
+                    Box::new(Session {
+                        event: event.id.clone(),
+                        // A pass that verified is base64url and dots: ASCII.
+                        pass: String::from_utf8_lossy(pass).into_owned(),
+                    })
+                });
+                forward(request, identity, session, &[Counter::Admitted])
             }
             Err(reason) => match per_address() {
                 Err(limited) => limited,
@@ -195,7 +223,7 @@ impl Engine {
                     return rate_limited(limited, Counter::RateLimitedQueue);
                 }
             }
-            return forward(request, None, true, &[Counter::QueueForwarded]);
+            return forward(request, None, None, &[Counter::QueueForwarded]).bound_for_queue();
         };
         if let Some(limiter) = &self.visitor {
             if let Err(limited) = limiter.take(store, visitor.as_bytes(), now_ms) {
@@ -208,7 +236,7 @@ impl Engine {
             }
         }
         let counters = [Counter::QueueForwarded, Counter::QueueForwardedInLine];
-        forward(request, None, true, &counters)
+        forward(request, None, None, &counters).bound_for_queue()
     }
 
     /// The visitor id of the first valid, unexpired ticket in the `x-wr-ticket` headers
@@ -232,14 +260,14 @@ impl Engine {
     }
 
     /// The visitor id of the first valid pass among the candidates, with its
-    /// fingerprint in the visitor limiter (0 without one), or why the first candidate
-    /// failed (`None`: there was no pass at all).
-    fn verify_pass(
+    /// fingerprint in the visitor limiter (0 without one), and the pass; or why the
+    /// first candidate failed (`None`: there was no pass at all).
+    fn verify_pass<'r>(
         &self,
-        request: &Request,
+        request: &Request<'r>,
         event: &str,
         now: u64,
-    ) -> Result<Admitted, Option<Rejection>> {
+    ) -> Result<(Admitted, &'r [u8]), Option<Rejection>> {
         let wire = &self.config.wire;
         let validity = Validity::at(now, wire.clock_skew_seconds)
             .with_max_lifetime(wire.max_pass_lifetime_seconds);
@@ -251,13 +279,52 @@ impl Engine {
         let mut passes = self.passes.lock().unwrap_or_else(|p| p.into_inner());
         for candidate in cookies::find(&request.cookies, wire.pass_cookie.as_bytes()) {
             match passes.verify(&self.config.keys, candidate, validity, event, fingerprint) {
-                Ok(admitted) => return Ok(admitted),
+                Ok(admitted) => return Ok((admitted, candidate)),
                 Err(reason) => {
                     first_failure.get_or_insert(reason);
                 }
             }
         }
         Err(first_failure)
+    }
+
+    /// True if the backend ended this pass's session at this edge (only looked up when
+    /// the backend may end sessions).
+    fn session_has_ended(
+        &self,
+        store: &dyn SharedStore,
+        event: &str,
+        admitted: &Admitted,
+        now_ms: u64,
+    ) -> bool {
+        self.config.session_end.is_some()
+            && self.ended.has_ended(
+                store,
+                event,
+                &admitted.visitor,
+                admitted.issued_at,
+                now_ms / 1000,
+            )
+    }
+
+    /// The answer to a pass whose session the backend ended: a browser goes to the
+    /// event's page, which says the session is over ([`SESSION_ENDED_QUERY`]); an API
+    /// client gets `403 SESSION_ENDED`.
+    fn session_ended(&self, request: &Request, path: &[u8], event: &str) -> Decision<'static> {
+        let waiting_room = self.config.waiting_room_for(event);
+        if request.wants_html() {
+            let page = format!("{waiting_room}?{SESSION_ENDED_QUERY}");
+            return Decision {
+                action: Action::Reply(redirect(&page, path)),
+                counters: Counters::from_slice(&[Counter::PassSessionEnded, Counter::Redirected]),
+            };
+        }
+        let message = "The session has ended: join the waiting room again to come back.";
+        let reply = json_error(403, "SESSION_ENDED", message, None, Some(&waiting_room));
+        Decision {
+            action: Action::Reply(reply),
+            counters: Counters::from_slice(&[Counter::PassSessionEnded, Counter::Denied]),
+        }
     }
 
     fn not_admitted(
@@ -317,7 +384,7 @@ fn describe(reason: Option<Rejection>) -> (Counter, &'static str, &'static str) 
 fn forward<'c>(
     request: &Request,
     identity: Option<(String, &'c str)>,
-    to_queue: bool,
+    session: Option<Box<Session>>,
     counters: &[Counter],
 ) -> Decision<'c> {
     let remove = request
@@ -329,9 +396,20 @@ fn forward<'c>(
         action: Action::Forward {
             remove,
             identity,
-            to_queue,
+            to_queue: false,
+            session,
         },
         counters: Counters::from_slice(counters),
+    }
+}
+
+impl Decision<'_> {
+    /// The same forward, to origin-queue.
+    fn bound_for_queue(mut self) -> Self {
+        if let Action::Forward { to_queue, .. } = &mut self.action {
+            *to_queue = true;
+        }
+        self
     }
 }
 

@@ -54,11 +54,31 @@ pub enum Counter {
     HeadersTooLarge,
     /// Refused with 400: an empty, listed or repeated host (`:authority`, `Host`).
     HostRejected,
+    /// Pass refused: its session was ended by the backend at this edge.
+    PassSessionEnded,
+    /// A response to an admitted request ended its session.
+    SessionEnded,
+    /// A session-end header removed without effect: on a response to a request without
+    /// a valid pass, or with another value than `1`.
+    SessionEndIgnored,
+    /// Ended sessions forgotten to make room (the registry was full): their passes are
+    /// accepted again at this edge until they expire.
+    SessionEndForgotten,
+    /// A session ended, but the edge's store refused to remember it: the pass is not
+    /// refused here (the cookie is still expired and origin-queue still told).
+    SessionEndNotRemembered,
+    /// origin-queue confirmed a session-end report (or had already ended the session).
+    SessionEndReported,
+    /// A session-end report failed: origin-queue unreachable, slow or refusing. The
+    /// session's place frees at its timeout instead.
+    SessionEndReportFailed,
+    /// A session-end report dropped unsent: too many were on their way already.
+    SessionEndReportDropped,
 }
 
 impl Counter {
     /// Every counter, for definition at configure time.
-    pub const ALL: [Counter; 24] = [
+    pub const ALL: [Counter; 32] = [
         Counter::Admitted,
         Counter::Redirected,
         Counter::Denied,
@@ -83,6 +103,14 @@ impl Counter {
         Counter::QueueRouteRefused,
         Counter::HeadersTooLarge,
         Counter::HostRejected,
+        Counter::PassSessionEnded,
+        Counter::SessionEnded,
+        Counter::SessionEndIgnored,
+        Counter::SessionEndForgotten,
+        Counter::SessionEndNotRemembered,
+        Counter::SessionEndReported,
+        Counter::SessionEndReportFailed,
+        Counter::SessionEndReportDropped,
     ];
 
     /// The stat name.
@@ -112,6 +140,14 @@ impl Counter {
             Counter::QueueRouteRefused => "wr_edge_queue_route_refused",
             Counter::HeadersTooLarge => "wr_edge_headers_too_large",
             Counter::HostRejected => "wr_edge_host_rejected",
+            Counter::PassSessionEnded => "wr_edge_pass_session_ended",
+            Counter::SessionEnded => "wr_edge_session_ended",
+            Counter::SessionEndIgnored => "wr_edge_session_end_ignored",
+            Counter::SessionEndForgotten => "wr_edge_session_end_forgotten",
+            Counter::SessionEndNotRemembered => "wr_edge_session_end_not_remembered",
+            Counter::SessionEndReported => "wr_edge_session_end_reported",
+            Counter::SessionEndReportFailed => "wr_edge_session_end_report_failed",
+            Counter::SessionEndReportDropped => "wr_edge_session_end_report_dropped",
         }
     }
 
@@ -121,6 +157,7 @@ impl Counter {
         use wr_pass::Rejection as R;
         let reason = match self {
             Counter::NoPass => return Some("missing"),
+            Counter::PassSessionEnded => return Some("session_ended"),
             Counter::PassMalformed => R::Malformed,
             Counter::PassUnsupported => R::UnsupportedVersion,
             Counter::PassUnknownKey => R::UnknownKey,

@@ -14,6 +14,7 @@ use wr_pass::wire::WIRE_HEADER;
 use crate::config::Config;
 use crate::decision::{Action, Decision};
 use crate::metrics::Counters;
+use crate::session_end::Session;
 
 /// One change to the request's headers before it is forwarded. Names (and the event
 /// id) are borrowed from the configuration: applying an admission allocates only the
@@ -53,6 +54,11 @@ pub enum Outcome<'c> {
         changes: HeaderChanges<'c>,
         /// True when the request goes to origin-queue.
         to_queue: bool,
+        /// The admitted session: hand it back with the response's headers to
+        /// [`crate::decision::Engine::respond`] (absent unless the backend may end
+        /// sessions and a pass admitted the request).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        session: Option<Session>,
         /// Counters to increment by one.
         counters: Counters,
     },
@@ -88,9 +94,11 @@ impl<'c> Outcome<'c> {
                 remove,
                 identity,
                 to_queue,
+                session,
             } => Outcome::Forward {
                 changes: header_changes(config, remove, identity, to_queue),
                 to_queue,
+                session: session.map(|s| *s),
                 counters,
             },
         }

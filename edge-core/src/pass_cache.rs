@@ -78,6 +78,8 @@ pub struct Admitted {
     /// verified this token (the visitor's rate-limit fingerprint: hashing the id on
     /// every request was a fair part of what an admitted request cost).
     pub derived: u64,
+    /// When the pass was issued, unix seconds.
+    pub issued_at: u64,
 }
 
 type Table = HashMap<u64, Entry, BuildHasherDefault<TagHasher>>;
@@ -204,6 +206,7 @@ impl Entry {
         Admitted {
             visitor: self.claims.visitor.clone(),
             derived: self.derived,
+            issued_at: self.claims.issued_at,
         }
     }
 }

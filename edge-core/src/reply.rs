@@ -52,12 +52,14 @@ pub fn too_many_requests(retry_after_secs: u32) -> LocalReply {
     )
 }
 
-/// A 302 to the waiting room, remembering where the visitor was going.
+/// A 302 to the waiting room (which may carry a query already), remembering where the
+/// visitor was going.
 pub fn redirect(waiting_room: &str, return_to: &[u8]) -> LocalReply {
     let mut location = waiting_room.to_owned();
     // Only ever a local path; very long ones are dropped rather than truncated.
     if return_to.len() <= 1024 && return_to.first() == Some(&b'/') {
-        location.push_str("?return_to=");
+        location.push(if location.contains('?') { '&' } else { '?' });
+        location.push_str("return_to=");
         percent_encode_into(return_to, &mut location);
     }
     LocalReply {

@@ -5,13 +5,19 @@
 //! with callgrind: `bench-edge --count`, docs/edge.md). The proxy-wasm Rust SDK exports
 //! every callback, so with it each request entered the VM seven times: context create,
 //! request headers, response headers, response body, log, done and delete. A request
-//! enters this module three times:
+//! enters this module four times:
 //!
 //! - `proxy_on_context_create`: the stream notes its root (its plugin configuration);
-//! - `proxy_on_request_headers`: the decision, applied;
+//! - `proxy_on_request_headers`: the decision, applied; an admitted request's session
+//!   is noted for its response;
+//! - `proxy_on_response_headers`: one lookup for the session-end header (and, when it
+//!   is there, the core's changes and a report for origin-queue);
 //! - `proxy_on_delete`: the stream's note goes; for a root, its last counts go out and
 //!   the root goes (without this export Envoy would never say a root is gone, and every
 //!   reconfiguration would leave one behind).
+//!
+//! Roots also get `proxy_on_tick` (counts, reports) and `proxy_on_http_call_response`
+//! (origin-queue's answer to a report).
 //!
 //! Not linking the SDK also removes its panics on a context id it does not know (a
 //! panic traps the worker's VM): here an unknown id is a logged 503, never a trap.
@@ -23,6 +29,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use crate::host;
 use crate::logger;
 use crate::plugin::{self, EdgeRoot, HostAction};
+use wr_edge_core::session_end::Session;
 
 /// Context ids hashed by one multiplication: they are small integers the host hands
 /// out in sequence, not chosen by clients.
@@ -54,8 +61,14 @@ type ById<V> = HashMap<u32, V, BuildHasherDefault<IdHasher>>;
 struct Contexts {
     /// Root contexts (one per plugin configuration sharing this VM), by id.
     roots: ById<EdgeRoot>,
-    /// Live streams: stream id → its root's id.
-    streams: ById<u32>,
+    /// Live streams: stream id → its root's id and the session it admitted.
+    streams: ById<Stream>,
+}
+
+/// What a live stream remembers between its request and its response.
+struct Stream {
+    root: u32,
+    session: Option<Session>,
 }
 
 thread_local! {
@@ -97,7 +110,11 @@ pub extern "C" fn proxy_on_context_create(context_id: u32, root_context_id: u32)
         if root_context_id == 0 {
             c.roots.entry(context_id).or_default();
         } else {
-            c.streams.insert(context_id, root_context_id);
+            let stream = Stream {
+                root: root_context_id,
+                session: None,
+            };
+            c.streams.insert(context_id, stream);
         }
     });
     if created.is_none() {
@@ -131,8 +148,10 @@ pub extern "C" fn proxy_on_request_headers(
     _end_of_stream: bool,
 ) -> u32 {
     let action = with_contexts(|c| {
-        let root = c.streams.get(&context_id)?;
-        Some(c.roots.get_mut(root)?.request_headers())
+        let stream = c.streams.get_mut(&context_id)?;
+        let (action, session) = c.roots.get_mut(&stream.root)?.request_headers();
+        stream.session = session;
+        Some(action)
     });
     match action.flatten() {
         Some(action) => action as u32,
@@ -142,6 +161,37 @@ pub extern "C" fn proxy_on_request_headers(
             plugin::reply(&plugin::unavailable()) as u32
         }
     }
+}
+
+/// A stream's response headers: the backend may end the visitor's session.
+#[no_mangle]
+pub extern "C" fn proxy_on_response_headers(
+    context_id: u32,
+    _headers: usize,
+    _end_of_stream: bool,
+) -> u32 {
+    let action = with_contexts(|c| {
+        let stream = c.streams.get(&context_id)?;
+        let root = c.roots.get_mut(&stream.root)?;
+        Some(root.response_headers(stream.session.as_ref()))
+    });
+    action.flatten().unwrap_or(HostAction::Continue) as u32
+}
+
+/// The answer to a call root `root_context_id` dispatched (a session-end report).
+#[no_mangle]
+pub extern "C" fn proxy_on_http_call_response(
+    root_context_id: u32,
+    token: u32,
+    _headers: usize,
+    _body_size: usize,
+    _trailers: usize,
+) {
+    with_contexts(|c| {
+        c.roots
+            .get_mut(&root_context_id)
+            .map(|root| root.http_call_response(token))
+    });
 }
 
 /// A context is gone: a stream's note goes; a root hands its last counts over and goes.

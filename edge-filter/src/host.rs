@@ -18,6 +18,10 @@ const STATUS_NOT_FOUND: u32 = 1;
 const STATUS_CAS_MISMATCH: u32 = 8;
 /// `MapType::HttpRequestHeaders`.
 const REQUEST_HEADERS: u32 = 0;
+/// `MapType::HttpResponseHeaders`.
+const RESPONSE_HEADERS: u32 = 2;
+/// `MapType::HttpCallResponseHeaders`.
+const HTTP_CALL_RESPONSE_HEADERS: u32 = 6;
 /// `BufferType::PluginConfiguration`.
 const PLUGIN_CONFIGURATION: u32 = 7;
 /// `MetricType::Counter`.
@@ -42,6 +46,13 @@ extern "C" {
     fn proxy_increment_metric(id: u32, offset: i64) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
     fn proxy_get_header_map_pairs(map_type: u32, data: *mut *mut u8, size: *mut usize) -> u32;
+    fn proxy_get_header_map_value(
+        map_type: u32,
+        key: *const u8,
+        key_size: usize,
+        data: *mut *mut u8,
+        size: *mut usize,
+    ) -> u32;
     fn proxy_remove_header_map_value(map_type: u32, key: *const u8, key_size: usize) -> u32;
     fn proxy_add_header_map_value(
         map_type: u32,
@@ -61,6 +72,18 @@ extern "C" {
         grpc_status: i32,
     ) -> u32;
     fn proxy_get_current_time_nanoseconds(time: *mut u64) -> u32;
+    fn proxy_http_call(
+        upstream: *const u8,
+        upstream_size: usize,
+        headers: *const u8,
+        headers_size: usize,
+        body: *const u8,
+        body_size: usize,
+        trailers: *const u8,
+        trailers_size: usize,
+        timeout_ms: u32,
+        token: *mut u32,
+    ) -> u32;
     fn proxy_get_property(
         path: *const u8,
         path_size: usize,
@@ -140,10 +163,10 @@ pub fn set_tick_period(period: std::time::Duration) -> Result<(), u32> {
     status(unsafe { proxy_set_tick_period_milliseconds(ms) })
 }
 
-/// The request's headers as the host serialized them, in one buffer.
-pub struct RequestHeaders(Vec<u8>);
+/// A stream's headers as the host serialized them, in one buffer.
+pub struct Headers(Vec<u8>);
 
-impl RequestHeaders {
+impl Headers {
     /// Every request header as raw (name, value) bytes borrowed from the buffer; none
     /// if the host refused or sent a map that does not add up (then there is no `:path`
     /// either, and the request is refused).
@@ -153,15 +176,95 @@ impl RequestHeaders {
 }
 
 /// Reads every request header in one host call.
-pub fn request_headers() -> RequestHeaders {
+pub fn request_headers() -> Headers {
+    header_map(REQUEST_HEADERS)
+}
+
+/// Reads every response header in one host call.
+pub fn response_headers() -> Headers {
+    header_map(RESPONSE_HEADERS)
+}
+
+fn header_map(map_type: u32) -> Headers {
     let mut data = null_mut();
     let mut size = 0;
     // SAFETY: plain host call writing to the two out-pointers.
-    let status = unsafe { proxy_get_header_map_pairs(REQUEST_HEADERS, &mut data, &mut size) };
+    let status = unsafe { proxy_get_header_map_pairs(map_type, &mut data, &mut size) };
     if status != STATUS_OK {
-        return RequestHeaders(Vec::new());
+        return Headers(Vec::new());
     }
-    RequestHeaders(take_host_buffer(data, size))
+    Headers(take_host_buffer(data, size))
+}
+
+/// True if the response has a header named `name` (one lookup, no copy of the map).
+pub fn has_response_header(name: &[u8]) -> bool {
+    header_value(RESPONSE_HEADERS, name).is_some()
+}
+
+/// The status of the answer to a dispatched call (in `proxy_on_http_call_response`);
+/// `None` if the call got no answer (a reset, a timeout: no `:status`).
+pub fn http_call_status() -> Option<u32> {
+    let value = header_value(HTTP_CALL_RESPONSE_HEADERS, b":status")?;
+    std::str::from_utf8(&value).ok()?.parse().ok()
+}
+
+fn header_value(map_type: u32, name: &[u8]) -> Option<Vec<u8>> {
+    let (mut data, mut size) = (null_mut(), 0);
+    // SAFETY: plain host call; the name outlives it; out-pointers are valid.
+    let code = unsafe {
+        proxy_get_header_map_value(map_type, name.as_ptr(), name.len(), &mut data, &mut size)
+    };
+    status(code).ok()?;
+    Some(take_host_buffer(data, size))
+}
+
+/// Removes every response header named `name`.
+pub fn remove_response_header(name: &[u8]) -> Result<(), u32> {
+    // SAFETY: plain host call; the name outlives it.
+    status(unsafe { proxy_remove_header_map_value(RESPONSE_HEADERS, name.as_ptr(), name.len()) })
+}
+
+/// Adds a response header `name` with `value`, beside any header of that name.
+pub fn add_response_header(name: &[u8], value: &[u8]) -> Result<(), u32> {
+    // SAFETY: plain host call; name and value outlive it.
+    status(unsafe {
+        proxy_add_header_map_value(
+            RESPONSE_HEADERS,
+            name.as_ptr(),
+            name.len(),
+            value.as_ptr(),
+            value.len(),
+        )
+    })
+}
+
+/// Sends a request to the cluster `upstream` without waiting: its answer comes to the
+/// current root context's `proxy_on_http_call_response` with the returned token.
+pub fn dispatch_http_call(
+    upstream: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout_ms: u32,
+) -> Result<u32, u32> {
+    let headers = serialize_header_map(headers);
+    let trailers = serialize_header_map::<&str, &str>(&[]);
+    let mut token = 0;
+    // SAFETY: plain host call; every buffer outlives it; the out-pointer is valid.
+    status(unsafe {
+        proxy_http_call(
+            upstream.as_ptr(),
+            upstream.len(),
+            headers.as_ptr(),
+            headers.len(),
+            body.as_ptr(),
+            body.len(),
+            trailers.as_ptr(),
+            trailers.len(),
+            timeout_ms,
+            &mut token,
+        )
+    })?;
+    Ok(token)
 }
 
 /// A host call's status, as a `Result`.

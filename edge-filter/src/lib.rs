@@ -20,3 +20,5 @@ mod host;
 mod logger;
 #[cfg(target_arch = "wasm32")]
 mod plugin;
+#[cfg(target_arch = "wasm32")]
+mod reports;

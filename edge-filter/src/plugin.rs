@@ -8,12 +8,15 @@ use wr_edge_core::decision::Engine;
 use wr_edge_core::metrics::{Counter, Tally};
 use wr_edge_core::outcome::{HeaderChange, Outcome};
 use wr_edge_core::reply::{json_error, LocalReply};
+use wr_edge_core::session_end::{ResponseChange, Session};
 
 use crate::host::{self, request_headers, HostStore};
+use crate::reports::Reports;
 
-/// How often each worker hands its counts to the host. A request makes no metric call:
-/// it adds to its worker's [`Tally`], and the stats lag by this much at most.
-pub const COUNTER_FLUSH: Duration = Duration::from_millis(250);
+/// How often each worker hands its counts to the host and sends the session-end
+/// reports of the responses since. A request makes no metric call: it adds to its
+/// worker's [`Tally`], and the stats lag by this much at most.
+pub const TICK: Duration = Duration::from_millis(100);
 
 /// What the host does with the request after its headers (proxy-wasm `Action`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,7 +31,7 @@ pub enum HostAction {
 /// The worker's counters: metric ids from the host (by [`Counter::index`]) and the
 /// counts not yet handed over.
 #[derive(Default)]
-struct Counts {
+pub struct Counts {
     ids: Vec<Option<u32>>,
     tally: Tally,
     /// False if the host refused a tick: then every request hands its counts over.
@@ -37,7 +40,7 @@ struct Counts {
 
 impl Counts {
     /// Counts one request's counters.
-    fn add(&mut self, counters: &[Counter]) {
+    pub fn add(&mut self, counters: &[Counter]) {
         self.tally.add(counters);
         if !self.batched {
             self.flush();
@@ -45,7 +48,7 @@ impl Counts {
     }
 
     /// Hands the counts so far to the host.
-    fn flush(&mut self) {
+    pub fn flush(&mut self) {
         for (counter, n) in self.tally.drain() {
             if let Some(Some(id)) = self.ids.get(counter.index()) {
                 let _ = host::increment_counter(*id, n as i64);
@@ -60,6 +63,7 @@ impl Counts {
 pub struct EdgeRoot {
     engine: Option<Engine>,
     counts: Counts,
+    reports: Reports,
 }
 
 impl EdgeRoot {
@@ -93,7 +97,7 @@ impl EdgeRoot {
         self.counts.flush();
         self.counts.ids = ids;
         self.engine = Some(Engine::new(config));
-        let ticking = host::set_tick_period(COUNTER_FLUSH);
+        let ticking = host::set_tick_period(TICK);
         if let Err(status) = ticking {
             log::warn!("wr-edge: no tick from the host ({status:?}): counting per request");
         }
@@ -101,21 +105,36 @@ impl EdgeRoot {
         true
     }
 
-    /// The host's timer: hand the counts over.
+    /// The host's timer: send the reports waiting, hand the counts over.
     pub fn tick(&mut self) {
+        if let Some(settings) = self
+            .engine
+            .as_ref()
+            .and_then(|e| e.config().session_end.as_ref())
+        {
+            self.reports.send(settings, &mut self.counts);
+        }
         self.counts.flush();
     }
 
-    /// The root is going away: hand the last counts over.
+    /// The answer to a report sent at a tick.
+    pub fn http_call_response(&mut self, token: u32) {
+        self.reports.answered(token, &mut self.counts);
+    }
+
+    /// The root is going away: hand the last counts over (reports not sent yet are
+    /// dropped, and counted).
     pub fn done(&mut self) {
+        self.reports.drop_pending(&mut self.counts);
         self.counts.flush();
     }
 
-    /// Decides on one request from its headers and applies the outcome.
-    pub fn request_headers(&mut self) -> HostAction {
+    /// Decides on one request from its headers and applies the outcome; the session
+    /// it admitted, for its response.
+    pub fn request_headers(&mut self) -> (HostAction, Option<Session>) {
         let Some(engine) = self.engine.as_ref() else {
             // Only reachable if the host ignored a failed configure: fail closed.
-            return reply(&not_configured());
+            return (reply(&not_configured()), None);
         };
         let headers = request_headers();
         // A property is a costly host call: read only when a per-address limit applies.
@@ -132,19 +151,57 @@ impl EdgeRoot {
                 ..
             } => {
                 self.counts.add(&counters);
-                reply(&LocalReply {
+                let action = reply(&LocalReply {
                     status,
                     headers,
                     body,
-                })
+                });
+                (action, None)
             }
             Outcome::Forward {
-                changes, counters, ..
+                changes,
+                counters,
+                session,
+                ..
             } => {
                 self.counts.add(&counters);
-                apply(&changes)
+                (apply(&changes), session)
             }
         }
+    }
+
+    /// A response's headers: when it carries the session-end header, the core says
+    /// what to change, and a report for origin-queue waits for the next tick. One
+    /// lookup when it does not.
+    pub fn response_headers(&mut self, session: Option<&Session>) -> HostAction {
+        let Some(engine) = self.engine.as_ref() else {
+            return HostAction::Continue;
+        };
+        let Some(settings) = engine.config().session_end.as_ref() else {
+            return HostAction::Continue;
+        };
+        if !host::has_response_header(settings.header.as_bytes()) {
+            return HostAction::Continue;
+        }
+        let headers = host::response_headers();
+        let now_ms = host::now_ms().unwrap_or(0);
+        let outcome = engine.respond(session, headers.pairs(), now_ms, &HostStore);
+        self.counts.add(&outcome.counters);
+        for change in &outcome.changes {
+            let done = match change {
+                ResponseChange::Remove { name } => host::remove_response_header(name.as_bytes()),
+                ResponseChange::Add { name, value } => {
+                    host::add_response_header(name.as_bytes(), value.as_bytes())
+                }
+            };
+            if let Err(status) = done {
+                log::error!("wr-edge: the host refused a response header change ({status})");
+            }
+        }
+        if let Some(report) = outcome.report {
+            self.reports.queue(report, &mut self.counts);
+        }
+        HostAction::Continue
     }
 }
 

@@ -11,6 +11,7 @@ use wr_edge_core::decision::Engine;
 use wr_edge_core::local_store::LocalStore;
 use wr_edge_core::outcome::{header_pairs, HeaderChange, Outcome};
 use wr_edge_core::reply::{json_error, LocalReply};
+use wr_edge_core::session_end::{Report, ResponseChange, Session};
 
 use crate::settings::{Origin, Settings};
 
@@ -101,7 +102,10 @@ impl wasi::exports::http::incoming_handler::Guest for Gateway {
                 },
             ),
             Outcome::Forward {
-                changes, to_queue, ..
+                changes,
+                to_queue,
+                session,
+                ..
             } => {
                 let origin = if to_queue {
                     &edge.queue_origin
@@ -109,7 +113,13 @@ impl wasi::exports::http::incoming_handler::Guest for Gateway {
                     &edge.origin
                 };
                 match forward(request, &path, received, &changes, origin) {
-                    Ok(response) => relay(out, response),
+                    Ok(response) => {
+                        let report = relay(out, response, edge, session.as_ref());
+                        // After the response is on its way: the visitor never waits.
+                        if let Some(report) = report {
+                            send_report(&report, &edge.queue_origin);
+                        }
+                    }
                     Err(why) => {
                         eprintln!("wr-edge gateway: forwarding failed: {why}");
                         respond(out, &bad_gateway());
@@ -178,23 +188,43 @@ fn forward(
     }
 }
 
-/// Copies the origin's answer to the client.
-fn relay(out: ResponseOutparam, response: IncomingResponse) {
-    let headers: Vec<(String, Vec<u8>)> = response
+/// Copies the origin's answer to the client, with the core's changes to its headers (a
+/// session the backend ended); the report for origin-queue, if there is one.
+fn relay<'e>(
+    out: ResponseOutparam,
+    response: IncomingResponse,
+    edge: &'e Edge,
+    session: Option<&Session>,
+) -> Option<Report<'e>> {
+    let mut headers: Vec<(String, Vec<u8>)> = response
         .headers()
         .entries()
         .into_iter()
         .filter(|(name, _)| allowed(name))
         .collect();
+    let pairs = headers.iter().map(|(n, v)| (n.as_bytes(), v.as_slice()));
+    let outcome = STATE.with(|state| edge.engine.respond(session, pairs, now_ms(), state));
+    for change in &outcome.changes {
+        match change {
+            ResponseChange::Remove { name } => {
+                headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name))
+            }
+            ResponseChange::Add { name, value } => {
+                headers.push((name.to_string(), value.as_bytes().to_vec()))
+            }
+        }
+    }
     let Ok(fields) = Fields::from_list(&headers) else {
-        return respond(out, &bad_gateway());
+        respond(out, &bad_gateway());
+        return None;
     };
     let outgoing = OutgoingResponse::new(fields);
-    if outgoing.set_status_code(response.status()).is_err() {
-        return respond(out, &bad_gateway());
-    }
-    let Ok(body) = outgoing.body() else {
-        return respond(out, &bad_gateway());
+    let Ok(body) = outgoing
+        .set_status_code(response.status())
+        .and_then(|()| outgoing.body())
+    else {
+        respond(out, &bad_gateway());
+        return None;
     };
     ResponseOutparam::set(out, Ok(outgoing));
     if let Ok(incoming) = response.consume() {
@@ -203,6 +233,61 @@ fn relay(out: ResponseOutparam, response: IncomingResponse) {
         }
     }
     let _ = OutgoingBody::finish(body, None);
+    outcome.report
+}
+
+/// Tells origin-queue that a session ended, after the response went out; a failure is
+/// logged (the pass is refused here already, and the place frees at its timeout).
+fn send_report(report: &Report, queue_origin: &Origin) {
+    let outcome = post(
+        queue_origin,
+        &report.path,
+        report.body.as_bytes(),
+        report.timeout_ms,
+    );
+    match outcome {
+        Ok(200 | 409) => {}
+        Ok(status) => eprintln!("wr-edge gateway: a session-end report got {status}"),
+        Err(why) => eprintln!("wr-edge gateway: a session-end report failed: {why}"),
+    }
+}
+
+/// A JSON `POST` to `origin`, waiting at most `timeout_ms` for the answer's head; its
+/// status.
+fn post(origin: &Origin, path: &str, body: &[u8], timeout_ms: u32) -> Result<u16, String> {
+    let headers = [("content-type".to_owned(), b"application/json".to_vec())];
+    let fields = Fields::from_list(&headers).map_err(|e| format!("{e:?}"))?;
+    let outgoing = OutgoingRequest::new(fields);
+    let scheme = if origin.https {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    };
+    outgoing
+        .set_method(&Method::Post)
+        .and_then(|()| outgoing.set_scheme(Some(&scheme)))
+        .and_then(|()| outgoing.set_authority(Some(&origin.authority)))
+        .and_then(|()| outgoing.set_path_with_query(Some(path)))
+        .map_err(|()| "request line refused".to_owned())?;
+    let options = wasi::http::types::RequestOptions::new();
+    let nanos = u64::from(timeout_ms) * 1_000_000;
+    let _ = options.set_connect_timeout(Some(nanos));
+    let _ = options.set_first_byte_timeout(Some(nanos));
+    let out_body = outgoing.body().map_err(|()| "request body".to_owned())?;
+    let future = outgoing_handler::handle(outgoing, Some(options)).map_err(|e| format!("{e:?}"))?;
+    {
+        let stream = out_body.write().map_err(|()| "request body".to_owned())?;
+        stream
+            .blocking_write_and_flush(body)
+            .map_err(|e| format!("write: {e:?}"))?;
+    }
+    OutgoingBody::finish(out_body, None).map_err(|e| format!("request body: {e:?}"))?;
+    future.subscribe().block();
+    match future.get() {
+        Some(Ok(Ok(response))) => Ok(response.status()),
+        Some(Ok(Err(e))) => Err(format!("{e:?}")),
+        _ => Err("no response".to_owned()),
+    }
 }
 
 fn copy_body(incoming: IncomingBody, body: &OutgoingBody) -> Result<(), String> {

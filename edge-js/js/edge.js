@@ -25,10 +25,20 @@ export class Edge {
   }
 
   /** Decides for `{ path, headers: [[name, value], ...], source }` at `nowMs`.
-   * Returns the outcome: `{ action: 'forward', changes, to_queue, counters }` or
-   * `{ action: 'reply', status, headers, body, counters }`. */
+   * Returns the outcome: `{ action: 'forward', changes, to_queue, session?, counters }`
+   * or `{ action: 'reply', status, headers, body, counters }`. Keep `session` for
+   * `respond`. */
   decide(request, nowMs = Date.now()) {
     return JSON.parse(this.core.decide(JSON.stringify(request), nowMs));
+  }
+
+  /** Decides for a response: `session` from the request's forward outcome (or null),
+   * `headers` the response's `[[name, value], ...]`. Returns `{ changes: [{op: 'remove',
+   * name} | {op: 'add', name, value}], report: { path, body, timeout_ms } | null,
+   * counters }`: apply the changes, then send the report to origin-queue after the
+   * response (a Worker: `ctx.waitUntil`). */
+  respond(session, headers, nowMs = Date.now()) {
+    return JSON.parse(this.core.respond(JSON.stringify(session ?? null), JSON.stringify(headers), nowMs));
   }
 
   /** The outcome of the edge's own 429, for a runtime limiter put in front. */
@@ -44,7 +54,11 @@ export class Edge {
   /** Puts the waiting room in front of an origin: decides for `request` and either
    * answers (302 / 400 / 403 / 429) or forwards it, with the outcome's header changes,
    * to `options.origin` (or `options.queueOrigin` for origin-queue's routes).
-   * `options.source` is the client address as the platform established it. */
+   * `options.source` is the client address as the platform established it. When the
+   * backend ends the session (the session-end header), the response loses the header
+   * and expires the pass, and origin-queue is told after the response:
+   * `options.waitUntil(promise)` keeps the runtime alive for it (a Worker's
+   * `ctx.waitUntil`); `options.onReport(result)` hears `'reported'` or `'failed'`. */
   async handle(request, options) {
     const url = new URL(request.url);
     const path = url.pathname + url.search;
@@ -54,8 +68,43 @@ export class Edge {
     );
     options.onCounters?.(outcome.counters);
     if (outcome.action === 'reply') return toResponse(outcome);
-    return forward(request, path, outcome, options);
+    const response = await forward(request, path, outcome, options);
+    return this.#respond(response, outcome, options);
   }
+
+  #respond(response, outcome, options) {
+    if (outcome.to_queue) return response;
+    const answer = this.respond(outcome.session ?? null, [...response.headers], options.now ?? Date.now());
+    if (answer.changes.length === 0) return response;
+    options.onCounters?.(answer.counters);
+    const headers = new Headers(response.headers);
+    for (const change of answer.changes) {
+      if (change.op === 'remove') headers.delete(change.name);
+      else headers.append(change.name, change.value);
+    }
+    if (answer.report) {
+      const sent = report(answer.report, options).then(
+        (result) => options.onReport?.(result),
+        () => options.onReport?.('failed'),
+      );
+      options.waitUntil?.(sent);
+    }
+    return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+  }
+}
+
+/** Sends a session-end report to origin-queue; `'reported'` (200 freed, 409 already
+ * ended) or `'failed'`. */
+async function report(r, options) {
+  const signal = AbortSignal.timeout(r.timeout_ms);
+  const response = await (options.fetch ?? fetch)(new URL(r.path, options.queueOrigin), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: r.body,
+    signal,
+  });
+  await response.body?.cancel();
+  return response.status === 200 || response.status === 409 ? 'reported' : 'failed';
 }
 
 /** The Response of a reply outcome. */

@@ -14,6 +14,7 @@ use wr_edge_core::local_store::LocalStore;
 use wr_edge_core::metrics::{Counter, Counters};
 use wr_edge_core::outcome::{header_pairs, Outcome};
 use wr_edge_core::reply::{json_error, too_many_requests, LocalReply};
+use wr_edge_core::session_end::ResponseOutcome;
 
 /// The wire version of this package's JSON (request in, outcome out).
 pub const JSON_VERSION: u32 = 1;
@@ -73,6 +74,26 @@ impl WaitingRoomEdge {
         let source = request.source.as_deref().map(str::as_bytes);
         self.engine
             .outcome(&headers, source, now_ms, &self.store)
+            .to_json()
+    }
+
+    /// Decides what happens to a response: `session_json` is the `session` of the
+    /// request's forward outcome (JSON; `null` when there was none), `headers_json` the
+    /// response's headers as `[[name, value], …]`, `now_ms` unix milliseconds. Returns
+    /// `{"changes": [...], "report": {...} | null, "counters": [...]}` as JSON; input that
+    /// is not such JSON changes nothing.
+    pub fn respond(&self, session_json: &str, headers_json: &str, now_ms: f64) -> String {
+        let Ok(headers) = serde_json::from_str::<Vec<(String, String)>>(headers_json) else {
+            return ResponseOutcome::default().to_json();
+        };
+        let pairs = headers.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes()));
+        let now_ms = if now_ms.is_finite() && now_ms > 0.0 {
+            now_ms as u64
+        } else {
+            0
+        };
+        self.engine
+            .respond_json(session_json, pairs, now_ms, &self.store)
             .to_json()
     }
 

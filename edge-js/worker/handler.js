@@ -17,8 +17,9 @@ function edgeFor(env) {
   return edge;
 }
 
-/** The Worker's `fetch`: see worker.js for the bindings. */
-export async function handleWorkerRequest(request, env) {
+/** The Worker's `fetch`: see worker.js for the bindings. `ctx.waitUntil` keeps the
+ * isolate alive for a session-end report sent after the response. */
+export async function handleWorkerRequest(request, env, ctx) {
   let room;
   try {
     room = edgeFor(env);
@@ -38,5 +39,13 @@ export async function handleWorkerRequest(request, env) {
     const { success } = await env.WR_RATE_LIMITER.limit({ key: source ?? 'unknown' });
     if (!success) return toResponse(Edge.rateLimited(1));
   }
-  return room.handle(request, { origin: env.WR_ORIGIN, queueOrigin: env.WR_QUEUE_ORIGIN, source });
+  return room.handle(request, {
+    origin: env.WR_ORIGIN,
+    queueOrigin: env.WR_QUEUE_ORIGIN,
+    source,
+    waitUntil: (promise) => ctx?.waitUntil(promise),
+    onReport: (result) => {
+      if (result !== 'reported') console.warn('wr-edge: a session-end report failed');
+    },
+  });
 }

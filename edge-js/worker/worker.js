@@ -14,5 +14,5 @@ import { handleWorkerRequest } from './handler.js';
 init(wasm);
 
 export default {
-  fetch: (request, env) => handleWorkerRequest(request, env),
+  fetch: (request, env, ctx) => handleWorkerRequest(request, env, ctx),
 };

@@ -4,6 +4,7 @@ use wr_edge_core::config::Config;
 use wr_edge_core::decision::Engine;
 use wr_edge_core::outcome::{header_pairs, HeaderChange, Outcome};
 use wr_edge_core::rate_limit::{SharedStore, StoreError};
+use wr_edge_core::session_end::{ResponseChange, ResponseOutcome, Session as CoreSession};
 
 wit_bindgen::generate!({
     path: "../wit",
@@ -13,7 +14,8 @@ wit_bindgen::generate!({
 use exports::waiting_room::edge::decide::{Guest, GuestEdge};
 use waiting_room::edge::host;
 use waiting_room::edge::types::{
-    Action, Decision, Forward, HeaderChange as WitChange, Rejection, Reply, Request,
+    Action, Decision, Forward, HeaderChange as WitChange, Rejection, Reply, Report, Request,
+    ResponseChange as WitResponseChange, ResponseDecision, Session,
 };
 
 struct Component;
@@ -59,6 +61,47 @@ impl GuestEdge for Edge {
             .outcome(&headers, source, host::now_ms(), &HostState);
         to_wit(outcome)
     }
+
+    fn respond(
+        &self,
+        session: Option<Session>,
+        headers: Vec<(String, String)>,
+    ) -> ResponseDecision {
+        let session = session.map(|s| CoreSession {
+            event: s.event,
+            pass: s.pass,
+        });
+        let pairs = headers.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes()));
+        let outcome = self
+            .engine
+            .respond(session.as_ref(), pairs, host::now_ms(), &HostState);
+        response_to_wit(outcome)
+    }
+}
+
+fn response_to_wit(outcome: ResponseOutcome) -> ResponseDecision {
+    ResponseDecision {
+        changes: outcome
+            .changes
+            .into_iter()
+            .map(|c| match c {
+                ResponseChange::Remove { name } => WitResponseChange::Remove(name.into_owned()),
+                ResponseChange::Add { name, value } => {
+                    WitResponseChange::Add((name.into_owned(), value.into_owned()))
+                }
+            })
+            .collect(),
+        report: outcome.report.map(|r| Report {
+            path: r.path,
+            body: r.body,
+            timeout_ms: r.timeout_ms,
+        }),
+        counters: outcome
+            .counters
+            .iter()
+            .map(|c| c.name().to_owned())
+            .collect(),
+    }
 }
 
 fn to_wit(outcome: Outcome) -> Decision {
@@ -66,6 +109,7 @@ fn to_wit(outcome: Outcome) -> Decision {
         Outcome::Forward {
             changes,
             to_queue,
+            session,
             counters,
         } => Decision {
             action: Action::Forward(Forward {
@@ -79,6 +123,10 @@ fn to_wit(outcome: Outcome) -> Decision {
                     })
                     .collect(),
                 to_queue,
+                session: session.map(|s| Session {
+                    event: s.event,
+                    pass: s.pass,
+                }),
             }),
             counters: counters.iter().map(|c| c.name().to_owned()).collect(),
         },
@@ -114,6 +162,7 @@ fn rejection_to_wit(name: &str) -> Option<Rejection> {
         "not_yet_valid" => Rejection::NotYetValid,
         "wrong_event" => Rejection::WrongEvent,
         "lifetime_too_long" => Rejection::LifetimeTooLong,
+        "session_ended" => Rejection::SessionEnded,
         _ => return None,
     })
 }

@@ -88,6 +88,38 @@ pub const WAITING_ROOM_PREFIX: &str = "/waiting-room/";
 /// The waiting-room page of an event (`{event}` stands for the event id).
 pub const WAITING_ROOM_PATH: &str = "/waiting-room/{event}";
 
+/// Default response header by which the backend ends the visitor's session: the edge
+/// removes it from the response, expires the pass cookie, refuses the pass from then on
+/// and tells origin-queue, which frees the session's place.
+pub const SESSION_END_HEADER: &str = "x-wr-session-end";
+/// The value of the session-end header that ends the session (after trimming spaces);
+/// any other value is removed and ignored.
+pub const SESSION_END_VALUE: &str = "1";
+/// The last segment of an event's session-end route: `POST /v1/events/<event>/session-end`
+/// with [`SessionEndReport`] as its body.
+pub const SESSION_END_ROUTE: &str = "session-end";
+/// The query the edge adds to the waiting-room page when it refuses the pass of an
+/// ended session, so that the page says so instead of joining the line again.
+pub const SESSION_ENDED_QUERY: &str = "session=ended";
+/// The attributes of the pass and ticket cookies after their value (origin-queue adds
+/// `; Secure` when told to): the edge expires the pass with the same ones.
+pub const COOKIE_ATTRIBUTES: &str = "Path=/; HttpOnly; SameSite=Lax";
+
+/// The path of `event`'s session-end route.
+pub fn session_end_path(event: &str) -> String {
+    format!("{EVENTS_PREFIX}{event}/{SESSION_END_ROUTE}")
+}
+
+/// The body of a session-end report: the pass of the session itself, which is what
+/// authenticates the report (only its holders, the visitor, the edge and the backend,
+/// have it, and it names its event and visitor under the ring's signature).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionEndReport {
+    /// The pass (`wr_pass` cookie value).
+    pub pass: String,
+}
+
 /// The settings both sides read and must agree on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

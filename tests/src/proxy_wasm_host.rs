@@ -144,6 +144,8 @@ struct HostState {
     reply: Option<LocalResponse>,
     /// The tick period the filter asked for, if it did.
     tick_ms: Option<u32>,
+    /// Calls the filter dispatched (`proxy_http_call`): upstream, headers, body.
+    http_calls: Vec<(String, Vec<u8>, Vec<u8>)>,
     /// Host calls made so far, by import name.
     calls: HashMap<&'static str, u64>,
     /// When tracing: each host call made, with the fuel left when it was made.
@@ -258,6 +260,7 @@ impl FilterModule {
             properties: HashMap::new(),
             reply: None,
             tick_ms: None,
+            http_calls: Vec::new(),
             calls: HashMap::new(),
             trace: None,
         };

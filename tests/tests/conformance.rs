@@ -360,6 +360,7 @@ fn decision_json(decision: &components::Decision) -> Value {
                 Rejection::NotYetValid => "not_yet_valid",
                 Rejection::WrongEvent => "wrong_event",
                 Rejection::LifetimeTooLong => "lifetime_too_long",
+                Rejection::SessionEnded => "session_ended",
             });
             json!({"action": "reply", "status": r.status, "headers": r.headers,
                 "body": r.body, "rejection": rejection})

@@ -74,7 +74,7 @@ fn api_get(vm: &mut FilterVm, path: &str, cookie_value: Option<&str>) -> Outcome
 fn counts_reach_the_host_on_the_tick_not_per_request() {
     let rig = Rig::new();
     let mut vm = rig.vm(json!({}));
-    assert_eq!(vm.tick_period_ms(), Some(250));
+    assert_eq!(vm.tick_period_ms(), Some(100));
     let c = cookie(&valid_pass("concert", "alice"));
     for _ in 0..3 {
         assert_eq!(api_get(&mut vm, "/reserve", Some(&c)).status(), 200);
@@ -95,11 +95,12 @@ fn counts_reach_the_host_on_the_tick_not_per_request() {
 }
 
 /// The hot path of a visitor in session: once its pass is verified and its rate-limit
-/// lease drawn, a request reads the headers and the clock and sets the two identity
-/// headers (added: any header of their names was removed first), and makes no other
-/// host call (no shared data, no metric, no property).
+/// lease drawn, a request reads the headers and the clock, looks once in shared data
+/// for an end of its session (the backend may have ended it on another worker), and
+/// sets the two identity headers (added: any header of their names was removed first),
+/// and makes no other host call (no metric, no property).
 #[test]
-fn an_admitted_request_of_a_returning_visitor_makes_four_host_calls() {
+fn an_admitted_request_of_a_returning_visitor_makes_five_host_calls() {
     let rig = Rig::new();
     let mut vm = rig.vm(json!({"rate_limit_lease": 8}));
     let c = cookie(&valid_pass("concert", "alice"));
@@ -116,7 +117,8 @@ fn an_admitted_request_of_a_returning_visitor_makes_four_host_calls() {
     assert_eq!(calls_per_request("proxy_get_header_map_pairs"), 1.0);
     assert_eq!(calls_per_request("proxy_get_current_time_nanoseconds"), 1.0);
     assert_eq!(calls_per_request("proxy_add_header_map_value"), 2.0);
-    assert_eq!(work.host_calls(), 4 * 7, "{:?}", work.calls);
+    assert_eq!(calls_per_request("proxy_get_shared_data"), 1.0);
+    assert_eq!(work.host_calls(), 5 * 7, "{:?}", work.calls);
 }
 
 #[test]

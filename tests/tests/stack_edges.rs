@@ -4,6 +4,8 @@
 //! wasmtime-wasi-http on a loopback port. A visitor joins, waits, is admitted and reaches the backend
 //! with the edge's identity; without a pass they are sent to the waiting room; a client's
 //! own identity headers never arrive; the admin API is not reachable through the edge.
+//! The backend ends a session through each edge (Envoy, the Worker, the gateway): the
+//! place frees at once, and the ended pass is refused from then on.
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -281,4 +283,279 @@ fn an_empty_host_is_refused_on_the_other_runtimes() {
     assert_eq!(r.status, 400, "workerd");
     let seen = requests_under(stack.backend, "/static/empty-host");
     assert!(seen.is_empty(), "{seen:?}");
+}
+
+/// The demo event's configuration and the places its sessions and grants hold now.
+fn demo_config_and_held(stack: &Stack) -> (Value, u64) {
+    let stats = stack
+        .admin("GET", "/v1/admin/events/demo/stats", &json!({}))
+        .json();
+    let held = stats["active"].as_u64().unwrap() + stats["granted"].as_u64().unwrap();
+    (stats["config"].clone(), held)
+}
+
+fn sessions_ended_by_backend(stack: &Stack) -> u64 {
+    let stats = stack
+        .admin("GET", "/v1/admin/events/demo/stats", &json!({}))
+        .json();
+    stats["sessions_ended"]["backend"]
+        .as_u64()
+        .expect("sessions_ended")
+}
+
+/// Joins without waiting; the ticket.
+fn join(edge: SocketAddr) -> String {
+    let joined = http::request(edge, "POST", "/v1/events/demo/join", &[], b"").unwrap();
+    assert_eq!(
+        joined.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&joined.body)
+    );
+    joined.header("x-wr-ticket").expect("a ticket").to_owned()
+}
+
+fn status_of(edge: SocketAddr, ticket: &str) -> Value {
+    let r = http::get(
+        edge,
+        "/v1/events/demo/status",
+        &[("x-wr-ticket", ticket.as_bytes())],
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.json()
+}
+
+/// The backend ends a session through the edge at `edge`: with one place and a second
+/// visitor waiting for it, the first visitor's purchase answer carries the session-end
+/// header. The visitor's answer loses the header and expires the pass; the place frees
+/// and the second visitor is admitted within about a second (sessions last 600 s); the
+/// ended pass is refused from then on, over many connections (every worker), and the
+/// backend never sees it again. Returns the ended pass.
+fn session_end_walk(stack: &Stack, edge: SocketAddr, tag: &str) -> String {
+    let (original, held) = demo_config_and_held(stack);
+    let mut one_place = original.clone();
+    one_place["max_active"] = json!(held + 1);
+    one_place["session_seconds"] = json!(600);
+    let put = stack.admin("PUT", "/v1/admin/events/demo", &one_place);
+    assert_eq!(put.status, 200, "{}", String::from_utf8_lossy(&put.body));
+    let ended_before = sessions_ended_by_backend(stack);
+
+    let (_, pass) = join_wait_and_get_admitted(stack, edge);
+    let second = join(edge);
+    // Two admission steps later the second visitor still waits: the place is taken.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(status_of(edge, &second)["status"], "waiting");
+
+    let cookie = format!("wr_pass={pass}");
+    let bought = http::request(
+        edge,
+        "POST",
+        &format!("/reserve/{tag}/purchase"),
+        &[("cookie", cookie.as_bytes()), ("accept", b"text/html")],
+        b"",
+    )
+    .unwrap();
+    let ended_at = Instant::now();
+    assert_eq!(bought.status, 200);
+    assert_eq!(
+        bought.header("x-wr-session-end"),
+        None,
+        "the header reached the visitor"
+    );
+    let cleared: Vec<&str> = bought
+        .headers
+        .iter()
+        .filter(|(n, v)| n.eq_ignore_ascii_case("set-cookie") && v.starts_with("wr_pass=;"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(
+        cleared,
+        ["wr_pass=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"]
+    );
+
+    let admitted = loop {
+        let body = status_of(edge, &second);
+        if body["status"] == "admitted" {
+            break ended_at.elapsed();
+        }
+        assert!(
+            ended_at.elapsed() < Duration::from_secs(10),
+            "the freed place was not taken within 10 s: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    eprintln!("{tag}: the next visitor was admitted {admitted:?} after the purchase");
+    assert!(admitted < Duration::from_secs(3), "{admitted:?}");
+    assert_eq!(sessions_ended_by_backend(stack), ended_before + 1);
+
+    // The ended pass, on fresh connections (Envoy spreads them over its workers).
+    for i in 0..16 {
+        let path = format!("/reserve?tag={tag}-ended-{i}");
+        let r = http::get(
+            edge,
+            &path,
+            &[("cookie", cookie.as_bytes()), ("accept", b"text/html")],
+        )
+        .unwrap();
+        assert_eq!(r.status, 302, "{path}");
+        let location = r.header("location").unwrap_or_default();
+        assert!(
+            location.starts_with("/waiting-room/demo?session=ended&return_to=/reserve"),
+            "{location}"
+        );
+    }
+    let api = http::get(
+        edge,
+        &format!("/reserve?tag={tag}-ended-api"),
+        &[("cookie", cookie.as_bytes())],
+    )
+    .unwrap();
+    assert_eq!(
+        (api.status, api.error_code().as_deref()),
+        (403, Some("SESSION_ENDED"))
+    );
+    let seen = requests_under(stack.backend, &format!("/reserve?tag={tag}-ended"));
+    assert!(
+        seen.is_empty(),
+        "an ended pass reached the backend: {seen:?}"
+    );
+    let page = http::get(
+        edge,
+        "/waiting-room/demo?session=ended",
+        &[("accept", b"text/html")],
+    )
+    .unwrap();
+    assert!(String::from_utf8_lossy(&page.body).contains("data-session=\"ended\""));
+
+    let put = stack.admin("PUT", "/v1/admin/events/demo", &original);
+    assert_eq!(put.status, 200);
+    pass
+}
+
+#[test]
+fn the_backend_ends_a_session_through_envoy() {
+    let (_turn, stack) = stack();
+    let reported = stack.envoy_stat("wasmcustom.wr_edge_session_end_reported");
+    let pass = session_end_walk(stack, stack.edge, "envoy");
+    assert!(stack.envoy_stat("wasmcustom.wr_edge_session_ended") >= 1);
+    assert!(wr_tests::fixtures::wait_until(
+        Duration::from_secs(5),
+        || { stack.envoy_stat("wasmcustom.wr_edge_session_end_reported") > reported }
+    ));
+
+    // Told again, origin-queue frees nothing and counts nothing twice.
+    let ended = sessions_ended_by_backend(stack);
+    let body = json!({ "pass": pass }).to_string();
+    let replay = http::request(
+        stack.queue,
+        "POST",
+        "/v1/events/demo/session-end",
+        &[("content-type", b"application/json")],
+        body.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(
+        (replay.status, replay.error_code().as_deref()),
+        (409, Some("SESSION_NOT_ACTIVE"))
+    );
+    assert_eq!(sessions_ended_by_backend(stack), ended);
+    let metrics = String::from_utf8_lossy(&http::get(stack.queue, "/metrics", &[]).unwrap().body)
+        .into_owned();
+    assert!(
+        metrics.contains("wr_sessions_ended_total{event=\"demo\",cause=\"backend\"}"),
+        "{metrics}"
+    );
+}
+
+/// A response that says the session ended, to a request that was not admitted with a
+/// pass (a path the edge leaves alone), ends nothing: the header is removed, no cookie
+/// is touched, and the edge counts it as ignored. A client sending the header in its
+/// request ends nothing either.
+#[test]
+fn a_session_end_header_without_an_admitted_pass_is_removed_and_ignored() {
+    let (_turn, stack) = stack();
+    let ignored = stack.envoy_stat("wasmcustom.wr_edge_session_end_ignored");
+    let r = http::get(stack.edge, "/healthz/purchase", &[]).unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-wr-session-end"), None);
+    assert!(r
+        .headers
+        .iter()
+        .all(|(n, _)| !n.eq_ignore_ascii_case("set-cookie")));
+    assert!(wr_tests::fixtures::wait_until(
+        Duration::from_secs(5),
+        || { stack.envoy_stat("wasmcustom.wr_edge_session_end_ignored") > ignored }
+    ));
+
+    let pass = stack.pass("demo", "client-sent-end");
+    let cookie = format!("wr_pass={pass}");
+    for _ in 0..2 {
+        let r = http::get(
+            stack.edge,
+            "/reserve?tag=client-sent-end",
+            &[("cookie", cookie.as_bytes()), ("x-wr-session-end", b"1")],
+        )
+        .unwrap();
+        assert_eq!(r.status, 200, "a header in the request ended the session");
+    }
+}
+
+/// origin-queue down while the backend ends a session: the visitor gets the backend's
+/// answer as usual (no error), the pass is dead at this edge all the same, and the
+/// failed report is counted; the place frees at the session's timeout.
+#[test]
+fn a_session_ends_at_the_edge_while_origin_queue_is_down() {
+    let (_turn, stack) = stack();
+    let failed = stack.envoy_stat("wasmcustom.wr_edge_session_end_report_failed");
+    let pass = stack.pass("demo", "ends-in-outage");
+    let cookie = format!("wr_pass={pass}");
+    /// Brings origin-queue back, whatever the test's outcome.
+    struct Restart<'s>(&'s Stack);
+    impl Drop for Restart<'_> {
+        fn drop(&mut self) {
+            let up = self.0.up_again();
+            assert!(up.status.success(), "{up:?}");
+        }
+    }
+    stack.kill("origin-queue");
+    let _restart = Restart(stack);
+    let bought = http::request(
+        stack.edge,
+        "POST",
+        "/reserve/outage/purchase",
+        &[("cookie", cookie.as_bytes())],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(bought.status, 200);
+    assert!(bought
+        .headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("set-cookie") && v.starts_with("wr_pass=;")));
+    let again = http::get(
+        stack.edge,
+        "/reserve?tag=outage-again",
+        &[("cookie", cookie.as_bytes())],
+    )
+    .unwrap();
+    assert_eq!(again.error_code().as_deref(), Some("SESSION_ENDED"));
+    assert!(wr_tests::fixtures::wait_until(
+        Duration::from_secs(10),
+        || { stack.envoy_stat("wasmcustom.wr_edge_session_end_report_failed") > failed }
+    ));
+}
+
+#[test]
+fn the_backend_ends_a_session_through_the_worker_in_workerd() {
+    let (_turn, stack) = stack();
+    let worker = serve_worker(stack);
+    session_end_walk(stack, worker.addr, "workerd");
+}
+
+#[test]
+fn the_backend_ends_a_session_through_the_gateway_component() {
+    let (_turn, stack) = stack();
+    let (_gateway, addr) = serve_gateway(stack);
+    session_end_walk(stack, addr, "gateway");
 }

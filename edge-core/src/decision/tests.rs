@@ -91,6 +91,10 @@ fn valid_pass_forwards_with_identity() {
             remove: vec![],
             identity: Some(("vis-1".into(), "concert")),
             to_queue: false,
+            session: Some(Box::new(Session {
+                event: "concert".into(),
+                pass: pass("concert", NOW + 60),
+            })),
         }
     );
     assert_eq!(d.counters.to_vec(), vec![Counter::Admitted]);

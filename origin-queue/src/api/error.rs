@@ -74,6 +74,12 @@ pub enum ApiError {
     EdgeMismatch(String),
     /// 500 `INTERNAL`: a bug; the detail is logged, never sent.
     Internal(String),
+    /// A session-end report's pass is not valid (403; the code says why, as the
+    /// edge's do).
+    PassRefused(wr_pass::Rejection),
+    /// A session-end report for a session that is not active (409): ended already (a
+    /// repeated report), never claimed, or of an earlier session.
+    SessionNotActive,
 }
 
 impl ApiError {
@@ -197,6 +203,25 @@ impl ApiError {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "INTERNAL",
                 "Internal error.".into(),
+            ),
+            PassRefused(reason) => {
+                use wr_pass::Rejection as R;
+                let code = match reason {
+                    R::Expired => "PASS_EXPIRED",
+                    R::NotYetValid => "PASS_NOT_YET_VALID",
+                    R::WrongEvent => "PASS_WRONG_EVENT",
+                    _ => "PASS_INVALID",
+                };
+                (
+                    StatusCode::FORBIDDEN,
+                    code,
+                    format!("The pass is not valid ({reason})."),
+                )
+            }
+            SessionNotActive => (
+                StatusCode::CONFLICT,
+                "SESSION_NOT_ACTIVE",
+                "No active session holds this pass: it ended already, or belongs to an earlier session.".into(),
             ),
         }
     }

@@ -12,13 +12,15 @@ use serde_json::json;
 
 use super::idempotent::idempotent;
 use super::tickets::Tickets;
-use super::{checked_event, no_store, AppResult, Gates, Queue};
+use super::{checked_event, no_store, AppResult, Gates, Metrics, Queue};
+use crate::metrics::EndCause;
 
 /// Leaves the line (under the request's `Idempotency-Key`, if any).
 pub async fn leave(
     State(queue): State<Arc<Queue>>,
     State(tickets): State<Arc<Tickets>>,
     State(gates): State<Arc<Gates>>,
+    State(metrics): State<Arc<Metrics>>,
     Path(event): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -36,8 +38,11 @@ pub async fn leave(
             let visitor = tickets.required(&headers, &event)?.visitor;
             gates.limit_visitor(&visitor)?;
             let left = queue.store.leave(&event, &visitor).await?;
+            if left.ended_session {
+                metrics.record_session_ended(&event, EndCause::Left);
+            }
             Ok(no_store(
-                Json(json!({"visitor": visitor, "left": left})).into_response(),
+                Json(json!({"visitor": visitor, "left": left.held})).into_response(),
             ))
         },
     )

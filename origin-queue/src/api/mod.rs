@@ -19,6 +19,7 @@ mod leave;
 mod ops;
 mod page;
 mod placement;
+mod session_end;
 mod status;
 mod tickets;
 
@@ -167,6 +168,10 @@ pub fn router(state: AppState) -> Router {
         .merge(joins)
         .merge(polls)
         .route(&page, get(page::waiting_room))
+        .route(
+            &event_route(&format!("/{}", wire::SESSION_END_ROUTE)),
+            post(session_end::end_session),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::ready))
         .route("/metrics", get(ops::metrics))

@@ -16,6 +16,10 @@ const TEMPLATE: &str = include_str!("page/waiting_room.html");
 #[derive(Deserialize)]
 pub struct PageQuery {
     return_to: Option<String>,
+    /// `ended` when the edge sent the visitor here because the backend ended their
+    /// session ([`wr_pass::wire::SESSION_ENDED_QUERY`]): the page says so and does not
+    /// join the line by itself.
+    session: Option<String>,
 }
 
 /// A local path to go back to: starts with one `/`, no backslash or control
@@ -42,7 +46,17 @@ fn escape_attribute(text: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-/// `GET /waiting-room/{event}?return_to=…`
+/// The page's `data-session`: `ended` or nothing (no other text reaches the page).
+fn session_state(query: Option<&str>) -> &'static str {
+    let ended = wr_pass::wire::SESSION_ENDED_QUERY.trim_start_matches("session=");
+    if query == Some(ended) {
+        "ended"
+    } else {
+        ""
+    }
+}
+
+/// `GET /waiting-room/{event}?return_to=…[&session=ended]`
 pub async fn waiting_room(
     Path(event): Path<String>,
     Query(query): Query<PageQuery>,
@@ -52,7 +66,8 @@ pub async fn waiting_room(
     let html = TEMPLATE
         .replace("__EVENTS_PREFIX__", wr_pass::wire::EVENTS_PREFIX)
         .replace("__EVENT__", &event)
-        .replace("__RETURN_TO__", &escape_attribute(&return_to));
+        .replace("__RETURN_TO__", &escape_attribute(&return_to))
+        .replace("__SESSION__", session_state(query.session.as_deref()));
     Ok((
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),

@@ -3,7 +3,7 @@
 
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
-use wr_pass::wire::{Wire, TICKET_HEADER};
+use wr_pass::wire::{Wire, COOKIE_ATTRIBUTES, TICKET_HEADER};
 use wr_pass::{Claims, KeyRing, TokenKind, Validity};
 
 use super::error::ApiError;
@@ -43,6 +43,16 @@ impl Tickets {
             })
     }
 
+    /// The claims of a valid pass for `event` (as the edge checks it: leeway and the
+    /// longest pass lifetime); 403 with the reason otherwise.
+    pub fn pass(&self, pass: &str, event: &str) -> Result<Claims, ApiError> {
+        let validity = Validity::at(now_ms() / 1000, self.wire.clock_skew_seconds)
+            .with_max_lifetime(self.wire.max_pass_lifetime_seconds);
+        self.keys
+            .verify(TokenKind::Pass, pass.as_bytes(), validity, Some(event))
+            .map_err(ApiError::PassRefused)
+    }
+
     /// A new token of `kind` for `claims`.
     pub fn mint(&self, kind: TokenKind, claims: &Claims) -> Result<String, ApiError> {
         self.keys
@@ -67,8 +77,7 @@ impl Tickets {
 
     fn set_cookie(&self, response: &mut Response, name: &str, value: &str, max_age: u64) {
         let secure = if self.cookie_secure { "; Secure" } else { "" };
-        let text =
-            format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}");
+        let text = format!("{name}={value}; Max-Age={max_age}; {COOKIE_ATTRIBUTES}{secure}");
         if let Ok(v) = HeaderValue::from_str(&text) {
             response.headers_mut().append(header::SET_COOKIE, v);
         }

@@ -1,4 +1,7 @@
--- Give up a place (or an admission). KEYS: 1 q, 2 granted, 3 active. ARGV: 1 visitor
+-- Give up a place (or an admission). KEYS: 1 q, 2 granted, 3 active, 4 stats.
+-- ARGV: 1 visitor. Returns {places held (0-3), 1 if an active session ended}.
 -- (The visitor's bits in the seen bitmaps are left to rotate out: they name nobody.)
 local v = ARGV[1]
-return redis.call('ZREM', KEYS[1], v) + redis.call('ZREM', KEYS[2], v) + redis.call('ZREM', KEYS[3], v)
+local session = redis.call('ZREM', KEYS[3], v)
+if session == 1 then redis.call('HINCRBY', KEYS[4], 'ended_left_total', 1) end
+return {redis.call('ZREM', KEYS[1], v) + redis.call('ZREM', KEYS[2], v) + session, session}

@@ -280,6 +280,32 @@ pub(super) fn define_host(linker: &mut Linker<HostState>) -> Result<()> {
             OK
         },
     )?;
+    linker.func_wrap(
+        "env",
+        "proxy_http_call",
+        |mut c: C,
+         up: i32,
+         ul: i32,
+         hp: i32,
+         hl: i32,
+         bp: i32,
+         bl: i32,
+         _tp: i32,
+         _tl: i32,
+         _timeout: i32,
+         token_out: i32|
+         -> Result<i32> {
+            count_call(&mut c, "proxy_http_call");
+            let upstream = String::from_utf8_lossy(&read(&mut c, up, ul)?).into_owned();
+            let headers = read(&mut c, hp, hl)?;
+            let body = read(&mut c, bp, bl)?;
+            let calls = &mut c.data_mut().http_calls;
+            calls.push((upstream, headers, body));
+            let token = calls.len() as u32;
+            write(&mut c, token_out, &token.to_le_bytes())?;
+            Ok(OK)
+        },
+    )?;
     // WASI, as little as the Rust standard library asks for.
     linker.func_wrap(
         "wasi_snapshot_preview1",
