@@ -6,6 +6,7 @@
 
 pub mod admission;
 pub mod api;
+pub mod autopilot;
 pub mod clock;
 pub mod draw_order;
 pub mod env;

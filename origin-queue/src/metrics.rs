@@ -5,6 +5,7 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::autopilot::law::{Reading, Reason};
 use crate::eta_record::RangeResult;
 use crate::store::{Prequeue, QueueMode, Step};
 
@@ -12,6 +13,65 @@ use crate::store::{Prequeue, QueueMode, Step};
 const LATENCY: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
 /// ETA relative error bucket bounds (0.1 = within 10 %).
 const RELATIVE: &[f64] = &[0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0];
+
+/// The autopilot's figures: what it read, and per event its rate and its steps.
+fn render_autopilot(out: &mut String, m: &Inner) {
+    if let Some(reading) = m.autopilot_reading {
+        out.push_str("# TYPE wr_autopilot_signal gauge\n");
+        let state = match reading {
+            Reading::Fresh(_) => "fresh",
+            Reading::Thin => "thin",
+            Reading::Missing => "missing",
+        };
+        for each in ["fresh", "thin", "missing"] {
+            let on = u8::from(each == state);
+            let _ = writeln!(out, "wr_autopilot_signal{{state=\"{each}\"}} {on}");
+        }
+        if let Reading::Fresh(s) = reading {
+            out.push_str("# TYPE wr_autopilot_backend_p95_seconds gauge\n");
+            let _ = writeln!(
+                out,
+                "wr_autopilot_backend_p95_seconds {}",
+                s.p95_ms / 1000.0
+            );
+            out.push_str("# TYPE wr_autopilot_backend_error_share gauge\n");
+            let _ = writeln!(out, "wr_autopilot_backend_error_share {}", s.error_share);
+        }
+    }
+    out.push_str("# TYPE wr_autopilot_rate gauge\n");
+    for (event, rate) in &m.autopilot_rates {
+        let _ = writeln!(out, "wr_autopilot_rate{{event=\"{event}\"}} {rate}");
+    }
+    out.push_str("# TYPE wr_autopilot_steps_total counter\n");
+    for ((event, reason), n) in &m.autopilot_steps {
+        let _ = writeln!(
+            out,
+            "wr_autopilot_steps_total{{event=\"{event}\",reason=\"{reason}\"}} {n}"
+        );
+    }
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum EndCause {
+    /// The backend ended it (the session-end header through the edge, or its own call).
+    Backend,
+    /// It ran out.
+    Timeout,
+    /// The visitor left with their ticket.
+    Left,
+}
+
+impl EndCause {
+    /// The `cause` label.
+    pub fn name(self) -> &'static str {
+        match self {
+            EndCause::Backend => "backend",
+            EndCause::Timeout => "timeout",
+            EndCause::Left => "left",
+        }
+    }
+}
 
 struct Histogram {
     bounds: &'static [f64],
@@ -61,6 +121,14 @@ struct Inner {
     eta_range: [u64; RangeResult::ALL.len()],
     /// Requests refused by an in-flight cap, per cap (`join`, `poll`).
     shed: BTreeMap<&'static str, u64>,
+    /// Per (event, cause): sessions this process saw end.
+    sessions_ended: BTreeMap<(String, EndCause), u64>,
+    /// The autopilot's last reading of the backend.
+    autopilot_reading: Option<Reading>,
+    /// Per event: the autopilot's rate after its last step here.
+    autopilot_rates: BTreeMap<String, f64>,
+    /// Per (event, reason): the autopilot's steps here.
+    autopilot_steps: BTreeMap<(String, &'static str), u64>,
 }
 
 impl Default for Inner {
@@ -76,6 +144,10 @@ impl Default for Inner {
             eta_error: Histogram::new(RELATIVE),
             eta_range: [0; RangeResult::ALL.len()],
             shed: BTreeMap::new(),
+            sessions_ended: BTreeMap::new(),
+            autopilot_reading: None,
+            autopilot_rates: BTreeMap::new(),
+            autopilot_steps: BTreeMap::new(),
         }
     }
 }
@@ -111,6 +183,11 @@ impl Metrics {
             dry.1 += step.dry_admitted;
             dry.2 += step.dry_wait_ms;
         }
+        if step.ended > 0 {
+            *m.sessions_ended
+                .entry((event.to_owned(), EndCause::Timeout))
+                .or_default() += step.ended;
+        }
         for (map, n) in [
             (&mut m.admitted, step.admitted),
             (&mut m.abandoned, step.abandoned),
@@ -120,6 +197,36 @@ impl Metrics {
                 *map.entry(event.to_owned()).or_default() += n;
             }
         }
+    }
+
+    /// Records a session of `event` that ended by `cause` (the backend's report or call,
+    /// or the visitor leaving; timeouts are counted with the admission step).
+    pub fn record_session_ended(&self, event: &str, cause: EndCause) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *m.sessions_ended
+            .entry((event.to_owned(), cause))
+            .or_default() += 1;
+    }
+
+    /// Records what the autopilot read of the backend this period.
+    pub fn record_autopilot_signal(&self, reading: Reading) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.autopilot_reading = Some(reading);
+    }
+
+    /// Records one autopilot step of `event`.
+    pub fn record_autopilot_step(&self, event: &str, rate: f64, reason: Reason) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.autopilot_rates.insert(event.to_owned(), rate);
+        *m.autopilot_steps
+            .entry((event.to_owned(), reason.name()))
+            .or_default() += 1;
+    }
+
+    /// `event`'s autopilot is off: its rate is no longer shown.
+    pub fn forget_autopilot(&self, event: &str) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.autopilot_rates.remove(event);
     }
 
     /// Records |actual − predicted| / actual for an admitted visitor.
@@ -221,6 +328,15 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{{event=\"{event}\"}} {value}");
             }
         }
+        out.push_str("# TYPE wr_sessions_ended_total counter\n");
+        for ((event, cause), n) in &m.sessions_ended {
+            let _ = writeln!(
+                out,
+                "wr_sessions_ended_total{{event=\"{event}\",cause=\"{}\"}} {n}",
+                cause.name()
+            );
+        }
+        render_autopilot(&mut out, &m);
         out.push_str("# TYPE wr_shed_total counter\n");
         for (cap, n) in &m.shed {
             let _ = writeln!(out, "wr_shed_total{{cap=\"{cap}\"}} {n}");

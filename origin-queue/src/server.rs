@@ -27,6 +27,7 @@ pub struct Service {
     listen: std::net::SocketAddr,
     backlog: u32,
     admission: JoinHandle<()>,
+    autopilot: JoinHandle<()>,
     stop: watch::Sender<bool>,
 }
 
@@ -65,6 +66,15 @@ impl Service {
             metrics.clone(),
             missed_polls.clone(),
             settings.tick,
+            stop_rx.clone(),
+        ));
+        let autopilot = store.spawn(crate::autopilot::run(
+            store.clone(),
+            metrics.clone(),
+            crate::autopilot::Sources {
+                envoys: settings.autopilot_sources.clone(),
+                cluster: settings.autopilot_cluster.clone(),
+            },
             stop_rx,
         ));
         let state = AppState {
@@ -98,6 +108,7 @@ impl Service {
             listen: settings.listen,
             backlog: settings.listen_backlog,
             admission,
+            autopilot,
             stop,
         })
     }
@@ -120,6 +131,7 @@ impl Service {
         crate::http_server::serve(listener, self.router(), shutdown).await;
         let _ = self.stop.send(true);
         let _ = self.admission.await;
+        let _ = self.autopilot.await;
         tracing::info!("origin-queue stopped");
         Ok(())
     }

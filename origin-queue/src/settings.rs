@@ -54,6 +54,13 @@ pub struct Settings {
     /// (`WR_MAX_IN_FLIGHT`, default 1024); beyond the (adaptive) cap a request gets 503
     /// `QUEUE_BUSY` + `Retry-After: 1` at once.
     pub max_in_flight: usize,
+    /// Where the autopilot reads the backend's health (`WR_AUTOPILOT_ENVOY_ADMIN`,
+    /// comma-separated Envoy admin addresses, `http://host:port`; default none: every
+    /// autopilot falls back to its configured rate and says so).
+    pub autopilot_sources: Vec<String>,
+    /// The backend's cluster in those Envoys' statistics (`WR_AUTOPILOT_CLUSTER`,
+    /// default `backend`).
+    pub autopilot_cluster: String,
 }
 
 fn jwt_settings(env: &Env) -> Result<Option<JwtSettings>, String> {
@@ -112,6 +119,8 @@ struct FileSettings {
     trusted_proxies: Option<Vec<String>>,
     join_replicas: Option<u64>,
     max_in_flight: Option<u64>,
+    autopilot_envoy_admin: Option<Vec<String>>,
+    autopilot_cluster: Option<String>,
 }
 
 fn number(
@@ -265,7 +274,37 @@ impl Settings {
                     .map_err(|_| format!("WR_TRUSTED_PROXIES: {t:?} is not an IP address"))
             })
             .collect::<Result<Vec<IpAddr>, String>>()?;
+        let autopilot_sources: Vec<String> = match env.get("WR_AUTOPILOT_ENVOY_ADMIN") {
+            Some(text) => text
+                .split(',')
+                .map(|s| s.trim().trim_end_matches('/').to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            None => file.autopilot_envoy_admin.clone().unwrap_or_default(),
+        };
+        for source in &autopilot_sources {
+            if !(source.starts_with("http://") || source.starts_with("https://")) {
+                return Err(format!(
+                    "WR_AUTOPILOT_ENVOY_ADMIN: {source:?} is not an http(s):// address"
+                ));
+            }
+        }
+        let autopilot_cluster = env
+            .get("WR_AUTOPILOT_CLUSTER")
+            .or_else(|| file.autopilot_cluster.clone())
+            .unwrap_or_else(|| "backend".to_owned());
+        if autopilot_cluster.is_empty()
+            || !autopilot_cluster
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.|".contains(&b))
+        {
+            return Err(format!(
+                "WR_AUTOPILOT_CLUSTER: {autopilot_cluster:?} is not a cluster name"
+            ));
+        }
         Ok(Settings {
+            autopilot_sources,
+            autopilot_cluster,
             listen_backlog,
             wire,
             client_limit: limit("WR_CLIENT_RATE_LIMIT", file.client_rate_limit.clone())?,

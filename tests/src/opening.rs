@@ -25,6 +25,7 @@ pub fn prequeue_config(prequeue_opens_at: u64, opens_at: u64) -> EventConfig {
         closes_at: opens_at + 86_400,
         prequeue_opens_at: Some(prequeue_opens_at),
         mode: QueueMode::Fifo,
+        autopilot: None,
     }
 }
 

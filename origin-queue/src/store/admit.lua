@@ -197,6 +197,7 @@ if n > 0 then redis.call('HSETNX', KEYS[9], 'started_ms', now) end
 redis.call('HINCRBY', KEYS[9], 'admitted_total', n)
 redis.call('HINCRBY', KEYS[9], 'abandoned_total', abandoned)
 redis.call('HINCRBY', KEYS[9], 'lapsed_total', lapsed)
+if ended > 0 then redis.call('HINCRBY', KEYS[9], 'ended_timeout_total', ended) end
 local ttl = tonumber(ARGV[4])
 for i = 1, 11 do redis.call('EXPIRE', KEYS[i], ttl) end
 return {n, lapsed, abandoned, ended, redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[7]),

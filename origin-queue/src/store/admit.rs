@@ -40,6 +40,8 @@ pub struct Step {
     pub lapsed: u64,
     /// Waiting visitors who stopped polling.
     pub abandoned: u64,
+    /// Sessions that ran out (ended by `timeout`).
+    pub ended: u64,
     /// In line after the step.
     pub waiting: u64,
     /// Admitted, pass not yet picked up.
@@ -107,6 +109,7 @@ fn parse(reply: &[Value]) -> Result<Admission, String> {
         admitted: n(0)?,
         lapsed: n(1)?,
         abandoned: n(2)?,
+        ended: n(3)?,
         waiting: n(4)?,
         granted: n(5)?,
         active: n(6)?,

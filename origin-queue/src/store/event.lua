@@ -8,8 +8,17 @@
 local function event_load(cfg_key)
   local v = redis.call('HMGET', cfg_key, 'rate', 'burst', 'max_active', 'session_ms',
     'claim_ms', 'abandon_ms', 'opens_at_ms', 'closes_at_ms', 'paused', 'tokens',
-    'tokens_at_ms', 'mode', 'prequeue_opens_at_ms', 'prequeue_last', 'drawn_ms')
+    'tokens_at_ms', 'mode', 'prequeue_opens_at_ms', 'prequeue_last', 'drawn_ms',
+    'ap_min', 'ap_max', 'ap_rate')
   if not v[1] then return nil end
+  -- With the autopilot on (ap_max > 0), its rate within its bounds (until its first
+  -- step: the configured rate within them).
+  local ap_max = tonumber(v[17]) or 0
+  if ap_max > 0 then
+    local ap_min = tonumber(v[16]) or 0
+    local rate = tonumber(v[18]) or tonumber(v[1])
+    v[1] = tostring(math.max(ap_min, math.min(ap_max, rate)))
+  end
   return {
     rate_text = v[1], rate = tonumber(v[1]), burst = tonumber(v[2]),
     max_active = tonumber(v[3]), session_ms = tonumber(v[4]), claim_ms = tonumber(v[5]),

@@ -32,6 +32,55 @@ pub struct EventConfig {
     /// How the line is admitted.
     #[serde(default)]
     pub mode: QueueMode,
+    /// The admission rate follows the backend's health (see `autopilot`); absent: the
+    /// rate is `rate_per_second`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autopilot: Option<AutopilotConfig>,
+}
+
+/// An event's autopilot: the backend's target and the bounds of the admission rate.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AutopilotConfig {
+    /// False: the rate is `rate_per_second` (the switch to turn it off mid-sale).
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    /// The backend's 95th-percentile response time to keep within, ms (10 – 60,000).
+    pub target_p95_ms: u32,
+    /// The share of error responses to keep within (0 – 0.5; default 0.01).
+    #[serde(default = "default_max_error_share")]
+    pub max_error_share: f64,
+    /// The lowest admission rate (per second): the line never stops.
+    pub min_rate: f64,
+    /// The highest admission rate (per second).
+    pub max_rate: f64,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+fn default_max_error_share() -> f64 {
+    0.01
+}
+
+impl AutopilotConfig {
+    fn problems(&self, p: &mut Vec<String>) {
+        if !(10..=60_000).contains(&self.target_p95_ms) {
+            p.push("autopilot.target_p95_ms: between 10 and 60000".to_owned());
+        }
+        if !(0.0..=0.5).contains(&self.max_error_share) {
+            p.push("autopilot.max_error_share: between 0 and 0.5".to_owned());
+        }
+        for (name, rate) in [("min_rate", self.min_rate), ("max_rate", self.max_rate)] {
+            if !(0.01..=100_000.0).contains(&rate) {
+                p.push(format!("autopilot.{name}: between 0.01 and 100000"));
+            }
+        }
+        if self.min_rate > self.max_rate {
+            p.push("autopilot.min_rate: must not exceed max_rate".to_owned());
+        }
+    }
 }
 
 /// How an event's line is admitted; switchable while the event runs.
@@ -153,7 +202,15 @@ impl EventConfig {
         if self.prequeue_opens_at.is_some_and(|at| at >= self.opens_at) {
             p.push("prequeue_opens_at: must be before opens_at".to_owned());
         }
+        if let Some(autopilot) = &self.autopilot {
+            autopilot.problems(&mut p);
+        }
         p
+    }
+
+    /// The autopilot, if it is on.
+    pub fn active_autopilot(&self) -> Option<&AutopilotConfig> {
+        self.autopilot.as_ref().filter(|a| a.enabled)
     }
 
     /// The fields of the configuration hash the scripts read (see `event.lua`).
@@ -172,6 +229,19 @@ impl EventConfig {
                 (self.prequeue_opens_at.unwrap_or(0) * 1000).to_string(),
             ),
             ("mode", self.mode.name().to_owned()),
+            // The autopilot's bounds, for `event.lua`: 0/0 when it is off.
+            (
+                "ap_min",
+                self.active_autopilot()
+                    .map_or(0.0, |a| a.min_rate)
+                    .to_string(),
+            ),
+            (
+                "ap_max",
+                self.active_autopilot()
+                    .map_or(0.0, |a| a.max_rate)
+                    .to_string(),
+            ),
             ("json", serde_json::to_string(self).unwrap_or_default()),
         ]
     }
@@ -220,6 +290,26 @@ mod tests {
             closes_at: 10,
             prequeue_opens_at: None,
             mode: QueueMode::Fifo,
+            autopilot: None,
+        }
+    }
+
+    #[test]
+    fn an_autopilot_out_of_range_lists_every_problem() {
+        let mut c = config();
+        c.autopilot = Some(AutopilotConfig {
+            enabled: true,
+            target_p95_ms: 5,
+            max_error_share: 0.9,
+            min_rate: 50.0,
+            max_rate: 0.0,
+        });
+        let problems = c.problems(3600).join("\n");
+        for field in ["target_p95_ms", "max_error_share", "max_rate", "min_rate"] {
+            assert!(
+                problems.contains(&format!("autopilot.{field}")),
+                "{problems}"
+            );
         }
     }
 

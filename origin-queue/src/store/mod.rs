@@ -13,8 +13,10 @@
 //! ([`KEY_TTL_SECS`]).
 
 mod admit;
+mod autopilot;
 mod configure;
 mod draw;
+mod end_session;
 mod event_config;
 mod events;
 mod group_wait;
@@ -37,12 +39,14 @@ use std::time::Duration;
 use redis::FromRedisValue;
 
 pub use admit::{Admission, Step};
+pub use autopilot::{AutopilotRead, AutopilotWrite};
 pub use draw::{DrawRecord, Drew, DRAW_CHUNK, MAX_ORDER_PAGE};
-pub use event_config::{EventConfig, Phase, Prequeue, QueueMode};
+pub use event_config::{AutopilotConfig, EventConfig, Phase, Prequeue, QueueMode};
 pub use idempotency::{IdemBegin, IDEMPOTENCY_TTL_SECS};
 pub use join::{Joined, Joins};
 pub use keys::KEY_TTL_SECS;
-pub use stats::Stats;
+pub use leave::Left;
+pub use stats::{SessionsEnded, Stats};
 pub use status::{Claimed, Standing, Statuses};
 
 use group_wait::GroupWait;

@@ -40,6 +40,12 @@ pub struct Stats {
     pub abandoned_total: u64,
     /// Grants that lapsed.
     pub lapsed_total: u64,
+    /// Sessions ended so far, by cause.
+    pub sessions_ended: SessionsEnded,
+    /// The admission rate in force: the autopilot's, or the configured one.
+    pub rate_in_force: f64,
+    /// What the autopilot does, when it is on.
+    pub autopilot: Option<AutopilotStatus>,
     /// Weighted observed admission rate per second.
     pub admission_rate: f64,
     /// Admissions in the last 1, 5, 15 minutes.
@@ -84,11 +90,49 @@ impl Store {
     }
 }
 
+/// Sessions ended, by cause; each session is counted once, under the first cause.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SessionsEnded {
+    /// The backend ended it (the session-end header or the API call).
+    pub backend: u64,
+    /// It ran out (`session_seconds`).
+    pub timeout: u64,
+    /// The visitor left (`POST …/leave` with their ticket).
+    pub left: u64,
+}
+
+/// The autopilot's last step, as the stats show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AutopilotStatus {
+    /// Why the rate is what it is (`increase`, `decrease`, `hold`, `not_binding`,
+    /// `thin`, `fallback`; empty before its first step).
+    pub reason: String,
+    /// The backend's p95 response time it acted on, ms (none without a fresh signal).
+    pub backend_p95_ms: Option<f64>,
+    /// The backend's error share it acted on.
+    pub backend_error_share: Option<f64>,
+    /// When it last stepped, unix ms (0: not yet).
+    pub stepped_at_ms: u64,
+}
+
+fn autopilot_status(items: &[Value]) -> Result<Option<AutopilotStatus>, String> {
+    if count(&items[0])? == 0 {
+        return Ok(None);
+    }
+    let number = |v: &Value| -> Result<Option<f64>, String> { Ok(text(v)?.parse().ok()) };
+    Ok(Some(AutopilotStatus {
+        reason: text(&items[1])?,
+        backend_p95_ms: number(&items[2])?,
+        backend_error_share: number(&items[3])?,
+        stepped_at_ms: count(&items[4])?,
+    }))
+}
+
 /// Reads the reply of `stats.lua`.
 fn parse(reply: &[Value], now_ms: u64) -> Result<Option<Stats>, String> {
     match reply.first().map(count).transpose()? {
         Some(0) => return Ok(None),
-        Some(1) if reply.len() == 22 => {}
+        Some(1) if reply.len() == 31 => {}
         _ => return Err(format!("a stats reply of {} items", reply.len())),
     }
     let n = |i: usize| count(&reply[i]);
@@ -129,6 +173,15 @@ fn parse(reply: &[Value], now_ms: u64) -> Result<Option<Stats>, String> {
         admitted_total: n(7)?,
         abandoned_total: n(8)?,
         lapsed_total: n(9)?,
+        sessions_ended: SessionsEnded {
+            backend: n(22)?,
+            timeout: n(23)?,
+            left: n(24)?,
+        },
+        rate_in_force: text(&reply[25])?
+            .parse()
+            .map_err(|_| "a rate in force that is no number".to_owned())?,
+        autopilot: autopilot_status(&reply[26..31])?,
         admission_rate: observed.weighted_rate(),
         admitted_last: last,
         config,
@@ -145,6 +198,9 @@ mod tests {
         reply.extend([3, 2, 1, 10, 4, 5, 6, 7, 8, 0].map(Value::Int));
         reply.extend([bulk("passthrough"), bulk("drawn")]);
         reply.extend([40, 12, 4, 8_000, 3_000, 30].map(Value::Int));
+        reply.extend([7, 9, 2].map(Value::Int));
+        reply.extend([bulk("12.5"), Value::Int(1), bulk("decrease"), bulk("310.0")]);
+        reply.extend([bulk("0.0200"), Value::Int(99)]);
         reply
     }
 
@@ -167,6 +223,17 @@ mod tests {
         assert_eq!(stats.dry_run.mean_wait_seconds, 2.0);
         assert_eq!(stats.dry_run.max_wait_seconds, 3.0);
         assert_eq!(stats.dry_run.waiting_max, 30);
+        let ended = SessionsEnded {
+            backend: 7,
+            timeout: 9,
+            left: 2,
+        };
+        assert_eq!(stats.sessions_ended, ended);
+        assert_eq!(stats.rate_in_force, 12.5);
+        let autopilot = stats.autopilot.unwrap();
+        assert_eq!(autopilot.reason, "decrease");
+        assert_eq!(autopilot.backend_p95_ms, Some(310.0));
+        assert_eq!(autopilot.stepped_at_ms, 99);
     }
 
     #[test]
