@@ -53,6 +53,8 @@ bench: wasm
 	cargo run -q --release -p wr-tests --bin bench-runtimes
 	cargo run -q -p wr-tests --bin sale-sim
 	cargo run -q -p wr-tests --bin eta-sim
+	cargo run -q --release -p wr-tests --bin sessions-sim
+	cargo run -q --release -p wr-tests --bin autopilot-sim
 
 ## Long fuzz runs (make test runs each target for 3 s): every target 60 s, or
 ## FUZZ_SECONDS=600 make fuzz. Failing inputs land in target/fuzz-crashes/.

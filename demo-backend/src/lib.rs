@@ -17,6 +17,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+pub mod capacity;
+
+use capacity::{Capacity, Turn};
 use wr_pass::wire::{
     SESSION_END_HEADER, SESSION_END_VALUE, UPSTREAM_MAX_HEADERS, UPSTREAM_MAX_HEADER_LIST_BYTES,
 };
@@ -73,6 +76,7 @@ pub struct Backend {
     /// Where it listens.
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
+    capacity: Arc<Capacity>,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -94,9 +98,11 @@ impl Backend {
         };
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (stop, stopped) = oneshot::channel();
+        let capacity = Arc::new(Capacity::default());
         let shared = Shared {
             seen: seen.clone(),
             answer,
+            capacity: capacity.clone(),
         };
         thread::Builder::new()
             .name("demo-backend".into())
@@ -108,6 +114,7 @@ impl Backend {
         Ok(Backend {
             addr,
             seen,
+            capacity,
             stop: Some(stop),
         })
     }
@@ -119,6 +126,12 @@ impl Backend {
             "127.0.0.1:0",
             Arc::new(move |_, _| (200, "text/plain", body.clone())),
         )
+    }
+
+    /// Serves at most `per_second` requests per second from now on (0: no limit); see
+    /// [`capacity`].
+    pub fn set_capacity(&self, per_second: u64) {
+        self.capacity.set(per_second);
     }
 
     /// Every request seen so far.
@@ -147,6 +160,7 @@ impl Drop for Backend {
 struct Shared {
     seen: Arc<Mutex<Vec<Seen>>>,
     answer: Answer,
+    capacity: Arc<Capacity>,
 }
 
 fn now_ms() -> u64 {
@@ -226,6 +240,17 @@ async fn respond(shared: &Shared, request: Request<Incoming>) -> Response<Full<B
         all.push(request.clone());
         (shared.answer)(&request, &all)
     };
+    if let Some(per_second) = capacity_request(&request) {
+        shared.capacity.set(per_second);
+        return reply(200, "text/plain", format!("capacity {per_second}/s\n"));
+    }
+    if !request.path.starts_with("/__demo/") {
+        match shared.capacity.turn() {
+            Some(Turn::At(at)) => tokio::time::sleep_until(at.into()).await,
+            Some(Turn::Refused) => return reply(503, "text/plain", "over capacity\n".into()),
+            None => {}
+        }
+    }
     let mut response = reply(status, content_type, text);
     if is_purchase(&request) && (200..300).contains(&status) {
         response.headers_mut().insert(
@@ -234,6 +259,18 @@ async fn respond(shared: &Shared, request: Request<Incoming>) -> Response<Full<B
         );
     }
     response
+}
+
+/// The capacity a `POST /__demo/capacity?per_second=N` sets.
+fn capacity_request(request: &Seen) -> Option<u64> {
+    if request.method != "POST" {
+        return None;
+    }
+    let query = request.path.strip_prefix("/__demo/capacity?")?;
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("per_second="))
+        .and_then(|n| n.parse().ok())
 }
 
 /// True for a purchase: a path ending in [`PURCHASE_SEGMENT`]. The answer carries the

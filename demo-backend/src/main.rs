@@ -4,6 +4,8 @@
 //! edge let in; `GET /__demo/requests` lists every request received (JSON), so anyone can
 //! check that nothing reached the backend without a pass. A purchase (`/reserve/purchase`)
 //! ends the visitor's session: its answer carries the session-end header.
+//! `WR_BACKEND_CAPACITY` (or `POST /__demo/capacity?per_second=N`) makes it a backend of
+//! that many requests per second, whose response time climbs past it.
 
 use std::sync::Arc;
 
@@ -53,6 +55,12 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if let Some(per_second) = std::env::var("WR_BACKEND_CAPACITY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        backend.set_capacity(per_second);
+    }
     eprintln!("demo-backend: listening on {}", backend.addr);
     loop {
         std::thread::park();

@@ -199,7 +199,7 @@ impl Engine {
                     Box::new(Session {
                         event: event.id.clone(),
                         // A pass that verified is base64url and dots: ASCII.
-                        pass: String::from_utf8_lossy(pass).into_owned(),
+                        pass: std::str::from_utf8(pass).unwrap_or_default().to_owned(),
                     })
                 });
                 forward(request, identity, session, &[Counter::Admitted])

@@ -174,8 +174,12 @@ fn with_entry(bytes: &[u8], entry: Entry) -> (Vec<u8>, Recorded) {
 }
 
 fn bucket_key(fingerprint: u64) -> String {
-    // The low bits pick the bucket; the whole fingerprint is compared inside it.
-    format!("{KEY_PREFIX}{}", fingerprint % BUCKETS)
+    // The low bits pick the bucket; the whole fingerprint is compared inside it. Built
+    // by hand: `format!` costs the hot path (see `bucket::key`).
+    let mut key = String::with_capacity(KEY_PREFIX.len() + 4);
+    key.push_str(KEY_PREFIX);
+    crate::bucket::push_decimal(&mut key, fingerprint % BUCKETS);
+    key
 }
 
 fn clamp_secs(secs: u64) -> u32 {

@@ -780,3 +780,109 @@ fn a_range_shown_while_paused_is_not_counted_as_holding_the_wait() {
         "the join shown a bounded range is scored against it"
     );
 }
+
+fn end_session(addr: SocketAddr, event: &str, body: &[u8]) -> Response {
+    http::request(
+        addr,
+        "POST",
+        &format!("/v1/events/{event}/session-end"),
+        &[("content-type", b"application/json")],
+        body,
+    )
+    .unwrap()
+}
+
+/// A session-end report is authenticated by the pass it carries: forged, expired,
+/// another event's, or not JSON, it is refused and frees nothing; the real one frees the
+/// place once, and a repeat is a 409 that counts nothing; a pass of the visitor's earlier
+/// session cannot end a later one.
+#[test]
+fn session_end_reports_are_authenticated_by_their_pass_and_count_once() {
+    let q = queue();
+    let event = "t-ends";
+    configure(
+        q.addr,
+        event,
+        json!({"max_active": 5, "rate_per_second": 50}),
+    );
+    let (joined, ticket) = join(q.addr, event, None);
+    let visitor = joined["visitor"].as_str().unwrap().to_owned();
+    assert!(wait_until(Duration::from_secs(5), || status(
+        q.addr, event, &ticket
+    )
+    .json()["status"]
+        == "admitted"));
+    let body = status(q.addr, event, &ticket).json();
+    let pass = body["pass"].as_str().unwrap().to_owned();
+    let stats = || {
+        admin(
+            q.addr,
+            "GET",
+            &format!("/v1/admin/events/{event}/stats"),
+            &json!({}),
+        )
+        .json()
+    };
+    assert_eq!(stats()["active"], 1);
+
+    let ring = keys();
+    let t = now();
+    let mut forged = pass.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let refusals = [
+        (json!({"pass": forged}).to_string(), 403, "PASS_INVALID"),
+        (
+            json!({"pass": wr_tests::fixtures::pass_with(&ring, event, &visitor, t - 900, t - 100)})
+                .to_string(),
+            403,
+            "PASS_EXPIRED",
+        ),
+        (
+            json!({"pass": wr_tests::fixtures::pass_with(&ring, "other", &visitor, t - 5, t + 300)})
+                .to_string(),
+            403,
+            "PASS_WRONG_EVENT",
+        ),
+        (
+            // A pass of an earlier session of the same visitor.
+            json!({"pass": wr_tests::fixtures::pass_with(&ring, event, &visitor, t - 3000, t + 300)})
+                .to_string(),
+            409,
+            "SESSION_NOT_ACTIVE",
+        ),
+        ("{\"pass\":".to_owned(), 400, "BAD_JSON"),
+        (json!({"pass": pass, "more": 1}).to_string(), 400, "BAD_JSON"),
+    ];
+    for (body, code, name) in refusals {
+        let r = end_session(q.addr, event, body.as_bytes());
+        assert_eq!(
+            (r.status, r.error_code().as_deref()),
+            (code, Some(name)),
+            "{body}"
+        );
+    }
+    assert_eq!(stats()["active"], 1, "a refused report freed the place");
+
+    let body = json!({ "pass": pass }).to_string();
+    let ended = end_session(q.addr, event, body.as_bytes());
+    assert_eq!(
+        ended.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&ended.body)
+    );
+    let again = end_session(q.addr, event, body.as_bytes());
+    assert_eq!(
+        (again.status, again.error_code().as_deref()),
+        (409, Some("SESSION_NOT_ACTIVE"))
+    );
+    let after = stats();
+    assert_eq!(after["active"], 0, "{after}");
+    assert_eq!(after["sessions_ended"]["backend"], 1, "{after}");
+    assert_eq!(
+        status(q.addr, event, &ticket).json()["status"],
+        "expired",
+        "an ended session hands out no new pass"
+    );
+}

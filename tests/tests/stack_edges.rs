@@ -559,3 +559,77 @@ fn the_backend_ends_a_session_through_the_gateway_component() {
     let (_gateway, addr) = serve_gateway(stack);
     session_end_walk(stack, addr, "gateway");
 }
+
+/// The autopilot through the real stack: the demo backend is made slower than the
+/// traffic Envoy sends it, origin-queue reads Envoy's own statistics of the backend
+/// cluster, and the event's admission rate comes down; switched off, the configured
+/// rate is back at once.
+#[test]
+fn the_autopilot_slows_admission_when_the_backend_slows_and_can_be_switched_off() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let (_turn, stack) = stack();
+    let (original, _) = demo_config_and_held(stack);
+    let mut config = original.clone();
+    config["rate_per_second"] = json!(10.0);
+    config["autopilot"] = json!({"target_p95_ms": 100, "min_rate": 1.0, "max_rate": 20.0});
+    let put = stack.admin("PUT", "/v1/admin/events/demo", &config);
+    assert_eq!(put.status, 200, "{}", String::from_utf8_lossy(&put.body));
+    let stats = || {
+        stack
+            .admin("GET", "/v1/admin/events/demo/stats", &json!({}))
+            .json()
+    };
+    assert!(stats()["autopilot"].is_object(), "{}", stats());
+
+    // The backend takes 20 requests/s; admitted visitors send it 40.
+    let capacity = |n: u32| {
+        let path = format!("/__demo/capacity?per_second={n}");
+        let r = http::request(stack.backend, "POST", &path, &[], b"").unwrap();
+        assert_eq!(r.status, 200);
+    };
+    capacity(20);
+    let stop = Arc::new(AtomicBool::new(false));
+    let load: Vec<_> = (0..8)
+        .map(|i| {
+            let (stop, edge) = (stop.clone(), stack.edge);
+            let cookie = format!(
+                "wr_pass={}",
+                stack.pass("demo", &format!("autopilot-load-{i}"))
+            );
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = http::get(
+                        edge,
+                        "/reserve?tag=autopilot",
+                        &[("cookie", cookie.as_bytes())],
+                    );
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            })
+        })
+        .collect();
+    let slowed = wr_tests::fixtures::wait_until(Duration::from_secs(40), || {
+        let s = stats();
+        s["rate_in_force"].as_f64().unwrap_or(99.0) < 10.0
+            && s["autopilot"]["backend_p95_ms"].as_f64().unwrap_or(0.0) > 100.0
+    });
+    stop.store(true, Ordering::Relaxed);
+    for thread in load {
+        let _ = thread.join();
+    }
+    capacity(0);
+    let seen = stats();
+    assert!(slowed, "the rate did not come down: {seen}");
+    eprintln!("autopilot: {}", seen["autopilot"]);
+
+    config["autopilot"]["enabled"] = json!(false);
+    let put = stack.admin("PUT", "/v1/admin/events/demo", &config);
+    assert_eq!(put.status, 200);
+    let off = stats();
+    assert_eq!(off["rate_in_force"].as_f64(), Some(10.0), "{off}");
+    assert!(off["autopilot"].is_null(), "{off}");
+    let put = stack.admin("PUT", "/v1/admin/events/demo", &original);
+    assert_eq!(put.status, 200);
+}

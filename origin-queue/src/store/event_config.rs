@@ -242,8 +242,17 @@ impl EventConfig {
                     .map_or(0.0, |a| a.max_rate)
                     .to_string(),
             ),
-            ("json", serde_json::to_string(self).unwrap_or_default()),
         ]
+        .into_iter()
+        // Switched off, the autopilot forgets its rate: switched on again, it starts
+        // from the configured one.
+        .chain(
+            self.active_autopilot()
+                .is_none()
+                .then(|| ("ap_rate", String::new())),
+        )
+        .chain([("json", serde_json::to_string(self).unwrap_or_default())])
+        .collect()
     }
 }
 
