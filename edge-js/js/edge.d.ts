@@ -1,9 +1,23 @@
 /** A header change the edge asks for before forwarding. */
 export type HeaderChange = { op: 'remove'; name: string } | { op: 'set'; name: string; value: string };
 
+/** An admitted request's session: hand it back with the response's headers to
+ * {@link Edge.respond}. */
+export interface Session {
+  event: string;
+  pass: string;
+}
+
 /** What to do with a request. */
 export type Outcome =
-  | { action: 'forward'; changes: HeaderChange[]; to_queue: boolean; counters: string[] }
+  | {
+      action: 'forward';
+      changes: HeaderChange[];
+      to_queue: boolean;
+      /** Present when a pass admitted the request and the backend may end sessions. */
+      session?: Session;
+      counters: string[];
+    }
   | {
       action: 'reply';
       status: number;
@@ -13,6 +27,17 @@ export type Outcome =
       rejection: string | null;
       counters: string[];
     };
+
+/** A change to the origin's response before it goes to the visitor. */
+export type ResponseChange = { op: 'remove'; name: string } | { op: 'add'; name: string; value: string };
+
+/** What to do with a response: its changes, and a report for origin-queue to send after
+ * it when the backend ended the session. */
+export interface ResponseOutcome {
+  changes: ResponseChange[];
+  report: { path: string; body: string; timeout_ms: number; cluster: string; authority: string } | null;
+  counters: string[];
+}
 
 /** The core's input. */
 export interface EdgeRequest {
@@ -36,8 +61,13 @@ export interface HandleOptions {
   now?: number;
   /** The fetch to forward with (default globalThis.fetch). */
   fetch?: typeof fetch;
-  /** Called with the counters of every decision. */
+  /** Called with the counters of every decision (and of a response that ends a session). */
   onCounters?: (counters: string[]) => void;
+  /** Keeps the runtime alive for a session-end report sent after the response (a
+   * Worker's `ctx.waitUntil`). */
+  waitUntil?: (promise: Promise<unknown>) => void;
+  /** How a session-end report went. */
+  onReport?: (result: 'reported' | 'failed') => void;
 }
 
 /** Loads the WebAssembly core; call once per isolate. */
@@ -47,6 +77,7 @@ export function init(module: WebAssembly.Module | BufferSource): void;
 export class Edge {
   constructor(config: object | string);
   decide(request: EdgeRequest, nowMs?: number): Outcome;
+  respond(session: Session | null | undefined, headers: [string, string][], nowMs?: number): ResponseOutcome;
   handle(request: Request, options: HandleOptions): Promise<Response>;
   static rateLimited(retryAfterSeconds?: number): Outcome;
   static counterNames(): string[];

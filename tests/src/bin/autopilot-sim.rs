@@ -4,7 +4,8 @@
 //! every 2 s as the service steps it; only the backend and the crowd are simulated.
 //!
 //! `cargo run -q --release -p wr-tests --bin autopilot-sim [-- CSV]` (CSV: where to
-//! write the autopilot's run, one row per second, for `scripts/plot-autopilot`).
+//! write the autopilot's run, one row per second, for `scripts/plot-autopilot`;
+//! `WR_SIM_SEED` changes the measurement noise).
 //!
 //! The model (stated in BENCHMARKS.md):
 //! - an endless line: admission is limited by the rate alone;
@@ -85,7 +86,11 @@ fn simulate(policy: Policy) -> Run {
     };
     let configured = 50.0;
     let mut state = State::start(&config, configured);
-    let mut noise = Noise(0x9e37_79b9_7f4a_7c15);
+    let seed = std::env::var("WR_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(0x9e37_79b9_7f4a_7c15);
+    let mut noise = Noise(seed.max(1));
     // Admissions in each step of the last SPREAD_SECS.
     let window = (SPREAD_SECS / DT) as usize;
     let mut recent: VecDeque<f64> = VecDeque::from(vec![0.0; window]);
