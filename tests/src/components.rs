@@ -35,7 +35,9 @@ mod wit {
 
 use wit::exports::waiting_room::edge::decide::Guest as DecideExports;
 use wit::waiting_room::edge::host;
-pub use wit::waiting_room::edge::types::{Action, Decision, HeaderChange, Rejection, Request};
+pub use wit::waiting_room::edge::types::{
+    Action, Decision, HeaderChange, Rejection, Request, ResponseChange, ResponseDecision, Session,
+};
 use wit::Decider as DeciderWorld;
 
 /// Builds a crate for wasm32-wasip2 (a component) once per test binary and returns the
@@ -180,6 +182,18 @@ impl Decider {
         guest
             .edge()
             .call_decide(&mut self.store, self.edge, request)
+    }
+
+    /// Decides for a response to a request whose decision carried `session`.
+    pub fn respond(
+        &mut self,
+        session: Option<&Session>,
+        headers: &[(String, String)],
+    ) -> Result<ResponseDecision> {
+        let guest: &DecideExports = self.bindings.waiting_room_edge_decide();
+        guest
+            .edge()
+            .call_respond(&mut self.store, self.edge, session, headers)
     }
 }
 

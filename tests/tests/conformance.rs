@@ -397,6 +397,54 @@ fn the_component_of_the_wit_world_under_wasmtime_conforms() {
     );
 }
 
+/// The decider's response phase: an admitted request's decision carries its session;
+/// a response with the session-end header loses it, expires the pass and yields the
+/// report; the same pass is then refused with `session-ended`.
+#[test]
+fn the_component_ends_a_session_on_the_backend_s_word() {
+    let module = DeciderModule::load().unwrap();
+    let config = wr_tests::fixtures::filter_config(json!({}));
+    let now = wr_tests::fixtures::now();
+    let mut decider = module.start(&config, now * 1000).unwrap().unwrap();
+    let pass = wr_tests::fixtures::pass("concert", "ends");
+    let request = components::Request {
+        path: Some("/reserve/purchase".into()),
+        headers: vec![("cookie".into(), format!("wr_pass={pass}"))],
+        source: Some("203.0.113.9".into()),
+    };
+    let components::Action::Forward(forward) = decider.decide(&request).unwrap().action else {
+        panic!("a valid pass was not forwarded");
+    };
+    let session = forward
+        .session
+        .expect("an admitted request carries its session");
+    assert_eq!(session.pass, pass);
+    let headers = [("x-wr-session-end".to_owned(), "1".to_owned())];
+    let answer = decider.respond(Some(&session), &headers).unwrap();
+    assert!(answer.changes.iter().any(|c| matches!(
+        c,
+        components::ResponseChange::Remove(name) if name == "x-wr-session-end"
+    )));
+    assert!(answer.changes.iter().any(|c| matches!(
+        c,
+        components::ResponseChange::Add((name, value)) if name == "set-cookie" && value.contains("Max-Age=0")
+    )));
+    let report = answer.report.expect("a report");
+    assert_eq!(report.path, "/v1/events/concert/session-end");
+    assert!(report.body.contains(&pass));
+    assert_eq!(answer.counters, ["wr_edge_session_ended"]);
+    let components::Action::Reply(reply) = decider.decide(&request).unwrap().action else {
+        panic!("the ended pass was forwarded");
+    };
+    assert!(matches!(
+        reply.rejection,
+        Some(components::Rejection::SessionEnded)
+    ));
+    let ignored = decider.respond(None, &headers).unwrap();
+    assert!(ignored.report.is_none());
+    assert_eq!(ignored.counters, ["wr_edge_session_end_ignored"]);
+}
+
 #[test]
 fn the_component_refuses_a_broken_configuration_with_every_problem() {
     let module = DeciderModule::load().unwrap();
