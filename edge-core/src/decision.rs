@@ -45,6 +45,17 @@ pub enum Action<'c> {
     Reply(LocalReply),
 }
 
+/// What is derived once per verified pass from its visitor id (hashing on every
+/// request was a fair part of what an admitted request cost).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Fingerprints {
+    /// The visitor's fingerprint in the visitor limiter (0 without one).
+    limiter: u64,
+    /// The (event, visitor) fingerprint among the ended sessions (0 when the backend
+    /// cannot end sessions).
+    ended: u64,
+}
+
 /// An action and the counters it increments.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Decision<'c> {
@@ -57,8 +68,9 @@ pub struct Decision<'c> {
 /// A validated configuration and its limiters, built once per configure.
 pub struct Engine {
     config: Config,
-    /// Passes whose signature this engine has verified (see [`PassCache`]).
-    passes: Mutex<PassCache>,
+    /// Passes whose signature this engine has verified (see [`PassCache`]), with the
+    /// visitor's fingerprints.
+    passes: Mutex<PassCache<Fingerprints>>,
     client: Option<Limiter>,
     visitor: Option<Limiter>,
     queue: Option<Limiter>,
@@ -179,7 +191,7 @@ impl Engine {
             return self.to_queue(request, now_ms, store);
         };
         match self.verify_pass(request, &event.id, now_ms / 1000) {
-            Ok((admitted, _)) if self.session_has_ended(store, &event.id, &admitted, now_ms) => {
+            Ok((admitted, _)) if self.session_has_ended(store, &admitted, now_ms) => {
                 self.session_ended(request, path, &event.id)
             }
             Ok((
@@ -188,6 +200,7 @@ impl Engine {
                 },
                 pass,
             )) => {
+                let derived = derived.limiter;
                 if let Some(limiter) = &self.visitor {
                     // `derived` is the visitor's fingerprint (see `verify_pass`).
                     if let Err(limited) = limiter.take_fingerprinted(store, derived, now_ms) {
@@ -267,14 +280,20 @@ impl Engine {
         request: &Request<'r>,
         event: &str,
         now: u64,
-    ) -> Result<(Admitted, &'r [u8]), Option<Rejection>> {
+    ) -> Result<(Admitted<Fingerprints>, &'r [u8]), Option<Rejection>> {
         let wire = &self.config.wire;
         let validity = Validity::at(now, wire.clock_skew_seconds)
             .with_max_lifetime(wire.max_pass_lifetime_seconds);
         let mut first_failure = None;
-        let fingerprint = |visitor: &str| {
-            let limiter = self.visitor.as_ref();
-            limiter.map_or(0, |l| l.fingerprint(visitor.as_bytes()))
+        let fingerprint = |visitor: &str| Fingerprints {
+            limiter: self
+                .visitor
+                .as_ref()
+                .map_or(0, |l| l.fingerprint(visitor.as_bytes())),
+            ended: match self.config.session_end {
+                Some(_) => self.ended.fingerprint(event, visitor),
+                None => 0,
+            },
         };
         let mut passes = self.passes.lock().unwrap_or_else(|p| p.into_inner());
         for candidate in cookies::find(&request.cookies, wire.pass_cookie.as_bytes()) {
@@ -293,15 +312,13 @@ impl Engine {
     fn session_has_ended(
         &self,
         store: &dyn SharedStore,
-        event: &str,
-        admitted: &Admitted,
+        admitted: &Admitted<Fingerprints>,
         now_ms: u64,
     ) -> bool {
         self.config.session_end.is_some()
-            && self.ended.has_ended(
+            && self.ended.has_ended_fingerprint(
                 store,
-                event,
-                &admitted.visitor,
+                admitted.derived.ended,
                 admitted.issued_at,
                 now_ms / 1000,
             )

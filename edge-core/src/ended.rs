@@ -119,6 +119,18 @@ impl EndedSessions {
         now: u64,
     ) -> bool {
         let fingerprint = self.fingerprint(event, visitor);
+        self.has_ended_fingerprint(store, fingerprint, issued_at, now)
+    }
+
+    /// [`EndedSessions::has_ended`] by the (event, visitor) fingerprint
+    /// ([`EndedSessions::fingerprint`], which a caller may keep).
+    pub fn has_ended_fingerprint(
+        &self,
+        store: &dyn SharedStore,
+        fingerprint: u64,
+        issued_at: u64,
+        now: u64,
+    ) -> bool {
         let Some((bytes, _)) = store.get(&bucket_key(fingerprint)) else {
             return false;
         };
@@ -130,7 +142,8 @@ impl EndedSessions {
         ended
     }
 
-    fn fingerprint(&self, event: &str, visitor: &str) -> u64 {
+    /// The keyed fingerprint of (event, visitor) that entries are found by.
+    pub fn fingerprint(&self, event: &str, visitor: &str) -> u64 {
         let mut hasher = self.seeded.clone();
         hasher.write(event.as_bytes());
         hasher.write_u8(0xff); // not a byte of an id: "ab"+"c" and "a"+"bc" differ

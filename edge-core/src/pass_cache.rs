@@ -63,37 +63,38 @@ impl Hasher for TagHasher {
 
 /// One verified token, the claims its signature covers, and what the caller derived
 /// from its visitor id when it was verified.
-struct Entry {
+struct Entry<D> {
     token: Box<[u8]>,
     claims: Claims,
-    derived: u64,
+    derived: D,
 }
 
 /// What a pass that admits gives the caller.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Admitted {
+pub struct Admitted<D = u64> {
     /// The visitor id of the pass.
     pub visitor: String,
     /// What the caller's `derive` made of the visitor id, the first time this worker
     /// verified this token (the visitor's rate-limit fingerprint: hashing the id on
     /// every request was a fair part of what an admitted request cost).
-    pub derived: u64,
+    pub derived: D,
     /// When the pass was issued, unix seconds.
     pub issued_at: u64,
 }
 
-type Table = HashMap<u64, Entry, BuildHasherDefault<TagHasher>>;
+type Table<D> = HashMap<u64, Entry<D>, BuildHasherDefault<TagHasher>>;
 
-/// Verified passes of one worker: token bytes → the claims its signature covers.
-pub struct PassCache {
+/// Verified passes of one worker: token bytes → the claims its signature covers, and
+/// what the caller derived (`D`) from the visitor id the first time.
+pub struct PassCache<D = u64> {
     tag_keys: (u64, u64),
-    current: Table,
-    old: Table,
+    current: Table<D>,
+    old: Table<D>,
 }
 
-impl PassCache {
+impl<D: Copy + Default> PassCache<D> {
     /// An empty cache whose tags are keyed by `hash_key` (derive it from the key ring).
-    pub fn new(hash_key: [u8; 32]) -> PassCache {
+    pub fn new(hash_key: [u8; 32]) -> PassCache<D> {
         let table = || Table::with_capacity_and_hasher(GENERATION, Default::default());
         PassCache {
             tag_keys: key_pair(&hash_key),
@@ -113,8 +114,8 @@ impl PassCache {
         token: &[u8],
         validity: Validity,
         event: &str,
-        derive: impl FnOnce(&str) -> u64,
-    ) -> Result<Admitted, Rejection> {
+        derive: impl FnOnce(&str) -> D,
+    ) -> Result<Admitted<D>, Rejection> {
         let tag = self.tag(token);
         if let Some(entry) = self.get_tagged(tag, token) {
             validity.check(&entry.claims, Some(event))?;
@@ -140,7 +141,7 @@ impl PassCache {
     }
 
     /// Remembers that `token`'s signature verified, with its claims (and nothing
-    /// derived: 0).
+    /// derived: `D::default()`).
     pub fn insert(&mut self, token: Vec<u8>, claims: Claims) {
         let tag = self.tag(&token);
         let token = token.into_boxed_slice();
@@ -149,7 +150,7 @@ impl PassCache {
             Entry {
                 token,
                 claims,
-                derived: 0,
+                derived: D::default(),
             },
         );
     }
@@ -175,8 +176,8 @@ impl PassCache {
         mix(h ^ le_u64(high) ^ self.tag_keys.1 ^ token.len() as u64)
     }
 
-    fn get_tagged(&mut self, tag: u64, token: &[u8]) -> Option<&Entry> {
-        let holds = |table: &Table| table.get(&tag).map(|e| same_bytes(&e.token, token));
+    fn get_tagged(&mut self, tag: u64, token: &[u8]) -> Option<&Entry<D>> {
+        let holds = |table: &Table<D>| table.get(&tag).map(|e| same_bytes(&e.token, token));
         match holds(&self.current) {
             Some(true) => return self.current.get(&tag),
             Some(false) => return None,
@@ -191,7 +192,7 @@ impl PassCache {
         self.current.get(&tag)
     }
 
-    fn insert_tagged(&mut self, tag: u64, entry: Entry) {
+    fn insert_tagged(&mut self, tag: u64, entry: Entry<D>) {
         if self.current.len() >= GENERATION && !self.current.contains_key(&tag) {
             // Turnover: the old generation goes, its table is reused for the new one.
             std::mem::swap(&mut self.current, &mut self.old);
@@ -201,8 +202,8 @@ impl PassCache {
     }
 }
 
-impl Entry {
-    fn admitted(&self) -> Admitted {
+impl<D: Copy> Entry<D> {
+    fn admitted(&self) -> Admitted<D> {
         Admitted {
             visitor: self.claims.visitor.clone(),
             derived: self.derived,
@@ -238,7 +239,7 @@ mod tests {
 
     #[test]
     fn only_the_exact_token_hits() {
-        let mut cache = PassCache::new([7; 32]);
+        let mut cache: PassCache = PassCache::new([7; 32]);
         cache.insert(b"p1.k1.claims.mac".to_vec(), claims(1));
         assert!(cache.get(b"p1.k1.claims.mac").is_some());
         assert!(
@@ -250,7 +251,7 @@ mod tests {
 
     #[test]
     fn a_token_with_a_genuine_tail_but_other_claims_misses() {
-        let mut cache = PassCache::new([7; 32]);
+        let mut cache: PassCache = PassCache::new([7; 32]);
         let genuine = b"p1.k1.claims-of-visitor-1.0123456789abcdefghij".to_vec();
         let mut forged = genuine.clone();
         forged[6..14].copy_from_slice(b"CLAIMS-O");
@@ -270,7 +271,7 @@ mod tests {
         let claims = Claims::new("concert", "vis-1", 1_000, 2_000);
         let token = keys.mint(TokenKind::Pass, &claims).unwrap();
         let validity = Validity::at(1_500, 0);
-        let mut cache = PassCache::new([7; 32]);
+        let mut cache: PassCache = PassCache::new([7; 32]);
         let verify = |cache: &mut PassCache, derive: &dyn Fn(&str) -> u64| {
             cache.verify(&keys, token.as_bytes(), validity, "concert", derive)
         };
@@ -295,7 +296,7 @@ mod tests {
 
     #[test]
     fn a_flood_of_distinct_passes_stays_bounded_and_keeps_a_pass_in_use() {
-        let mut cache = PassCache::new([7; 32]);
+        let mut cache: PassCache = PassCache::new([7; 32]);
         cache.insert(b"in-use".to_vec(), claims(0));
         for i in 0..10 * GENERATION as u64 {
             cache.insert(format!("flood-{i}").into_bytes(), claims(i));
