@@ -278,8 +278,9 @@ impl Engine {
                 return outcome;
             }
         };
-        // The session is what the request's outcome carried; its pass is checked again
-        // (a cache hit, no HMAC) so that a runtime can hand it back through JSON.
+        // The session is what the request's outcome carried; its pass is verified again
+        // (one HMAC, only for a response that carries the header) so that a runtime may
+        // hand it back through JSON without being trusted with it.
         let now = now_ms / 1000;
         let wire = &self.config().wire;
         let validity = Validity::at(now, wire.clock_skew_seconds);

@@ -158,20 +158,8 @@ fn forward(
             }
         }
     }
-    let fields = Fields::from_list(&headers).map_err(|e| format!("request headers: {e:?}"))?;
     let method = request.method();
-    let outgoing = OutgoingRequest::new(fields);
-    let scheme = if origin.https {
-        Scheme::Https
-    } else {
-        Scheme::Http
-    };
-    outgoing
-        .set_method(&method)
-        .and_then(|()| outgoing.set_scheme(Some(&scheme)))
-        .and_then(|()| outgoing.set_authority(Some(&origin.authority)))
-        .and_then(|()| outgoing.set_path_with_query(Some(path)))
-        .map_err(|()| "request line refused".to_owned())?;
+    let outgoing = outgoing_request(&headers, &method, origin, path)?;
     let body = outgoing.body().map_err(|()| "request body".to_owned())?;
     let future = outgoing_handler::handle(outgoing, None).map_err(|e| format!("{e:?}"))?;
     if !matches!(method, Method::Get | Method::Head) {
@@ -186,6 +174,29 @@ fn forward(
         Some(Ok(Err(e))) => Err(format!("{e:?}")),
         _ => Err("no response".to_owned()),
     }
+}
+
+/// A request to `origin` with `headers`, `method` and `path` (and query).
+fn outgoing_request(
+    headers: &[(String, Vec<u8>)],
+    method: &Method,
+    origin: &Origin,
+    path: &str,
+) -> Result<OutgoingRequest, String> {
+    let fields = Fields::from_list(headers).map_err(|e| format!("request headers: {e:?}"))?;
+    let outgoing = OutgoingRequest::new(fields);
+    let scheme = if origin.https {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    };
+    outgoing
+        .set_method(method)
+        .and_then(|()| outgoing.set_scheme(Some(&scheme)))
+        .and_then(|()| outgoing.set_authority(Some(&origin.authority)))
+        .and_then(|()| outgoing.set_path_with_query(Some(path)))
+        .map_err(|()| "request line refused".to_owned())?;
+    Ok(outgoing)
 }
 
 /// Copies the origin's answer to the client, with the core's changes to its headers (a
@@ -256,19 +267,7 @@ fn send_report(report: &Report, queue_origin: &Origin) {
 /// status.
 fn post(origin: &Origin, path: &str, body: &[u8], timeout_ms: u32) -> Result<u16, String> {
     let headers = [("content-type".to_owned(), b"application/json".to_vec())];
-    let fields = Fields::from_list(&headers).map_err(|e| format!("{e:?}"))?;
-    let outgoing = OutgoingRequest::new(fields);
-    let scheme = if origin.https {
-        Scheme::Https
-    } else {
-        Scheme::Http
-    };
-    outgoing
-        .set_method(&Method::Post)
-        .and_then(|()| outgoing.set_scheme(Some(&scheme)))
-        .and_then(|()| outgoing.set_authority(Some(&origin.authority)))
-        .and_then(|()| outgoing.set_path_with_query(Some(path)))
-        .map_err(|()| "request line refused".to_owned())?;
+    let outgoing = outgoing_request(&headers, &Method::Post, origin, path)?;
     let options = wasi::http::types::RequestOptions::new();
     let nanos = u64::from(timeout_ms) * 1_000_000;
     let _ = options.set_connect_timeout(Some(nanos));

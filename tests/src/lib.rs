@@ -22,6 +22,7 @@ pub mod proxy_wasm_host;
 pub mod queue_client;
 pub mod redis_nodes;
 pub mod sale;
+pub mod sim_random;
 pub mod upstream;
 pub mod workerd;
 pub mod wrk;

@@ -285,19 +285,22 @@ fn an_empty_host_is_refused_on_the_other_runtimes() {
     assert!(seen.is_empty(), "{seen:?}");
 }
 
+/// The demo event's stats, from origin-queue's admin API.
+fn demo_stats(stack: &Stack) -> Value {
+    stack
+        .admin("GET", "/v1/admin/events/demo/stats", &json!({}))
+        .json()
+}
+
 /// The demo event's configuration and the places its sessions and grants hold now.
 fn demo_config_and_held(stack: &Stack) -> (Value, u64) {
-    let stats = stack
-        .admin("GET", "/v1/admin/events/demo/stats", &json!({}))
-        .json();
+    let stats = demo_stats(stack);
     let held = stats["active"].as_u64().unwrap() + stats["granted"].as_u64().unwrap();
     (stats["config"].clone(), held)
 }
 
 fn sessions_ended_by_backend(stack: &Stack) -> u64 {
-    let stats = stack
-        .admin("GET", "/v1/admin/events/demo/stats", &json!({}))
-        .json();
+    let stats = demo_stats(stack);
     stats["sessions_ended"]["backend"]
         .as_u64()
         .expect("sessions_ended")
@@ -576,11 +579,7 @@ fn the_autopilot_slows_admission_when_the_backend_slows_and_can_be_switched_off(
     config["autopilot"] = json!({"target_p95_ms": 100, "min_rate": 1.0, "max_rate": 20.0});
     let put = stack.admin("PUT", "/v1/admin/events/demo", &config);
     assert_eq!(put.status, 200, "{}", String::from_utf8_lossy(&put.body));
-    let stats = || {
-        stack
-            .admin("GET", "/v1/admin/events/demo/stats", &json!({}))
-            .json()
-    };
+    let stats = || demo_stats(stack);
     assert!(stats()["autopilot"].is_object(), "{}", stats());
 
     // The backend takes 20 requests/s; admitted visitors send it 40.

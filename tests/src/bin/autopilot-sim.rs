@@ -22,6 +22,7 @@ use std::collections::VecDeque;
 
 use origin_queue::autopilot::law::{self, Reading, Signal, State};
 use origin_queue::store::AutopilotConfig;
+use wr_tests::sim_random::SimRandom;
 
 /// Simulation step, seconds.
 const DT: f64 = 0.1;
@@ -44,18 +45,6 @@ fn capacity_at(t: f64) -> f64 {
 /// The visitors/s that keep the backend at the target at capacity `c`: load 80 % of c.
 fn best_rate_for(c: f64) -> f64 {
     0.8 * c / REQUESTS_PER_VISITOR
-}
-
-/// A small deterministic generator (xorshift64*), for the measurement noise.
-struct Noise(u64);
-
-impl Noise {
-    fn next(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 /// How the rate is chosen.
@@ -90,7 +79,7 @@ fn simulate(policy: Policy) -> Run {
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
         .unwrap_or(0x9e37_79b9_7f4a_7c15);
-    let mut noise = Noise(seed.max(1));
+    let mut noise = SimRandom::new(seed);
     // Admissions in each step of the last SPREAD_SECS.
     let window = (SPREAD_SECS / DT) as usize;
     let mut recent: VecDeque<f64> = VecDeque::from(vec![0.0; window]);
@@ -132,7 +121,7 @@ fn simulate(policy: Policy) -> Run {
         let step_ms = (t * 1000.0).round() as u64;
         if step_ms % 2_000 == 0 && i > 0 {
             let (sum, errs, n, requests) = p95_sum;
-            let jitter = 1.0 + (noise.next() - 0.5) * 0.1;
+            let jitter = 1.0 + (noise.uniform() - 0.5) * 0.1;
             let reading = Reading::Fresh(Signal {
                 p95_ms: sum / n as f64 * jitter,
                 error_share: errs / n as f64,

@@ -16,6 +16,8 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use wr_tests::sim_random::SimRandom;
+
 const VISITORS: usize = 100_000;
 const SEATS: u64 = 10_000;
 const MAX_ACTIVE: usize = 2_000;
@@ -24,25 +26,6 @@ const SESSION_SECS: f64 = 600.0;
 const MEDIAN_CHECKOUT_SECS: f64 = 90.0;
 const SIGMA: f64 = 0.6;
 const BUY_SHARE: f64 = 0.7;
-
-/// xorshift64*: deterministic uniform numbers in [0, 1).
-struct Random(u64);
-
-impl Random {
-    fn uniform(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// A standard normal draw (Box–Muller).
-    fn normal(&mut self) -> f64 {
-        let u = self.uniform().max(1e-12);
-        let v = self.uniform();
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-}
 
 /// What happens at a time (ms, for ordering).
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
@@ -61,7 +44,7 @@ struct Outcome {
 }
 
 fn run(session_ends: bool) -> Outcome {
-    let mut random = Random(0x5eed_1234_abcd_9876);
+    let mut random = SimRandom::new(0x5eed_1234_abcd_9876);
     let mut events: BinaryHeap<Reverse<(u64, Happening)>> = BinaryHeap::new();
     let (mut active, mut next, mut sold) = (0usize, 0usize, 0u64);
     let (mut shopping_secs, mut held_secs) = (0.0, 0.0);
