@@ -852,6 +852,9 @@ fn session_end_reports_are_authenticated_by_their_pass_and_count_once() {
             "SESSION_NOT_ACTIVE",
         ),
         ("{\"pass\":".to_owned(), 400, "BAD_JSON"),
+        (String::new(), 400, "BAD_JSON"),
+        (format!("{{\"pass\":\"{}\"}}", "A".repeat(20_000)), 413, "BODY_TOO_LARGE"),
+        (json!({"pass": "p1.".repeat(200)}).to_string(), 403, "PASS_INVALID"),
         (json!({"pass": pass, "more": 1}).to_string(), 400, "BAD_JSON"),
     ];
     for (body, code, name) in refusals {

@@ -41,6 +41,26 @@ pub async fn gate_polls(State(state): State<AppState>, request: Request, next: N
     gate(&state, &state.gates.poll_cap, "poll", missed, request, next).await
 }
 
+/// What a report from an edge or a backend passes before its handler (the session-end
+/// route): the wire-settings check and the whole body first, as every public call;
+/// no in-flight cap and no per-client limit, since one edge or backend reports for
+/// many visitors from one address (the handler limits per visitor).
+pub async fn gate_reports(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match checked_whole(&state, request).await {
+        Ok(request) => next.run(request).await,
+        Err(refusal) => refusal,
+    }
+}
+
+/// Steps 0 and 1 of every public call (see [`gate`]): an edge that forwarded it agrees
+/// with us on the wire settings, and its whole body has arrived.
+async fn checked_whole(state: &AppState, request: Request) -> Result<Request, Response> {
+    if let Err(mismatch) = super::edge_check::check_edge(&state.tickets.wire, request.headers()) {
+        return Err(mismatch.into_response());
+    }
+    super::body_first::read_whole(MAX_BODY, request).await
+}
+
 /// What a public call passes before its handler, in this order (one middleware, as
 /// each layer costs a boxed future per request on the hottest route):
 /// 0. an edge that forwarded it must agree with us on the wire settings (see
@@ -57,10 +77,7 @@ async fn gate(
     request: Request,
     next: Next,
 ) -> Response {
-    if let Err(mismatch) = super::edge_check::check_edge(&state.tickets.wire, request.headers()) {
-        return mismatch.into_response();
-    }
-    let request = match super::body_first::read_whole(MAX_BODY, request).await {
+    let request = match checked_whole(state, request).await {
         Ok(request) => request,
         Err(refusal) => return refusal,
     };

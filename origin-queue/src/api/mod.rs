@@ -163,15 +163,21 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             gate::gate_polls,
         ));
-    let page = format!("{}{{event}}", wire::WAITING_ROOM_PREFIX);
-    Router::new()
-        .merge(joins)
-        .merge(polls)
-        .route(&page, get(page::waiting_room))
+    let reports = Router::new()
         .route(
             &event_route(&format!("/{}", wire::SESSION_END_ROUTE)),
             post(session_end::end_session),
         )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            gate::gate_reports,
+        ));
+    let page = format!("{}{{event}}", wire::WAITING_ROOM_PREFIX);
+    Router::new()
+        .merge(joins)
+        .merge(polls)
+        .merge(reports)
+        .route(&page, get(page::waiting_room))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::ready))
         .route("/metrics", get(ops::metrics))

@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::json;
@@ -31,10 +30,8 @@ pub async fn end_session(
     State(gates): State<Arc<Gates>>,
     State(metrics): State<Arc<Metrics>>,
     Path(event): Path<String>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> AppResult {
-    super::edge_check::check_edge(&tickets.wire, &headers)?;
     checked_event(&event)?;
     let report: SessionEndReport = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadJson(format!("a session-end report: {e}")))?;
