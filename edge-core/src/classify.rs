@@ -116,7 +116,7 @@ mod tests {
     /// runtime).
     #[test]
     fn every_spelling_gets_its_class() {
-        let config = crate::conformance::config().to_string();
+        let config = crate::conformance::config_at(1_800_000_000).to_string();
         let c = Config::from_json(config.as_bytes()).unwrap();
         let paths = crate::conformance::paths();
         assert!(paths.len() >= 40);

@@ -19,6 +19,11 @@ const MAX_PREFIXES: usize = 256;
 const MAX_SLOTS: u32 = 1 << 20;
 /// Largest `rate_limit_lease`.
 const MAX_LEASE: u32 = 1_000;
+/// The earliest cut an event may name (2020-01-01): an earlier one is a typo (a time
+/// in milliseconds is refused by the upper bound).
+const EARLIEST_CUT: u64 = 1_577_836_800;
+/// The latest (2100-01-01).
+const LATEST_CUT: u64 = 4_102_444_800;
 /// Smallest `max_request_header_bytes`: a browser's ordinary request (a few cookies, its
 /// `user-agent`, `accept-*` and `sec-*` headers) must pass.
 const MIN_REQUEST_HEADER_BYTES: usize = 8 * 1024;
@@ -41,6 +46,8 @@ struct RawEvent {
     protected_prefixes: Vec<String>,
     #[serde(default)]
     case_sensitive: bool,
+    #[serde(default)]
+    not_before: Option<u64>,
 }
 
 /// One event's protected paths.
@@ -50,6 +57,9 @@ pub struct EventConfig {
     pub id: String,
     /// Path prefixes that need a valid pass for this event.
     pub protected_prefixes: Vec<ProtectedPrefix>,
+    /// The event's cut (unix seconds; 0: none): a pass issued before it is refused as
+    /// revoked ([`wr_pass::Rejection::Revoked`]).
+    pub not_before: u64,
 }
 
 fn default_visitor_header() -> String {
@@ -300,6 +310,7 @@ impl Config {
                             .map(|p| ProtectedPrefix::new(p, event.case_sensitive))
                             .collect(),
                         id: event.id,
+                        not_before: event.not_before.unwrap_or(0),
                     })
                     .collect(),
                 wire_header: wire.to_header(),
@@ -321,6 +332,30 @@ impl Config {
             }),
             _ => Err(problems),
         }
+    }
+
+    /// The events whose cut is later than `now` (unix seconds) beyond the clock-skew
+    /// leeway, one line each: such a cut refuses every pass, those origin-queue issues
+    /// now included. Runtimes that know the time when they load a configuration refuse
+    /// it for these (origin-queue never sets a cut in the future).
+    pub fn cuts_in_future(&self, now: u64) -> Vec<String> {
+        self.events
+            .iter()
+            .filter(|e| e.not_before > now.saturating_add(self.wire.clock_skew_seconds))
+            .map(|e| {
+                format!(
+                    "events: {:?}: not_before {} is {} s in the future: it would refuse every pass, new ones too",
+                    e.id,
+                    e.not_before,
+                    e.not_before - now
+                )
+            })
+            .collect()
+    }
+
+    /// The event `id`'s configuration.
+    pub fn event(&self, id: &str) -> Option<&EventConfig> {
+        self.events.iter().find(|e| e.id == id)
     }
 
     /// The waiting-room page for an event.
@@ -360,6 +395,13 @@ fn check_events(events: &[RawEvent], problems: &mut Vec<String>) {
         }
         if events[..i].iter().any(|e| e.id == event.id) {
             problems.push(format!("events[{i}].id: {:?} is listed twice", event.id));
+        }
+        if let Some(cut) = event.not_before {
+            if !(EARLIEST_CUT..LATEST_CUT).contains(&cut) {
+                problems.push(format!(
+                    "events[{i}].not_before: {cut} is not a time in unix seconds between {EARLIEST_CUT} (2020) and {LATEST_CUT} (2100)"
+                ));
+            }
         }
         if event.protected_prefixes.is_empty() {
             problems.push(format!(

@@ -28,9 +28,31 @@ pub struct Case {
     pub expect: Value,
 }
 
-/// The configuration of the vectors (the edge filter's JSON).
-pub fn config() -> Value {
-    vectors()["config"].clone()
+/// The configuration of the vectors (the edge filter's JSON) for a clock at `now_secs`
+/// (unix seconds): every `"{now:N}"` in it is the number `now_secs + N` (an event's
+/// cut is a time, and the vectors' tokens are minted for the runner's clock).
+pub fn config_at(now_secs: u64) -> Value {
+    with_times(&vectors()["config"], now_secs)
+}
+
+fn with_times(value: &Value, now_secs: u64) -> Value {
+    match value {
+        Value::String(s) => s
+            .strip_prefix("{now:")
+            .and_then(|rest| rest.strip_suffix('}'))
+            .and_then(|offset| offset.parse::<i64>().ok())
+            .map_or_else(
+                || value.clone(),
+                |offset| Value::from(now_secs.saturating_add_signed(offset)),
+            ),
+        Value::Array(items) => items.iter().map(|v| with_times(v, now_secs)).collect(),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), with_times(v, now_secs)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 /// The path table: (path, class, why).
@@ -106,7 +128,7 @@ pub fn rendered_json(now_secs: u64) -> Value {
         .into_iter()
         .map(|(path, class, why)| json!({"path": path, "class": class, "why": why}))
         .collect();
-    json!({"now_ms": now_secs * 1000, "config": config(), "paths": paths, "cases": cases})
+    json!({"now_ms": now_secs * 1000, "config": config_at(now_secs), "paths": paths, "cases": cases})
 }
 
 /// The expectation of a path class under the vectors' configuration, for a request with
@@ -384,7 +406,7 @@ mod tests {
     const NOW_SECS: u64 = 1_800_000_000;
 
     fn engine() -> Engine {
-        Engine::new(Config::from_json(config().to_string().as_bytes()).unwrap())
+        Engine::new(Config::from_json(config_at(NOW_SECS).to_string().as_bytes()).unwrap())
     }
 
     /// Sends one request as a runner would: `:path` first, then the headers.

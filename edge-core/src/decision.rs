@@ -5,12 +5,12 @@
 
 use std::sync::Mutex;
 
-use wr_pass::wire::{EVENTS_PREFIX, SESSION_ENDED_QUERY, WAITING_ROOM_PREFIX};
+use wr_pass::wire::{EVENTS_PREFIX, PASS_REVOKED_QUERY, SESSION_ENDED_QUERY, WAITING_ROOM_PREFIX};
 use wr_pass::{Rejection, TokenKind, Validity};
 
 use crate::classify::{classify, PathClass};
 use crate::client::client_key;
-use crate::config::Config;
+use crate::config::{Config, EventConfig};
 use crate::cookies;
 use crate::ended::EndedSessions;
 use crate::metrics::{Counter, Counters};
@@ -190,7 +190,7 @@ impl Engine {
             }
             return self.to_queue(request, now_ms, store);
         };
-        match self.verify_pass(request, &event.id, now_ms / 1000) {
+        match self.verify_pass(request, event, now_ms / 1000) {
             Ok((admitted, _)) if self.session_has_ended(store, &admitted, now_ms) => {
                 self.session_ended(request, path, &event.id)
             }
@@ -278,12 +278,14 @@ impl Engine {
     fn verify_pass<'r>(
         &self,
         request: &Request<'r>,
-        event: &str,
+        event: &EventConfig,
         now: u64,
     ) -> Result<(Admitted<Fingerprints>, &'r [u8]), Option<Rejection>> {
         let wire = &self.config.wire;
         let validity = Validity::at(now, wire.clock_skew_seconds)
-            .with_max_lifetime(wire.max_pass_lifetime_seconds);
+            .with_max_lifetime(wire.max_pass_lifetime_seconds)
+            .with_not_before(event.not_before);
+        let event = event.id.as_str();
         let mut first_failure = None;
         let fingerprint = |visitor: &str| Fingerprints {
             limiter: self
@@ -354,8 +356,13 @@ impl Engine {
         let (counter, code, message) = describe(reason);
         let waiting_room = self.config.waiting_room_for(event);
         if request.wants_html() {
+            // A revoked pass: the page says so, and joins the line again by itself.
+            let page = match reason {
+                Some(Rejection::Revoked) => format!("{waiting_room}?{PASS_REVOKED_QUERY}"),
+                _ => waiting_room,
+            };
             return Decision {
-                action: Action::Reply(redirect(&waiting_room, path)),
+                action: Action::Reply(redirect(&page, path)),
                 counters: Counters::from_slice(&[counter, Counter::Redirected]),
             };
         }
@@ -395,6 +402,11 @@ fn describe(reason: Option<Rejection>) -> (Counter, &'static str, &'static str) 
             "The admission pass is for another event.",
         ),
         Some(Rejection::LifetimeTooLong) => (Counter::PassLifetimeTooLong, "PASS_INVALID", INVALID),
+        Some(Rejection::Revoked) => (
+            Counter::PassRevoked,
+            "PASS_REVOKED",
+            "The admission pass was revoked: join the waiting room again.",
+        ),
     }
 }
 

@@ -74,11 +74,13 @@ pub enum Counter {
     SessionEndReportFailed,
     /// A session-end report dropped unsent: too many were on their way already.
     SessionEndReportDropped,
+    /// Pass refused: issued before the event's cut (`not_before`), revoked.
+    PassRevoked,
 }
 
 impl Counter {
     /// Every counter, for definition at configure time.
-    pub const ALL: [Counter; 32] = [
+    pub const ALL: [Counter; 33] = [
         Counter::Admitted,
         Counter::Redirected,
         Counter::Denied,
@@ -111,6 +113,7 @@ impl Counter {
         Counter::SessionEndReported,
         Counter::SessionEndReportFailed,
         Counter::SessionEndReportDropped,
+        Counter::PassRevoked,
     ];
 
     /// The stat name.
@@ -148,6 +151,7 @@ impl Counter {
             Counter::SessionEndReported => "wr_edge_session_end_reported",
             Counter::SessionEndReportFailed => "wr_edge_session_end_report_failed",
             Counter::SessionEndReportDropped => "wr_edge_session_end_report_dropped",
+            Counter::PassRevoked => "wr_edge_pass_revoked",
         }
     }
 
@@ -166,6 +170,7 @@ impl Counter {
             Counter::PassNotYetValid => R::NotYetValid,
             Counter::PassWrongEvent => R::WrongEvent,
             Counter::PassLifetimeTooLong => R::LifetimeTooLong,
+            Counter::PassRevoked => R::Revoked,
             _ => return None,
         };
         Some(reason.as_str())
@@ -184,9 +189,17 @@ pub type Counters = smallvec::SmallVec<[Counter; 3]>;
 /// Counts not yet handed to the host: a runtime whose host calls cost something adds a
 /// request's counters here and hands the totals over now and then (the proxy-wasm
 /// filter: on every tick), so a request makes no metric call.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Tally {
     counts: [u64; Counter::ALL.len()],
+}
+
+impl Default for Tally {
+    fn default() -> Tally {
+        Tally {
+            counts: [0; Counter::ALL.len()],
+        }
+    }
 }
 
 impl Tally {

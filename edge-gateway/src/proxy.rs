@@ -1,5 +1,6 @@
 //! The wasi:http glue: read the request, decide with the core, answer or forward.
 
+use crate::settings::now_ms;
 use std::sync::OnceLock;
 
 use wasi::http::outgoing_handler;
@@ -128,13 +129,6 @@ impl wasi::exports::http::incoming_handler::Guest for Gateway {
             }
         }
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0) // without a clock every pass looks expired: fail closed
 }
 
 /// Sends the request on with the core's header changes and its body.

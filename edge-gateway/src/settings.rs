@@ -61,6 +61,12 @@ impl Settings {
             Config::from_json(config.to_string().as_bytes())
                 .map_err(|p| problems.extend(p))
                 .ok()
+                .filter(|config| {
+                    // A cut later than the clock would refuse every pass, new ones too.
+                    let future = config.cuts_in_future(now_ms() / 1000);
+                    problems.extend(future.iter().cloned());
+                    future.is_empty()
+                })
         } else {
             None
         };
@@ -181,4 +187,13 @@ mod tests {
         assert_eq!(parse_origin("http://"), None);
         assert_eq!(parse_origin("shop.example"), None);
     }
+}
+
+/// Unix milliseconds by the host's clock (0 without one: every pass then looks expired,
+/// failing closed).
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }

@@ -75,7 +75,8 @@ export function init(module: WebAssembly.Module | BufferSource): void;
 
 /** The waiting room's edge for one isolate. */
 export class Edge {
-  constructor(config: object | string);
+  /** Throws if the configuration has problems, among them a cut (`not_before`) later than `nowMs`. */
+  constructor(config: object | string, nowMs?: number);
   decide(request: EdgeRequest, nowMs?: number): Outcome;
   respond(session: Session | null | undefined, headers: [string, string][], nowMs?: number): ResponseOutcome;
   handle(request: Request, options: HandleOptions): Promise<Response>;
@@ -85,3 +86,5 @@ export class Edge {
 
 /** The Response of a reply outcome. */
 export function toResponse(outcome: Outcome): Response;
+
+export { solveChallenge, workOf } from './pow.js';

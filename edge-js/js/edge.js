@@ -3,6 +3,8 @@
 // `Request` into the core's input and applies its outcome. See ../README.md.
 import { initSync, WaitingRoomEdge } from '../pkg/wr_edge_js.js';
 
+export { solveChallenge, workOf } from './pow.js';
+
 let initialised = false;
 
 /** Loads the core from a compiled `WebAssembly.Module` (workerd imports the `.wasm`
@@ -18,10 +20,16 @@ export function init(module) {
  * own rate-limit state. */
 export class Edge {
   /** `config`: the edge configuration (object or JSON text), as for the Envoy filter.
-   * Throws an Error listing every problem. */
-  constructor(config) {
+   * Throws an Error listing every problem, among them an event's cut (`not_before`)
+   * later than `nowMs` (it would refuse every pass, new ones too). */
+  constructor(config, nowMs = Date.now()) {
     if (!initialised) throw new Error('wr-edge: call init(module) before new Edge()');
     this.core = new WaitingRoomEdge(typeof config === 'string' ? config : JSON.stringify(config));
+    const problems = this.core.problemsAt(nowMs);
+    if (problems.length > 0) {
+      this.core.free();
+      throw new Error('wr-edge configuration rejected: ' + problems.join('; '));
+    }
   }
 
   /** Decides for `{ path, headers: [[name, value], ...], source }` at `nowMs`.

@@ -58,6 +58,16 @@ impl WaitingRoomEdge {
         })
     }
 
+    /// The configuration's problems at `now_ms` (unix milliseconds), one line each: an
+    /// event's cut (`not_before`) later than that refuses every pass, new ones too.
+    /// Empty: none. The Worker calls it with its clock when it loads a configuration.
+    #[wasm_bindgen(js_name = problemsAt)]
+    pub fn problems_at(&self, now_ms: f64) -> Vec<String> {
+        self.engine
+            .config()
+            .cuts_in_future((now_ms / 1000.0) as u64)
+    }
+
     /// Decides what happens to a request (`{"path", "headers": [[name, value], …],
     /// "source"}` as JSON) at `now_ms` (unix milliseconds), and returns the outcome as
     /// JSON. Input that is not such JSON gets a 503 reply: fail closed.

@@ -5,7 +5,7 @@ import { Edge } from '../js/edge.js';
 
 export function runCases(suite) {
   return suite.cases.map((c) => {
-    const edge = new Edge(suite.config);
+    const edge = new Edge(suite.config, suite.now_ms);
     let outcome = null;
     for (const source of c.sources) {
       outcome = edge.decide({ path: c.path, headers: c.headers, source }, suite.now_ms);

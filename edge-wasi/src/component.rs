@@ -162,6 +162,7 @@ fn rejection_to_wit(name: &str) -> Option<Rejection> {
         "not_yet_valid" => Rejection::NotYetValid,
         "wrong_event" => Rejection::WrongEvent,
         "lifetime_too_long" => Rejection::LifetimeTooLong,
+        "revoked" => Rejection::Revoked,
         "session_ended" => Rejection::SessionEnded,
         _ => return None,
     })

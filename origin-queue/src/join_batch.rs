@@ -4,7 +4,7 @@
 use crate::clock::now_ms;
 use crate::eta::Observed;
 use crate::per_event_batch::{Answers, Batcher};
-use crate::store::{Joined, Store, StoreError};
+use crate::store::{Guard, JoinRequest, Joined, Store, StoreError};
 
 /// What a join found or did.
 #[derive(Debug)]
@@ -15,11 +15,13 @@ pub struct Placed {
     pub waiting: u64,
     /// The ETA inputs.
     pub observed: Observed,
+    /// What the event asks of joins and passes now.
+    pub guard: Guard,
 }
 
 /// The front of the join batches; cheap to share.
 pub struct JoinBatcher {
-    batches: Batcher<String, Placed>,
+    batches: Batcher<JoinRequest, Placed>,
     store: Store,
 }
 
@@ -32,10 +34,10 @@ impl JoinBatcher {
         }
     }
 
-    /// Joins `visitor` to `event`'s line, or finds its place. A new place is answered
+    /// Joins a visitor to `event`'s line, or finds its place. A new place is answered
     /// only once the configured replicas hold it (see `Store::confirm_placed`).
-    pub async fn join(&self, event: &str, visitor: &str) -> Result<Placed, StoreError> {
-        let placed = self.batches.ask(event, visitor.to_owned()).await?;
+    pub async fn join(&self, event: &str, join: JoinRequest) -> Result<Placed, StoreError> {
+        let placed = self.batches.ask(event, join).await?;
         if let Joined::Waiting {
             new_seq: Some(_), ..
         }
@@ -49,17 +51,18 @@ impl JoinBatcher {
     }
 }
 
-/// One join script call for `visitors` of `event`, in arrival order.
-fn joins(store: Store, event: String, visitors: Vec<String>) -> Answers<Placed> {
+/// One join script call for the `joins` of `event`, in arrival order.
+fn joins(store: Store, event: String, joins: Vec<JoinRequest>) -> Answers<Placed> {
     Box::pin(async move {
-        let asked: Vec<&str> = visitors.iter().map(String::as_str).collect();
+        let asked: Vec<&JoinRequest> = joins.iter().collect();
         let Some(found) = store.joins(&event, &asked, now_ms()).await? else {
             let no_event = |_| Placed {
                 joined: Joined::NoEvent,
                 waiting: 0,
                 observed: Observed::default(),
+                guard: Guard::default(),
             };
-            return Ok(visitors.iter().map(no_event).collect());
+            return Ok(joins.iter().map(no_event).collect());
         };
         Ok(found
             .joined
@@ -68,6 +71,7 @@ fn joins(store: Store, event: String, visitors: Vec<String>) -> Answers<Placed> 
                 joined,
                 waiting: found.waiting,
                 observed: found.observed,
+                guard: found.guard,
             })
             .collect())
     })

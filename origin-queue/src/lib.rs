@@ -23,6 +23,7 @@ pub mod missed_polls;
 pub mod pass_cli;
 pub mod per_event_batch;
 pub mod poll_advice;
+pub mod pow_cli;
 pub mod server;
 pub mod settings;
 pub mod status_batch;

@@ -1,10 +1,10 @@
 //! `origin-queue`: the queue service (`serve`) and the operator's pass tools
-//! (`pass mint`, `pass inspect`).
+//! (`pass mint`, `pass inspect`, `pow solve`).
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use origin_queue::{pass_cli, server, settings};
+use origin_queue::{pass_cli, pow_cli, server, settings};
 
 /// mimalloc instead of glibc malloc: under load glibc's arenas showed up as a fifth of
 /// the service's CPU (allocation, consolidation and arena lock waits), see BENCHMARKS.md.
@@ -32,6 +32,11 @@ enum Command {
         #[command(subcommand)]
         command: pass_cli::PassCommand,
     },
+    /// Solve a join's proof-of-work challenge (the reference solver).
+    Pow {
+        #[command(subcommand)]
+        command: pow_cli::PowCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -39,6 +44,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve => serve(),
         Command::Pass { command } => pass_cli::run(command),
+        Command::Pow { command } => pow_cli::run(command),
     }
 }
 

@@ -3,7 +3,7 @@
 use crate::clock::now_ms;
 use crate::eta::Observed;
 use crate::per_event_batch::{Answers, Batcher};
-use crate::store::{Standing, Store, StoreError};
+use crate::store::{Guard, Standing, Store, StoreError};
 
 /// What a status poll found.
 #[derive(Debug)]
@@ -14,6 +14,8 @@ pub struct Answer {
     pub waiting: u64,
     /// The ETA inputs.
     pub observed: Observed,
+    /// What the event asks of passes now (the cut).
+    pub guard: Guard,
 }
 
 /// The front of the status batches; cheap to share.
@@ -46,6 +48,7 @@ fn statuses(store: Store, event: String, visitors: Vec<String>) -> Answers<Optio
                     standing,
                     waiting: found.waiting,
                     observed: found.observed,
+                    guard: found.guard,
                 })
             })
             .collect())

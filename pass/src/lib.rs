@@ -10,7 +10,8 @@
 //! p1.<key id>.<claims: base64url>.<HMAC-SHA256: base64url>
 //! ```
 //!
-//! * `p1` names the kind and version (`p1` pass, `t1` ticket). It is signed, so a
+//! * `p1` names the kind and version (`p1` pass, `t1` ticket, `c1` a proof-of-work
+//!   challenge, see [`pow`]). It is signed, so a
 //!   ticket can never be presented as a pass.
 //! * the key id selects the secret in the [`KeyRing`], so keys rotate with no downtime;
 //! * the claims are a small binary record (see [`Claims`]), base64url without padding;
@@ -23,6 +24,7 @@
 mod claims;
 mod ids;
 mod keyring;
+pub mod pow;
 mod token;
 pub mod wire;
 

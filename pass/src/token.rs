@@ -23,6 +23,10 @@ pub enum TokenKind {
     Pass,
     /// `wr_ticket`: a visitor's place in an event's line, checked by origin-queue.
     Ticket,
+    /// A proof-of-work puzzle handed out by origin-queue (see [`crate::pow`]): it names
+    /// the event, the visitor the place will belong to and the difficulty, so it costs
+    /// no storage until it is solved.
+    Challenge,
 }
 
 impl TokenKind {
@@ -31,6 +35,7 @@ impl TokenKind {
         match self {
             TokenKind::Pass => "p1",
             TokenKind::Ticket => "t1",
+            TokenKind::Challenge => "c1",
         }
     }
 
@@ -38,6 +43,7 @@ impl TokenKind {
         match prefix {
             "p1" => Some(TokenKind::Pass),
             "t1" => Some(TokenKind::Ticket),
+            "c1" => Some(TokenKind::Challenge),
             _ => None,
         }
     }
@@ -63,6 +69,9 @@ pub enum Rejection {
     /// Validly signed, but valid for longer (expiry − issue time) than the verifier
     /// accepts: minted by mistake, or with a leaked key.
     LifetimeTooLong,
+    /// Issued before the event's cut ("not before"): the operator revoked every pass of
+    /// the event issued until then.
+    Revoked,
 }
 
 impl Rejection {
@@ -77,6 +86,7 @@ impl Rejection {
             Rejection::NotYetValid => "not_yet_valid",
             Rejection::WrongEvent => "wrong_event",
             Rejection::LifetimeTooLong => "lifetime_too_long",
+            Rejection::Revoked => "revoked",
         }
     }
 }
@@ -98,6 +108,9 @@ pub struct Validity {
     pub leeway_secs: u64,
     /// Longest accepted lifetime (expiry − issue time), seconds; `u64::MAX` for none.
     pub max_lifetime_secs: u64,
+    /// Unix seconds before which no token was validly issued (the event's cut): a token
+    /// issued earlier is [`Rejection::Revoked`]. 0 for none.
+    pub not_before: u64,
 }
 
 impl Validity {
@@ -107,7 +120,13 @@ impl Validity {
             now,
             leeway_secs,
             max_lifetime_secs: u64::MAX,
+            not_before: 0,
         }
+    }
+
+    /// The same, refusing tokens issued before `not_before` (unix seconds; 0: none).
+    pub fn with_not_before(self, not_before: u64) -> Validity {
+        Validity { not_before, ..self }
     }
 
     /// The same, refusing tokens valid for longer than `max_lifetime_secs`.
@@ -119,7 +138,8 @@ impl Validity {
     }
 
     /// Checks the claims of a token whose signature is known to be good: lifetime,
-    /// validity window and — if given — the event.
+    /// validity window, the cut and — if given — the event. The cut has no leeway: it
+    /// compares two times of the same issuer's clock.
     pub fn check(&self, claims: &Claims, expected_event: Option<&str>) -> Result<(), Rejection> {
         // Claims decode only with expiry after issue; saturating all the same.
         if claims.expires_at.saturating_sub(claims.issued_at) > self.max_lifetime_secs {
@@ -133,6 +153,9 @@ impl Validity {
         }
         if expected_event.is_some_and(|event| event != claims.event) {
             return Err(Rejection::WrongEvent);
+        }
+        if claims.issued_at < self.not_before {
+            return Err(Rejection::Revoked);
         }
         Ok(())
     }

@@ -88,6 +88,14 @@ pub const WAITING_ROOM_PREFIX: &str = "/waiting-room/";
 /// The waiting-room page of an event (`{event}` stands for the event id).
 pub const WAITING_ROOM_PATH: &str = "/waiting-room/{event}";
 
+/// The request header carrying a solved proof-of-work challenge with a join
+/// (`<challenge>:<nonce>`, see [`crate::pow`]).
+pub const POW_HEADER: &str = "x-wr-pow";
+
+/// The query by which the edge sends a visitor whose pass was revoked (issued before
+/// the event's cut) to the event's page.
+pub const PASS_REVOKED_QUERY: &str = "pass=revoked";
+
 /// Default response header by which the backend ends the visitor's session: the edge
 /// removes it from the response, expires the pass cookie, refuses the pass from then on
 /// and tells origin-queue, which frees the session's place.

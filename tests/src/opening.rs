@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use origin_queue::store::{EventConfig, QueueMode, Store};
+use origin_queue::store::{EventConfig, JoinRequest, QueueMode, Store, Work};
 
 /// Entrant `i`'s id: as long as origin-queue's own (22 characters).
 pub fn entrant_id(i: usize) -> String {
@@ -26,6 +26,7 @@ pub fn prequeue_config(prequeue_opens_at: u64, opens_at: u64) -> EventConfig {
         prequeue_opens_at: Some(prequeue_opens_at),
         mode: QueueMode::Fifo,
         autopilot: None,
+        proof_of_work: None,
     }
 }
 
@@ -43,7 +44,14 @@ pub async fn connect(nodes: &[String]) -> Store {
 pub async fn load_entrants(store: &Store, event: &str, n: usize, now_ms: u64) {
     let ids: Vec<String> = (0..n).map(entrant_id).collect();
     for chunk in ids.chunks(1_000) {
-        let asked: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        let requests: Vec<JoinRequest> = chunk
+            .iter()
+            .map(|id| JoinRequest {
+                visitor: id.clone(),
+                work: Work::None,
+            })
+            .collect();
+        let asked: Vec<&JoinRequest> = requests.iter().collect();
         let joins = store
             .joins(event, &asked, now_ms)
             .await

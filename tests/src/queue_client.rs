@@ -64,6 +64,37 @@ pub fn join_response(addr: SocketAddr, event: &str, ticket: Option<&str>) -> Res
     .unwrap()
 }
 
+/// The answer to a join carrying `solution` in the proof-of-work header.
+pub fn join_with_work(addr: SocketAddr, event: &str, solution: &str) -> Response {
+    http::request(
+        addr,
+        "POST",
+        &format!("/v1/events/{event}/join"),
+        &[(wr_pass::wire::POW_HEADER, solution.as_bytes())],
+        b"",
+    )
+    .unwrap()
+}
+
+/// Joins an event that asks for proof of work as a new visitor would: a join without
+/// work for the challenge, the reference solver, the join again. Returns the body and
+/// the ticket.
+pub fn join_solving(addr: SocketAddr, event: &str) -> (Value, String) {
+    let asked = join_response(addr, event, None);
+    assert_eq!(
+        asked.error_code().as_deref(),
+        Some("POW_REQUIRED"),
+        "{:?}",
+        asked.json()
+    );
+    let pow = &asked.json()["error"]["pow"];
+    let difficulty = pow["difficulty"].as_u64().unwrap() as u8;
+    let solution = wr_pass::pow::solve(pow["challenge"].as_str().unwrap(), difficulty);
+    let r = join_with_work(addr, event, &solution);
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    (r.json(), r.header("x-wr-ticket").unwrap().to_owned())
+}
+
 /// A status poll with `ticket`.
 pub fn status(addr: SocketAddr, event: &str, ticket: &str) -> Response {
     http::get(

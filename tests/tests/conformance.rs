@@ -63,7 +63,7 @@ fn all_cases(now_secs: u64) -> Vec<Case> {
 #[test]
 fn the_proxy_wasm_build_under_wasmtime_conforms() {
     let module = FilterModule::load(&filter_wasm()).unwrap();
-    let config = conformance::config().to_string();
+    let config = conformance::config_at(NOW_SECS).to_string();
     conforms(
         "proxy-wasm under wasmtime",
         &all_cases(NOW_SECS),
@@ -129,7 +129,7 @@ fn js_suite(cases: &[Case]) -> Value {
             json!({"path": case.path, "headers": case.headers, "sources": sources})
         })
         .collect();
-    json!({"now_ms": NOW_SECS * 1000, "config": conformance::config(), "cases": cases})
+    json!({"now_ms": NOW_SECS * 1000, "config": conformance::config_at(NOW_SECS), "cases": cases})
 }
 
 /// Judges the outcomes a JavaScript runner printed (a JSON array, one per case).
@@ -213,7 +213,7 @@ fn the_proxy_wasm_build_in_real_envoy_conforms() {
     let backend = Upstream::start();
     let queue = Upstream::start();
     let wasm = filter_wasm();
-    let config = conformance::config().to_string();
+    let config = conformance::config_at(now()).to_string();
     let topology = Topology {
         wasm: &wasm,
         filter_config: &config,
@@ -361,6 +361,7 @@ fn decision_json(decision: &components::Decision) -> Value {
                 Rejection::WrongEvent => "wrong_event",
                 Rejection::LifetimeTooLong => "lifetime_too_long",
                 Rejection::SessionEnded => "session_ended",
+                Rejection::Revoked => "revoked",
             });
             json!({"action": "reply", "status": r.status, "headers": r.headers,
                 "body": r.body, "rejection": rejection})
@@ -374,7 +375,7 @@ fn decision_json(decision: &components::Decision) -> Value {
 #[test]
 fn the_component_of_the_wit_world_under_wasmtime_conforms() {
     let module = DeciderModule::load().unwrap();
-    let config = conformance::config().to_string();
+    let config = conformance::config_at(NOW_SECS).to_string();
     conforms(
         "WIT component (decider)",
         &all_cases(NOW_SECS),
@@ -448,7 +449,7 @@ fn the_component_ends_a_session_on_the_backend_s_word() {
 #[test]
 fn the_component_refuses_a_broken_configuration_with_every_problem() {
     let module = DeciderModule::load().unwrap();
-    let mut config = conformance::config();
+    let mut config = conformance::config_at(NOW_SECS);
     config["events"][0]["id"] = json!("");
     config["client_rate_limit"]["burst"] = json!(0);
     let problems = module
@@ -471,7 +472,10 @@ fn the_wasi_http_gateway_component_conforms() {
     let backend = Upstream::start();
     let queue = Upstream::start();
     let env = [
-        ("WR_EDGE_CONFIG", conformance::config().to_string()),
+        (
+            "WR_EDGE_CONFIG",
+            conformance::config_at(NOW_SECS).to_string(),
+        ),
         ("WR_ORIGIN", format!("http://{}", backend.addr)),
         ("WR_QUEUE_ORIGIN", format!("http://{}", queue.addr)),
         ("WR_CLIENT_ADDRESS_HEADER", "x-test-client".to_owned()),

@@ -214,7 +214,7 @@ fn identity_headers_spelled_with_underscores_never_reach_any_upstream() {
 /// upstream, and what it must leave alone does reach its upstream.
 #[test]
 fn no_spelling_of_a_protected_path_reaches_the_backend_without_a_pass() {
-    let mut config = wr_edge_core::conformance::config();
+    let mut config = wr_edge_core::conformance::config_at(wr_tests::fixtures::now());
     config["client_rate_limit"] = json!(null);
     let backend = Upstream::start();
     let queue = Upstream::start();

@@ -14,7 +14,7 @@ use wr_tests::fixtures::{keys, now, wait_until};
 use wr_tests::http::{self, Response};
 use wr_tests::in_process::InProcessQueue;
 use wr_tests::processes::{redis_cluster, ADMIN_TOKEN};
-use wr_tests::queue_client::{admin, configure, join, status};
+use wr_tests::queue_client::{self, admin, configure, join, status};
 use wr_tests::redis_nodes;
 
 fn queue() -> InProcessQueue {
@@ -888,4 +888,430 @@ fn session_end_reports_are_authenticated_by_their_pass_and_count_once() {
         "expired",
         "an ended session hands out no new pass"
     );
+}
+
+/// The names of `event`'s keys, on whichever master holds them.
+fn event_keys(event: &str) -> Vec<String> {
+    let pattern = format!("{{wr:{event}}}*");
+    redis_cluster()
+        .iter()
+        .map(|node| node.rsplit(':').next().unwrap().to_owned())
+        .filter(|port| redis_nodes::redis_cli(port, &["ROLE"]).starts_with("master"))
+        .flat_map(|port| {
+            redis_nodes::redis_cli(&port, &["--scan", "--pattern", &pattern])
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// An event that asks for proof of work answers a join without it with a challenge in
+/// the documented form, and writes nothing: a flood of such joins leaves Redis as it
+/// was and nobody in line.
+#[test]
+fn a_join_without_work_gets_a_challenge_and_costs_no_write() {
+    let q = queue();
+    let event = "t-pow-ask";
+    configure(q.addr, event, json!({"proof_of_work": {"difficulty": 8}}));
+    let asked = queue_client::join_response(q.addr, event, None);
+    assert_eq!(
+        (asked.status, asked.error_code().as_deref()),
+        (403, Some("POW_REQUIRED"))
+    );
+    let pow = &asked.json()["error"]["pow"];
+    assert_eq!(pow["difficulty"], 8);
+    assert_eq!(pow["algorithm"], "sha256-leading-zero-bits");
+    assert_eq!(pow["header"], "x-wr-pow");
+    assert!(pow["expires_at"].as_u64().unwrap() > now() + 500, "{pow}");
+    assert!(pow["challenge"].as_str().unwrap().starts_with("c1."));
+    assert!(
+        asked.header("set-cookie").is_none(),
+        "no ticket without a place"
+    );
+    thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..50 {
+                    let r = queue_client::join_response(q.addr, event, None);
+                    assert_eq!(r.error_code().as_deref(), Some("POW_REQUIRED"));
+                }
+            });
+        }
+    });
+    // The configuration, the draw record and what the admission step keeps by itself
+    // (its figures, the poll ring's epochs: a write per epoch, not per join) only: no
+    // line, no arrival counter, no poll marks, no record of a challenge.
+    let written: Vec<String> = event_keys(event)
+        .into_iter()
+        .filter(|k| {
+            !k.ends_with(":cfg")
+                && !k.ends_with(":draw")
+                && !k.ends_with(":stats")
+                && !k.ends_with(":seenx")
+        })
+        .collect();
+    assert!(
+        written.is_empty(),
+        "a challenge wrote to Redis: {written:?}"
+    );
+    let stats = admin(
+        q.addr,
+        "GET",
+        &format!("/v1/admin/events/{event}/stats"),
+        &json!({}),
+    )
+    .json();
+    assert_eq!(
+        (stats["waiting"].as_u64(), stats["pow_difficulty"].as_u64()),
+        (Some(0), Some(8))
+    );
+}
+
+/// A solved challenge takes one place, for the visitor it was handed to; sent again it
+/// finds that place, never a second one, and once the place is gone it is refused.
+#[test]
+fn a_solution_takes_one_place_once() {
+    let q = queue();
+    let event = "t-pow-once";
+    configure(
+        q.addr,
+        event,
+        json!({"proof_of_work": {"difficulty": 6}, "opens_at": now() + 3000}),
+    );
+    let asked = queue_client::join_response(q.addr, event, None).json();
+    let pow = &asked["error"]["pow"];
+    let solution = wr_pass::pow::solve(pow["challenge"].as_str().unwrap(), 6);
+    let first = queue_client::join_with_work(q.addr, event, &solution);
+    assert_eq!(first.status, 200, "{:?}", first.json());
+    let again = queue_client::join_with_work(q.addr, event, &solution);
+    assert_eq!(again.status, 200);
+    assert_eq!(
+        (
+            again.json()["visitor"].clone(),
+            again.json()["position"].as_u64()
+        ),
+        (first.json()["visitor"].clone(), Some(1)),
+        "a replay found another place"
+    );
+    let ticket = first.header("x-wr-ticket").unwrap();
+    let left = http::request(
+        q.addr,
+        "POST",
+        &format!("/v1/events/{event}/leave"),
+        &[("x-wr-ticket", ticket.as_bytes())],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(left.status, 200);
+    let replayed = queue_client::join_with_work(q.addr, event, &solution);
+    assert_eq!(
+        (replayed.status, replayed.error_code().as_deref()),
+        (409, Some("POW_REPLAYED"))
+    );
+    // A ticket holder joins again with no work (one visitor holds one place).
+    let rejoined = queue_client::join_response(q.addr, event, Some(ticket));
+    assert_eq!(rejoined.status, 200, "{:?}", rejoined.json());
+    let stats = admin(
+        q.addr,
+        "GET",
+        &format!("/v1/admin/events/{event}/stats"),
+        &json!({}),
+    )
+    .json();
+    assert_eq!(stats["waiting"], 1, "{stats}");
+}
+
+/// Forged, malformed, stale, another event's and unsolved solutions are refused with
+/// their own code and take nobody's place; raising the difficulty refuses solutions of
+/// easier challenges at once; a difficulty out of range is refused.
+#[test]
+fn bad_solutions_and_difficulties_are_refused() {
+    let q = queue();
+    let event = "t-pow-bad";
+    configure(q.addr, event, json!({"proof_of_work": {"difficulty": 4}}));
+    configure(
+        q.addr,
+        "t-pow-other",
+        json!({"proof_of_work": {"difficulty": 4}}),
+    );
+    let challenge_of = |event: &str| {
+        queue_client::join_response(q.addr, event, None).json()["error"]["pow"]["challenge"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let good = challenge_of(event);
+    let solved = wr_pass::pow::solve(&good, 4);
+    let mut forged_challenge = good.clone();
+    let last = forged_challenge.pop().unwrap();
+    forged_challenge.push(if last == 'A' { 'B' } else { 'A' });
+    // A nonce that does not solve it: the first one that falls short.
+    let short = (0u64..)
+        .map(|n| format!("{good}:{n}"))
+        .find(|s| wr_pass::pow::Solution::parse(s).unwrap().work() < 4)
+        .unwrap();
+    let ring = keys();
+    let t = now();
+    let stale_claims = wr_pass::pow::Challenge {
+        difficulty: 4,
+        salt: [9; 16],
+    }
+    .claims(event, "v-stale", t - 700);
+    let stale = ring.mint(TokenKind::Challenge, &stale_claims).unwrap();
+    let pass_as_challenge = wr_tests::fixtures::pass(event, "v-pass");
+    let refusals: Vec<(String, u16, &str)> = vec![
+        ("no nonce".into(), 400, "POW_INVALID"),
+        (format!("{good}:"), 400, "POW_INVALID"),
+        (format!("{good}:12x"), 400, "POW_INVALID"),
+        (
+            format!("{forged_challenge}:{}", solved.rsplit(':').next().unwrap()),
+            400,
+            "POW_INVALID",
+        ),
+        (short, 400, "POW_INVALID"),
+        (
+            wr_pass::pow::solve(&challenge_of("t-pow-other"), 4),
+            400,
+            "POW_INVALID",
+        ),
+        (wr_pass::pow::solve(&stale, 4), 403, "POW_EXPIRED"),
+        (
+            wr_pass::pow::solve(&pass_as_challenge, 4),
+            400,
+            "POW_INVALID",
+        ),
+        (format!("{}:1", "c1.".repeat(3000)), 400, "POW_INVALID"),
+    ];
+    for (solution, code, name) in &refusals {
+        let r = queue_client::join_with_work(q.addr, event, solution);
+        assert_eq!(
+            (r.status, r.error_code().as_deref()),
+            (*code, Some(*name)),
+            "{}",
+            &solution[..solution.len().min(80)]
+        );
+    }
+    // Raised mid-sale: the easier solution now gets a challenge at the new difficulty.
+    configure(q.addr, event, json!({"proof_of_work": {"difficulty": 10}}));
+    let raised = queue_client::join_with_work(q.addr, event, &solved);
+    assert_eq!(raised.error_code().as_deref(), Some("POW_REQUIRED"));
+    assert_eq!(raised.json()["error"]["pow"]["difficulty"], 10);
+    let stats = admin(
+        q.addr,
+        "GET",
+        &format!("/v1/admin/events/{event}/stats"),
+        &json!({}),
+    )
+    .json();
+    assert_eq!(
+        stats["waiting"], 0,
+        "a refused solution took a place: {stats}"
+    );
+    for difficulty in [0, 29, 255] {
+        let mut cfg = json!({"rate_per_second": 1, "burst": 1, "max_active": 1, "session_seconds": 60,
+            "claim_seconds": 30, "abandon_seconds": 60, "opens_at": t, "closes_at": t + 60});
+        cfg["proof_of_work"] = json!({ "difficulty": difficulty });
+        let r = admin(q.addr, "PUT", &format!("/v1/admin/events/{event}"), &cfg);
+        assert_eq!(
+            (r.status, r.error_code().as_deref()),
+            (422, Some("BAD_CONFIG")),
+            "{difficulty}"
+        );
+        assert!(r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("proof_of_work.difficulty"));
+    }
+}
+
+/// The admission of a visitor, through status polls: the pass and the ticket.
+fn admitted_pass(addr: SocketAddr, event: &str, ticket: &str) -> String {
+    assert!(
+        wait_until(Duration::from_secs(5), || status(addr, event, ticket)
+            .json()["status"]
+            == "admitted"),
+        "never admitted"
+    );
+    status(addr, event, ticket).json()["pass"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn revoke(addr: SocketAddr, event: &str, body: Value) -> Response {
+    admin(
+        addr,
+        "POST",
+        &format!("/v1/admin/events/{event}/revoke"),
+        &body,
+    )
+}
+
+/// A revocation ends every admission made before the cut: the revoked get no new pass,
+/// their session-end reports are refused as revoked, the places free; with `requeue`
+/// they may join again (at the back), and every pass issued after is issued no earlier
+/// than the cut.
+#[test]
+fn a_revocation_ends_the_admissions_before_the_cut() {
+    let q = queue();
+    let event = "t-revoke";
+    configure(q.addr, event, json!({"max_active": 5}));
+    let (_, ticket) = join(q.addr, event, None);
+    let pass = admitted_pass(q.addr, event, &ticket);
+    let r = revoke(q.addr, event, json!({"admitted": "requeue"}));
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    let body = r.json();
+    let cut = body["not_before"].as_u64().unwrap();
+    assert!((now()..=now() + 1).contains(&cut), "{body}");
+    assert_eq!(
+        (
+            body["sessions_revoked"].as_u64(),
+            body["grants_revoked"].as_u64()
+        ),
+        (Some(1), Some(0))
+    );
+    assert_eq!(
+        body["edge"],
+        json!({"events": [{"id": event, "not_before": cut}]})
+    );
+    assert_eq!(status(q.addr, event, &ticket).json()["status"], "expired");
+    let report = end_session(
+        q.addr,
+        event,
+        json!({ "pass": pass }).to_string().as_bytes(),
+    );
+    assert_eq!(
+        (report.status, report.error_code().as_deref()),
+        (403, Some("PASS_REVOKED"))
+    );
+    let stats = admin(
+        q.addr,
+        "GET",
+        &format!("/v1/admin/events/{event}/stats"),
+        &json!({}),
+    )
+    .json();
+    assert_eq!(
+        (
+            stats["active"].as_u64(),
+            stats["not_before"].as_u64(),
+            stats["revoked_total"].as_u64()
+        ),
+        (Some(0), Some(cut), Some(1))
+    );
+    // Back in line, admitted again, with a pass no earlier than the cut.
+    let (_, ticket) = join(q.addr, event, Some(&ticket));
+    let again = admitted_pass(q.addr, event, &ticket);
+    let claims = keys()
+        .verify(
+            TokenKind::Pass,
+            again.as_bytes(),
+            Validity::at(now(), 30).with_not_before(cut),
+            Some(event),
+        )
+        .expect("the new pass survives the cut");
+    assert!(claims.issued_at >= cut);
+}
+
+/// With `bar`, the revoked may not join again with their ticket; others still may.
+#[test]
+fn a_barred_visitor_cannot_join_again() {
+    let q = queue();
+    let event = "t-revoke-bar";
+    configure(q.addr, event, json!({"max_active": 5}));
+    let (_, ticket) = join(q.addr, event, None);
+    admitted_pass(q.addr, event, &ticket);
+    assert_eq!(
+        revoke(q.addr, event, json!({"admitted": "bar"})).status,
+        200
+    );
+    let refused = queue_client::join_response(q.addr, event, Some(&ticket));
+    assert_eq!(
+        (refused.status, refused.error_code().as_deref()),
+        (403, Some("ADMISSION_REVOKED"))
+    );
+    let (other, _) = join(q.addr, event, None);
+    assert_eq!(other["status"], "waiting", "{other}");
+}
+
+/// A cut in the future, one older than any pass, one behind the cut in force, an
+/// unknown way, an unknown event: each refused with its reason, nothing changed.
+#[test]
+fn bad_revocations_are_refused() {
+    let q = queue();
+    let event = "t-revoke-bad";
+    configure(q.addr, event, json!({}));
+    let t = now();
+    let cases = [
+        (
+            json!({"admitted": "requeue", "before": t + 60}),
+            422,
+            "BAD_REVOCATION",
+            "future",
+        ),
+        (
+            json!({"admitted": "requeue", "before": t - 2 * 86_400}),
+            422,
+            "BAD_REVOCATION",
+            "revoke nothing",
+        ),
+        (
+            json!({"admitted": "kick"}),
+            400,
+            "BAD_JSON",
+            "unknown variant",
+        ),
+        (json!({"before": t}), 400, "BAD_JSON", "admitted"),
+        (
+            json!({"admitted": "bar", "extra": 1}),
+            400,
+            "BAD_JSON",
+            "unknown field",
+        ),
+    ];
+    for (body, code, name, says) in cases {
+        let r = revoke(q.addr, event, body.clone());
+        assert_eq!(
+            (r.status, r.error_code().as_deref()),
+            (code, Some(name)),
+            "{body}"
+        );
+        let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
+        assert!(message.contains(says), "{body}: {message}");
+    }
+    let stats = admin(
+        q.addr,
+        "GET",
+        &format!("/v1/admin/events/{event}/stats"),
+        &json!({}),
+    )
+    .json();
+    assert_eq!(stats["not_before"], 0, "a refused revocation set a cut");
+    assert_eq!(
+        revoke(q.addr, event, json!({"admitted": "requeue"})).status,
+        200
+    );
+    let back = revoke(
+        q.addr,
+        event,
+        json!({"admitted": "requeue", "before": t - 100}),
+    );
+    assert_eq!(
+        (back.status, back.error_code().as_deref()),
+        (422, Some("BAD_REVOCATION"))
+    );
+    assert_eq!(
+        revoke(q.addr, "t-revoke-none", json!({"admitted": "bar"})).status,
+        404
+    );
+    let unauthenticated = http::request(
+        q.addr,
+        "POST",
+        &format!("/v1/admin/events/{event}/revoke"),
+        &[],
+        b"{\"admitted\":\"bar\"}",
+    )
+    .unwrap();
+    assert_eq!(unauthenticated.status, 401);
 }

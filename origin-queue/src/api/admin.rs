@@ -16,7 +16,8 @@ use super::error::ApiError;
 use super::tickets::Tickets;
 use super::{checked_event, no_store, AppResult, Queue};
 use crate::clock::now_ms;
-use crate::store::EventConfig;
+use crate::store::{AfterRevoke, EventConfig, Revoked};
+use serde::Deserialize;
 
 /// The admin API's credentials.
 pub struct Admin {
@@ -88,6 +89,86 @@ async fn set_paused(queue: &Queue, event: &str, paused: bool) -> AppResult {
     Ok(Json(json!({"event": event, "paused": paused})).into_response())
 }
 
+/// The body of a revocation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Revocation {
+    /// The cut, unix seconds: every pass issued before it is revoked. Absent: now (every
+    /// pass issued so far).
+    #[serde(default)]
+    before: Option<u64>,
+    /// What becomes of the visitors admitted before the cut.
+    admitted: AfterRevoke,
+}
+
+/// `POST /v1/admin/events/{event}/revoke` `{"before"?: unix s, "admitted": "requeue" |
+/// "bar"}`: revokes every pass of the event issued before the cut. Answers the cut,
+/// what it ended, and the edge configuration's part that carries it (`not_before` of
+/// the event), to push to every edge.
+pub async fn revoke(
+    State(queue): State<Arc<Queue>>,
+    State(tickets): State<Arc<Tickets>>,
+    Path(event): Path<String>,
+    body: Bytes,
+) -> AppResult {
+    checked_event(&event)?;
+    let revocation: Revocation = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadJson(format!("a revocation: {e}")))?;
+    let now = now_ms();
+    let cut = checked_cut(
+        revocation.before,
+        now / 1000,
+        tickets.wire.max_pass_lifetime_seconds,
+    )?;
+    // The bar lasts as long as a ticket of the revoked can.
+    let bar_secs = tickets.ticket_ttl_secs;
+    let (sessions, grants) = match queue
+        .store
+        .revoke(&event, cut, revocation.admitted, bar_secs, now)
+        .await?
+    {
+        Revoked::Done { sessions, grants } => (sessions, grants),
+        Revoked::LaterInForce(in_force) => {
+            return Err(ApiError::BadRevocation(format!(
+                "before: a later cut ({in_force}) is in force already; a cut never moves back (the edges keep the later one)"
+            )))
+        }
+        Revoked::NoEvent => return Err(ApiError::EventNotFound),
+    };
+    tracing::warn!(event, cut, admitted = ?revocation.admitted, sessions, grants, "passes revoked");
+    let body = json!({
+        "event": event,
+        "not_before": cut,
+        "admitted": revocation.admitted,
+        "sessions_revoked": sessions,
+        "grants_revoked": grants,
+        "edge": {"events": [{"id": event, "not_before": cut}]},
+    });
+    Ok(no_store(Json(body).into_response()))
+}
+
+/// The cut of a revocation at `now` (unix seconds): `before`, or by default the next
+/// second (every pass issued until now, this second included). A cut in the future
+/// would refuse the passes of visitors admitted after it is set; one older than the
+/// longest pass lifetime revokes nothing.
+fn checked_cut(before: Option<u64>, now: u64, max_pass_lifetime: u64) -> Result<u64, ApiError> {
+    let Some(before) = before else {
+        return Ok(now + 1);
+    };
+    if before > now + 1 {
+        return Err(ApiError::BadRevocation(format!(
+            "before: {before} is {} s in the future; a cut is a time already passed (omit it for now)",
+            before - now
+        )));
+    }
+    if before.saturating_add(max_pass_lifetime) < now {
+        return Err(ApiError::BadRevocation(format!(
+            "before: {before} is more than {max_pass_lifetime} s (the longest pass lifetime) ago: every pass issued before it has expired, it would revoke nothing"
+        )));
+    }
+    Ok(before)
+}
+
 /// `GET /v1/admin/events/{event}/stats`.
 pub async fn stats(State(queue): State<Arc<Queue>>, Path(event): Path<String>) -> AppResult {
     let stats = queue.stats_of(&event).await?;
@@ -97,6 +178,14 @@ pub async fn stats(State(queue): State<Arc<Queue>>, Path(event): Path<String>) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cut_defaults_to_the_next_second_and_stays_within_the_pass_lifetime() {
+        assert_eq!(checked_cut(None, 1_000, 600).unwrap(), 1_001);
+        assert_eq!(checked_cut(Some(900), 1_000, 600).unwrap(), 900);
+        assert!(checked_cut(Some(1_002), 1_000, 600).is_err());
+        assert!(checked_cut(Some(399), 1_000, 600).is_err());
+    }
 
     #[test]
     fn constant_time_eq_is_eq() {

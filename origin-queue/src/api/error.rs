@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use wr_pass::wire::TICKET_HEADER;
+use wr_pass::wire::{POW_HEADER, TICKET_HEADER};
 
+use super::pow::IssuedChallenge;
 use crate::store::StoreError;
 
 /// An error answer of the API. The code each variant answers is its contract with
@@ -80,6 +81,21 @@ pub enum ApiError {
     /// A session-end report for a session that is not active (409): ended already (a
     /// repeated report), never claimed, or of an earlier session.
     SessionNotActive,
+    /// 403 `POW_REQUIRED`: a new place needs this challenge solved (none was shown, or
+    /// one easier than the event asks now). The answer carries the challenge.
+    PowRequired(Box<IssuedChallenge>),
+    /// 400 `POW_INVALID`: why the solution was refused (malformed, forged, another
+    /// event's or visitor's, or not solving its challenge).
+    PowInvalid(String),
+    /// 403 `POW_EXPIRED`: the challenge expired; join without it for a new one.
+    PowExpired,
+    /// 409 `POW_REPLAYED`: the solution has already taken a place.
+    PowReplayed,
+    /// 403 `ADMISSION_REVOKED`: the operator revoked this visitor's admission and
+    /// barred them from joining again.
+    AdmissionRevoked,
+    /// 422 `BAD_REVOCATION`: why a revocation was refused.
+    BadRevocation(String),
 }
 
 impl ApiError {
@@ -210,6 +226,7 @@ impl ApiError {
                     R::Expired => "PASS_EXPIRED",
                     R::NotYetValid => "PASS_NOT_YET_VALID",
                     R::WrongEvent => "PASS_WRONG_EVENT",
+                    R::Revoked => "PASS_REVOKED",
                     _ => "PASS_INVALID",
                 };
                 (
@@ -218,6 +235,39 @@ impl ApiError {
                     format!("The pass is not valid ({reason})."),
                 )
             }
+            PowRequired(issued) => (
+                StatusCode::FORBIDDEN,
+                "POW_REQUIRED",
+                format!(
+                    "Joining needs proof of work: solve the challenge (difficulty {}) and join again with {POW_HEADER}: <challenge>:<nonce>.",
+                    issued.difficulty
+                ),
+            ),
+            PowInvalid(why) => (
+                StatusCode::BAD_REQUEST,
+                "POW_INVALID",
+                format!("The proof of work is not valid: {why}. Join without it for a new challenge."),
+            ),
+            PowExpired => (
+                StatusCode::FORBIDDEN,
+                "POW_EXPIRED",
+                "The challenge has expired. Join without it for a new challenge.".into(),
+            ),
+            PowReplayed => (
+                StatusCode::CONFLICT,
+                "POW_REPLAYED",
+                "This solution has already been used to join. Join without it for a new challenge.".into(),
+            ),
+            AdmissionRevoked => (
+                StatusCode::FORBIDDEN,
+                "ADMISSION_REVOKED",
+                "The operator revoked this visitor's admission: it cannot join this event again.".into(),
+            ),
+            BadRevocation(why) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "BAD_REVOCATION",
+                why.clone(),
+            ),
             SessionNotActive => (
                 StatusCode::CONFLICT,
                 "SESSION_NOT_ACTIVE",
@@ -280,6 +330,15 @@ impl IntoResponse for ApiError {
         let mut body = json!({"error": {"code": code, "message": message}});
         if let ApiError::NotOpenYet { opens_at, .. } = &self {
             body["error"]["opens_at"] = json!(opens_at);
+        }
+        if let ApiError::PowRequired(issued) = &self {
+            body["error"]["pow"] = json!({
+                "challenge": issued.challenge,
+                "difficulty": issued.difficulty,
+                "algorithm": wr_pass::pow::ALGORITHM,
+                "expires_at": issued.expires_at,
+                "header": POW_HEADER,
+            });
         }
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();

@@ -21,7 +21,7 @@ use super::{checked_event, no_store, AppResult, Gates, Identity, Queue};
 use crate::clock::now_ms;
 use crate::eta_record::EtaRecord;
 use crate::join_batch::Placed;
-use crate::store::Joined;
+use crate::store::{JoinRequest, Joined, Work};
 
 /// Joins the line (under the request's `Idempotency-Key`, if any).
 pub async fn join(
@@ -55,28 +55,26 @@ async fn join_now(
     headers: &HeaderMap,
 ) -> AppResult {
     checked_event(event)?;
+    let now = now_ms();
     // A bad or foreign ticket is replaced, never trusted.
     let ticket = tickets.presented(headers, event).ok().flatten();
-    let known = match identity.visitor(headers).await? {
-        Some(user) => Some(user),
-        None => ticket.as_ref().map(|t| t.visitor.clone()),
-    };
-    // Only visitors seen before are limited: a new id has a full bucket by definition,
-    // and tracking every fresh id would fill the limiter during a join flood.
-    let visitor = match known {
-        Some(v) => {
-            gates.limit_visitor(&v)?;
-            v
-        }
-        None => new_visitor_id(),
-    };
-
-    let now = now_ms();
+    let user = identity.visitor(headers).await?;
+    let (visitor, work) = who_joins(tickets, gates, event, headers, &ticket, user, now)?;
     let Placed {
         joined,
         waiting,
         observed,
-    } = queue.joins.join(event, &visitor).await?;
+        ..
+    } = queue
+        .joins
+        .join(
+            event,
+            JoinRequest {
+                visitor: visitor.clone(),
+                work,
+            },
+        )
+        .await?;
     // The promise shown at join travels in the ticket: a new place gets a new record,
     // an old place keeps the one its ticket carries.
     let mut promise = ticket
@@ -94,6 +92,12 @@ async fn join_now(
             })
         }
         Joined::Closed => Placement::other(&visitor, "closed", 0).in_mode(observed.mode),
+        Joined::Revoked => return Err(ApiError::AdmissionRevoked),
+        Joined::PowReplayed => return Err(ApiError::PowReplayed),
+        Joined::PowRequired { difficulty } => {
+            let issued = tickets.challenge(event, &visitor, difficulty, now / 1000)?;
+            return Err(ApiError::PowRequired(Box::new(issued)));
+        }
         Joined::Admitted => Placement::other(&visitor, "admitted", waiting).in_mode(observed.mode),
         Joined::InDraw { entrants, .. } => {
             Placement::in_draw(&visitor, entrants, waiting, &observed, now)
@@ -127,6 +131,48 @@ async fn join_now(
         tickets.hand_ticket(&mut response, &ticket)?;
     }
     Ok(response)
+}
+
+/// Who joins, and the work the join shows. A ticket holder (whose ticket names the
+/// signed-in user, if any) joins again as itself and needs no work: its first place
+/// was taken with whatever work was asked then, and one visitor holds one place. Anyone
+/// else is the visitor a solved challenge was handed to, the signed-in user, or a new
+/// visitor; only a new place asks for work (`join.lua`). Only visitors seen before are
+/// rate-limited: a new id has a full bucket by definition, and tracking every fresh id
+/// would fill the limiter during a join flood.
+fn who_joins(
+    tickets: &Tickets,
+    gates: &Gates,
+    event: &str,
+    headers: &HeaderMap,
+    ticket: &Option<Claims>,
+    user: Option<String>,
+    now_ms: u64,
+) -> Result<(String, Work), ApiError> {
+    let holder = ticket
+        .as_ref()
+        .map(|t| t.visitor.clone())
+        .filter(|v| user.as_ref().is_none_or(|u| u == v));
+    if let Some(visitor) = holder {
+        gates.limit_visitor(&visitor)?;
+        return Ok((visitor, Work::NotNeeded));
+    }
+    if let Some(solved) = tickets.solution(headers, event, now_ms / 1000)? {
+        if user.as_ref().is_some_and(|u| *u != solved.visitor) {
+            return Err(ApiError::PowInvalid(
+                "the challenge was handed to another visitor".into(),
+            ));
+        }
+        gates.limit_visitor(&solved.visitor)?;
+        return Ok((solved.visitor, solved.work));
+    }
+    match user {
+        Some(user) => {
+            gates.limit_visitor(&user)?;
+            Ok((user, Work::None))
+        }
+        None => Ok((new_visitor_id(), Work::None)),
+    }
 }
 
 fn new_visitor_id() -> String {

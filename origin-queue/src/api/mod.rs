@@ -19,6 +19,7 @@ mod leave;
 mod ops;
 mod page;
 mod placement;
+mod pow;
 mod session_end;
 mod status;
 mod tickets;
@@ -142,6 +143,7 @@ pub fn router(state: AppState) -> Router {
         .route(&admin_route(""), put(admin::configure_event))
         .route(&admin_route("/pause"), post(admin::pause))
         .route(&admin_route("/resume"), post(admin::resume))
+        .route(&admin_route("/revoke"), post(admin::revoke))
         .route(&admin_route("/stats"), get(admin::stats))
         .route_layer(middleware::from_fn_with_state(
             state.admin.clone(),

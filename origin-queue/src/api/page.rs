@@ -11,6 +11,14 @@ use wr_pass::validate_event_id;
 use super::error::ApiError;
 
 const TEMPLATE: &str = include_str!("page/waiting_room.html");
+/// The proof-of-work solver of the JavaScript package (one source for both), which the
+/// page runs in a Web Worker.
+const POW_SOLVER: &str = include_str!("../../../edge-js/js/pow.js");
+
+/// The solver as a classic script for a worker: the module's `export`s dropped.
+fn pow_solver_script() -> String {
+    POW_SOLVER.replace("\nexport function ", "\nfunction ")
+}
 
 /// Query of the page.
 #[derive(Deserialize)]
@@ -20,6 +28,9 @@ pub struct PageQuery {
     /// session ([`wr_pass::wire::SESSION_ENDED_QUERY`]): the page says so and does not
     /// join the line by itself.
     session: Option<String>,
+    /// `revoked` when the edge sent the visitor here because their pass was revoked
+    /// ([`wr_pass::wire::PASS_REVOKED_QUERY`]): the page says so and joins again.
+    pass: Option<String>,
 }
 
 /// A local path to go back to: starts with one `/`, no backslash or control
@@ -56,7 +67,17 @@ fn session_state(query: Option<&str>) -> &'static str {
     }
 }
 
-/// `GET /waiting-room/{event}?return_to=…[&session=ended]`
+/// The page's `data-pass`: `revoked` or nothing (no other text reaches the page).
+fn pass_state(query: Option<&str>) -> &'static str {
+    let revoked = wr_pass::wire::PASS_REVOKED_QUERY.trim_start_matches("pass=");
+    if query == Some(revoked) {
+        "revoked"
+    } else {
+        ""
+    }
+}
+
+/// `GET /waiting-room/{event}?return_to=…[&session=ended][&pass=revoked]`
 pub async fn waiting_room(
     Path(event): Path<String>,
     Query(query): Query<PageQuery>,
@@ -67,14 +88,16 @@ pub async fn waiting_room(
         .replace("__EVENTS_PREFIX__", wr_pass::wire::EVENTS_PREFIX)
         .replace("__EVENT__", &event)
         .replace("__RETURN_TO__", &escape_attribute(&return_to))
-        .replace("__SESSION__", session_state(query.session.as_deref()));
+        .replace("__SESSION__", session_state(query.session.as_deref()))
+        .replace("__PASS__", pass_state(query.pass.as_deref()))
+        .replace("__POW_SOLVER__", &pow_solver_script());
     Ok((
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CACHE_CONTROL, "no-store"),
             (
                 header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+                "default-src 'none'; script-src 'unsafe-inline'; worker-src blob:; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
             ),
             (header::REFERRER_POLICY, "no-referrer"),
         ],
@@ -101,6 +124,14 @@ mod tests {
             assert_eq!(safe_return_to(Some(bad)), "/", "{bad:?}");
         }
         assert_eq!(safe_return_to(None), "/");
+    }
+
+    #[test]
+    fn the_solver_is_a_classic_script_without_a_closing_tag() {
+        let script = pow_solver_script();
+        assert!(script.contains("function solveChallenge("));
+        assert!(!script.contains("export "));
+        assert!(!script.to_ascii_lowercase().contains("</script"));
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! response with the session-end header; a backend may call it directly with the
 //! `wr_pass` cookie it received. 200 when the place was freed; 409 `SESSION_NOT_ACTIVE`
 //! when there was nothing to free (a repeated report: each session is ended and
-//! counted once); 403 `PASS_*` for a pass that is not valid for this event.
+//! counted once); 403 `PASS_*` for a pass that is not valid for this event
+//! (`PASS_REVOKED`: issued before the event's cut).
 
 use std::sync::Arc;
 
@@ -22,6 +23,8 @@ use super::error::ApiError;
 use super::tickets::Tickets;
 use super::{checked_event, no_store, AppResult, Gates, Metrics, Queue};
 use crate::metrics::EndCause;
+use crate::store::SessionEnd;
+use wr_pass::Rejection;
 
 /// Ends the session of the pass in the body.
 pub async fn end_session(
@@ -38,12 +41,14 @@ pub async fn end_session(
     let claims = tickets.pass(&report.pass, &event)?;
     gates.limit_visitor(&claims.visitor)?;
     let issued_ms = claims.issued_at.saturating_mul(1000);
-    if !queue
+    match queue
         .store
         .end_session(&event, &claims.visitor, issued_ms)
         .await?
     {
-        return Err(ApiError::SessionNotActive);
+        SessionEnd::Ended => {}
+        SessionEnd::NotActive => return Err(ApiError::SessionNotActive),
+        SessionEnd::Revoked => return Err(ApiError::PassRefused(Rejection::Revoked)),
     }
     metrics.record_session_ended(&event, EndCause::Backend);
     tracing::info!(event, cause = "backend", "session ended");

@@ -17,7 +17,7 @@ use crate::clock::now_ms;
 use crate::eta_record::EtaRecord;
 use crate::metrics::Metrics;
 use crate::status_batch::Answer;
-use crate::store::{Claimed, QueueMode, Standing};
+use crate::store::{Claimed, Guard, QueueMode, Standing};
 
 /// Where the visitor of the presented ticket stands.
 pub async fn status(
@@ -36,6 +36,7 @@ pub async fn status(
         standing,
         waiting,
         observed,
+        guard,
     }) = queue
         .status_polls
         .status(&event, &visitor)
@@ -63,6 +64,7 @@ pub async fn status(
                 session_end_ms,
                 claimed_now,
                 observed.mode,
+                guard,
             );
         }
     };
@@ -94,16 +96,19 @@ fn admitted(
     session_end_ms: u64,
     claimed_now: Option<Claimed>,
     mode: QueueMode,
+    guard: Guard,
 ) -> AppResult {
     let now = now_ms();
-    // The pass lives as long as the session, never longer than the edge accepts.
+    // The pass lives as long as the session, never longer than the edge accepts, and
+    // is never issued before the event's cut (a revocation in this very second).
     let ttl = (session_end_ms.saturating_sub(now) / 1000)
         .clamp(1, tickets.wire.max_pass_lifetime_seconds);
-    let claims = Claims::new(event, visitor, now / 1000, now / 1000 + ttl);
+    let issued_at = guard.pass_issued_at(now / 1000);
+    let claims = Claims::new(event, visitor, issued_at, issued_at + ttl);
     let pass = tickets.mint(TokenKind::Pass, &claims)?;
     let body = Placement {
         pass: Some(pass.clone()),
-        pass_expires_at: Some(now / 1000 + ttl),
+        pass_expires_at: Some(issued_at + ttl),
         admitted_at_ms: claimed_now.map(|c| c.granted_ms),
         ..Placement::other(visitor, "admitted", waiting).in_mode(mode)
     };

@@ -9,21 +9,40 @@ lua_script!(SCRIPT = "end_session.lua");
 /// The keys `end_session.lua` expects, in order.
 const KEYS: [EventKey; 3] = [EventKey::Cfg, EventKey::Active, EventKey::Stats];
 
+/// What ending a session did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The session was active and is ended now.
+    Ended,
+    /// Nothing to end: ended already, never claimed, or an earlier session's pass.
+    NotActive,
+    /// The pass was issued before the event's cut: revoked (the revocation ended its
+    /// session).
+    Revoked,
+}
+
 impl Store {
     /// Ends `visitor`'s active session of `event`, whose pass was issued at
-    /// `pass_issued_ms`; true if it was active (false: nothing to end, a no-op).
+    /// `pass_issued_ms`.
     pub async fn end_session(
         &self,
         event: &str,
         visitor: &str,
         pass_issued_ms: u64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<SessionEnd, StoreError> {
         let mut call = SCRIPT.prepare_invoke();
         call.event_keys(event, &KEYS)
             .arg(visitor)
             .arg(pass_issued_ms)
             .arg(KEY_TTL_SECS);
-        let ended: u64 = self.eval(call).await?;
-        Ok(ended == 1)
+        let ended: i64 = self.eval(call).await?;
+        match ended {
+            1 => Ok(SessionEnd::Ended),
+            0 => Ok(SessionEnd::NotActive),
+            -1 => Ok(SessionEnd::Revoked),
+            other => Err(StoreError::bad_reply(format!(
+                "end_session.lua answered {other}"
+            ))),
+        }
     }
 }

@@ -9,7 +9,7 @@ local function event_load(cfg_key)
   local v = redis.call('HMGET', cfg_key, 'rate', 'burst', 'max_active', 'session_ms',
     'claim_ms', 'abandon_ms', 'opens_at_ms', 'closes_at_ms', 'paused', 'tokens',
     'tokens_at_ms', 'mode', 'prequeue_opens_at_ms', 'prequeue_last', 'drawn_ms',
-    'ap_min', 'ap_max', 'ap_rate')
+    'ap_min', 'ap_max', 'ap_rate', 'pow_bits', 'not_before')
   if not v[1] then return nil end
   -- With the autopilot on (ap_max > 0), its rate within its bounds (until its first
   -- step: the configured rate within them).
@@ -27,6 +27,7 @@ local function event_load(cfg_key)
     tokens = tonumber(v[10]), tokens_at_ms = tonumber(v[11]),
     mode = v[12] or 'fifo', prequeue_opens_at_ms = tonumber(v[13]) or 0,
     prequeue_last = tonumber(v[14]) or 0, drawn_ms = tonumber(v[15]) or 0,
+    pow_bits = tonumber(v[19]) or 0, not_before = tonumber(v[20]) or 0,
   }
 end
 
@@ -77,12 +78,14 @@ end
 --    'none'; '' before the first admission step), max_active, session ms, when places
 --    free while sessions bind ("free now,ending in each tenth of a session", else ''),
 --    visitors who joined too recently to be seen silent (seen_recent_joins), the
---    queueing mode (fifo|random|passthrough|reject), the pre-queue (event_prequeue)}
+--    queueing mode (fifo|random|passthrough|reject), the pre-queue (event_prequeue),
+--    the proof-of-work difficulty a join must show (0: none), the cut (unix seconds
+--    before which every pass is revoked; 0: none)}
 local function event_batch_head(ev, stats_key, waiting, recent_joins, now)
   local r = redis.call('HMGET', stats_key, 'n1', 'n5', 'n15', 'started_ms', 'silent', 'binding',
     'slot_ends')
   return {1, waiting, tonumber(r[1]) or 0, tonumber(r[2]) or 0, tonumber(r[3]) or 0,
     ev.rate_text, event_poll_cap_ms(ev), tonumber(r[4]) or 0, ev.opens_at_ms,
     ev.paused and 1 or 0, tonumber(r[5]) or 0, r[6] or '', ev.max_active, ev.session_ms,
-    r[7] or '', recent_joins, ev.mode, event_prequeue(ev, now)}
+    r[7] or '', recent_joins, ev.mode, event_prequeue(ev, now), ev.pow_bits, ev.not_before}
 end

@@ -36,6 +36,20 @@ pub struct EventConfig {
     /// rate is `rate_per_second`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autopilot: Option<AutopilotConfig>,
+    /// A new place in line costs a solved proof-of-work challenge (see
+    /// `wr_pass::pow`); absent: joining is free. Raise the difficulty mid-sale with the
+    /// same `PUT`: solutions of easier challenges stop taking places at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof_of_work: Option<ProofOfWork>,
+}
+
+/// An event's proof of work at join.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProofOfWork {
+    /// Leading zero bits of SHA-256 a solution must have: about 2^difficulty hashes
+    /// to find one (1 – 28).
+    pub difficulty: u8,
 }
 
 /// An event's autopilot: the backend's target and the bounds of the admission rate.
@@ -205,6 +219,12 @@ impl EventConfig {
         if let Some(autopilot) = &self.autopilot {
             autopilot.problems(&mut p);
         }
+        if let Some(pow) = &self.proof_of_work {
+            let (lo, hi) = (wr_pass::pow::MIN_DIFFICULTY, wr_pass::pow::MAX_DIFFICULTY);
+            if !(lo..=hi).contains(&pow.difficulty) {
+                p.push(format!("proof_of_work.difficulty: between {lo} and {hi} (leading zero bits; about 2^difficulty hashes per join)"));
+            }
+        }
         p
     }
 
@@ -229,6 +249,10 @@ impl EventConfig {
                 (self.prequeue_opens_at.unwrap_or(0) * 1000).to_string(),
             ),
             ("mode", self.mode.name().to_owned()),
+            (
+                "pow_bits",
+                self.proof_of_work.map_or(0, |p| p.difficulty).to_string(),
+            ),
             // The autopilot's bounds, for `event.lua`: 0/0 when it is off.
             (
                 "ap_min",
@@ -300,6 +324,7 @@ mod tests {
             prequeue_opens_at: None,
             mode: QueueMode::Fifo,
             autopilot: None,
+            proof_of_work: None,
         }
     }
 

@@ -4,13 +4,21 @@
 -- ring) and the renewal of every key's lifetime happen once per batch.
 -- KEYS: 1 cfg, 2 seq, 3 q (waiting: visitor -> arrival seq), 4 seenx, 5-7 seen0..2,
 --       8 granted (visitor -> claim deadline ms), 9 active (visitor -> session end ms),
---       10 stats, 11 dryq (passthrough's dry-run line: visitor -> join ms)
--- ARGV: 1 now_ms, 2 key ttl seconds, 3.. visitor ids in arrival order (one visitor may
---       come twice: the second finds the place the first took)
+--       10 stats, 11 dryq (passthrough's dry-run line: visitor -> join ms), 12 barred
+--       (visitors the operator barred), 13.. the records of used proof-of-work
+--       challenges named by the joins below
+-- ARGV: 1 now_ms, 2 key ttl seconds, 3 how long a used challenge is remembered
+--       (seconds), then per visitor in arrival order (one visitor may come twice: the
+--       second finds the place the first took): visitor id, the work shown (-1: none
+--       needed, a ticket holder; 0: none; else the solved challenge's difficulty), the
+--       index of its challenge's record among KEYS (0: none)
 -- Returns {0} when there is no such event, else the batch head (event_batch_head),
 -- then for each visitor in ARGV order: state, x, new seq (0: not new).
 -- state: waiting (x: rank) | prequeue (in the opening draw; x: entrants so far) |
--- admitted | closed | not_open (the pre-queue opens at x ms).
+-- admitted | closed | not_open (the pre-queue opens at x ms) | revoked (barred by the
+-- operator) | pow_required (x: the difficulty asked now) | pow_replayed (the
+-- challenge's solution already took a place). Only a new place asks for work and
+-- spends a solution: a visitor who holds one finds it again.
 local ev = event_load(KEYS[1])
 if not ev then return {0} end
 local now = tonumber(ARGV[1])
@@ -28,8 +36,9 @@ local function place_of(seq, v)
   end
   return 'waiting', redis.call('ZRANK', KEYS[3], v)
 end
-for i = 3, #ARGV do
-  local v = ARGV[i]
+local used_ttl = tonumber(ARGV[3])
+for i = 4, #ARGV, 3 do
+  local v, work, used = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
   local state, x, new = 'waiting', -1, 0
   local held = redis.call('ZSCORE', KEYS[3], v)
   if held then
@@ -41,6 +50,12 @@ for i = 3, #ARGV do
     state = 'closed'
   elseif prequeue == 'not_open' then
     state, x = 'not_open', ev.prequeue_opens_at_ms
+  elseif redis.call('ZSCORE', KEYS[12], v) then
+    state = 'revoked'
+  elseif work >= 0 and work < ev.pow_bits then
+    state, x = 'pow_required', ev.pow_bits
+  elseif used > 0 and not redis.call('SET', KEYS[used], '1', 'NX', 'EX', used_ttl) then
+    state = 'pow_replayed'
   elseif ev.mode == 'passthrough' then
     -- Everyone in at once; the dry-run line records what would have happened.
     redis.call('ZADD', KEYS[8], now + ev.claim_ms, v)

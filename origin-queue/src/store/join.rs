@@ -2,16 +2,16 @@
 
 use redis::Value;
 
-use super::keys::{Bind, EventKey, KEY_TTL_SECS};
-use super::reply::{self, count, int, text};
+use super::keys::{pow_used, Bind, EventKey, KEY_TTL_SECS};
+use super::reply::{self, count, int, text, Guard};
 use super::script::lua_script;
 use super::{Store, StoreError};
 use crate::eta::Observed;
 
 lua_script!(SCRIPT = "event.lua", "seen.lua", "join.lua");
 
-/// The keys `join.lua` expects, in order.
-const KEYS: [EventKey; 11] = [
+/// The keys `join.lua` expects, in order (then the used challenges' records).
+const KEYS: [EventKey; 12] = [
     EventKey::Cfg,
     EventKey::Seq,
     EventKey::Line,
@@ -23,7 +23,39 @@ const KEYS: [EventKey; 11] = [
     EventKey::Active,
     EventKey::Stats,
     EventKey::DryLine,
+    EventKey::Barred,
 ];
+
+/// How long a used challenge is remembered: longer than it can be presented (its
+/// lifetime and the clock-skew leeway allowed at most).
+const USED_CHALLENGE_TTL_SECS: u64 =
+    wr_pass::pow::CHALLENGE_TTL_SECS + wr_pass::wire::MAX_CLOCK_SKEW_SECONDS;
+
+/// The work a join shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Work {
+    /// None is needed: the visitor holds a valid ticket of the event (a place taken
+    /// before, with whatever work was asked then).
+    NotNeeded,
+    /// None shown.
+    None,
+    /// A solved challenge of this difficulty, single-use by its salt (hex).
+    Solved {
+        /// The challenge's difficulty, which the solution meets.
+        difficulty: u8,
+        /// The challenge's salt, hex.
+        salt_hex: String,
+    },
+}
+
+/// One visitor's join.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JoinRequest {
+    /// Who joins.
+    pub visitor: String,
+    /// The work the join shows.
+    pub work: Work,
+}
 
 /// Result of a join.
 #[derive(Debug, PartialEq)]
@@ -40,6 +72,14 @@ pub enum Joined {
     Admitted,
     /// The event no longer takes visitors.
     Closed,
+    /// The operator revoked this visitor's admission and barred them from joining
+    /// again.
+    Revoked,
+    /// A new place needs a solved challenge of this difficulty (none was shown, or an
+    /// easier one than asked now).
+    PowRequired { difficulty: u8 },
+    /// The challenge's solution has already taken a place.
+    PowReplayed,
     /// No such event.
     NoEvent,
 }
@@ -53,6 +93,8 @@ pub struct Joins {
     pub waiting: u64,
     /// The ETA inputs.
     pub observed: Observed,
+    /// What the event asks of joins and passes now.
+    pub guard: Guard,
 }
 
 impl Store {
@@ -64,16 +106,32 @@ impl Store {
     pub async fn joins(
         &self,
         event: &str,
-        visitors: &[&str],
+        joins: &[&JoinRequest],
         now_ms: u64,
     ) -> Result<Option<Joins>, StoreError> {
         let mut call = SCRIPT.prepare_invoke();
-        call.event_keys(event, &KEYS).arg(now_ms).arg(KEY_TTL_SECS);
-        for visitor in visitors {
-            call.arg(*visitor);
+        call.event_keys(event, &KEYS)
+            .arg(now_ms)
+            .arg(KEY_TTL_SECS)
+            .arg(USED_CHALLENGE_TTL_SECS);
+        let mut used_keys = KEYS.len();
+        for join in joins {
+            let (work, used) = match &join.work {
+                Work::NotNeeded => (-1, 0),
+                Work::None => (0, 0),
+                Work::Solved {
+                    difficulty,
+                    salt_hex,
+                } => {
+                    call.key(pow_used(event, salt_hex));
+                    used_keys += 1;
+                    (i64::from(*difficulty), used_keys)
+                }
+            };
+            call.arg(&join.visitor).arg(work).arg(used);
         }
         let reply: Vec<Value> = self.eval(call).await?;
-        parse(&reply, visitors.len(), now_ms).map_err(StoreError::bad_reply)
+        parse(&reply, joins.len(), now_ms).map_err(StoreError::bad_reply)
     }
 }
 
@@ -86,6 +144,7 @@ fn parse(reply: &[Value], asked: usize, now_ms: u64) -> Result<Option<Joins>, St
         joined,
         waiting: head.waiting,
         observed: head.observed,
+        guard: head.guard,
     }))
 }
 
@@ -106,6 +165,15 @@ fn one(items: &[Value]) -> Result<Joined, String> {
         },
         "admitted" => Joined::Admitted,
         "closed" => Joined::Closed,
+        "revoked" => Joined::Revoked,
+        "pow_required" => {
+            let bits = count(&items[1])?;
+            Joined::PowRequired {
+                difficulty: u8::try_from(bits)
+                    .map_err(|_| format!("a difficulty of {bits} asked"))?,
+            }
+        }
+        "pow_replayed" => Joined::PowReplayed,
         other => return Err(format!("a join state of {other:?}")),
     })
 }
@@ -133,6 +201,8 @@ mod tests {
             Value::Int(0),
             bulk("fifo"),
             bulk("open"),
+            Value::Int(0),
+            Value::Int(0),
         ]);
         reply.extend([bulk("waiting"), Value::Int(1), Value::Int(12)]);
         reply.extend([bulk("waiting"), Value::Int(1), Value::Int(0)]);
@@ -189,7 +259,7 @@ mod tests {
     #[test]
     fn an_unknown_state_is_a_bad_reply() {
         let mut reply = reply();
-        reply[18] = bulk("gone");
+        reply[20] = bulk("gone");
         assert!(parse(&reply, 6, 0).is_err());
     }
 }

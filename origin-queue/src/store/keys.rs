@@ -44,6 +44,9 @@ pub enum EventKey {
     DryLine,
     /// Sorted set: passthrough's dry-run sessions (visitor -> would-be session end ms).
     DryActive,
+    /// Sorted set: visitors whose admission the operator revoked and barred from joining
+    /// again (visitor -> when, ms).
+    Barred,
 }
 
 impl EventKey {
@@ -80,6 +83,7 @@ impl EventKey {
             EventKey::DrawOrder => "drawn",
             EventKey::DryLine => "dryq",
             EventKey::DryActive => "dryactive",
+            EventKey::Barred => "barred",
         }
     }
 
@@ -92,6 +96,12 @@ impl EventKey {
 /// The key of an `Idempotency-Key` record of `event`.
 pub fn idempotency(event: &str, key: &str) -> String {
     format!("{{wr:{event}}}:idem:{key}")
+}
+
+/// The key recording that a proof-of-work challenge of `event` (by its salt, hex) was
+/// used: a solution gets one place.
+pub fn pow_used(event: &str, salt_hex: &str) -> String {
+    format!("{{wr:{event}}}:pow:{salt_hex}")
 }
 
 /// Binding a script's keys.
@@ -154,12 +164,14 @@ mod tests {
             EventKey::DrawOrder,
             EventKey::DryLine,
             EventKey::DryActive,
+            EventKey::Barred,
         ]);
         let slot = cluster_slot(EventKey::Cfg.of("sale").as_bytes());
         for key in all {
             assert_eq!(cluster_slot(key.of("sale").as_bytes()), slot, "{key:?}");
         }
         assert_eq!(cluster_slot(idempotency("sale", "k").as_bytes()), slot);
+        assert_eq!(cluster_slot(pow_used("sale", "00ff").as_bytes()), slot);
         assert_eq!(EventKey::Line.of("sale"), "{wr:sale}:q");
     }
 }

@@ -40,10 +40,29 @@ pub struct BatchHead {
     pub waiting: u64,
     /// The ETA inputs (with the mode and the pre-queue state).
     pub observed: Observed,
+    /// What the event asks of joins and passes now.
+    pub guard: Guard,
+}
+
+/// What an event asks of joins and passes now: the proof of work and the cut.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Guard {
+    /// Leading zero bits a join's proof of work must show (0: none asked).
+    pub pow_difficulty: u8,
+    /// Unix seconds before which every pass of the event is revoked (0: none): passes
+    /// are minted no earlier.
+    pub not_before: u64,
+}
+
+impl Guard {
+    /// The issue time of a pass minted at `now_secs`: never before the cut.
+    pub fn pass_issued_at(&self, now_secs: u64) -> u64 {
+        now_secs.max(self.not_before)
+    }
 }
 
 /// Items in the head.
-const HEAD: usize = 18;
+const HEAD: usize = 20;
 /// Items per visitor after the head.
 const PER_VISITOR: usize = 3;
 
@@ -91,9 +110,15 @@ pub fn batch<T>(
         mode: mode(&reply[16])?,
         prequeue: prequeue(&reply[17])?,
     };
+    let pow = n(18)?;
     let head = BatchHead {
         waiting: n(1)?,
         observed,
+        guard: Guard {
+            pow_difficulty: u8::try_from(pow)
+                .map_err(|_| format!("a proof-of-work difficulty of {pow}"))?,
+            not_before: n(19)?,
+        },
     };
     let each = reply[HEAD..]
         .chunks_exact(PER_VISITOR)

@@ -8,7 +8,9 @@
 --    dry run: waiting, admitted_total, waits summed ms, longest wait ms, longest line,
 --    sessions ended by the backend, by timeout, by leaving,
 --    the admission rate in force, autopilot on (1/0), its last reason, the backend's
---    p95 ms and error share it acted on ('' without a fresh signal), its last step ms}
+--    p95 ms and error share it acted on ('' without a fresh signal), its last step ms,
+--    the proof-of-work difficulty (0: none), the cut (unix s; 0: none), admissions
+--    revoked so far}
 local ev = event_load(KEYS[1])
 if not ev then return {0} end
 local now = tonumber(ARGV[1])
@@ -43,4 +45,7 @@ out[#out + 1] = ap[2] or ''
 out[#out + 1] = ap[3] or ''
 out[#out + 1] = ap[4] or ''
 out[#out + 1] = tonumber(ap[5]) or 0
+out[#out + 1] = ev.pow_bits
+out[#out + 1] = ev.not_before
+out[#out + 1] = tonumber(redis.call('HGET', KEYS[5], 'revoked_total')) or 0
 return out

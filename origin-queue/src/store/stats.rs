@@ -61,6 +61,12 @@ pub struct Stats {
     /// What passthrough's dry run recorded (kept after the mode changes, until the
     /// next dry run adds to it).
     pub dry_run: DryRun,
+    /// The proof-of-work difficulty a new place costs now (0: none).
+    pub pow_difficulty: u64,
+    /// The cut: every pass issued before it (unix seconds) is revoked (0: none).
+    pub not_before: u64,
+    /// Admissions (sessions and grants) ended by revocations so far.
+    pub revoked_total: u64,
     /// The configuration.
     pub config: EventConfig,
 }
@@ -132,7 +138,7 @@ fn autopilot_status(items: &[Value]) -> Result<Option<AutopilotStatus>, String> 
 fn parse(reply: &[Value], now_ms: u64) -> Result<Option<Stats>, String> {
     match reply.first().map(count).transpose()? {
         Some(0) => return Ok(None),
-        Some(1) if reply.len() == 31 => {}
+        Some(1) if reply.len() == 34 => {}
         _ => return Err(format!("a stats reply of {} items", reply.len())),
     }
     let n = |i: usize| count(&reply[i]);
@@ -184,6 +190,9 @@ fn parse(reply: &[Value], now_ms: u64) -> Result<Option<Stats>, String> {
         autopilot: autopilot_status(&reply[26..31])?,
         admission_rate: observed.weighted_rate(),
         admitted_last: last,
+        pow_difficulty: n(31)?,
+        not_before: n(32)?,
+        revoked_total: n(33)?,
         config,
     }))
 }
@@ -201,6 +210,7 @@ mod tests {
         reply.extend([7, 9, 2].map(Value::Int));
         reply.extend([bulk("12.5"), Value::Int(1), bulk("decrease"), bulk("310.0")]);
         reply.extend([bulk("0.0200"), Value::Int(99)]);
+        reply.extend([16, 1_700_000_000, 5].map(Value::Int));
         reply
     }
 
@@ -213,6 +223,10 @@ mod tests {
         assert_eq!((stats.waiting, stats.granted, stats.active), (3, 2, 1));
         assert_eq!(stats.admitted_total, 10);
         assert_eq!(stats.admitted_last, [6, 7, 8]);
+        assert_eq!(
+            (stats.pow_difficulty, stats.not_before, stats.revoked_total),
+            (16, 1_700_000_000, 5)
+        );
         assert_eq!(stats.config.burst, 5);
         assert_eq!(
             (stats.mode, stats.prequeue),

@@ -4,7 +4,7 @@
 use redis::Value;
 
 use super::keys::{Bind, EventKey};
-use super::reply::{self, count, text};
+use super::reply::{self, count, text, Guard};
 use super::script::lua_script;
 use super::{Store, StoreError};
 use crate::eta::Observed;
@@ -50,6 +50,8 @@ pub struct Statuses {
     pub waiting: u64,
     /// The ETA inputs.
     pub observed: Observed,
+    /// What the event asks of passes now (the cut).
+    pub guard: Guard,
 }
 
 impl Store {
@@ -81,6 +83,7 @@ fn parse(reply: &[Value], asked: usize, now_ms: u64) -> Result<Option<Statuses>,
         standings,
         waiting: head.waiting,
         observed: head.observed,
+        guard: head.guard,
     }))
 }
 
@@ -124,6 +127,8 @@ mod tests {
         head.push(bulk("2,10,10,10,10,10,10,10,10,10,8"));
         head.push(Value::Int(30));
         head.extend([bulk("random"), bulk("")]);
+        // Proof of work of 12 bits asked; the cut at 1,700,000,000.
+        head.extend([Value::Int(12), Value::Int(1_700_000_000)]);
         head
     }
 
