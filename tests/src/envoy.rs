@@ -83,19 +83,7 @@ pub fn bootstrap(t: &Topology) -> Value {
                             ]
                         }]},
                         "http_filters": [
-                            {"name": "envoy.filters.http.wasm", "typed_config": {
-                                "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-                                "config": {
-                                    "name": "wr_edge",
-                                    "root_id": "wr_edge",
-                                    "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": t.filter_config},
-                                    "vm_config": {
-                                        "vm_id": "wr_edge",
-                                        "runtime": "envoy.wasm.runtime.v8",
-                                        "code": {"local": {"filename": t.wasm.to_string_lossy()}}
-                                    }
-                                }
-                            }},
+                            {"name": "envoy.filters.http.wasm", "typed_config": wasm_filter(t.wasm, t.filter_config)},
                             {"name": "envoy.filters.http.router", "typed_config": {
                                 "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
                         ]
@@ -105,6 +93,72 @@ pub fn bootstrap(t: &Topology) -> Value {
             "clusters": [cluster("backend", t.backend), cluster("queue", t.queue)]
         }
     })
+}
+
+/// The filter's `Wasm` configuration: the built filter and its JSON configuration.
+pub fn wasm_filter(wasm: &Path, filter_config: &str) -> Value {
+    json!({
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+        "config": {
+            "name": "wr_edge",
+            "root_id": "wr_edge",
+            "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": filter_config},
+            // Fail closed: a filter that cannot load serves nothing.
+            "fail_open": false,
+            "vm_config": {
+                "vm_id": "wr_edge",
+                "runtime": "envoy.wasm.runtime.v8",
+                "code": {"local": {"filename": wasm.to_string_lossy()}}
+            }
+        }
+    })
+}
+
+/// The file, in `dir`, from which an Envoy of [`bootstrap_discovered`] loads the
+/// filter's configuration (extension config discovery, as Istio pushes a `WasmPlugin`).
+pub const DISCOVERED_FILTER_FILE: &str = "wr-edge.json";
+
+/// The bootstrap of [`bootstrap`], with the filter's configuration discovered from
+/// [`DISCOVERED_FILTER_FILE`] in `dir` instead of written in: a new file moved there is
+/// applied by the running Envoy to the requests that come after, on the connections
+/// already open, with nothing drained or restarted. Until a first valid configuration
+/// is there, the listener serves nothing (fail closed).
+pub fn bootstrap_discovered(t: &Topology, dir: &Path) -> Value {
+    let mut b = bootstrap(t);
+    // Discovery names the node it serves.
+    b["node"] = json!({"id": "wr-edge", "cluster": "wr-edge"});
+    let filters = &mut b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+        ["typed_config"]["http_filters"];
+    filters[0] = json!({
+        "name": "wr_edge",
+        "config_discovery": {
+            "config_source": {
+                "path_config_source": {
+                    "path": dir.join(DISCOVERED_FILTER_FILE).to_string_lossy(),
+                    "watched_directory": {"path": dir.to_string_lossy()}
+                }
+            },
+            "type_urls": ["type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"]
+        }
+    });
+    b
+}
+
+/// Publishes the filter's configuration to the Envoys of [`bootstrap_discovered`] on
+/// `dir`: written beside, then moved in at once (a reader never sees half a file).
+pub fn publish_filter(dir: &Path, wasm: &Path, filter_config: &str, version: u32) -> Result<()> {
+    let resource = json!({
+        "version_info": version.to_string(),
+        "resources": [{
+            "@type": "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig",
+            "name": "wr_edge",
+            "typed_config": wasm_filter(wasm, filter_config)
+        }]
+    });
+    let staged = dir.join(format!(".{DISCOVERED_FILTER_FILE}.{version}"));
+    fs::write(&staged, serde_json::to_vec(&resource)?)?;
+    fs::rename(&staged, dir.join(DISCOVERED_FILTER_FILE))?;
+    Ok(())
 }
 
 /// A running Envoy; killed on drop.
@@ -263,7 +317,8 @@ impl Envoy {
         fs::read_to_string(self.dir.join("envoy.log")).unwrap_or_default()
     }
 
-    fn log_tail(&self) -> String {
+    /// The last lines of Envoy's log.
+    pub fn log_tail(&self) -> String {
         let log = self.log();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")

@@ -94,6 +94,38 @@ fn is_complete(bytes: &[u8]) -> bool {
     false
 }
 
+/// One kept-alive HTTP/1.1 connection: requests go one after another on it, as a
+/// browser's do. An error (the server closed, a timeout) is the caller's to count.
+pub struct KeepAlive {
+    stream: TcpStream,
+}
+
+impl KeepAlive {
+    /// Connects (5 s at most); reads and writes are bounded by 10 s.
+    pub fn connect(addr: SocketAddr) -> Result<KeepAlive> {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+        stream.set_nodelay(true)?;
+        Ok(KeepAlive { stream })
+    }
+
+    /// Sends `raw` (one whole request that keeps the connection) and reads its response.
+    pub fn send(&mut self, raw: &[u8]) -> Result<Response> {
+        self.stream.write_all(raw)?;
+        let mut bytes = Vec::new();
+        let mut chunk = [0u8; 16 * 1024];
+        while !is_complete(&bytes) {
+            let n = self.stream.read(&mut chunk).context("read response")?;
+            if n == 0 {
+                bail!("the server closed the connection");
+            }
+            bytes.extend_from_slice(&chunk[..n]);
+        }
+        parse(&bytes)
+    }
+}
+
 /// A GET with the given extra headers (values as raw bytes).
 pub fn get(addr: SocketAddr, path: &str, headers: &[(&str, &[u8])]) -> Result<Response> {
     request(addr, "GET", path, headers, b"")

@@ -2,14 +2,15 @@
 //! upstreams on loopback. What reaches the upstream is the proof.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use wr_pass::{Claims, KeyRing, TokenKind};
-use wr_tests::envoy::{bootstrap, Envoy, Topology};
+use wr_tests::envoy::{bootstrap, bootstrap_discovered, publish_filter, Envoy, Topology};
 use wr_tests::fixtures::{
-    filter_config, filter_wasm, keys, now, pass, pass_with, FOREIGN_KEYS_JSON,
+    filter_config, filter_wasm, keys, now, pass, pass_with, wait_until, FOREIGN_KEYS_JSON,
 };
 use wr_tests::http::{self, Response};
 use wr_tests::upstream::Upstream;
@@ -621,4 +622,168 @@ fn a_broken_filter_configuration_stops_envoy_with_clear_log_lines() {
         "{err}"
     );
     assert!(!err.contains("dG9vLXNob3J0"), "secret in log");
+}
+
+/// One request of the revocation load: when it was answered (since the load began), the
+/// pass it carried (issued before the cut or after), and its status (0: an error).
+struct Answered {
+    at_ms: u128,
+    old_pass: bool,
+    status: u16,
+}
+
+/// The edge configuration of the revocation test: event `concert`, with its cut if any.
+fn revocation_config(cut: Option<u64>) -> String {
+    let mut event = json!({"id": "concert", "protected_prefixes": ["/reserve"]});
+    if let Some(cut) = cut {
+        event["not_before"] = json!(cut);
+    }
+    filter_config(json!({"events": [event], "client_rate_limit": null, "visitor_rate_limit": null}))
+}
+
+/// A revocation pushed to a running Envoy under load, the way the product loads its
+/// configuration (extension config discovery: a new filter configuration moved into
+/// the watched directory, as Istio pushes a `WasmPlugin`): no request fails or is
+/// dropped by the push, passes issued after the cut keep getting in, and every pass
+/// issued before it is refused within a bound after the push. A configuration with a
+/// cut in the future is refused by the filter and the one in force keeps serving.
+#[test]
+fn a_revocation_pushed_under_load_refuses_old_passes_and_drops_nothing() {
+    let backend = Upstream::start();
+    let queue = Upstream::start();
+    let wasm = filter_wasm();
+    let dir = std::env::temp_dir().join(format!("wr-ecds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    publish_filter(&dir, &wasm, &revocation_config(None), 1).unwrap();
+    let first = revocation_config(None);
+    let topology = Topology {
+        wasm: &wasm,
+        filter_config: &first,
+        backend: backend.addr,
+        queue: queue.addr,
+        trusted_hops: 0,
+    };
+    let envoy = Envoy::start(&bootstrap_discovered(&topology, &dir), 2).expect("envoy starts");
+    let t = now();
+    let cut = t - 5;
+    let old = format!(
+        "wr_pass={}",
+        pass_with(&keys(), "concert", "before", t - 60, t + 600)
+    );
+    let new = format!(
+        "wr_pass={}",
+        pass_with(&keys(), "concert", "after", t - 2, t + 600)
+    );
+    let request = |cookie: &str| {
+        format!("GET /reserve HTTP/1.1\r\nhost: shop\r\ncookie: {cookie}\r\n\r\n").into_bytes()
+    };
+    let (old_request, new_request) = (request(&old), request(&new));
+    let started = Instant::now();
+    let stop = AtomicBool::new(false);
+    let sent = AtomicU64::new(0);
+    let (answered, pushed_ms): (Vec<Answered>, u128) = thread::scope(|s| {
+        let loads: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut seen = Vec::new();
+                    let mut connection = http::KeepAlive::connect(envoy.addr).unwrap();
+                    let mut old_pass = false;
+                    while !stop.load(Ordering::Relaxed) {
+                        old_pass = !old_pass;
+                        let raw = if old_pass { &old_request } else { &new_request };
+                        let status = match connection.send(raw) {
+                            Ok(r) => r.status,
+                            Err(_) => {
+                                connection = http::KeepAlive::connect(envoy.addr).unwrap();
+                                0
+                            }
+                        };
+                        sent.fetch_add(1, Ordering::Relaxed);
+                        seen.push(Answered {
+                            at_ms: started.elapsed().as_millis(),
+                            old_pass,
+                            status,
+                        });
+                    }
+                    seen
+                })
+            })
+            .collect();
+        // The push, once the load runs; then the load goes on until the old pass has
+        // been refused for a while on every connection.
+        assert!(wait_until(Duration::from_secs(20), || sent
+            .load(Ordering::Relaxed)
+            > 400));
+        publish_filter(&dir, &wasm, &revocation_config(Some(cut)), 2).unwrap();
+        let pushed = Instant::now();
+        assert!(
+            wait_until(Duration::from_secs(20), || envoy
+                .stat("wasmcustom.wr_edge_pass_revoked")
+                > 200),
+            "the cut never took effect:\n{}",
+            envoy.log_tail()
+        );
+        // A cut in the future: refused by the filter, the one in force stays.
+        publish_filter(&dir, &wasm, &revocation_config(Some(now() + 3600)), 3).unwrap();
+        let refused = wait_until(Duration::from_secs(20), || {
+            envoy.log().contains("in the future")
+        });
+        let during = sent.load(Ordering::Relaxed);
+        assert!(wait_until(Duration::from_secs(20), || sent
+            .load(Ordering::Relaxed)
+            > during + 400));
+        stop.store(true, Ordering::Relaxed);
+        assert!(
+            refused,
+            "a future cut was not refused:\n{}",
+            envoy.log_tail()
+        );
+        let answered = loads.into_iter().flat_map(|l| l.join().unwrap()).collect();
+        (answered, (pushed - started).as_millis())
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    let failed: Vec<&Answered> = answered
+        .iter()
+        .filter(|a| a.status != 200 && a.status != 403)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed",
+        failed.len(),
+        answered.len()
+    );
+    assert!(
+        answered
+            .iter()
+            .filter(|a| !a.old_pass)
+            .all(|a| a.status == 200),
+        "a pass issued after the cut was refused"
+    );
+    let last_old_admitted = answered
+        .iter()
+        .filter(|a| a.old_pass && a.status == 200)
+        .map(|a| a.at_ms)
+        .max()
+        .unwrap();
+    let first_old_refused = answered
+        .iter()
+        .filter(|a| a.old_pass && a.status == 403)
+        .map(|a| a.at_ms)
+        .min()
+        .unwrap();
+    let old_refused = answered
+        .iter()
+        .filter(|a| a.old_pass && a.status == 403)
+        .count();
+    // Every worker applies the push on its own: the bound is on the last one.
+    let took = last_old_admitted.saturating_sub(pushed_ms);
+    assert!(
+        took < 2_000,
+        "the old pass still got in {took} ms after the push"
+    );
+    eprintln!(
+        "revocation under load: {} requests on 4 kept-alive connections, none failed; the push at {pushed_ms} ms; old pass first refused {} ms after it, last admitted {took} ms after it, refused {old_refused} times",
+        answered.len(),
+        first_old_refused.saturating_sub(pushed_ms)
+    );
 }

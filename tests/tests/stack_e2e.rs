@@ -235,3 +235,37 @@ fn make_up_refuses_ports_it_cannot_own() {
     );
     assert!(refused.contains("Address already in use") || refused.contains("another program"));
 }
+
+/// An event that asks for proof of work: the page, in headless Chromium, solves the
+/// challenge in its Web Worker with a progress indicator, joins with the solution, and
+/// shows the place; nothing is typed.
+#[test]
+fn a_browser_solves_the_proof_of_work_and_joins() {
+    let stack = Stack::up();
+    let t = wr_tests::fixtures::now();
+    let config = json!({"rate_per_second": 1, "burst": 1, "max_active": 10, "session_seconds": 600,
+        "claim_seconds": 30, "abandon_seconds": 60, "opens_at": t + 3600, "closes_at": t + 7200,
+        "proof_of_work": {"difficulty": 14}});
+    let r = stack.admin("PUT", "/v1/admin/events/pow-page", &config);
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    let browser = Browser::start().expect("browser");
+    browser
+        .goto(&format!("http://{}/waiting-room/pow-page", stack.edge))
+        .unwrap();
+    let position = browser
+        .wait_for(
+            "const m = document.querySelector('main'); const p = document.getElementById('position'); return m.dataset.powMs && p.textContent === '1' ? p.textContent : null;",
+            Duration::from_secs(60),
+        )
+        .expect("the page solves the challenge and joins");
+    assert_eq!(position, "1");
+    let shown = browser
+        .eval("return [document.querySelector('main').dataset.powDifficulty, document.querySelector('main').dataset.powMs]")
+        .unwrap();
+    assert_eq!(shown[0], "14", "{shown}");
+    let out = workspace_root().join("target/test-output");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("pow-joined.png"), browser.screenshot().unwrap()).unwrap();
+    let stats = stack.admin("GET", "/v1/admin/events/pow-page/stats", &json!({}));
+    assert_eq!(stats.json()["waiting"], 1, "{:?}", stats.json());
+}
