@@ -124,6 +124,15 @@ pub fn parse_origin(text: &str) -> Option<Origin> {
     })
 }
 
+/// Unix milliseconds by the host's clock (0 without one: every pass then looks expired,
+/// failing closed).
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,13 +196,4 @@ mod tests {
         assert_eq!(parse_origin("http://"), None);
         assert_eq!(parse_origin("shop.example"), None);
     }
-}
-
-/// Unix milliseconds by the host's clock (0 without one: every pass then looks expired,
-/// failing closed).
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }

@@ -56,15 +56,18 @@ pub async fn status(
             claimed_now,
         } => {
             record_eta_accuracy(&metrics, claimed_now, &ticket);
+            let event_now = EventNow {
+                waiting,
+                mode: observed.mode,
+                guard,
+            };
             return admitted(
                 &tickets,
                 &event,
                 &visitor,
-                waiting,
                 session_end_ms,
                 claimed_now,
-                observed.mode,
-                guard,
+                event_now,
             );
         }
     };
@@ -86,17 +89,29 @@ fn record_eta_accuracy(metrics: &Metrics, claimed_now: Option<Claimed>, ticket: 
     }
 }
 
+/// What the poll's batch said of the whole event.
+struct EventNow {
+    /// In line.
+    waiting: u64,
+    /// The queueing mode.
+    mode: QueueMode,
+    /// What the event asks of passes now (the cut).
+    guard: Guard,
+}
+
 /// The answer to an admitted visitor: a pass for the rest of the session, in the body
 /// and in the pass cookie.
 fn admitted(
     tickets: &Tickets,
     event: &str,
     visitor: &str,
-    waiting: u64,
     session_end_ms: u64,
     claimed_now: Option<Claimed>,
-    mode: QueueMode,
-    guard: Guard,
+    EventNow {
+        waiting,
+        mode,
+        guard,
+    }: EventNow,
 ) -> AppResult {
     let now = now_ms();
     // The pass lives as long as the session, never longer than the edge accepts, and

@@ -33,11 +33,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
-/// Solve times in ms of `runs` challenges at `difficulty`, in a worker of the page.
-fn browser_times(browser: &Browser, ring: &KeyRing, difficulty: u8, runs: u64) -> Vec<f64> {
+/// Solve times in ms of `runs` challenges at `difficulty`, in a worker of the page, and
+/// the hashes they took.
+fn browser_times(browser: &Browser, ring: &KeyRing, difficulty: u8, runs: u64) -> (Vec<f64>, u64) {
     let solver =
         include_str!("../../../edge-js/js/pow.js").replace("\nexport function ", "\nfunction ");
     let mut times = Vec::new();
+    let mut hashes = 0;
     for i in 0..runs {
         let c = challenge(ring, difficulty, 1_000 + i);
         let start = json!({"solver": solver, "challenge": c, "difficulty": difficulty});
@@ -58,8 +60,14 @@ fn browser_times(browser: &Browser, ring: &KeyRing, difficulty: u8, runs: u64) -
             "the browser's solution is not one"
         );
         times.push(done["ms"].as_f64().unwrap_or_default());
+        hashes += solution
+            .rsplit(':')
+            .next()
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+            + 1;
     }
-    times
+    (times, hashes)
 }
 
 fn main() {
@@ -100,21 +108,24 @@ fn main() {
 
     let browser = Browser::start().expect("chromium and chromedriver");
     browser.goto("data:text/html,<title>pow</title>").unwrap();
-    println!("| difficulty | expected hashes | Chromium worker: median | p95 | runs | attacker, native, one core: joins/s |");
-    println!("|---:|---:|---:|---:|---:|---:|");
+    println!("| difficulty | expected hashes | Chromium worker: median | p95 | runs | Chromium hashes/s | expected solve in Chromium | attacker, native, one core: joins/s |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for difficulty in DIFFICULTIES {
         let n = if difficulty >= 22 {
             runs.div_ceil(2)
         } else {
             runs
         };
-        let mut times = browser_times(&browser, &ring, difficulty, n);
+        let (mut times, hashes) = browser_times(&browser, &ring, difficulty, n);
+        let rate = hashes as f64 / (times.iter().sum::<f64>() / 1000.0);
         times.sort_by(f64::total_cmp);
         let expected = 2f64.powi(i32::from(difficulty));
         println!(
-            "| {difficulty} | {expected:.0} | {:.0} ms | {:.0} ms | {n} | {:.1} |",
+            "| {difficulty} | {expected:.0} | {:.0} ms | {:.0} ms | {n} | {:.0} k | {:.0} ms | {:.1} |",
             percentile(&times, 0.5),
             percentile(&times, 0.95),
+            rate / 1000.0,
+            expected / rate * 1000.0,
             native_rate / expected
         );
     }
