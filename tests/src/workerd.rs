@@ -19,8 +19,9 @@ pub fn workerd_bin() -> PathBuf {
 }
 
 /// The package files a worker needs, by module name (their path in the package).
-const PACKAGE_MODULES: [&str; 6] = [
+const PACKAGE_MODULES: [&str; 7] = [
     "js/edge.js",
+    "js/pow.js",
     "pkg/wr_edge_js.js",
     "test/run-cases.js",
     "test/bench.js",
