@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use wr_pass::wire::{EVENTS_PREFIX, PASS_REVOKED_QUERY, SESSION_ENDED_QUERY, WAITING_ROOM_PREFIX};
 use wr_pass::{Rejection, TokenKind, Validity};
 
+use self::rejections::describe;
 use crate::classify::{classify, PathClass};
 use crate::client::client_key;
 use crate::config::{Config, EventConfig};
@@ -374,42 +375,6 @@ impl Engine {
     }
 }
 
-fn describe(reason: Option<Rejection>) -> (Counter, &'static str, &'static str) {
-    const INVALID: &str = "The admission pass is not valid.";
-    match reason {
-        None => (
-            Counter::NoPass,
-            "NOT_ADMITTED",
-            "An admission pass is required: join the waiting room.",
-        ),
-        Some(Rejection::Malformed) => (Counter::PassMalformed, "PASS_INVALID", INVALID),
-        Some(Rejection::UnsupportedVersion) => (Counter::PassUnsupported, "PASS_INVALID", INVALID),
-        Some(Rejection::UnknownKey) => (Counter::PassUnknownKey, "PASS_INVALID", INVALID),
-        Some(Rejection::BadSignature) => (Counter::PassBadSignature, "PASS_INVALID", INVALID),
-        Some(Rejection::Expired) => (
-            Counter::PassExpired,
-            "PASS_EXPIRED",
-            "The admission pass has expired.",
-        ),
-        Some(Rejection::NotYetValid) => (
-            Counter::PassNotYetValid,
-            "PASS_NOT_YET_VALID",
-            "The admission pass is not valid yet.",
-        ),
-        Some(Rejection::WrongEvent) => (
-            Counter::PassWrongEvent,
-            "PASS_WRONG_EVENT",
-            "The admission pass is for another event.",
-        ),
-        Some(Rejection::LifetimeTooLong) => (Counter::PassLifetimeTooLong, "PASS_INVALID", INVALID),
-        Some(Rejection::Revoked) => (
-            Counter::PassRevoked,
-            "PASS_REVOKED",
-            "The admission pass was revoked: join the waiting room again.",
-        ),
-    }
-}
-
 fn forward<'c>(
     request: &Request,
     identity: Option<(String, &'c str)>,
@@ -499,5 +464,6 @@ fn rate_limited(limited: Limited, counter: Counter) -> Decision<'static> {
     }
 }
 
+mod rejections;
 #[cfg(test)]
 mod tests;

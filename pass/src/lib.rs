@@ -26,12 +26,12 @@ mod ids;
 mod keyring;
 pub mod pow;
 mod token;
+mod validity;
 pub mod wire;
 
 pub use claims::{Claims, Extension, MAX_EXTENSIONS};
 pub use ids::{validate_event_id, validate_key_id, validate_visitor_id};
 pub use keyring::{KeyRing, KeyRingError, MIN_SECRET_BYTES};
-pub use token::{
-    parse_unverified, MintError, Rejection, TokenKind, Unverified, Validity, MAX_TOKEN_LEN,
-};
+pub use token::{parse_unverified, MintError, Rejection, TokenKind, Unverified, MAX_TOKEN_LEN};
+pub use validity::Validity;
 pub use wire::Wire;
