@@ -334,11 +334,23 @@ impl Config {
         }
     }
 
+    /// [`Config::from_json`] for a runtime that knows the time (`now`, unix seconds)
+    /// when it loads a configuration: also refuses an event's cut later than `now`
+    /// beyond the clock-skew leeway, which would refuse every pass, those origin-queue
+    /// issues now included (origin-queue never sets a cut in the future).
+    pub fn from_json_at(bytes: &[u8], now: u64) -> Result<Config, Vec<String>> {
+        let config = Config::from_json(bytes)?;
+        let future = config.cuts_in_future(now);
+        if future.is_empty() {
+            Ok(config)
+        } else {
+            Err(future)
+        }
+    }
+
     /// The events whose cut is later than `now` (unix seconds) beyond the clock-skew
-    /// leeway, one line each: such a cut refuses every pass, those origin-queue issues
-    /// now included. Runtimes that know the time when they load a configuration refuse
-    /// it for these (origin-queue never sets a cut in the future).
-    pub fn cuts_in_future(&self, now: u64) -> Vec<String> {
+    /// leeway, one line each.
+    fn cuts_in_future(&self, now: u64) -> Vec<String> {
         self.events
             .iter()
             .filter(|e| e.not_before > now.saturating_add(self.wire.clock_skew_seconds))

@@ -71,17 +71,8 @@ impl EdgeRoot {
     /// plugin) with every problem logged if it is not valid.
     pub fn configure(&mut self) -> bool {
         let bytes = host::plugin_configuration();
-        // A cut later than the host's clock would refuse every pass, new ones too.
-        let config = Config::from_json(&bytes).and_then(|config| {
-            let now = host::now_ms().unwrap_or(0) / 1000;
-            let future = config.cuts_in_future(now);
-            if future.is_empty() {
-                Ok(config)
-            } else {
-                Err(future)
-            }
-        });
-        let config = match config {
+        let now = host::now_ms().unwrap_or(0) / 1000;
+        let config = match Config::from_json_at(&bytes, now) {
             Ok(config) => config,
             Err(problems) => {
                 for problem in &problems {

@@ -24,12 +24,7 @@ export class Edge {
    * later than `nowMs` (it would refuse every pass, new ones too). */
   constructor(config, nowMs = Date.now()) {
     if (!initialised) throw new Error('wr-edge: call init(module) before new Edge()');
-    this.core = new WaitingRoomEdge(typeof config === 'string' ? config : JSON.stringify(config));
-    const problems = this.core.problemsAt(nowMs);
-    if (problems.length > 0) {
-      this.core.free();
-      throw new Error('wr-edge configuration rejected: ' + problems.join('; '));
-    }
+    this.core = new WaitingRoomEdge(typeof config === 'string' ? config : JSON.stringify(config), nowMs);
   }
 
   /** Decides for `{ path, headers: [[name, value], ...], source }` at `nowMs`.

@@ -42,11 +42,13 @@ pub struct WaitingRoomEdge {
 
 #[wasm_bindgen]
 impl WaitingRoomEdge {
-    /// Validates `config_json` (the same JSON as the Envoy filter's configuration);
-    /// throws an `Error` listing every problem.
+    /// Validates `config_json` (the same JSON as the Envoy filter's configuration) at
+    /// `now_ms` (unix milliseconds: an event's cut may not be later); throws an `Error`
+    /// listing every problem.
     #[wasm_bindgen(constructor)]
-    pub fn new(config_json: &str) -> Result<WaitingRoomEdge, JsError> {
-        let config = Config::from_json(config_json.as_bytes()).map_err(|problems| {
+    pub fn new(config_json: &str, now_ms: f64) -> Result<WaitingRoomEdge, JsError> {
+        let now = (now_ms / 1000.0) as u64;
+        let config = Config::from_json_at(config_json.as_bytes(), now).map_err(|problems| {
             JsError::new(&format!(
                 "wr-edge configuration rejected: {}",
                 problems.join("; ")
@@ -56,16 +58,6 @@ impl WaitingRoomEdge {
             engine: Engine::new(config),
             store: LocalStore::default(),
         })
-    }
-
-    /// The configuration's problems at `now_ms` (unix milliseconds), one line each: an
-    /// event's cut (`not_before`) later than that refuses every pass, new ones too.
-    /// Empty: none. The Worker calls it with its clock when it loads a configuration.
-    #[wasm_bindgen(js_name = problemsAt)]
-    pub fn problems_at(&self, now_ms: f64) -> Vec<String> {
-        self.engine
-            .config()
-            .cuts_in_future((now_ms / 1000.0) as u64)
     }
 
     /// Decides what happens to a request (`{"path", "headers": [[name, value], …],

@@ -814,15 +814,7 @@ fn session_end_reports_are_authenticated_by_their_pass_and_count_once() {
         == "admitted"));
     let body = status(q.addr, event, &ticket).json();
     let pass = body["pass"].as_str().unwrap().to_owned();
-    let stats = || {
-        admin(
-            q.addr,
-            "GET",
-            &format!("/v1/admin/events/{event}/stats"),
-            &json!({}),
-        )
-        .json()
-    };
+    let stats = || event_stats(q.addr, event);
     assert_eq!(stats()["active"], 1);
 
     let ring = keys();
@@ -890,6 +882,17 @@ fn session_end_reports_are_authenticated_by_their_pass_and_count_once() {
     );
 }
 
+/// The admin stats of `event`.
+fn event_stats(addr: SocketAddr, event: &str) -> Value {
+    admin(
+        addr,
+        "GET",
+        &format!("/v1/admin/events/{event}/stats"),
+        &json!({}),
+    )
+    .json()
+}
+
 /// The names of `event`'s keys, on whichever master holds them.
 fn event_keys(event: &str) -> Vec<String> {
     let pattern = format!("{{wr:{event}}}*");
@@ -955,13 +958,7 @@ fn a_join_without_work_gets_a_challenge_and_costs_no_write() {
         written.is_empty(),
         "a challenge wrote to Redis: {written:?}"
     );
-    let stats = admin(
-        q.addr,
-        "GET",
-        &format!("/v1/admin/events/{event}/stats"),
-        &json!({}),
-    )
-    .json();
+    let stats = event_stats(q.addr, event);
     assert_eq!(
         (stats["waiting"].as_u64(), stats["pow_difficulty"].as_u64()),
         (Some(0), Some(8))
@@ -1012,13 +1009,7 @@ fn a_solution_takes_one_place_once() {
     // A ticket holder joins again with no work (one visitor holds one place).
     let rejoined = queue_client::join_response(q.addr, event, Some(ticket));
     assert_eq!(rejoined.status, 200, "{:?}", rejoined.json());
-    let stats = admin(
-        q.addr,
-        "GET",
-        &format!("/v1/admin/events/{event}/stats"),
-        &json!({}),
-    )
-    .json();
+    let stats = event_stats(q.addr, event);
     assert_eq!(stats["waiting"], 1, "{stats}");
 }
 
@@ -1097,13 +1088,7 @@ fn bad_solutions_and_difficulties_are_refused() {
     let raised = queue_client::join_with_work(q.addr, event, &solved);
     assert_eq!(raised.error_code().as_deref(), Some("POW_REQUIRED"));
     assert_eq!(raised.json()["error"]["pow"]["difficulty"], 10);
-    let stats = admin(
-        q.addr,
-        "GET",
-        &format!("/v1/admin/events/{event}/stats"),
-        &json!({}),
-    )
-    .json();
+    let stats = event_stats(q.addr, event);
     assert_eq!(
         stats["waiting"], 0,
         "a refused solution took a place: {stats}"
@@ -1185,13 +1170,7 @@ fn a_revocation_ends_the_admissions_before_the_cut() {
         (report.status, report.error_code().as_deref()),
         (403, Some("PASS_REVOKED"))
     );
-    let stats = admin(
-        q.addr,
-        "GET",
-        &format!("/v1/admin/events/{event}/stats"),
-        &json!({}),
-    )
-    .json();
+    let stats = event_stats(q.addr, event);
     assert_eq!(
         (
             stats["active"].as_u64(),
@@ -1280,13 +1259,7 @@ fn bad_revocations_are_refused() {
         let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
         assert!(message.contains(says), "{body}: {message}");
     }
-    let stats = admin(
-        q.addr,
-        "GET",
-        &format!("/v1/admin/events/{event}/stats"),
-        &json!({}),
-    )
-    .json();
+    let stats = event_stats(q.addr, event);
     assert_eq!(stats["not_before"], 0, "a refused revocation set a cut");
     assert_eq!(
         revoke(q.addr, event, json!({"admitted": "requeue"})).status,
