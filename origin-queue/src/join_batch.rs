@@ -29,7 +29,7 @@ impl JoinBatcher {
     /// Starts the collector on the store's runtime.
     pub fn start(store: Store) -> JoinBatcher {
         JoinBatcher {
-            batches: Batcher::start(store.clone(), "joins", joins),
+            batches: Batcher::start(store.clone(), "joins", "join.lua", joins),
             store,
         }
     }

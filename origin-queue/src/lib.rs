@@ -28,4 +28,5 @@ pub mod server;
 pub mod settings;
 pub mod status_batch;
 pub mod store;
+pub mod telemetry;
 pub mod unknown_place;

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use origin_queue::{pass_cli, pow_cli, server, settings};
+use origin_queue::{pass_cli, pow_cli, server, settings, telemetry};
 
 /// mimalloc instead of glibc malloc: under load glibc's arenas showed up as a fifth of
 /// the service's CPU (allocation, consolidation and arena lock waits), see BENCHMARKS.md.
@@ -49,12 +49,16 @@ fn main() -> ExitCode {
 }
 
 fn serve() -> ExitCode {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WR_LOG").unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    let telemetry = match telemetry::init(&|name| std::env::var(name).ok()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("origin-queue: refusing to start: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if telemetry.tracing() {
+        tracing::info!("exporting traces over OTLP (see the OTEL_* settings)");
+    }
     let settings = match settings::Settings::load() {
         Ok(s) => s,
         Err(e) => {
@@ -90,5 +94,6 @@ fn serve() -> ExitCode {
         }
     };
     redis_runtime.shutdown_background();
+    telemetry.shutdown();
     code
 }

@@ -41,23 +41,36 @@ struct Request<R, A> {
     event: String,
     request: R,
     reply: oneshot::Sender<Result<A, StoreError>>,
+    /// The caller's batch span (disabled while traces are off): the script's span is
+    /// made its child, so each caller's trace shows the call that answered it.
+    span: tracing::Span,
 }
 
 /// The front of one collector; cheap to share.
 pub struct Batcher<R, A> {
     requests: mpsc::Sender<Request<R, A>>,
     max_wait: Duration,
-    /// What the requests are, for error messages ("status polls", "joins").
+    /// What the requests are, for error messages and spans ("status polls", "joins").
     kind: &'static str,
 }
+
+/// The Lua script a batcher's calls run, for the spans (`join.lua`).
+#[derive(Clone, Copy)]
+struct Script(&'static str);
 
 impl<R: Send + 'static, A: Send + 'static> Batcher<R, A> {
     /// Starts the collector on the store's runtime ([`Store::spawn`]); `call` answers
     /// each batch. It stops when the batcher is dropped.
-    pub fn start(store: Store, kind: &'static str, call: Call<R, A>) -> Batcher<R, A> {
+    /// `script` names the Lua script `call` runs, for the traces.
+    pub fn start(
+        store: Store,
+        kind: &'static str,
+        script: &'static str,
+        call: Call<R, A>,
+    ) -> Batcher<R, A> {
         let max_wait = store.timeout() * 2;
         let (requests, incoming) = mpsc::channel(CAPACITY);
-        store.spawn(collect(store.clone(), call, incoming));
+        store.spawn(collect(store.clone(), call, Script(script), incoming));
         Batcher {
             requests,
             max_wait,
@@ -66,12 +79,20 @@ impl<R: Send + 'static, A: Send + 'static> Batcher<R, A> {
     }
 
     /// Sends `request` for `event` with the next batch and waits for its answer.
+    /// Its span (`queue.batch`) lasts from the wait for the batch to the answer.
     pub async fn ask(&self, event: &str, request: R) -> Result<A, StoreError> {
+        let span = crate::trace_span!(
+            "queue.batch",
+            wr.event = event,
+            wr.batch.kind = self.kind,
+            wr.batch.size = tracing::field::Empty,
+        );
         let (reply, answer) = oneshot::channel();
         let request = Request {
             event: event.to_owned(),
             request,
             reply,
+            span: span.clone(),
         };
         let unavailable = |why: &str| StoreError::Unavailable(format!("{}: {why}", self.kind));
         self.requests.try_send(request).map_err(|e| match e {
@@ -89,6 +110,7 @@ impl<R: Send + 'static, A: Send + 'static> Batcher<R, A> {
 /// Requests waiting for their event's next call, and the calls in flight.
 struct Lines<R, A> {
     call: Call<R, A>,
+    script: Script,
     /// Requests not yet sent, by event, in arrival order.
     waiting: HashMap<String, Vec<Request<R, A>>>,
     /// How many requests `waiting` holds.
@@ -143,7 +165,7 @@ impl<R: Send + 'static, A: Send + 'static> Lines<R, A> {
                 continue;
             }
             // On the collector's runtime, the store's (see `Batcher::start`).
-            let answered = answer(self.call, store.clone(), event.clone(), batch);
+            let answered = answer(self.call, self.script, store.clone(), event.clone(), batch);
             let handle = self.calls.spawn(answered);
             self.in_flight.insert(handle.id(), event);
             return;
@@ -162,10 +184,12 @@ impl<R: Send + 'static, A: Send + 'static> Lines<R, A> {
 async fn collect<R: Send + 'static, A: Send + 'static>(
     store: Store,
     call: Call<R, A>,
+    script: Script,
     mut incoming: mpsc::Receiver<Request<R, A>>,
 ) {
     let mut lines = Lines {
         call,
+        script,
         waiting: HashMap::new(),
         held: 0,
         in_flight: HashMap::new(),
@@ -197,10 +221,38 @@ async fn collect<R: Send + 'static, A: Send + 'static>(
 }
 
 /// Runs `call` for `batch` (all of `event`) and hands each request its answer.
-async fn answer<R, A>(call: Call<R, A>, store: Store, event: String, batch: Vec<Request<R, A>>) {
-    let (replies, requests): (Vec<_>, Vec<_>) =
-        batch.into_iter().map(|r| (r.reply, r.request)).unzip();
-    match call(store, event, requests).await {
+/// Each caller's trace gets a `redis.script` span for the call, as long as the call.
+async fn answer<R, A>(
+    call: Call<R, A>,
+    script: Script,
+    store: Store,
+    event: String,
+    batch: Vec<Request<R, A>>,
+) {
+    let size = batch.len();
+    let mut replies = Vec::with_capacity(size);
+    let mut requests = Vec::with_capacity(size);
+    let mut script_spans = Vec::new();
+    for r in batch {
+        if !r.span.is_disabled() {
+            r.span.record("wr.batch.size", size);
+            script_spans.push(crate::trace_span!(
+                parent: &r.span,
+                "redis.script",
+                otel.name = script.0,
+                otel.kind = "client",
+                db.system.name = "redis",
+                db.operation.name = "EVALSHA",
+                wr.script = script.0,
+                wr.batch.size = size,
+            ));
+        }
+        replies.push(r.reply);
+        requests.push(r.request);
+    }
+    let answered = call(store, event, requests).await;
+    drop(script_spans);
+    match answered {
         Ok(answers) => {
             // A short answer leaves the rest "ended without an answer".
             for (reply, answer) in replies.into_iter().zip(answers) {

@@ -24,7 +24,12 @@ pub struct StatusBatcher(Batcher<String, Option<Answer>>);
 impl StatusBatcher {
     /// Starts the collector on the store's runtime.
     pub fn start(store: Store) -> StatusBatcher {
-        StatusBatcher(Batcher::start(store, "status polls", statuses))
+        StatusBatcher(Batcher::start(
+            store,
+            "status polls",
+            "status.lua",
+            statuses,
+        ))
     }
 
     /// Where `visitor` stands in `event` (`None`: no such event).

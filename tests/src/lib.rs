@@ -17,6 +17,7 @@ pub mod fuzz;
 pub mod http;
 pub mod in_process;
 pub mod opening;
+pub mod otlp;
 pub mod processes;
 pub mod proxy_wasm_host;
 pub mod queue_client;

@@ -341,6 +341,9 @@ impl IntoResponse for ApiError {
             });
         }
         let mut response = (status, axum::Json(body)).into_response();
+        response
+            .extensions_mut()
+            .insert(crate::telemetry::Outcome(code));
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(secs) = self.retry_after() {

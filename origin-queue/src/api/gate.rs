@@ -8,25 +8,87 @@ use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use tracing::Instrument;
+use wr_pass::wire;
+
 use super::client_ip::client_ip;
 use super::error::ApiError;
 use super::{AppState, Gates, MAX_BODY};
 use crate::clock::now_ms;
 use crate::in_flight::InFlight;
 use crate::missed_polls::MissedPolls;
+use crate::telemetry::{continue_trace, Outcome};
 
-/// Counts and times every request by route and status.
+/// Counts and times every request by route and status, in its trace span (see
+/// `telemetry`: disabled, and next to free, while traces are off).
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     // A clone of the matched path shares its text (no allocation per request).
     let route = request.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let span = request_span(&request, route);
     let started = Instant::now();
-    let response = next.run(request).await;
-    state.metrics.record_request(
-        route.as_ref().map_or("unmatched", MatchedPath::as_str),
-        response.status().as_u16(),
-        started.elapsed(),
-    );
+    let response = next.run(request).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    state
+        .metrics
+        .record_request(route, status, started.elapsed());
+    if !span.is_disabled() {
+        let outcome = response.extensions().get::<Outcome>().map_or(
+            if response.status().is_success() {
+                "ok"
+            } else {
+                "error"
+            },
+            |o| o.0,
+        );
+        span.record("http.response.status_code", status);
+        span.record("wr.outcome", outcome);
+        if response.status().is_server_error() {
+            span.record("otel.status_code", "error");
+        }
+    }
     response
+}
+
+/// The server span of one request: method, route and event id (never a header's
+/// value), the child of the caller's `traceparent` if it sent one.
+fn request_span(request: &Request, route: &str) -> tracing::Span {
+    let span = crate::trace_span!(
+        "http",
+        otel.name = tracing::field::Empty,
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = %request.method(),
+        http.route = route,
+        http.response.status_code = tracing::field::Empty,
+        wr.event = tracing::field::Empty,
+        wr.outcome = tracing::field::Empty,
+    );
+    if !span.is_disabled() {
+        span.record(
+            "otel.name",
+            tracing::field::display(format_args!("{} {route}", request.method())),
+        );
+        if let Some(event) = event_of(request.uri().path()) {
+            span.record("wr.event", event);
+        }
+        continue_trace(&span, request.headers());
+    }
+    span
+}
+
+/// The event id in a path of the API or the page, if it is a valid one.
+fn event_of(path: &str) -> Option<&str> {
+    let admin_events = format!("{}events/", wire::ADMIN_PREFIX);
+    let rest = [
+        wire::EVENTS_PREFIX,
+        wire::WAITING_ROOM_PREFIX,
+        &admin_events,
+    ]
+    .into_iter()
+    .find_map(|prefix| path.strip_prefix(prefix))?;
+    let event = rest.split('/').next()?;
+    wr_pass::validate_event_id(event).ok().map(|_| event)
 }
 
 /// The gate in front of joins (see [`gate`]).
@@ -114,5 +176,19 @@ impl Gates {
         self.visitor_limiter
             .take(visitor, Instant::now())
             .map_err(ApiError::RateLimited)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::event_of;
+
+    #[test]
+    fn the_event_of_a_path_is_read_only_when_valid() {
+        assert_eq!(event_of("/v1/events/demo/join"), Some("demo"));
+        assert_eq!(event_of("/waiting-room/demo"), Some("demo"));
+        assert_eq!(event_of("/v1/admin/events/demo/stats"), Some("demo"));
+        assert_eq!(event_of("/v1/events/<script>/join"), None);
+        assert_eq!(event_of("/metrics"), None);
     }
 }

@@ -6,7 +6,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
-use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use rand::Rng;
@@ -17,7 +16,7 @@ use super::error::ApiError;
 use super::idempotent::idempotent;
 use super::placement::Placement;
 use super::tickets::Tickets;
-use super::{checked_event, no_store, AppResult, Gates, Identity, Queue};
+use super::{checked_event, AppResult, Gates, Identity, Queue};
 use crate::clock::now_ms;
 use crate::eta_record::EtaRecord;
 use crate::join_batch::Placed;
@@ -114,7 +113,7 @@ async fn join_now(
             body
         }
     };
-    let mut response = no_store(Json(body).into_response());
+    let mut response = body.into_response();
     // An entrant of a draw not run yet is promised nothing (its place is unknown), so
     // its wait does not count in the ETA accuracy figures.
     if !matches!(joined, Joined::Closed) {

@@ -1,8 +1,13 @@
 //! Where a visitor stands: the body of join and status answers (see the HTTP API in
 //! `docs/origin-queue.md`).
 
+use axum::response::{IntoResponse, Response};
+use axum::Json;
 use rand::Rng;
 use serde::Serialize;
+
+use super::no_store;
+use crate::telemetry::Outcome;
 
 use crate::eta::{estimate, Estimate, Observed};
 use crate::poll_advice::poll_after_ms;
@@ -62,6 +67,16 @@ pub struct Placement<'a> {
     /// The estimate behind the ETA fields (not sent as such).
     #[serde(skip)]
     pub estimate: Option<Estimate>,
+}
+
+impl IntoResponse for Placement<'_> {
+    /// The JSON body, not to be cached; the visitor's state is the request's outcome.
+    fn into_response(self) -> Response {
+        let outcome = Outcome(self.status);
+        let mut response = no_store(Json(self).into_response());
+        response.extensions_mut().insert(outcome);
+        response
+    }
 }
 
 impl<'a> Placement<'a> {

@@ -6,13 +6,12 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
-use axum::Json;
 use wr_pass::{Claims, TokenKind};
 
 use super::error::ApiError;
 use super::placement::Placement;
 use super::tickets::Tickets;
-use super::{checked_event, no_store, AppResult, Gates, Queue};
+use super::{checked_event, AppResult, Gates, Queue};
 use crate::clock::now_ms;
 use crate::eta_record::EtaRecord;
 use crate::metrics::Metrics;
@@ -71,7 +70,7 @@ pub async fn status(
             );
         }
     };
-    Ok(no_store(Json(body).into_response()))
+    Ok(body.into_response())
 }
 
 /// How the wait promised at join compares with the actual one, measured when this poll
@@ -127,7 +126,7 @@ fn admitted(
         admitted_at_ms: claimed_now.map(|c| c.granted_ms),
         ..Placement::other(visitor, "admitted", waiting).in_mode(mode)
     };
-    let mut response = no_store(Json(body).into_response());
+    let mut response = body.into_response();
     tickets.hand_pass(&mut response, &pass, ttl);
     Ok(response)
 }
