@@ -74,10 +74,15 @@ pub async fn run(
                         tracing::warn!(event, error = ?e, "cannot unregister expired event");
                     }
                 }
-                Err(StoreError::BadReply(e)) => {
-                    tracing::error!(event, error = %e, "admission step: unexpected Redis reply (a bug)")
+                Err(e) => {
+                    metrics.record_step_error(event);
+                    match e {
+                        StoreError::BadReply(e) => {
+                            tracing::error!(event, error = %e, "admission step: unexpected Redis reply (a bug)")
+                        }
+                        e => tracing::warn!(event, error = %e, "admission step failed"),
+                    }
                 }
-                Err(e) => tracing::warn!(event, error = %e, "admission step failed"),
             }
         }
     }

@@ -8,6 +8,7 @@ pub mod admission;
 pub mod api;
 pub mod autopilot;
 pub mod clock;
+pub mod console;
 pub mod draw_order;
 pub mod env;
 pub mod eta;

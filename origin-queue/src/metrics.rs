@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::autopilot::law::{Reading, Reason};
 use crate::eta_record::RangeResult;
-use crate::store::{Prequeue, QueueMode, Step};
+use crate::store::{Phase, Prequeue, QueueMode, Step};
 
 /// Latency histogram bucket bounds, seconds.
 const LATENCY: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
@@ -49,6 +49,59 @@ fn render_autopilot(out: &mut String, m: &Inner) {
             "wr_autopilot_steps_total{{event=\"{event}\",reason=\"{reason}\"}} {n}"
         );
     }
+}
+
+/// Every phase, with its `phase` label (as `event_phase` in `event.lua` names it).
+const PHASES: [(Phase, &str); 4] = [
+    (Phase::Scheduled, "scheduled"),
+    (Phase::Open, "open"),
+    (Phase::Paused, "paused"),
+    (Phase::Closed, "closed"),
+];
+
+/// Per event, from the last admission step: where it stands, the rate in force and
+/// `max_active`: `wr_event_phase`, `wr_admission_rate`, `wr_max_active`.
+fn render_limits(out: &mut String, m: &Inner) {
+    out.push_str("# TYPE wr_event_phase gauge\n");
+    for (event, (phase, _, _)) in &m.limits {
+        for (each, name) in PHASES {
+            let on = u8::from(Some(each) == *phase);
+            let _ = writeln!(
+                out,
+                "wr_event_phase{{event=\"{event}\",phase=\"{name}\"}} {on}"
+            );
+        }
+    }
+    out.push_str("# TYPE wr_admission_rate gauge\n");
+    for (event, (_, rate, _)) in &m.limits {
+        let _ = writeln!(out, "wr_admission_rate{{event=\"{event}\"}} {rate}");
+    }
+    out.push_str("# TYPE wr_max_active gauge\n");
+    for (event, (_, _, max_active)) in &m.limits {
+        let _ = writeln!(out, "wr_max_active{{event=\"{event}\"}} {max_active}");
+    }
+    out.push_str("# TYPE wr_admission_errors_total counter\n");
+    for (event, n) in &m.step_errors {
+        let _ = writeln!(out, "wr_admission_errors_total{{event=\"{event}\"}} {n}");
+    }
+}
+
+/// The relative ETA error counted as good: within ±20 %.
+pub const ETA_GOOD: f64 = 0.2;
+
+/// This process's figures for the operator console, cumulative since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct ConsoleFigures {
+    /// Admissions whose actual wait was within ±20 % of the ETA shown.
+    pub eta_good: u64,
+    /// Admissions whose ETA was judged.
+    pub eta_judged: u64,
+    /// Requests refused by an in-flight cap (503 `QUEUE_BUSY`).
+    pub shed: u64,
+    /// Requests answered 429 (rate limits).
+    pub rate_limited: u64,
+    /// Requests answered 503 (shed, or Redis unavailable).
+    pub unavailable: u64,
 }
 
 /// Why a session ended.
@@ -114,6 +167,10 @@ struct Inner {
     sizes: BTreeMap<String, (u64, u64, u64)>,
     /// Per event: the mode and the pre-queue state at the last admission step.
     modes: BTreeMap<String, (QueueMode, Prequeue)>,
+    /// Per event: the phase, the rate in force and `max_active` at the last step.
+    limits: BTreeMap<String, (Option<Phase>, f64, u64)>,
+    /// Per event: admission steps that failed (Redis unreachable, a bad reply).
+    step_errors: BTreeMap<String, u64>,
     /// Per event: passthrough's dry run, (waiting now, admitted, waits summed ms).
     dry_runs: BTreeMap<String, (u64, u64, u64)>,
     eta_error: Histogram,
@@ -140,6 +197,8 @@ impl Default for Inner {
             lapsed: BTreeMap::new(),
             sizes: BTreeMap::new(),
             modes: BTreeMap::new(),
+            limits: BTreeMap::new(),
+            step_errors: BTreeMap::new(),
             dry_runs: BTreeMap::new(),
             eta_error: Histogram::new(RELATIVE),
             eta_range: [0; RangeResult::ALL.len()],
@@ -177,6 +236,9 @@ impl Metrics {
         m.sizes
             .insert(event.to_owned(), (step.waiting, step.granted, step.active));
         m.modes.insert(event.to_owned(), (step.mode, step.prequeue));
+        m.limits
+            .insert(event.to_owned(), (step.phase, step.rate, step.max_active));
+        m.step_errors.entry(event.to_owned()).or_default();
         if step.mode == QueueMode::Passthrough || m.dry_runs.contains_key(event) {
             let dry = m.dry_runs.entry(event.to_owned()).or_default();
             dry.0 = step.dry_waiting;
@@ -197,6 +259,12 @@ impl Metrics {
                 *map.entry(event.to_owned()).or_default() += n;
             }
         }
+    }
+
+    /// Counts an admission step of `event` that failed (Redis unreachable, a bad reply).
+    pub fn record_step_error(&self, event: &str) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *m.step_errors.entry(event.to_owned()).or_default() += 1;
     }
 
     /// Records a session of `event` that ended by `cause` (the backend's report or call,
@@ -246,6 +314,25 @@ impl Metrics {
     pub fn record_shed(&self, cap: &'static str) {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
         *m.shed.entry(cap).or_default() += 1;
+    }
+
+    /// What the operator console charts of this process (cumulative since start).
+    pub fn console_figures(&self) -> ConsoleFigures {
+        let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let within = RELATIVE.iter().position(|b| *b == ETA_GOOD);
+        let statuses = |code: u16| -> u64 {
+            m.routes
+                .values()
+                .map(|r| r.statuses.get(&code).copied().unwrap_or(0))
+                .sum()
+        };
+        ConsoleFigures {
+            eta_good: within.map_or(0, |i| m.eta_error.counts[i]),
+            eta_judged: m.eta_error.count,
+            shed: m.shed.values().sum(),
+            rate_limited: statuses(429),
+            unavailable: statuses(503),
+        }
     }
 
     /// Prometheus text exposition.
@@ -336,6 +423,7 @@ impl Metrics {
                 cause.name()
             );
         }
+        render_limits(&mut out, &m);
         render_autopilot(&mut out, &m);
         out.push_str("# TYPE wr_shed_total counter\n");
         for (cap, n) in &m.shed {
@@ -375,4 +463,36 @@ fn write_histogram(out: &mut String, name: &str, labels: &str, h: &Histogram) {
     };
     let _ = writeln!(out, "{name}_sum{braces} {}", h.sum);
     let _ = writeln!(out, "{name}_count{braces} {}", h.count);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_phase_the_rate_in_force_and_max_active_are_shown_per_event() {
+        let metrics = Metrics::default();
+        let step = Step {
+            waiting: 4,
+            phase: Some(Phase::Paused),
+            rate: 12.5,
+            max_active: 300,
+            ..Step::default()
+        };
+        metrics.record_step("concert", step);
+        let text = metrics.render();
+        for line in [
+            "wr_event_phase{event=\"concert\",phase=\"paused\"} 1",
+            "wr_event_phase{event=\"concert\",phase=\"open\"} 0",
+            "wr_admission_rate{event=\"concert\"} 12.5",
+            "wr_max_active{event=\"concert\"} 300",
+            "wr_admission_errors_total{event=\"concert\"} 0",
+            "wr_waiting{event=\"concert\"} 4",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
+        metrics.record_step_error("concert");
+        let text = metrics.render();
+        assert!(text.contains("wr_admission_errors_total{event=\"concert\"} 1\n"));
+    }
 }

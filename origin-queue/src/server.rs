@@ -28,6 +28,8 @@ pub struct Service {
     backlog: u32,
     admission: JoinHandle<()>,
     autopilot: JoinHandle<()>,
+    /// The console's sampler, while the admin API is on.
+    sampler: Option<JoinHandle<()>>,
     stop: watch::Sender<bool>,
 }
 
@@ -68,6 +70,16 @@ impl Service {
             settings.tick,
             stop_rx.clone(),
         ));
+        let console = Arc::new(crate::console::History::default());
+        let sampler = settings.admin_token.is_some().then(|| {
+            store.spawn(crate::console::run(
+                store.clone(),
+                metrics.clone(),
+                settings.autopilot_sources.clone(),
+                console.clone(),
+                stop_rx.clone(),
+            ))
+        });
         let autopilot = store.spawn(crate::autopilot::run(
             store.clone(),
             metrics.clone(),
@@ -102,6 +114,7 @@ impl Service {
                 token: settings.admin_token,
             }),
             metrics,
+            console,
         };
         Ok(Service {
             state,
@@ -109,6 +122,7 @@ impl Service {
             backlog: settings.listen_backlog,
             admission,
             autopilot,
+            sampler,
             stop,
         })
     }
@@ -132,6 +146,9 @@ impl Service {
         let _ = self.stop.send(true);
         let _ = self.admission.await;
         let _ = self.autopilot.await;
+        if let Some(sampler) = self.sampler {
+            let _ = sampler.await;
+        }
         tracing::info!("origin-queue stopped");
         Ok(())
     }

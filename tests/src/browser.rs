@@ -23,6 +23,12 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver and a headless Chromium session.
     pub fn start() -> Result<Browser> {
+        Self::start_in_language(None)
+    }
+
+    /// Same, with the browser's language (`Some("ko-KR")`: its UI and the
+    /// `Accept-Language` it sends, `ko-KR,ko`).
+    pub fn start_in_language(language: Option<&str>) -> Result<Browser> {
         let port = free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -46,11 +52,31 @@ impl Browser {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        let mut args = vec![
+            "--headless=new".to_owned(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--window-size=900,700".into(),
+            format!("--user-data-dir={}", browser.profile.display()),
+        ];
+        let mut prefs = json!({});
+        if let Some(language) = language {
+            let primary = language.split('-').next().unwrap_or(language);
+            let accept = format!("{language},{primary}");
+            args.push(format!("--lang={language}"));
+            args.push(format!("--accept-lang={accept}"));
+            prefs = json!({"intl": {"accept_languages": accept}});
+        }
         let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--window-size=900,700", format!("--user-data-dir={}", browser.profile.display())]
+            "args": args,
+            "prefs": prefs,
         }}}});
         let created = browser.command("POST", "/session", Some(caps))?;
         browser.session = created["sessionId"]
@@ -116,6 +142,16 @@ impl Browser {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// Sets the window's size in CSS pixels (a phone: 390 × 844).
+    pub fn resize(&self, width: u32, height: u32) -> Result<()> {
+        self.command(
+            "POST",
+            &self.session_path("/window/rect"),
+            Some(json!({"width": width, "height": height})),
+        )
+        .map(|_| ())
     }
 
     /// A PNG screenshot of the page.

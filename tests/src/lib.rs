@@ -19,6 +19,7 @@ pub mod in_process;
 pub mod opening;
 pub mod otlp;
 pub mod processes;
+pub mod prometheus;
 pub mod proxy_wasm_host;
 pub mod queue_client;
 pub mod redis_nodes;

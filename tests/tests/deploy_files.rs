@@ -9,6 +9,7 @@ use std::process::Command;
 
 use serde_json::Value;
 use wr_tests::fixtures::{workspace_root, KEYS_JSON};
+use wr_tests::prometheus;
 
 fn yaml_docs(relative: &str) -> Vec<Value> {
     let path = workspace_root().join(relative);
@@ -245,4 +246,151 @@ fn compose_file_wires_the_same_topology() {
         mounts.iter().any(|m| m.contains("envoy.compose.yaml"))
             && mounts.iter().any(|m| m.contains("edge_filter.wasm"))
     );
+}
+
+/// Runs `promtool` with `args` in the workspace; panics with its output unless it
+/// succeeds.
+fn promtool(args: &[&str]) {
+    let out = Command::new("promtool")
+        .args(args)
+        .current_dir(workspace_root())
+        .output()
+        .expect("promtool (scripts/install-deps installs Debian's prometheus)");
+    assert!(
+        out.status.success(),
+        "promtool {} failed:\n{}\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn prometheus_config_passes_promtool() {
+    promtool(&["check", "config", prometheus::CONFIG]);
+}
+
+#[test]
+fn prometheus_rules_pass_promtool() {
+    promtool(&["check", "rules", prometheus::RULES]);
+}
+
+#[test]
+fn prometheus_rule_unit_tests_pass() {
+    promtool(&["test", "rules", prometheus::RULE_TESTS]);
+}
+
+/// Every alert has a severity, a `for`, a summary and a description, and names its
+/// runbook entry; the unit tests have, for every alert, a case where it fires and one
+/// where it does not.
+#[test]
+fn every_alert_is_documented_and_tested_both_ways() {
+    let rules = prometheus::yaml(prometheus::RULES);
+    let tests = prometheus::yaml(prometheus::RULE_TESTS);
+    let runbook = std::fs::read_to_string(workspace_root().join("docs/operations.md")).unwrap();
+    let cases: Vec<Value> = tests["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["alert_rule_test"].as_array().cloned().unwrap_or_default())
+        .collect();
+    let mut alerts = 0;
+    for group in rules["groups"].as_array().unwrap() {
+        for rule in group["rules"].as_array().unwrap() {
+            let Some(name) = rule["alert"].as_str() else {
+                continue;
+            };
+            alerts += 1;
+            assert!(!rule["for"].is_null(), "{name}: no for");
+            assert!(
+                matches!(
+                    rule["labels"]["severity"].as_str(),
+                    Some("critical" | "warning")
+                ),
+                "{name}: severity"
+            );
+            for key in ["summary", "description"] {
+                assert!(
+                    rule["annotations"][key]
+                        .as_str()
+                        .is_some_and(|s| !s.is_empty()),
+                    "{name}: no {key}"
+                );
+            }
+            let anchor = name.to_lowercase();
+            assert_eq!(
+                rule["annotations"]["runbook"].as_str(),
+                Some(format!("docs/operations.md#{anchor}").as_str()),
+                "{name}: runbook"
+            );
+            assert!(
+                runbook.contains(&format!("### {name}")),
+                "{name} has no entry in docs/operations.md"
+            );
+            let of_this: Vec<&Value> = cases.iter().filter(|c| c["alertname"] == name).collect();
+            assert!(
+                of_this
+                    .iter()
+                    .any(|c| c["exp_alerts"].as_array().is_some_and(|a| !a.is_empty())),
+                "{name}: no case where it fires"
+            );
+            assert!(
+                of_this
+                    .iter()
+                    .any(|c| c["exp_alerts"].as_array().is_some_and(|a| a.is_empty())),
+                "{name}: no case where it does not fire"
+            );
+        }
+    }
+    assert!(alerts >= 8, "only {alerts} alerts");
+}
+
+/// The dashboard parses, every panel has targets with a non-empty `expr`, and every
+/// expression of the dashboard and of the rules reads only series that origin-queue,
+/// the filter or Envoy really expose (a renamed series breaks this test).
+#[test]
+fn grafana_dashboard_and_rules_name_only_real_series() {
+    let dashboard = prometheus::dashboard();
+    assert_eq!(
+        dashboard["__inputs"][0]["name"], "DS_PROMETHEUS",
+        "the data source is an input"
+    );
+    let variables = dashboard["templating"]["list"].as_array().unwrap();
+    assert!(
+        variables.iter().any(|v| v["name"] == "event"),
+        "no event variable"
+    );
+    for panel in dashboard["panels"].as_array().unwrap() {
+        let title = panel["title"].as_str().unwrap_or("");
+        assert_eq!(
+            panel["datasource"]["uid"], "${DS_PROMETHEUS}",
+            "{title}: data source"
+        );
+        let targets = panel["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "{title}: no targets");
+        for target in targets {
+            assert!(
+                target["expr"]
+                    .as_str()
+                    .is_some_and(|e| !e.trim().is_empty()),
+                "{title}: a target without expr"
+            );
+        }
+    }
+    let known = prometheus::known_metrics();
+    // The parser sees names at all (a broken parser would pass everything).
+    assert!(known.contains("wr_waiting") && known.contains("wr_edge_admitted"));
+    let mut exprs = prometheus::dashboard_exprs();
+    exprs.extend(prometheus::rule_exprs());
+    let mut unknown = Vec::new();
+    for (name, expr) in &exprs {
+        let names = prometheus::metric_names(expr);
+        assert!(!names.is_empty(), "{name}: no series in {expr}");
+        for metric in names {
+            if !known.contains(&metric) {
+                unknown.push(format!("{name}: {metric}"));
+            }
+        }
+    }
+    assert!(unknown.is_empty(), "series nobody exposes: {unknown:#?}");
 }

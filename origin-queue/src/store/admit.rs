@@ -3,7 +3,7 @@
 
 use redis::Value;
 
-use super::event_config::{Prequeue, QueueMode};
+use super::event_config::{Phase, Prequeue, QueueMode};
 use super::keys::{Bind, EventKey, KEY_TTL_SECS};
 use super::reply::{self, count, int};
 use super::script::lua_script;
@@ -58,6 +58,13 @@ pub struct Step {
     pub mode: QueueMode,
     /// Where its pre-queue stands.
     pub prequeue: Prequeue,
+    /// Where the event stands (`None` only in a default step).
+    pub phase: Option<Phase>,
+    /// The admission rate in force, per second (the autopilot's, within its bounds,
+    /// or the configured one).
+    pub rate: f64,
+    /// The most visitors admitted at once (granted and active).
+    pub max_active: u64,
 }
 
 /// What an admission step found.
@@ -96,7 +103,7 @@ impl Store {
 
 /// Reads the reply of `admit.lua`.
 fn parse(reply: &[Value]) -> Result<Admission, String> {
-    if reply.len() != 12 {
+    if reply.len() != 15 {
         return Err(format!("an admission reply of {} items", reply.len()));
     }
     let n = |i: usize| count(&reply[i]);
@@ -118,7 +125,18 @@ fn parse(reply: &[Value]) -> Result<Admission, String> {
         dry_wait_ms: n(9)?,
         mode: reply::mode(&reply[10])?,
         prequeue: reply::prequeue(&reply[11])?,
+        phase: Some(phase(&reply[12])?),
+        rate: reply::text(&reply[13])?
+            .parse()
+            .map_err(|e| format!("a rate in force that is not a number: {e}"))?,
+        max_active: n(14)?,
     }))
+}
+
+/// A phase item (`event_phase` in `event.lua`).
+fn phase(v: &Value) -> Result<Phase, String> {
+    let name = reply::text(v)?;
+    Phase::from_script(&name).ok_or_else(|| format!("a phase of {name:?}"))
 }
 
 #[cfg(test)]
@@ -130,7 +148,8 @@ mod tests {
         let mut r: Vec<Value> = [admitted, 1, 2, 0, 40, 3, 9, 12, 4, 8_000]
             .map(Value::Int)
             .to_vec();
-        r.extend([bulk(mode), bulk("drawn")]);
+        r.extend([bulk(mode), bulk("drawn"), bulk("paused"), bulk("12.5")]);
+        r.push(Value::Int(300));
         r
     }
 
@@ -148,6 +167,17 @@ mod tests {
             (step.mode, step.prequeue),
             (QueueMode::Passthrough, Prequeue::Drawn)
         );
+        assert_eq!(
+            (step.phase, step.rate, step.max_active),
+            (Some(Phase::Paused), 12.5, 300)
+        );
+    }
+
+    #[test]
+    fn an_unknown_phase_is_a_bad_reply() {
+        let mut r = reply(5, "fifo");
+        r[12] = bulk("sleeping");
+        assert!(parse(&r).is_err());
     }
 
     #[test]

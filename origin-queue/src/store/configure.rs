@@ -7,10 +7,10 @@ use super::script::lua_script;
 use super::{Store, StoreError};
 use crate::draw_order::DrawSeed;
 
-lua_script!(SCRIPT = "configure.lua");
+lua_script!(SCRIPT = "page_expiry.lua", "configure.lua");
 
 /// The keys `configure.lua` expects, in order.
-const KEYS: [EventKey; 2] = [EventKey::Cfg, EventKey::Draw];
+const KEYS: [EventKey; 3] = [EventKey::Cfg, EventKey::Draw, EventKey::Page];
 
 impl Store {
     /// Creates or replaces an event's configuration and registers it. (The registry is

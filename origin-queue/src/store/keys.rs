@@ -47,6 +47,9 @@ pub enum EventKey {
     /// Sorted set: visitors whose admission the operator revoked and barred from joining
     /// again (visitor -> when, ms).
     Barred,
+    /// String: the operator's waiting-room page template (HTML), if any; it lives until
+    /// the event closes (see `page_expiry.lua`).
+    Page,
 }
 
 impl EventKey {
@@ -84,6 +87,7 @@ impl EventKey {
             EventKey::DryLine => "dryq",
             EventKey::DryActive => "dryactive",
             EventKey::Barred => "barred",
+            EventKey::Page => "page",
         }
     }
 
@@ -165,6 +169,7 @@ mod tests {
             EventKey::DryLine,
             EventKey::DryActive,
             EventKey::Barred,
+            EventKey::Page,
         ]);
         let slot = cluster_slot(EventKey::Cfg.of("sale").as_bytes());
         for key in all {

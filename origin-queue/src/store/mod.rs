@@ -25,6 +25,7 @@ mod join;
 mod keys;
 mod leave;
 mod link;
+mod page_template;
 mod pause;
 mod replication;
 mod reply;
