@@ -202,7 +202,7 @@ impl<'a> Checker<'a> {
             return Some(tag.len);
         }
         let content = at + tag.len;
-        let Some(close) = raw_end(&self.src[content..], &tag.name) else {
+        let Some(close) = scan::find_end_tag(&self.src[content..], &tag.name) else {
             self.problem(at, format!("<{}> never closes", tag.name));
             return None;
         };
@@ -246,6 +246,13 @@ impl<'a> Checker<'a> {
                     at,
                     "<html lang> is set by the waiting room (the visitor's language): remove it"
                         .into(),
+                );
+            }
+            if attr == "id" && attribute.value.contains('&') {
+                // A character reference would hide a reserved id from the check below.
+                self.problem(
+                    at,
+                    "an id may not hold character references (&…;): write it plainly".into(),
                 );
             }
             if attr == "id" && RESERVED_IDS.contains(&attribute.value) {
@@ -301,28 +308,6 @@ impl<'a> Checker<'a> {
             .push(Piece::Html(self.html_from..self.src.len()));
         Ok(self.pieces)
     }
-}
-
-/// Bytes of `content` before the end tag `</name` of a raw-text element.
-fn raw_end(content: &str, name: &str) -> Option<usize> {
-    let bytes = content.as_bytes();
-    let mut from = 0;
-    while let Some(at) = content.get(from..)?.find("</") {
-        let start = from + at;
-        let name_end = start + 2 + name.len();
-        let matches = bytes
-            .get(start + 2..name_end)
-            .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()));
-        let ends = matches!(
-            bytes.get(name_end),
-            None | Some(b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'/' | b'>')
-        );
-        if matches && ends {
-            return Some(start);
-        }
-        from = start + 2;
-    }
-    None
 }
 
 /// Bytes of the comment at the start of `rest` (`<!--`), up to its `-->` or `--!>` (as a

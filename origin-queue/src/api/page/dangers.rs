@@ -34,7 +34,9 @@ pub fn dangers(src: &str) -> Vec<(usize, String)> {
             continue;
         }
         let Some(tag) = scan::tag(&src[at..]) else {
-            continue;
+            // A tag that never closes swallows the rest of the text: nothing after it is
+            // markup (and the check refuses the template for it anyway).
+            break;
         };
         let name = tag.name.as_str();
         if let Some(why) = refused(name) {
@@ -65,9 +67,8 @@ pub fn dangers(src: &str) -> Vec<(usize, String)> {
         }
         // A refused element's own text (a script's code) is not looked into.
         if matches!(name, "script" | "iframe") {
-            let close = format!("</{name}");
             let rest = src.get(at + tag.len..).unwrap_or("");
-            let end = rest.to_ascii_lowercase().find(&close).unwrap_or(rest.len());
+            let end = scan::find_end_tag(rest, name).unwrap_or(rest.len());
             i = at + tag.len + end;
         } else {
             i = at + tag.len;

@@ -122,13 +122,22 @@ pub struct Found<'a> {
 /// Every `{{name}}` of `text` (name: 1 to 40 of `[A-Za-z0-9_.:-]`, spaces around it
 /// allowed); a `{{` not followed by that is text.
 pub fn placeholders(text: &str) -> Vec<Found<'_>> {
+    /// The most bytes between `{{` and `}}`: a name of 40 and spaces around it.
+    const MAX_INNER: usize = 128;
     let mut found = Vec::new();
     let mut from = 0;
     while let Some(at) = text.get(from..).and_then(|rest| rest.find("{{")) {
         let start = from + at;
         let inner_start = start + 2;
-        let Some(close) = text.get(inner_start..).and_then(|rest| rest.find("}}")) else {
-            break;
+        // A name is short: look for its `}}` only nearby, so that text full of `{{`
+        // costs linear time, not quadratic.
+        let window = text
+            .get(inner_start..(inner_start + MAX_INNER).min(text.len()))
+            .or_else(|| text.get(inner_start..))
+            .unwrap_or("");
+        let Some(close) = window.find("}}") else {
+            from = start + 1;
+            continue;
         };
         let inner = text.get(inner_start..inner_start + close).unwrap_or("");
         let name = inner.trim_matches(' ');
@@ -186,12 +195,26 @@ fn reference(rest: &str) -> (Option<char>, usize) {
         {
             i += 1;
         }
+        // Leading zeros count for nothing (`&#0000106;` is `j`); a value beyond
+        // Unicode, or none, is U+FFFD, as a browser reads it.
         let digits = rest
-            .get(digits_start..i.min(digits_start + 8))
-            .unwrap_or("");
-        let code = u32::from_str_radix(digits, if hex { 16 } else { 10 }).ok();
+            .get(digits_start..i)
+            .unwrap_or("")
+            .trim_start_matches('0');
+        let code = match digits.len() {
+            0 if i > digits_start => Some(0),
+            1..=8 => u32::from_str_radix(digits, if hex { 16 } else { 10 }).ok(),
+            _ => None,
+        };
         let used = i + usize::from(bytes.get(i) == Some(&b';'));
-        return (code.and_then(char::from_u32), used);
+        if i == digits_start {
+            return (None, 0);
+        }
+        let c = code
+            .and_then(char::from_u32)
+            .filter(|c| *c != '\0')
+            .unwrap_or('\u{FFFD}');
+        return (Some(c), used);
     }
     let mut i = 0;
     while i < bytes.len() && i < 32 && bytes[i].is_ascii_alphanumeric() {
@@ -208,6 +231,29 @@ fn reference(rest: &str) -> (Option<char>, usize) {
         _ => None,
     };
     (c, used)
+}
+
+/// Bytes of `content` before the end tag `</name` (any case) of a raw-text element, or
+/// `None` if it has none. Linear in `content`.
+pub fn find_end_tag(content: &str, name: &str) -> Option<usize> {
+    let bytes = content.as_bytes();
+    let mut from = 0;
+    while let Some(at) = content.get(from..)?.find("</") {
+        let start = from + at;
+        let name_end = start + 2 + name.len();
+        let matches = bytes
+            .get(start + 2..name_end)
+            .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()));
+        let ends = matches!(
+            bytes.get(name_end),
+            None | Some(b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'/' | b'>')
+        );
+        if matches && ends {
+            return Some(start);
+        }
+        from = start + 2;
+    }
+    None
 }
 
 /// The 1-based line of byte `at` in `text`.
@@ -277,6 +323,8 @@ mod tests {
             normalized("https://a.example/?a=1&amp;b=2"),
             "https://a.example/?a=1&b=2"
         );
-        assert_eq!(normalized("&#xFFFFFFFFFF;&#0;&"), "&");
+        // Out of range, or zero: U+FFFD, as a browser reads them.
+        assert_eq!(normalized("&#xFFFFFFFFFF;&#0;&"), "\u{FFFD}\u{FFFD}&");
+        assert!(normalized("&#0000000106;avascript:").contains("javascript:"));
     }
 }

@@ -20,7 +20,7 @@ pub const MAX_PLACEHOLDERS: usize = 100;
 pub(super) const MAX_PROBLEMS: usize = 50;
 
 /// The ids of the waiting room's own elements, which a template may not use.
-pub const RESERVED_IDS: [&str; 14] = [
+pub const RESERVED_IDS: [&str; 15] = [
     "wr-waiting-room",
     "wr-data",
     "title",
@@ -35,6 +35,7 @@ pub const RESERVED_IDS: [&str; 14] = [
     "message",
     "retry",
     "rejoin",
+    "pow-solver",
 ];
 
 /// A placeholder of a template.

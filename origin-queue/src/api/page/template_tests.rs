@@ -293,3 +293,57 @@ fn no_input_makes_it_panic() {
         }
     }
 }
+
+#[test]
+fn every_id_of_the_live_block_is_reserved() {
+    let block = include_str!("block.html");
+    let mut rest = block;
+    while let Some(at) = rest.find("id=\"") {
+        rest = &rest[at + 4..];
+        let id = &rest[..rest.find('"').unwrap_or(0)];
+        assert!(
+            super::template::RESERVED_IDS.contains(&id),
+            "{id} of the live block is not reserved"
+        );
+    }
+}
+
+#[test]
+fn a_reserved_id_cannot_hide_behind_a_reference() {
+    refused_for(
+        &page("<p id=\"wr&#45;data\">x</p>\n{{waiting_room}}"),
+        "character references",
+    );
+    refused_for(
+        &page("<p id=\"pow-solver\">x</p>\n{{waiting_room}}"),
+        "pow-solver",
+    );
+}
+
+#[test]
+fn leading_zeros_do_not_hide_a_script_url() {
+    refused_for(
+        &page("<a href=\"&#0000000106;avascript:alert(1)\">x</a>\n{{waiting_room}}"),
+        "script URLs",
+    );
+    refused_for(
+        &page("<a href=\"&#x000000006A;avascript:alert(1)\">x</a>\n{{waiting_room}}"),
+        "script URLs",
+    );
+}
+
+#[test]
+fn the_check_is_linear_on_hostile_text() {
+    let limit = std::time::Duration::from_secs(1);
+    for filler in ["{{", "<a", "<script>", "&#"] {
+        let body = filler.repeat(MAX_TEMPLATE_BYTES / filler.len() - 200);
+        let html = page(&format!("{{{{waiting_room}}}}\n{body}"));
+        let started = std::time::Instant::now();
+        let _ = Template::parse(&html);
+        assert!(
+            started.elapsed() < limit,
+            "{filler:?}: {:?}",
+            started.elapsed()
+        );
+    }
+}

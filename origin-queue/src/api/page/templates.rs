@@ -42,6 +42,8 @@ struct Entry {
 pub struct PageTemplates {
     store: Store,
     entries: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Entry>>>>,
+    /// When a full cache was last swept of stale entries (at most once a second).
+    swept_at: Mutex<Option<Instant>>,
 }
 
 impl PageTemplates {
@@ -50,16 +52,21 @@ impl PageTemplates {
         PageTemplates {
             store,
             entries: Mutex::new(HashMap::new()),
+            swept_at: Mutex::new(None),
         }
     }
 
     /// `event`'s template, or `None` for the built-in page. One read at a time per
     /// event: the requests that arrive while it runs wait for it and share its answer.
+    /// With the cache full (a flood of made-up event ids), an event not in it gets the
+    /// built-in page with no Redis read, and the fallback is counted.
     pub async fn of(&self, event: &str) -> Option<Arc<Template>> {
         let Some(slot) = self.slot(event) else {
-            let mut entry = Entry::default();
-            self.refresh(event, &mut entry).await;
-            return entry.template;
+            failed(
+                event,
+                "too many events asked for at once: the built-in page",
+            );
+            return None;
         };
         let mut entry = slot.lock().await;
         if entry.read_at.is_none_or(|at| at.elapsed() >= FRESH_FOR) {
@@ -76,6 +83,11 @@ impl PageTemplates {
             return Some(slot.clone());
         }
         if entries.len() >= MAX_EVENTS {
+            let mut swept_at = self.swept_at.lock().unwrap_or_else(|p| p.into_inner());
+            if swept_at.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
+                return None;
+            }
+            *swept_at = Some(Instant::now());
             entries.retain(|_, slot| {
                 Arc::strong_count(slot) > 1
                     || slot.try_lock().map_or(true, |e| {
