@@ -1,5 +1,6 @@
-//! The filter's counters. Envoy exposes them as `wasmcustom.<name>` stats
-//! (`envoy_wasmcustom_<name>` in Prometheus format).
+//! The filter's counters. Envoy exposes them as `wasmcustom.<name>` stats, and as
+//! `<name>` in its Prometheus output (Envoy 1.40 drops the custom namespace there). They
+//! count for every event of the filter together.
 
 /// One counter per decision and per rejection reason.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -79,14 +79,19 @@ impl<R: Send + 'static, A: Send + 'static> Batcher<R, A> {
     }
 
     /// Sends `request` for `event` with the next batch and waits for its answer.
-    /// Its span (`queue.batch`) lasts from the wait for the batch to the answer.
+    /// In a traced request, its span (`queue.batch`) lasts from the wait for the batch
+    /// to the answer; in any other, there is none.
     pub async fn ask(&self, event: &str, request: R) -> Result<A, StoreError> {
-        let span = crate::trace_span!(
-            "queue.batch",
-            wr.event = event,
-            wr.batch.kind = self.kind,
-            wr.batch.size = tracing::field::Empty,
-        );
+        let span = if !crate::telemetry::in_traced_request() {
+            tracing::Span::none()
+        } else {
+            crate::trace_span!(
+                "queue.batch",
+                wr.event = event,
+                wr.batch.kind = self.kind,
+                wr.batch.size = tracing::field::Empty,
+            )
+        };
         let (reply, answer) = oneshot::channel();
         let request = Request {
             event: event.to_owned(),

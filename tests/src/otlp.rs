@@ -1,9 +1,11 @@
-//! A small OpenTelemetry collector for the tests: it takes OTLP/HTTP exports in JSON
-//! (`POST /v1/traces`, `OTEL_EXPORTER_OTLP_PROTOCOL=http/json`) on a loopback port and
-//! keeps every span it is sent, for the test to read.
+//! A small OpenTelemetry collector for the tests: it takes OTLP/HTTP exports
+//! (`POST /v1/traces`) on a loopback port. Exports in JSON
+//! (`OTEL_EXPORTER_OTLP_PROTOCOL=http/json`) are kept, span by span, for the test to
+//! read; protobuf ones (the default protocol, what the benchmark sends) are only counted.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,6 +46,14 @@ pub struct Collector {
     pub addr: SocketAddr,
     spans: Arc<Mutex<Vec<Span>>>,
     exports: Arc<Mutex<Vec<String>>>,
+    counts: Arc<Counts>,
+}
+
+/// Exports and bytes received, of every protocol.
+#[derive(Default)]
+struct Counts {
+    exports: AtomicU64,
+    bytes: AtomicU64,
 }
 
 impl Collector {
@@ -53,17 +63,19 @@ impl Collector {
         let addr = listener.local_addr().expect("its address");
         let spans = Arc::new(Mutex::new(Vec::new()));
         let exports = Arc::new(Mutex::new(Vec::new()));
-        let (kept, bodies) = (spans.clone(), exports.clone());
+        let counts = Arc::new(Counts::default());
+        let (kept, bodies, counted) = (spans.clone(), exports.clone(), counts.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (kept, bodies) = (kept.clone(), bodies.clone());
-                std::thread::spawn(move || serve(stream, &kept, &bodies));
+                let (kept, bodies, counted) = (kept.clone(), bodies.clone(), counted.clone());
+                std::thread::spawn(move || serve(stream, &kept, &bodies, &counted));
             }
         });
         Collector {
             addr,
             spans,
             exports,
+            counts,
         }
     }
 
@@ -85,7 +97,15 @@ impl Collector {
             .collect()
     }
 
-    /// Every export body received, as sent.
+    /// How many exports, and how many bytes of them, arrived (every protocol).
+    pub fn received(&self) -> (u64, u64) {
+        (
+            self.counts.exports.load(Ordering::Relaxed),
+            self.counts.bytes.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Every JSON export body received, as sent.
     pub fn raw_exports(&self) -> Vec<String> {
         self.exports
             .lock()
@@ -95,7 +115,12 @@ impl Collector {
 }
 
 /// Answers the requests of one connection (kept alive) until it closes.
-fn serve(stream: TcpStream, spans: &Mutex<Vec<Span>>, exports: &Mutex<Vec<String>>) {
+fn serve(
+    stream: TcpStream,
+    spans: &Mutex<Vec<Span>>,
+    exports: &Mutex<Vec<String>>,
+    counts: &Counts,
+) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
     let Ok(mut writer) = stream.try_clone() else {
         return;
@@ -103,6 +128,7 @@ fn serve(stream: TcpStream, spans: &Mutex<Vec<Span>>, exports: &Mutex<Vec<String
     let mut reader = BufReader::new(stream);
     loop {
         let mut length = 0usize;
+        let mut json = false;
         let mut line = String::new();
         let mut first = true;
         loop {
@@ -120,20 +146,27 @@ fn serve(stream: TcpStream, spans: &Mutex<Vec<Span>>, exports: &Mutex<Vec<String
                 if name.eq_ignore_ascii_case("content-length") {
                     length = value.trim().parse().unwrap_or(0);
                 }
+                if name.eq_ignore_ascii_case("content-type") {
+                    json = value.contains("json");
+                }
             }
         }
         let mut body = vec![0; length];
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        let text = String::from_utf8_lossy(&body).into_owned();
-        if let Ok(export) = serde_json::from_str::<Value>(&text) {
-            spans
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend(spans_of(&export));
+        counts.exports.fetch_add(1, Ordering::Relaxed);
+        counts.bytes.fetch_add(length as u64, Ordering::Relaxed);
+        if json {
+            let text = String::from_utf8_lossy(&body).into_owned();
+            if let Ok(export) = serde_json::from_str::<Value>(&text) {
+                spans
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(spans_of(&export));
+            }
+            exports.lock().unwrap_or_else(|e| e.into_inner()).push(text);
         }
-        exports.lock().unwrap_or_else(|e| e.into_inner()).push(text);
         let answer =
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
         if writer.write_all(answer.as_bytes()).is_err() {

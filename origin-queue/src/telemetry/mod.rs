@@ -13,14 +13,14 @@
 //!
 //! Trace spans use the target [`TARGET`] (through [`trace_span!`]), which the log output
 //! never shows: with tracing off, those spans are disabled at their call sites and cost
-//! next to nothing. Their attributes are the route, the event id, the outcome (an error
+//! next to nothing; with it on, a request the sampler passes over makes none
+//! (`sampling`). Their attributes are the route, the event id, the outcome (an error
 //! code or the visitor's state) and batch sizes: never a token, a cookie or a header.
 
-use axum::http::HeaderMap;
-use opentelemetry::propagation::{Extractor, TextMapPropagator};
+mod sampling;
+
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{SpanExporter, WithExportConfig};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
 use tracing_subscriber::filter::{EnvFilter, Targets};
@@ -31,6 +31,8 @@ use tracing_subscriber::Layer;
 /// The `tracing` target of every span meant for OpenTelemetry.
 pub const TARGET: &str = "wr_trace";
 
+pub use sampling::{request_parent, RequestSampler};
+
 /// A span for the traces (target [`TARGET`]), at level INFO; arguments as
 /// `tracing::info_span!`.
 #[macro_export]
@@ -38,6 +40,15 @@ macro_rules! trace_span {
     ($($arguments:tt)+) => {
         tracing::info_span!(target: "wr_trace", $($arguments)+)
     };
+}
+
+/// Whether the current span is one of ours (a traced request's): the place to hang a
+/// child span. Not so while traces are off, in a request not sampled, or under some
+/// library's span (whose parent chain the traces never see).
+pub fn in_traced_request() -> bool {
+    tracing::Span::current()
+        .metadata()
+        .is_some_and(|m| m.target() == TARGET)
 }
 
 /// What a request came to, for its span: an error code (`QUEUE_BUSY`) or a visitor's
@@ -121,8 +132,9 @@ fn tracer_provider(
     let endpoint = set(endpoint_var).unwrap_or_default();
     if !endpoint.trim().starts_with("http://") {
         return Err(format!(
-            "{endpoint_var}: `{endpoint}` is not an http:// URL (this build sends OTLP over \
-             plain HTTP: point it at a collector or agent on the node or in the pod)"
+            "{endpoint_var}: `{}` is not an http:// URL (this build sends OTLP over \
+             plain HTTP: point it at a collector or agent on the node or in the pod)",
+            without_credentials(&endpoint)
         ));
     }
     let protocol = [
@@ -143,7 +155,8 @@ fn tracer_provider(
             ))
         }
     };
-    let sampler = sampler(set("OTEL_TRACES_SAMPLER"), set("OTEL_TRACES_SAMPLER_ARG"))?;
+    let sampler =
+        RequestSampler::from_settings(set("OTEL_TRACES_SAMPLER"), set("OTEL_TRACES_SAMPLER_ARG"))?;
     let exporter = SpanExporter::builder()
         .with_http()
         .with_protocol(protocol)
@@ -152,72 +165,22 @@ fn tracer_provider(
     let service = set("OTEL_SERVICE_NAME").unwrap_or_else(|| "origin-queue".into());
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
-        .with_sampler(sampler)
+        // Each request's sampler has decided already (`request_parent`): a span made is
+        // a span wanted.
+        .with_sampler(Sampler::AlwaysOn)
         .with_resource(Resource::builder().with_service_name(service).build())
         .build();
+    sampling::install(sampler);
     Ok(Some(provider))
 }
 
-/// The sampler of `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` (default
-/// `parentbased_always_on`, as the specification says).
-fn sampler(name: Option<String>, argument: Option<String>) -> Result<Sampler, String> {
-    let ratio = || -> Result<f64, String> {
-        let Some(text) = &argument else {
-            return Ok(1.0);
-        };
-        match text.trim().parse::<f64>() {
-            Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
-            _ => Err(format!(
-                "OTEL_TRACES_SAMPLER_ARG: `{text}` is not a ratio from 0 to 1"
-            )),
-        }
-    };
-    let parent_based = |root: Sampler| Sampler::ParentBased(Box::new(root));
-    Ok(
-        match name
-            .as_deref()
-            .map(str::trim)
-            .unwrap_or("parentbased_always_on")
-        {
-            "always_on" => Sampler::AlwaysOn,
-            "always_off" => Sampler::AlwaysOff,
-            "traceidratio" => Sampler::TraceIdRatioBased(ratio()?),
-            "parentbased_always_on" => parent_based(Sampler::AlwaysOn),
-            "parentbased_always_off" => parent_based(Sampler::AlwaysOff),
-            "parentbased_traceidratio" => parent_based(Sampler::TraceIdRatioBased(ratio()?)),
-            other => {
-                return Err(format!(
-                    "OTEL_TRACES_SAMPLER: `{other}` is not one of always_on, always_off, \
-                     traceidratio, parentbased_always_on, parentbased_always_off, \
-                     parentbased_traceidratio"
-                ))
-            }
-        },
-    )
-}
-
-/// Makes `span` the child of the W3C `traceparent` (and `tracestate`) of `headers`, if
-/// they carry a valid one; otherwise it starts a trace of its own.
-pub fn continue_trace(span: &tracing::Span, headers: &HeaderMap) {
-    use tracing_opentelemetry::OpenTelemetrySpanExt;
-    if span.is_disabled() || !headers.contains_key("traceparent") {
-        return;
-    }
-    let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
-    // Fails only if the span has already started a trace, which it has not here.
-    let _ = span.set_parent(parent);
-}
-
-/// Reads the propagation headers (only those, by name) from a request.
-struct HeaderExtractor<'h>(&'h HeaderMap);
-
-impl Extractor for HeaderExtractor<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|v| v.to_str().ok())
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        Vec::new()
+/// `url` with any `user:password@` taken out, for an error message.
+fn without_credentials(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://…@{}", &rest[at + 1..]),
+        None => url.to_owned(),
     }
 }
 
@@ -251,7 +214,7 @@ mod tests {
 
     #[test]
     fn settings_it_cannot_honour_are_refused_by_name() {
-        let cases: [(&[(&str, &str)], &str); 5] = [
+        let cases: [(&[(&str, &str)], &str); 6] = [
             (
                 &[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318")],
                 "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -285,6 +248,13 @@ mod tests {
                 &[("OTEL_TRACES_EXPORTER", "jaeger")],
                 "OTEL_TRACES_EXPORTER",
             ),
+            (
+                &[(
+                    "OTEL_EXPORTER_OTLP_ENDPOINT",
+                    "https://user:s3cret@collector",
+                )],
+                "https://…@collector",
+            ),
         ];
         for (env, culprit) in cases {
             let refused = tracer_provider(&env_of(env)).err();
@@ -292,38 +262,7 @@ mod tests {
                 refused.as_deref().is_some_and(|e| e.contains(culprit)),
                 "{env:?}: {refused:?}"
             );
+            assert!(!refused.unwrap_or_default().contains("s3cret"));
         }
-    }
-
-    #[test]
-    fn the_samplers_of_the_specification_are_understood() {
-        let ratio = sampler(Some("traceidratio".into()), Some("0.01".into())).unwrap();
-        assert!(matches!(ratio, Sampler::TraceIdRatioBased(r) if r == 0.01));
-        assert!(matches!(
-            sampler(None, None).unwrap(),
-            Sampler::ParentBased(_)
-        ));
-        assert!(matches!(
-            sampler(Some("always_off".into()), None).unwrap(),
-            Sampler::AlwaysOff
-        ));
-    }
-
-    #[test]
-    fn only_a_valid_traceparent_is_followed() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "traceparent",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-                .parse()
-                .unwrap(),
-        );
-        let cx = TraceContextPropagator::new().extract(&HeaderExtractor(&headers));
-        use opentelemetry::trace::TraceContextExt;
-        let remote = cx.span().span_context().clone();
-        assert!(remote.is_valid() && remote.is_remote() && remote.is_sampled());
-        headers.insert("traceparent", "00-zz-00-01".parse().unwrap());
-        let cx = TraceContextPropagator::new().extract(&HeaderExtractor(&headers));
-        assert!(!cx.span().span_context().is_valid());
     }
 }

@@ -6,6 +6,12 @@
 //! 3. status calls/s and p50/p99 (wrk, 50 connections, random visitors);
 //! 4. redis-benchmark ZRANK on the same key: unpipelined (50 clients) and pipelined (-P 16).
 //!
+//! `bench-queue --tracing` measures instead what traces and the operator console cost:
+//! after step 1, status calls/s (as in 3) of a fresh origin-queue per run with tracing
+//! off, off with the console's figures fetched every second, traces sampled at 1 % and
+//! at 100 %, exported over OTLP/HTTP (protobuf) to a receiver in this process; rounds
+//! interleaved, medians.
+//!
 //! Everything runs on this machine (2 cores shared by Redis, origin-queue and the load
 //! tool), so the ratios matter more than the absolute numbers.
 
@@ -76,6 +82,7 @@ fn main() {
     let target = env_number("WR_BENCH_VISITORS", 300_000);
     let seconds = env_number("WR_BENCH_SECONDS", 10);
     let rounds = env_number("WR_BENCH_ROUNDS", 3);
+    let tracing_only = std::env::args().any(|a| a == "--tracing");
     let binary = origin_queue_release_bin();
     let cluster = RedisCluster::start();
     let limits = [
@@ -154,6 +161,14 @@ fn main() {
     let plain_lua = dir.join("plain.lua");
     std::fs::write(&plain_lua, "-- a plain GET\n").unwrap();
 
+    if tracing_only {
+        drop(q);
+        tracing_cost(&binary, &cluster.nodes, seconds, rounds, &status_lua);
+        let _ = std::fs::remove_dir_all(&dir);
+        cluster.stop();
+        return;
+    }
+
     // 3 and 4, interleaved rounds.
     let mut status_runs = Vec::new();
     let mut floor_rates = Vec::new();
@@ -229,4 +244,135 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
     drop(q);
     cluster.stop();
+}
+
+/// One way to run origin-queue for the tracing comparison.
+struct Variant {
+    name: &'static str,
+    env: &'static [(&'static str, &'static str)],
+    /// Fetch the console's figures every second during the run.
+    console: bool,
+}
+
+/// Status calls/s with tracing off, off with the console open, sampled at 1 % and at
+/// 100 %: a fresh origin-queue per run (the same line), rounds interleaved.
+fn tracing_cost(
+    binary: &std::path::Path,
+    nodes: &[String],
+    seconds: u64,
+    rounds: u64,
+    status_lua: &std::path::Path,
+) {
+    let collector = wr_tests::otlp::Collector::start();
+    let endpoint: &'static str = Box::leak(collector.endpoint().into_boxed_str());
+    let exporting = |ratio: &'static str| -> &'static [(&'static str, &'static str)] {
+        Box::leak(
+            vec![
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+                ("OTEL_TRACES_SAMPLER", "traceidratio"),
+                ("OTEL_TRACES_SAMPLER_ARG", ratio),
+            ]
+            .into_boxed_slice(),
+        )
+    };
+    let variants = [
+        Variant {
+            name: "tracing off",
+            env: &[],
+            console: false,
+        },
+        Variant {
+            name: "tracing off, console figures fetched every second",
+            env: &[],
+            console: true,
+        },
+        Variant {
+            name: "traces sampled at 1 %",
+            env: exporting("0.01"),
+            console: false,
+        },
+        Variant {
+            name: "traces sampled at 100 %",
+            env: exporting("1"),
+            console: false,
+        },
+    ];
+    let limits = [
+        ("WR_CLIENT_RATE_LIMIT", "1000000:1000000"),
+        ("WR_VISITOR_RATE_LIMIT", "1000000:1000000"),
+        ("WR_LOG", "error"),
+    ];
+    let mut results: Vec<Vec<WrkResult>> = variants.iter().map(|_| Vec::new()).collect();
+    let mut exported: Vec<Vec<(u64, u64)>> = variants.iter().map(|_| Vec::new()).collect();
+    for round in 1..=rounds {
+        for (i, variant) in variants.iter().enumerate() {
+            let env: Vec<(&str, &str)> = limits.iter().chain(variant.env).copied().collect();
+            let q = OriginQueue::start_binary(binary, nodes, &env);
+            let url = format!("http://{}", q.addr);
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let console = variant.console.then(|| {
+                let (stop, addr) = (stop.clone(), q.addr);
+                std::thread::spawn(move || {
+                    let auth = format!("Bearer {}", wr_tests::processes::ADMIN_TOKEN);
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let _ = wr_tests::http::get(
+                            addr,
+                            &format!("/v1/admin/events/{EVENT}/console"),
+                            &[("authorization", auth.as_bytes())],
+                        );
+                        std::thread::sleep(std::time::Duration::from_secs(1));
+                    }
+                })
+            });
+            let before = collector.received();
+            let r = wrk(&url, seconds, status_lua);
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            if let Some(console) = console {
+                let _ = console.join();
+            }
+            drop(q);
+            let after = collector.received();
+            eprintln!(
+                "round {round}, {}: status {:.0}/s p50 {:.2} ms p99 {:.2} ms (non-2xx {}), {} exports, {} KiB",
+                variant.name,
+                r.rps,
+                r.p50_ms,
+                r.p99_ms,
+                r.non_2xx,
+                after.0 - before.0,
+                (after.1 - before.1) / 1024
+            );
+            exported[i].push((after.0 - before.0, after.1 - before.1));
+            results[i].push(r);
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let base = median(results[0].iter().map(|r| r.rps).collect());
+    println!("\nWhat tracing and the console cost: status calls/s, medians of {rounds} interleaved rounds x {seconds} s");
+    println!("| origin-queue | status calls/s (rounds) | ÷ tracing off | p50 / p99 | OTLP exported per run |");
+    println!("|---|---:|---:|---:|---:|");
+    for (i, variant) in variants.iter().enumerate() {
+        let rps: Vec<f64> = results[i].iter().map(|r| r.rps).collect();
+        let rounds_text: Vec<String> = rps.iter().map(|r| format!("{r:.0}")).collect();
+        let m = median(rps);
+        let p50 = median(results[i].iter().map(|r| r.p50_ms).collect());
+        let p99 = median(results[i].iter().map(|r| r.p99_ms).collect());
+        let kib = median(exported[i].iter().map(|e| e.1 as f64 / 1024.0).collect());
+        let errors: u64 = results[i].iter().map(|r| r.non_2xx).sum();
+        println!(
+            "| {} | **{m:.0}** ({}) | {:.2} | {p50:.2} / {p99:.2} ms | {kib:.0} KiB{} |",
+            variant.name,
+            rounds_text.join(" / "),
+            m / base,
+            if errors > 0 {
+                format!(", {errors} non-2xx")
+            } else {
+                String::new()
+            }
+        );
+    }
+    println!("\ncommand: cargo run -q --release -p wr-tests --bin bench-queue -- --tracing (WR_BENCH_VISITORS, WR_BENCH_SECONDS={seconds}, WR_BENCH_ROUNDS={rounds})");
 }
