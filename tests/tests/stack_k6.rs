@@ -160,7 +160,7 @@ fn the_console_shows_a_running_sale_and_steers_it() {
     );
     // The documentation's image wants a longer sale than the test needs.
     let docs = std::env::var("WR_UPDATE_DOCS_IMAGES").as_deref() == Ok("1");
-    let (visitors, points) = if docs { (150, 12) } else { (60, 4) };
+    let (visitors, points) = if docs { (95, 8) } else { (60, 4) };
     let mut k6 = KillOnDrop(Some(
         Command::new("k6")
             .args(["run", "--quiet", "--no-color", "-e", "PROFILE=smoke", "-e"])
@@ -187,7 +187,7 @@ fn the_console_shows_a_running_sale_and_steers_it() {
     );
     // A sale in the charts: people waiting, admissions at about the rate, a few samples.
     let number = |id: &str| {
-        format!("Number((document.getElementById('{id}').textContent || '').replace(/[^0-9.]/g, '')) || 0")
+        format!("(Number((document.getElementById('{id}').textContent || '').replace(/[^0-9.]/g, '')) || 0)")
     };
     browser
         .wait_for(
@@ -205,6 +205,10 @@ fn the_console_shows_a_running_sale_and_steers_it() {
             Duration::from_secs(30),
         )
         .expect("the edge's counters, read from Envoy");
+    let shown = browser
+        .eval("return [document.getElementById('console').dataset.samples, document.getElementById('t-rate').textContent, document.getElementById('updated').textContent]")
+        .unwrap();
+    eprintln!("console at the screenshot: samples, admitted/s, updated: {shown}");
     keep_screenshot(&browser, "console.png");
 
     // The controls: a new rate, pause, resume.

@@ -80,12 +80,23 @@ impl Reader {
         for base in &self.envoys {
             let url = format!("{base}/stats?format=json&filter=%5Ewasmcustom%5C.wr_edge_");
             let body = async {
-                let response = self.client.get(&url).send().await.ok()?;
-                if !response.status().is_success() {
+                let mut response = self.client.get(&url).send().await.ok()?;
+                if !response.status().is_success()
+                    || response
+                        .content_length()
+                        .is_some_and(|n| n > MAX_BYTES as u64)
+                {
                     return None;
                 }
-                let bytes = response.bytes().await.ok()?;
-                (bytes.len() <= MAX_BYTES).then_some(bytes)
+                // Read no more than MAX_BYTES, whatever the sender says.
+                let mut body = Vec::new();
+                while let Some(chunk) = response.chunk().await.ok()? {
+                    if body.len() + chunk.len() > MAX_BYTES {
+                        return None;
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Some(body)
             }
             .await;
             if let Some(body) = body {
