@@ -22,8 +22,10 @@ const EVENTS_REFRESH: Duration = Duration::from_millis(500);
 const DRAW_SLICE: Duration = Duration::from_secs(2);
 
 /// Runs chunks of `event`'s opening draw for up to [`DRAW_SLICE`]. Every instance may
-/// do so at once: chunks are atomic and the draw completes once.
-async fn draw(store: &Store, event: &str) {
+/// do so at once: chunks are atomic and the draw completes once. A failed chunk counts
+/// as a failed admission step (`wr_admission_errors_total`): while the draw cannot run,
+/// nobody is admitted.
+async fn draw(store: &Store, metrics: &Metrics, event: &str) {
     let started = Instant::now();
     loop {
         match store.draw(event, now_ms()).await {
@@ -34,6 +36,7 @@ async fn draw(store: &Store, event: &str) {
             }
             Ok(_) => {}
             Err(e) => {
+                metrics.record_step_error(event);
                 tracing::warn!(event, error = %e, "opening draw chunk failed; retrying next tick")
             }
         }
@@ -68,7 +71,7 @@ pub async fn run(
         for event in &events {
             match store.admit(event, now_ms(), missed_polls.last_ms()).await {
                 Ok(Admission::Stepped(step)) => metrics.record_step(event, step),
-                Ok(Admission::DrawDue) => draw(&store, event).await,
+                Ok(Admission::DrawDue) => draw(&store, &metrics, event).await,
                 Ok(Admission::Gone) => {
                     if let Err(e) = store.unregister(event).await {
                         tracing::warn!(event, error = ?e, "cannot unregister expired event");
