@@ -29,7 +29,9 @@ export class Edge {
 
   /** Decides for `{ path, headers: [[name, value], ...], source }` at `nowMs`.
    * Returns the outcome: `{ action: 'forward', changes, to_queue, session?, counters }`
-   * or `{ action: 'reply', status, headers, body, counters }`. Keep `session` for
+   * or `{ action: 'reply', status, headers, body, rejection, counters }` (`rejection`:
+   * why a pass was refused, `'missing'`, `'expired'`, `'unknown_key'`, …, or null; the
+   * names are the same on every runtime, see docs/edge.md). Keep `session` for
    * `respond`. */
   decide(request, nowMs = Date.now()) {
     return JSON.parse(this.core.decide(JSON.stringify(request), nowMs));

@@ -105,12 +105,21 @@ fn inspect(value: &str, event: Option<&str>, as_json: bool) -> ExitCode {
     let now = now();
     let ring = key_ring::load(&crate::env::Env::process());
     let decoded = parse_unverified(value.as_bytes());
-    let verdict: Result<(), String> = match (&ring, load_wire()) {
-        (Ok(ring), Ok(wire)) => check(ring, &wire, value, now, event).map_err(|r| r.to_string()),
+    let wire = load_wire();
+    let verdict: Result<(), String> = match (&ring, &wire) {
+        (Ok(ring), Ok(wire)) => check(ring, wire, value, now, event).map_err(|r| r.to_string()),
         (Err(e), _) => Err(format!("signature not checked: {e}")),
         (_, Err(e)) => Err(format!("signature not checked: {e}")),
     };
     let claims = decoded.as_ref().ok().and_then(|u| u.claims.as_ref().ok());
+    // A valid pass past its expiry (or before its issue time) is valid only thanks to
+    // the clock-skew leeway: say so.
+    let leeway = match (&verdict, claims, &wire) {
+        (Ok(()), Some(c), Ok(wire)) => {
+            leeway_note(c.issued_at, c.expires_at, now, wire.clock_skew_seconds)
+        }
+        _ => None,
+    };
     if as_json {
         let report = json!({
             "valid": verdict.is_ok(),
@@ -123,6 +132,7 @@ fn inspect(value: &str, event: Option<&str>, as_json: bool) -> ExitCode {
                 "extensions": c.extensions.len(),
             })),
             "now": now,
+            "leeway": leeway,
         });
         println!("{report}");
     } else {
@@ -155,8 +165,12 @@ fn inspect(value: &str, event: Option<&str>, as_json: bool) -> ExitCode {
         }
         match &verdict {
             Ok(()) => println!(
-                "result:     VALID (signature, validity window{})",
-                if event.is_some() { ", event" } else { "" }
+                "result:     VALID (signature, validity window{}){}",
+                if event.is_some() { ", event" } else { "" },
+                leeway
+                    .as_deref()
+                    .map(|n| format!("; {n}"))
+                    .unwrap_or_default()
             ),
             Err(reason) => println!("result:     INVALID: {reason}"),
         }
@@ -182,10 +196,45 @@ fn check(
         .map(|_| ())
 }
 
+/// Why a valid pass is valid only within the clock-skew leeway, if it is.
+fn leeway_note(issued_at: u64, expires_at: u64, now: u64, leeway: u64) -> Option<String> {
+    if expires_at <= now {
+        Some(format!(
+            "expired {} s ago, accepted within the {leeway} s clock-skew leeway",
+            now - expires_at
+        ))
+    } else if issued_at > now {
+        Some(format!(
+            "issued {} s in the future, accepted within the {leeway} s clock-skew leeway",
+            issued_at - now
+        ))
+    } else {
+        None
+    }
+}
+
 fn relative(at: u64, now: u64) -> String {
     if at >= now {
         format!("in {} s", at - now)
     } else {
         format!("{} s ago", now - at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::leeway_note;
+
+    #[test]
+    fn a_pass_valid_only_within_the_leeway_says_so() {
+        assert_eq!(
+            leeway_note(900, 1_000, 1_012, 30).as_deref(),
+            Some("expired 12 s ago, accepted within the 30 s clock-skew leeway")
+        );
+        assert_eq!(
+            leeway_note(1_005, 1_600, 1_000, 30).as_deref(),
+            Some("issued 5 s in the future, accepted within the 30 s clock-skew leeway")
+        );
+        assert_eq!(leeway_note(900, 1_600, 1_000, 30), None);
     }
 }

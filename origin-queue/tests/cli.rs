@@ -225,3 +225,30 @@ fn bad_wire_and_listener_settings_refuse_to_start_and_say_why() {
         assert!(stderr.contains(said), "{var}={value}: {stderr}");
     }
 }
+
+/// A pass that expired a few seconds ago is still accepted within the clock-skew
+/// leeway: `inspect` says VALID and says why.
+#[test]
+fn inspect_says_when_only_the_leeway_lets_a_pass_through() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let ring = wr_pass::KeyRing::from_json(KEYS).unwrap();
+    let pass = ring
+        .mint(
+            wr_pass::TokenKind::Pass,
+            &wr_pass::Claims::new("e", "v", now - 100, now - 10),
+        )
+        .unwrap();
+    let inspected = run(&["pass", "inspect", &pass], Some(KEYS));
+    assert!(inspected.status.success(), "{inspected:?}");
+    let text = stdout(&inspected);
+    // 10 s, or 11 if the second turned between minting and inspecting.
+    assert!(
+        text.contains("VALID")
+            && text.contains("s ago, accepted within the 30 s clock-skew leeway")
+            && (text.contains("expired 10 s ago") || text.contains("expired 11 s ago")),
+        "{text}"
+    );
+}
