@@ -16,6 +16,7 @@ pub mod fixtures;
 pub mod fuzz;
 pub mod http;
 pub mod in_process;
+pub mod jco;
 pub mod opening;
 pub mod otlp;
 pub mod processes;

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use wr_tests::backend_log::requests_under;
-use wr_tests::components::GatewayModule;
+use wr_tests::components::{gateway_wasm, GatewayModule};
 use wr_tests::http;
+use wr_tests::jco::JcoServe;
 use wr_tests::otlp::{Collector, Span};
 use wr_tests::processes::{free_port, Stack};
 use wr_tests::workerd::{workerd_bin, WorkerConfig, WorkerdDir};
@@ -133,27 +134,34 @@ fn serve_worker(stack: &Stack) -> Worker {
     worker
 }
 
-/// Joins while admission is paused, sees its place, is admitted once admission
-/// resumes, and returns (visitor id, pass).
-/// The gateway component in front of the stack, served on a loopback port (stops when
-/// the returned gateway is dropped).
+/// The gateway's settings in front of the stack, on every host.
+fn gateway_env(stack: &Stack) -> Vec<(&'static str, String)> {
+    vec![
+        ("WR_EDGE_CONFIG", worker_config().to_string()),
+        ("WR_EDGE_KEYS", stack.key_ring_json()),
+        ("WR_ORIGIN", format!("http://{}", stack.backend)),
+        ("WR_QUEUE_ORIGIN", format!("http://{}", stack.queue)),
+    ]
+}
+
+/// The gateway component in front of the stack, served on a loopback port by this
+/// binary's own host (stops when the returned gateway is dropped).
 fn serve_gateway(stack: &Stack) -> (wr_tests::components::Gateway, SocketAddr) {
     let module = GatewayModule::load().unwrap();
-    let gateway = module
-        .start(
-            &[
-                ("WR_EDGE_CONFIG", worker_config().to_string()),
-                ("WR_EDGE_KEYS", stack.key_ring_json()),
-                ("WR_ORIGIN", format!("http://{}", stack.backend)),
-                ("WR_QUEUE_ORIGIN", format!("http://{}", stack.queue)),
-            ],
-            None,
-        )
-        .unwrap();
+    let gateway = module.start(&gateway_env(stack), None).unwrap();
     let addr = gateway.serve().unwrap();
     (gateway, addr)
 }
 
+/// The same component under `jco serve` (Node), with `extra_env` for the process.
+fn serve_gateway_in_jco(stack: &Stack, extra_env: &[(&'static str, String)]) -> JcoServe {
+    let mut env = gateway_env(stack);
+    env.extend(extra_env.iter().cloned());
+    JcoServe::start(gateway_wasm(), &env, &[], "/healthz")
+}
+
+/// Joins while admission is paused, sees its place, is admitted once admission
+/// resumes, and returns (visitor id, pass).
 fn join_wait_and_get_admitted(stack: &Stack, edge: SocketAddr) -> (String, String) {
     assert_eq!(
         stack
@@ -284,6 +292,71 @@ fn the_wasi_http_gateway_component_puts_the_waiting_room_in_front_of_the_origin(
     let (_turn, stack) = stack();
     let (_gateway, addr) = serve_gateway(stack);
     visitor_walks_through(stack, addr, "gateway");
+}
+
+#[test]
+fn the_gateway_under_jco_serve_puts_the_waiting_room_in_front_of_the_origin() {
+    let (_turn, stack) = stack();
+    let jco = serve_gateway_in_jco(stack, &[]);
+    visitor_walks_through(stack, jco.addr, "jco");
+}
+
+/// `jco serve` keeps one instance for every request: the edge's rate limits hold (for
+/// that process). No peer address reaches the component, so all clients share one
+/// bucket (burst 100 here): a run of requests to a protected path without a pass (each
+/// answered by the edge itself, 403) meets a 429 with `Retry-After`.
+#[test]
+fn under_jco_serve_the_rate_limits_are_the_processs() {
+    let (_turn, stack) = stack();
+    let jco = serve_gateway_in_jco(stack, &[]);
+    let answers: Vec<http::Response> = (0..300)
+        .map_while(|_| http::get(jco.addr, "/reserve", &[]).ok())
+        .collect();
+    let limited = answers.iter().find(|r| r.status == 429);
+    assert!(
+        limited.is_some_and(|r| r.header("retry-after").is_some()),
+        "no 429 in {} answers: {:?}",
+        answers.len(),
+        answers.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert!(answers.iter().all(|r| r.status == 403 || r.status == 429));
+}
+
+/// Node refuses a request whose headers exceed its limit (16 KiB by default) with its
+/// own bare 431 before the edge sees it; `NODE_OPTIONS=--max-http-header-size=65536`
+/// raises it, and then the edge's own limit (`max_request_header_bytes`, 32 KiB
+/// here) is the one that applies.
+#[test]
+fn under_jco_serve_node_limits_headers_first() {
+    let (_turn, stack) = stack();
+    let big = "a".repeat(20 * 1024);
+    let headers: &[(&str, &[u8])] = &[("x-big", big.as_bytes())];
+    let jco = serve_gateway_in_jco(stack, &[]);
+    let refused = http::get(jco.addr, "/static/big-headers", headers).unwrap();
+    assert_eq!(refused.status, 431);
+    assert_eq!(refused.error_code(), None, "Node's own 431, not the edge's");
+    drop(jco);
+
+    let raised = [("NODE_OPTIONS", "--max-http-header-size=65536".to_owned())];
+    let jco = serve_gateway_in_jco(stack, &raised);
+    let through = http::get(jco.addr, "/static/big-headers", headers).unwrap();
+    assert_eq!(
+        through.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&through.body)
+    );
+    let bigger = "a".repeat(40 * 1024);
+    let edge = http::get(
+        jco.addr,
+        "/static/big-headers",
+        &[("x-big", bigger.as_bytes())],
+    )
+    .unwrap();
+    assert_eq!(
+        (edge.status, edge.error_code().as_deref()),
+        (431, Some("HEADERS_TOO_LARGE"))
+    );
 }
 
 /// The host rules hold on the other runtimes too: an empty `Host` is never forwarded to
