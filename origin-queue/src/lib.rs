@@ -19,6 +19,7 @@ pub mod join_batch;
 pub mod jwt;
 pub mod key_ring;
 pub mod limiter;
+pub mod log_throttle;
 pub mod metrics;
 pub mod missed_polls;
 pub mod pass_cli;

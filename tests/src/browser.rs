@@ -154,6 +154,25 @@ impl Browser {
         .map(|_| ())
     }
 
+    /// Saves a screenshot of the page as `target/test-output/<name>`; with
+    /// `WR_UPDATE_DOCS_IMAGES=1` and `for_docs`, also as the documentation's
+    /// `docs/img/<name>`.
+    pub fn save_screenshot(&self, name: &str, for_docs: bool) -> Result<()> {
+        let png = self.screenshot()?;
+        let out = crate::fixtures::workspace_root().join("target/test-output");
+        std::fs::create_dir_all(&out)?;
+        std::fs::write(out.join(name), &png)?;
+        if for_docs && updating_docs_images() {
+            std::fs::write(
+                crate::fixtures::workspace_root()
+                    .join("docs/img")
+                    .join(name),
+                &png,
+            )?;
+        }
+        Ok(())
+    }
+
     /// A PNG screenshot of the page.
     pub fn screenshot(&self) -> Result<Vec<u8>> {
         let b64 = self.command("GET", &self.session_path("/screenshot"), None)?;
@@ -170,4 +189,9 @@ impl Drop for Browser {
         let _ = self.driver.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
     }
+}
+
+/// Whether this run rewrites the documentation's screenshots (`WR_UPDATE_DOCS_IMAGES=1`).
+pub fn updating_docs_images() -> bool {
+    std::env::var("WR_UPDATE_DOCS_IMAGES").as_deref() == Ok("1")
 }

@@ -212,3 +212,22 @@ pub fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// The documents of a YAML file of the workspace, as JSON (Python's PyYAML, which
+/// `scripts/install-deps` installs); empty documents left out. Panics, naming the
+/// file, if it is not valid YAML.
+pub fn yaml_documents(relative: &str) -> Vec<serde_json::Value> {
+    let path = workspace_root().join(relative);
+    let out = Command::new("python3")
+        .args(["-c", "import json, sys, yaml; print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d is not None]))"])
+        .arg(&path)
+        .output()
+        .expect("python3 with PyYAML (scripts/install-deps)");
+    assert!(
+        out.status.success(),
+        "{} is not valid YAML: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("PyYAML's JSON")
+}

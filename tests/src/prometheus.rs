@@ -41,24 +41,12 @@ pub const ENVOY_METRICS: &[&str] = &[
 /// Series Prometheus makes itself.
 const PROMETHEUS_METRICS: &[&str] = &["up"];
 
-/// A YAML file of the workspace as JSON (Python's PyYAML, as the other deploy checks).
+/// A single-document YAML file of the workspace as JSON.
 pub fn yaml(relative: &str) -> Value {
-    let path = workspace_root().join(relative);
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
-        ])
-        .arg(&path)
-        .output()
-        .expect("python3 with PyYAML (scripts/install-deps)");
-    assert!(
-        out.status.success(),
-        "{} is not valid YAML: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    crate::fixtures::yaml_documents(relative)
+        .into_iter()
+        .next()
+        .unwrap_or(Value::Null)
 }
 
 /// Every rule of [`RULES`]: (its alert or record name, its expression).

@@ -8,25 +8,8 @@
 use std::process::Command;
 
 use serde_json::Value;
-use wr_tests::fixtures::{workspace_root, KEYS_JSON};
+use wr_tests::fixtures::{workspace_root, yaml_documents, KEYS_JSON};
 use wr_tests::prometheus;
-
-fn yaml_docs(relative: &str) -> Vec<Value> {
-    let path = workspace_root().join(relative);
-    let out = Command::new("python3")
-        .args(["-c", "import json, sys, yaml; print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d is not None]))"])
-        .arg(&path)
-        .output()
-        .expect("python3 with PyYAML (scripts/install-deps)");
-    assert!(
-        out.status.success(),
-        "{} is not valid YAML: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 fn find<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
     docs.iter()
         .find(|d| d["kind"] == kind)
@@ -35,7 +18,7 @@ fn find<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
 
 #[test]
 fn kubernetes_manifests_for_origin_queue() {
-    let docs = yaml_docs("deploy/kubernetes/origin-queue.yaml");
+    let docs = yaml_documents("deploy/kubernetes/origin-queue.yaml");
     let deployment = find(&docs, "Deployment");
     let labels = &deployment["spec"]["template"]["metadata"]["labels"];
     for (k, v) in deployment["spec"]["selector"]["matchLabels"]
@@ -121,7 +104,7 @@ fn istio_wasm_plugins_carry_a_configuration_the_filter_accepts() {
         ("envoy/istio/wasmplugin-gateway.yaml", "selector"),
         ("envoy/istio/wasmplugin-waypoint.yaml", "targetRefs"),
     ] {
-        let docs = yaml_docs(file);
+        let docs = yaml_documents(file);
         let plugin = find(&docs, "WasmPlugin");
         assert_eq!(plugin["apiVersion"], "extensions.istio.io/v1alpha1");
         assert!(!plugin["spec"][attach].is_null(), "{file}: no {attach}");
@@ -148,7 +131,7 @@ fn istio_wasm_plugins_carry_a_configuration_the_filter_accepts() {
 /// routes only origin-queue's public part through the gateway.
 #[test]
 fn istio_gateway_drops_underscore_headers_and_keeps_origin_queue_internal() {
-    let docs = yaml_docs("envoy/istio/gateway-hardening.yaml");
+    let docs = yaml_documents("envoy/istio/gateway-hardening.yaml");
     let filter = find(&docs, "EnvoyFilter");
     let patch = &filter["spec"]["configPatches"][0];
     assert_eq!(patch["match"]["context"], "GATEWAY");
@@ -192,10 +175,10 @@ fn istio_gateway_drops_underscore_headers_and_keeps_origin_queue_internal() {
 /// Envoy's own refusals the same JSON replies: the mappers are the same, field by field.
 #[test]
 fn istio_gateway_has_the_local_envoy_s_header_limits_and_reply_mappers() {
-    let gateway = yaml_docs("envoy/istio/gateway-hardening.yaml");
+    let gateway = yaml_documents("envoy/istio/gateway-hardening.yaml");
     let gateway = &find(&gateway, "EnvoyFilter")["spec"]["configPatches"][0]["patch"]["value"]
         ["typed_config"];
-    let local = yaml_docs("envoy/envoy.yaml");
+    let local = yaml_documents("envoy/envoy.yaml");
     let local = &local[0]["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
         ["typed_config"];
     for hcm in [gateway, local] {
@@ -215,7 +198,7 @@ fn istio_gateway_has_the_local_envoy_s_header_limits_and_reply_mappers() {
 
 #[test]
 fn compose_file_wires_the_same_topology() {
-    let docs = yaml_docs("envoy/docker-compose.yml");
+    let docs = yaml_documents("envoy/docker-compose.yml");
     let services = docs[0]["services"].as_object().unwrap();
     for name in [
         "redis-0",

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use wr_tests::browser::Browser;
-use wr_tests::fixtures::workspace_root;
 use wr_tests::http;
 use wr_tests::processes::{free_port, Stack};
 
@@ -66,9 +65,7 @@ fn the_local_stack_end_to_end() {
         .eval("return document.getElementById('progress').getAttribute('role')")
         .unwrap();
     assert_eq!(progress, "progressbar");
-    let out = workspace_root().join("target/test-output");
-    std::fs::create_dir_all(&out).unwrap();
-    std::fs::write(out.join("waiting-room.png"), browser.screenshot().unwrap()).unwrap();
+    browser.save_screenshot("waiting-room.png", false).unwrap();
 
     assert_eq!(
         stack
@@ -81,7 +78,7 @@ fn the_local_stack_end_to_end() {
         .expect("the page moves on by itself once admitted");
     let url = browser.url().unwrap();
     assert!(url.ends_with("/reserve?seat=12"), "{url}");
-    std::fs::write(out.join("admitted.png"), browser.screenshot().unwrap()).unwrap();
+    browser.save_screenshot("admitted.png", false).unwrap();
     drop(browser);
 
     // 2. The backend never saw a protected request without the filter's identity headers.
@@ -185,9 +182,7 @@ fn a_visitor_in_the_prequeue_is_drawn_a_place_and_gets_through() {
         .eval("return document.getElementById('position').textContent")
         .unwrap();
     assert!(place.as_str().unwrap().starts_with("drawn at"), "{place}");
-    let out = workspace_root().join("target/test-output");
-    std::fs::create_dir_all(&out).unwrap();
-    std::fs::write(out.join("prequeue.png"), browser.screenshot().unwrap()).unwrap();
+    browser.save_screenshot("prequeue.png", false).unwrap();
 
     browser
         .wait_for("return location.pathname === '/reserve' && document.body.innerText.includes('You are in. Visitor') ? location.href : null", Duration::from_secs(40))
@@ -273,9 +268,7 @@ fn a_browser_solves_the_proof_of_work_and_joins() {
         .eval("return [document.querySelector('main').dataset.powDifficulty, document.querySelector('main').dataset.powMs]")
         .unwrap();
     assert_eq!(shown[0], "14", "{shown}");
-    let out = workspace_root().join("target/test-output");
-    std::fs::create_dir_all(&out).unwrap();
-    std::fs::write(out.join("pow-joined.png"), browser.screenshot().unwrap()).unwrap();
+    browser.save_screenshot("pow-joined.png", false).unwrap();
     let stats = stack.admin("GET", "/v1/admin/events/pow-page/stats", &json!({}));
     assert_eq!(stats.json()["waiting"], 1, "{:?}", stats.json());
 }
@@ -620,13 +613,9 @@ fn a_korean_visitor_waits_in_line_on_the_operator_s_template() {
     );
     assert_eq!(shown["wait"], shown["eta"], "{shown}");
     assert_eq!(shown["doc_title"], "대기실 · Aurora Tickets", "{shown}");
-    let out = workspace_root().join("target/test-output");
-    std::fs::create_dir_all(&out).unwrap();
-    std::fs::write(
-        out.join("page-ko-template-4.png"),
-        browser.screenshot().unwrap(),
-    )
-    .unwrap();
+    browser
+        .save_screenshot("page-ko-template-4.png", false)
+        .unwrap();
 
     // The three ahead leave: the place moves up live, in the block and the template.
     for ticket in &tickets {
@@ -653,11 +642,9 @@ fn a_korean_visitor_waits_in_line_on_the_operator_s_template() {
             Duration::from_secs(5),
         )
         .expect("the page settles");
-    let png = browser.screenshot().unwrap();
-    std::fs::write(out.join("page-ko-template.png"), &png).unwrap();
-    if std::env::var("WR_UPDATE_DOCS_IMAGES").as_deref() == Ok("1") {
-        std::fs::write(workspace_root().join("docs/img/page-ko-template.png"), &png).unwrap();
-    }
+    browser
+        .save_screenshot("page-ko-template.png", true)
+        .unwrap();
     drop(browser);
 
     // DELETE: the built-in page again (within the page cache's few seconds).

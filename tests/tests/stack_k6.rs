@@ -133,18 +133,6 @@ fn admin_stats(stack: &Stack) -> serde_json::Value {
     .json()
 }
 
-/// Saves a screenshot under target/test-logs/ and, with `WR_UPDATE_DOCS_IMAGES=1`, as
-/// the documentation's image `docs/img/<name>`.
-fn keep_screenshot(browser: &Browser, name: &str) {
-    let png = browser.screenshot().unwrap();
-    let logs = wr_tests::fixtures::target_dir().join("test-logs");
-    let _ = std::fs::create_dir_all(&logs);
-    std::fs::write(logs.join(name), &png).unwrap();
-    if std::env::var("WR_UPDATE_DOCS_IMAGES").as_deref() == Ok("1") {
-        std::fs::write(workspace_root().join("docs/img").join(name), &png).unwrap();
-    }
-}
-
 /// The operator console during a sale driven by k6, in headless Chromium: the token
 /// from the URL's fragment, live figures and charts of the sale, the edge's counters;
 /// its controls change the event (rate, pause, resume); on a phone's width it needs
@@ -159,7 +147,7 @@ fn the_console_shows_a_running_sale_and_steers_it() {
         "the console must not be served through the edge"
     );
     // The documentation's image wants a longer sale than the test needs.
-    let docs = std::env::var("WR_UPDATE_DOCS_IMAGES").as_deref() == Ok("1");
+    let docs = wr_tests::browser::updating_docs_images();
     let (visitors, points) = if docs { (95, 8) } else { (60, 4) };
     let mut k6 = KillOnDrop(Some(
         Command::new("k6")
@@ -209,7 +197,7 @@ fn the_console_shows_a_running_sale_and_steers_it() {
         .eval("return [document.getElementById('console').dataset.samples, document.getElementById('t-rate').textContent, document.getElementById('updated').textContent]")
         .unwrap();
     eprintln!("console at the screenshot: samples, admitted/s, updated: {shown}");
-    keep_screenshot(&browser, "console.png");
+    browser.save_screenshot("console.png", true).unwrap();
 
     // The controls: a new rate, pause, resume.
     browser
@@ -246,7 +234,7 @@ fn the_console_shows_a_running_sale_and_steers_it() {
         overflow.as_i64().unwrap_or(1) <= 0,
         "wider than a phone by {overflow}"
     );
-    keep_screenshot(&browser, "console-phone.png");
+    browser.save_screenshot("console-phone.png", true).unwrap();
 
     // A wrong token gets the sign-in form, not figures.
     browser

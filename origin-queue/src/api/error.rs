@@ -2,14 +2,13 @@
 //! `{"error":{"code":…,"message":…}}` with the right status, `Cache-Control: no-store`,
 //! and `Retry-After` where retrying helps.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use wr_pass::wire::{POW_HEADER, TICKET_HEADER};
 
 use super::pow::IssuedChallenge;
+use crate::log_throttle::LogThrottle;
 use crate::store::StoreError;
 
 /// An error answer of the API. The code each variant answers is its contract with
@@ -319,22 +318,12 @@ impl From<StoreError> for ApiError {
 }
 
 /// Logs Redis trouble at most once a second, with the number of failures since the
-/// last line: an outage under load must not turn into a log storm.
+/// last line.
 fn warn_unavailable(detail: &str) {
-    static LAST_MS: AtomicU64 = AtomicU64::new(0);
-    static UNLOGGED: AtomicU64 = AtomicU64::new(0);
-    let now = crate::clock::now_ms();
-    let last = LAST_MS.load(Ordering::Relaxed);
-    if now.saturating_sub(last) < 1_000
-        || LAST_MS
-            .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
-            .is_err()
-    {
-        UNLOGGED.fetch_add(1, Ordering::Relaxed);
-        return;
+    static THROTTLE: LogThrottle = LogThrottle::new();
+    if let Some(failures) = THROTTLE.failure(crate::clock::now_ms()) {
+        tracing::warn!(error = %detail, failures, "redis unavailable");
     }
-    let failures = UNLOGGED.swap(0, Ordering::Relaxed) + 1;
-    tracing::warn!(error = %detail, failures, "redis unavailable");
 }
 
 impl IntoResponse for ApiError {

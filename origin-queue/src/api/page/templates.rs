@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::template::Template;
+use crate::log_throttle::LogThrottle;
 use crate::store::{Store, StoreError};
 
 /// How long a template read stays fresh.
@@ -128,24 +129,14 @@ impl PageTemplates {
 /// Counts a failed read, and logs it at most once a second with the failures since the
 /// last line.
 fn failed(event: &str, why: &str) {
-    static LAST_MS: AtomicU64 = AtomicU64::new(0);
-    static UNLOGGED: AtomicU64 = AtomicU64::new(0);
+    static THROTTLE: LogThrottle = LogThrottle::new();
     FAILED_READS.fetch_add(1, Ordering::Relaxed);
-    let now = crate::clock::now_ms();
-    let last = LAST_MS.load(Ordering::Relaxed);
-    if now.saturating_sub(last) < 1_000
-        || LAST_MS
-            .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
-            .is_err()
-    {
-        UNLOGGED.fetch_add(1, Ordering::Relaxed);
-        return;
+    if let Some(failures) = THROTTLE.failure(crate::clock::now_ms()) {
+        tracing::warn!(
+            event,
+            error = %why,
+            failures,
+            "page template not read: serving the last one read, or the built-in page"
+        );
     }
-    let failures = UNLOGGED.swap(0, Ordering::Relaxed) + 1;
-    tracing::warn!(
-        event,
-        error = %why,
-        failures,
-        "page template not read: serving the last one read, or the built-in page"
-    );
 }
