@@ -727,6 +727,38 @@ fn the_autopilot_slows_admission_when_the_backend_slows_and_can_be_switched_off(
     assert_eq!(put.status, 200);
 }
 
+/// Joins the line through `edge` with `traceparent`; the ticket.
+fn traced_join(edge: SocketAddr, traceparent: &str) -> String {
+    let joined = http::request(
+        edge,
+        "POST",
+        "/v1/events/demo/join",
+        &[("traceparent", traceparent.as_bytes())],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(
+        joined.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&joined.body)
+    );
+    joined.header("x-wr-ticket").expect("a ticket").to_owned()
+}
+
+/// Leaves the line (or frees the place) of `ticket`.
+fn leave(edge: SocketAddr, ticket: &str) {
+    let left = http::request(
+        edge,
+        "POST",
+        "/v1/events/demo/leave",
+        &[("x-wr-ticket", ticket.as_bytes())],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(left.status, 200, "{}", String::from_utf8_lossy(&left.body));
+}
+
 /// A 32-hex-digit trace id and a 16-digit parent span id, random per call.
 fn trace_ids() -> (String, String) {
     use std::hash::{BuildHasher, RandomState};
@@ -755,21 +787,10 @@ fn a_join_through_envoy_is_one_trace_from_the_callers_traceparent() {
     let (_turn, stack) = stack();
     let (trace_id, parent) = trace_ids();
     let traceparent = format!("00-{trace_id}-{parent}-01");
-    let joined = http::request(
-        stack.edge,
-        "POST",
-        "/v1/events/demo/join",
-        &[("traceparent", traceparent.as_bytes())],
-        b"",
-    )
-    .unwrap();
-    assert_eq!(
-        joined.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&joined.body)
-    );
-    let ticket = joined.header("x-wr-ticket").expect("a ticket").to_owned();
+    let ticket = traced_join(stack.edge, &traceparent);
+    // Nobody is left in the shared line for the other tests' admissions (the leave
+    // itself is not traced: no sampled traceparent).
+    leave(stack.edge, &ticket);
 
     let complete = wr_tests::fixtures::wait_until(Duration::from_secs(15), || {
         let spans = collector().trace(&trace_id);
@@ -812,27 +833,14 @@ fn requests_without_a_sampled_traceparent_are_not_exported() {
     let (_turn, stack) = stack();
     let (trace_id, parent) = trace_ids();
     let unsampled = format!("00-{trace_id}-{parent}-00");
-    let joined = http::request(
-        stack.edge,
-        "POST",
-        "/v1/events/demo/join",
-        &[("traceparent", unsampled.as_bytes())],
-        b"",
-    )
-    .unwrap();
-    assert_eq!(joined.status, 200);
+    let first = traced_join(stack.edge, &unsampled);
+    leave(stack.edge, &first);
     // A sampled request after it: once its trace has arrived, the unsampled one would
     // have too (one exporter, spans in order).
     let (marker, marker_parent) = trace_ids();
     let sampled = format!("00-{marker}-{marker_parent}-01");
-    http::request(
-        stack.edge,
-        "POST",
-        "/v1/events/demo/join",
-        &[("traceparent", sampled.as_bytes())],
-        b"",
-    )
-    .unwrap();
+    let second = traced_join(stack.edge, &sampled);
+    leave(stack.edge, &second);
     assert!(wr_tests::fixtures::wait_until(
         Duration::from_secs(15),
         || { collector().trace(&marker).len() >= 3 }
