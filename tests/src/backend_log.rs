@@ -33,20 +33,23 @@ pub fn first_arrival_by_visitor(requests: &[Value]) -> BTreeMap<String, u64> {
     first
 }
 
-/// Visitors (given in queue order) who reached the backend more than `lag_ms` after
-/// someone who was behind them in line.
+/// Visitors (given in queue order, each with how late its own client was: see
+/// [`crate::sale::Admitted::client_late_ms`]) who reached the backend more than
+/// `lag_ms` plus that lateness after someone who was behind them in line. A client
+/// that polls late comes in late through no fault of the queue's; only the rest is
+/// an overtaking.
 pub fn order_violations(
-    queue_order: &[String],
+    queue_order: &[(String, u64)],
     first: &BTreeMap<String, u64>,
     lag_ms: u64,
 ) -> usize {
     let mut violations = 0;
     let mut earliest_behind = u64::MAX;
-    for visitor in queue_order.iter().rev() {
+    for (visitor, client_late_ms) in queue_order.iter().rev() {
         let Some(&at) = first.get(visitor) else {
             continue;
         };
-        if at > earliest_behind.saturating_add(lag_ms) {
+        if at > earliest_behind.saturating_add(lag_ms + client_late_ms) {
             violations += 1;
         }
         earliest_behind = earliest_behind.min(at);

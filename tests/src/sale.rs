@@ -84,13 +84,24 @@ pub struct Report {
     pub eta_within: (f64, f64),
     /// Mean absolute percentage error of the ETA at join.
     pub eta_mape: f64,
-    /// Visitor ids of the admitted, in arrival order.
-    pub admitted_in_arrival_order: Vec<String>,
+    /// The admitted, in arrival order.
+    pub admitted_in_arrival_order: Vec<Admitted>,
     /// When the rate changed and when `max_active` started to limit (wall ms).
     pub changed_at_ms: (Option<u64>, Option<u64>),
     /// Every estimate an admitted visitor was shown (at join and at each poll), with
     /// the wait that followed.
     pub shown: Vec<Shown>,
+}
+
+/// One admitted visitor.
+#[derive(Clone, Debug)]
+pub struct Admitted {
+    /// The visitor id (as the backend sees it).
+    pub id: String,
+    /// How long after it was due (the `poll_after_ms` it was told) this test's client
+    /// sent the poll that found the visitor admitted, plus how long that poll took:
+    /// the client's own lateness on a busy machine, not the queue's.
+    pub client_late_ms: u64,
 }
 
 /// One estimate shown to a visitor who was later admitted.
@@ -148,6 +159,7 @@ struct Visitor {
     abandons: bool,
     next_poll: Instant,
     admitted_at_ms: Option<u64>,
+    client_late_ms: u64,
     shown: Vec<Shown>,
 }
 
@@ -199,7 +211,7 @@ pub fn run(addr: SocketAddr, plan: &Plan) -> Report {
             let protected = plan.protected_path.clone();
             thread::spawn(move || {
                 while !done.load(std::sync::atomic::Ordering::SeqCst) {
-                    let due: Vec<(usize, String)> = {
+                    let due: Vec<(usize, String, Instant)> = {
                         let list = visitors.lock().unwrap();
                         list.iter()
                             .enumerate()
@@ -209,10 +221,10 @@ pub fn run(addr: SocketAddr, plan: &Plan) -> Report {
                                     && v.admitted_at_ms.is_none()
                                     && v.next_poll <= Instant::now()
                             })
-                            .map(|(i, v)| (i, v.ticket.clone()))
+                            .map(|(i, v)| (i, v.ticket.clone(), v.next_poll))
                             .collect()
                     };
-                    for (i, ticket) in due {
+                    for (i, ticket, due_at) in due {
                         let r = http::get(
                             addr,
                             &format!("/v1/events/{event}/status"),
@@ -224,6 +236,9 @@ pub fn run(addr: SocketAddr, plan: &Plan) -> Report {
                         let v = &mut list[i];
                         match (r.status, body["status"].as_str()) {
                             (200, Some("admitted")) => {
+                                v.client_late_ms =
+                                    Instant::now().saturating_duration_since(due_at).as_millis()
+                                        as u64;
                                 v.admitted_at_ms =
                                     Some(body["admitted_at_ms"].as_u64().unwrap_or_else(wall_ms));
                                 if let Some(path) = &protected {
@@ -301,6 +316,7 @@ pub fn run(addr: SocketAddr, plan: &Plan) -> Report {
             next_poll: Instant::now()
                 + Duration::from_millis(body["poll_after_ms"].as_u64().unwrap_or(1000)),
             admitted_at_ms: None,
+            client_late_ms: 0,
             shown: Shown::from_body(joined_ms, true, &body)
                 .into_iter()
                 .collect(),
@@ -376,7 +392,13 @@ fn report(visitors: &[Visitor], changed_at_ms: u64) -> Report {
         joined: visitors.len(),
         admitted: admitted.len(),
         abandoned: visitors.iter().filter(|v| v.abandons).count(),
-        admitted_in_arrival_order: admitted.iter().map(|v| v.id.clone()).collect(),
+        admitted_in_arrival_order: admitted
+            .iter()
+            .map(|v| Admitted {
+                id: v.id.clone(),
+                client_late_ms: v.client_late_ms,
+            })
+            .collect(),
         shown: admitted
             .iter()
             .flat_map(|v| {

@@ -54,9 +54,15 @@ fn a_crowd_through_the_edge() {
     );
     // FIFO at the door: visitors poll on their own, so one who was ahead may come in up
     // to one poll interval (about 1 s near the head of the line) after one who was
-    // behind, but never later than that.
+    // behind, but never later than that, once this test's own client lateness (four
+    // threads polling 2,000 visitors on a busy machine) is taken out.
     let first = first_arrival_by_visitor(&protected);
-    let late = order_violations(&report.admitted_in_arrival_order, &first, 2_000);
+    let order: Vec<(String, u64)> = report
+        .admitted_in_arrival_order
+        .iter()
+        .map(|a| (a.id.clone(), a.client_late_ms))
+        .collect();
+    let late = order_violations(&order, &first, 2_000);
     assert_eq!(
         late, 0,
         "{late} visitors entered more than 2 s after someone behind them"
