@@ -52,6 +52,42 @@ pub fn too_many_requests(retry_after_secs: u32) -> LocalReply {
     )
 }
 
+/// The answer of an adapter whose settings are missing or broken (it logs why): fail
+/// closed.
+pub fn not_configured() -> LocalReply {
+    json_error(
+        503,
+        "EDGE_NOT_CONFIGURED",
+        "The edge is not configured.",
+        Some(5),
+        None,
+    )
+}
+
+/// The answer when the edge cannot do its job for a request (its host refused what it
+/// needed): fail closed.
+pub fn unavailable() -> LocalReply {
+    json_error(
+        503,
+        "EDGE_UNAVAILABLE",
+        "The edge could not process the request.",
+        Some(5),
+        None,
+    )
+}
+
+/// The answer of an adapter that fronts the origin itself when the origin (or
+/// origin-queue) could not be reached.
+pub fn origin_unreachable() -> LocalReply {
+    json_error(
+        502,
+        "ORIGIN_UNREACHABLE",
+        "The origin could not be reached.",
+        Some(5),
+        None,
+    )
+}
+
 /// A 302 to the waiting room (which may carry a query already), remembering where the
 /// visitor was going.
 pub fn redirect(waiting_room: &str, return_to: &[u8]) -> LocalReply {

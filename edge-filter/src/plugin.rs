@@ -7,7 +7,7 @@ use wr_edge_core::config::Config;
 use wr_edge_core::decision::Engine;
 use wr_edge_core::metrics::{Counter, Tally};
 use wr_edge_core::outcome::{HeaderChange, Outcome};
-use wr_edge_core::reply::{json_error, LocalReply};
+use wr_edge_core::reply::LocalReply;
 use wr_edge_core::session_end::{ResponseChange, Session};
 
 use crate::host::{self, request_headers, HostStore};
@@ -228,27 +228,9 @@ fn apply(changes: &[HeaderChange]) -> HostAction {
     HostAction::Continue
 }
 
-/// The answer when a stream's plugin has no valid configuration: fail closed.
-pub fn not_configured() -> LocalReply {
-    json_error(
-        503,
-        "EDGE_NOT_CONFIGURED",
-        "The edge filter is not configured.",
-        Some(5),
-        None,
-    )
-}
-
-/// The answer when the filter cannot do its job: fail closed.
-pub fn unavailable() -> LocalReply {
-    json_error(
-        503,
-        "EDGE_UNAVAILABLE",
-        "The edge filter could not process the request.",
-        Some(5),
-        None,
-    )
-}
+// A stream whose plugin has no valid configuration, or that the filter cannot serve,
+// is answered like on every runtime: fail closed.
+pub use wr_edge_core::reply::{not_configured, unavailable};
 
 /// Sends `reply` as the request's local response.
 pub fn reply(reply: &LocalReply) -> HostAction {

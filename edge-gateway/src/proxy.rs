@@ -11,7 +11,7 @@ use wasi::http::types::{
 use wr_edge_core::decision::Engine;
 use wr_edge_core::local_store::LocalStore;
 use wr_edge_core::outcome::{header_pairs, HeaderChange, Outcome};
-use wr_edge_core::reply::{json_error, LocalReply};
+use wr_edge_core::reply::{not_configured, origin_unreachable, LocalReply};
 use wr_edge_core::session_end::{Report, ResponseChange, Session};
 
 use crate::settings::{Origin, Settings};
@@ -123,7 +123,7 @@ impl wasi::exports::http::incoming_handler::Guest for Gateway {
                     }
                     Err(why) => {
                         eprintln!("wr-edge gateway: forwarding failed: {why}");
-                        respond(out, &bad_gateway());
+                        respond(out, &origin_unreachable());
                     }
                 }
             }
@@ -220,7 +220,7 @@ fn relay<'e>(
         }
     }
     let Ok(fields) = Fields::from_list(&headers) else {
-        respond(out, &bad_gateway());
+        respond(out, &origin_unreachable());
         return None;
     };
     let outgoing = OutgoingResponse::new(fields);
@@ -228,7 +228,7 @@ fn relay<'e>(
         .set_status_code(response.status())
         .and_then(|()| outgoing.body())
     else {
-        respond(out, &bad_gateway());
+        respond(out, &origin_unreachable());
         return None;
     };
     ResponseOutparam::set(out, Ok(outgoing));
@@ -327,24 +327,4 @@ fn respond(out: ResponseOutparam, reply: &LocalReply) {
         }
     }
     let _ = OutgoingBody::finish(body, None);
-}
-
-fn not_configured() -> LocalReply {
-    json_error(
-        503,
-        "EDGE_NOT_CONFIGURED",
-        "The edge is not configured.",
-        Some(5),
-        None,
-    )
-}
-
-fn bad_gateway() -> LocalReply {
-    json_error(
-        502,
-        "ORIGIN_UNREACHABLE",
-        "The origin could not be reached.",
-        Some(5),
-        None,
-    )
 }

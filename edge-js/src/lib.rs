@@ -13,7 +13,7 @@ use wr_edge_core::decision::Engine;
 use wr_edge_core::local_store::LocalStore;
 use wr_edge_core::metrics::{Counter, Counters};
 use wr_edge_core::outcome::{header_pairs, Outcome};
-use wr_edge_core::reply::{json_error, too_many_requests, LocalReply};
+use wr_edge_core::reply::{too_many_requests, LocalReply};
 use wr_edge_core::session_end::ResponseOutcome;
 
 /// The wire version of this package's JSON (request in, outcome out).
@@ -117,14 +117,7 @@ impl WaitingRoomEdge {
 }
 
 fn unavailable() -> String {
-    let reply = json_error(
-        503,
-        "EDGE_UNAVAILABLE",
-        "The edge could not process the request.",
-        Some(5),
-        None,
-    );
-    reply_outcome(reply, Counters::new())
+    reply_outcome(wr_edge_core::reply::unavailable(), Counters::new())
 }
 
 fn reply_outcome(reply: LocalReply, counters: Counters) -> String {
