@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 WASM := target/wasm32-wasip1/release/edge_filter.wasm
 
-.PHONY: check js components deps wasm build test lint bench fuzz chaos up down
+.PHONY: check js components fastly deps wasm build test lint bench fuzz chaos up down
 
 deps:
 	@scripts/install-deps
@@ -14,6 +14,10 @@ wasm: deps js
 ## The WASI components: the decider world (wit/) and the wasi:http gateway.
 components: deps
 	cargo build -p wr-edge-wasi -p wr-edge-gateway --target wasm32-wasip2 --release
+
+## The Fastly Compute program (edge-fastly/; its fastly.toml serves it in Viceroy).
+fastly: deps
+	cargo build -p wr-edge-fastly --target wasm32-wasip1 --release
 
 ## The JavaScript package (edge-js/pkg: the core through wasm-bindgen, for Node and workerd).
 js: deps
@@ -30,7 +34,7 @@ check: wasm
 	cargo test -q -p wr-tests --test filter_wasm
 
 ## Every test: unit and property tests, the built filter under wasmtime, real Envoy,
-## Redis Cluster, workerd, k6, Chromium. The test binaries run in two lanes (see
+## Redis Cluster, workerd, jco, Viceroy, k6, Chromium. The test binaries run in two lanes (see
 ## scripts/run-tests); one binary alone: scripts/run-tests stack_e2e
 test: wasm
 	scripts/run-tests
@@ -42,6 +46,7 @@ lint: deps
 	cargo clippy -p edge-filter --target wasm32-wasip1 --release -- -D warnings
 	cargo clippy -p wr-edge-js --target wasm32-unknown-unknown --release -- -D warnings
 	cargo clippy -p wr-edge-wasi -p wr-edge-gateway --target wasm32-wasip2 --release -- -D warnings
+	cargo clippy -p wr-edge-fastly --target wasm32-wasip1 --all-targets -- -D warnings
 
 ## Benchmarks: each prints its figures and the command that produced them.
 bench: wasm

@@ -27,5 +27,6 @@ pub mod redis_nodes;
 pub mod sale;
 pub mod sim_random;
 pub mod upstream;
+pub mod viceroy;
 pub mod workerd;
 pub mod wrk;

@@ -1,7 +1,8 @@
 //! The edge's conformance vectors (`edge-core/conformance/vectors.json`) run against
 //! every build of the edge: one table, the same judge (`wr_edge_core::conformance`).
 //! The native core runs them in its own unit tests; real Envoy runs the path table in
-//! `filter_envoy.rs` and the decision cases here.
+//! `filter_envoy.rs` and the decision cases here; the Fastly adapter runs both in
+//! Viceroy.
 
 use serde_json::json;
 use serde_json::Value;
@@ -201,6 +202,18 @@ fn the_javascript_package_in_workerd_conforms() {
         .find_map(|line| line.split_once("WR-OUTCOMES ").map(|(_, json)| json))
         .unwrap_or_else(|| panic!("workerd printed no outcomes:\n{output}"));
     judge_printed("workerd", &cases, printed);
+}
+
+/// The Fastly adapter inside Viceroy: its own reading of a Fastly request and its store
+/// on Fastly's cache, under the same vectors (`edge-fastly/tests/viceroy.rs`, run with
+/// Viceroy as cargo's runner).
+#[test]
+fn the_fastly_adapter_in_viceroy_conforms() {
+    let output = wr_tests::viceroy::test_in_viceroy().unwrap_or_else(|out| {
+        panic!("the adapter's tests failed in Viceroy:\n{out}");
+    });
+    // Every test of the file ran (the native unit tests print their own line).
+    assert!(output.contains("test result: ok. 3 passed"), "{output}");
 }
 
 /// The decision cases through real Envoy (two workers), tokens minted for the real
