@@ -31,7 +31,7 @@ build: wasm
 ## wasmtime (about 40 s warm on 2 cores). `make test` runs everything.
 check: wasm
 	cargo test -q --workspace --lib --bins
-	cargo test -q -p wr-tests --test filter_wasm
+	cargo test -q -p wr-tests --test integration -- filter_wasm::
 
 ## Every test: unit and property tests, the built filter under wasmtime, real Envoy,
 ## Redis Cluster, workerd, jco, Viceroy, k6, Chromium. The test binaries run in two lanes (see
@@ -50,29 +50,29 @@ lint: deps
 
 ## Benchmarks: each prints its figures and the command that produced them.
 bench: wasm
-	cargo run -q -p wr-tests --bin profile-edge
-	cargo run -q -p wr-tests --bin bench-edge
-	cargo run -q -p wr-tests --bin bench-edge -- --count
-	cargo run -q -p wr-tests --bin bench-queue
-	cargo run -q --release -p wr-tests --bin bench-draw
-	cargo run -q --release -p wr-tests --bin bench-runtimes
-	cargo run -q -p wr-tests --bin sale-sim
-	cargo run -q -p wr-tests --bin eta-sim
-	cargo run -q --release -p wr-tests --bin sessions-sim
-	cargo run -q --release -p wr-tests --bin autopilot-sim
+	cargo run -q -p wr-tools --bin profile-edge
+	cargo run -q -p wr-tools --bin bench-edge
+	cargo run -q -p wr-tools --bin bench-edge -- --count
+	cargo run -q -p wr-tools --bin bench-queue
+	cargo run -q --release -p wr-tools --bin bench-draw
+	cargo run -q --release -p wr-tools --bin bench-runtimes
+	cargo run -q -p wr-tools --bin sale-sim
+	cargo run -q -p wr-tools --bin eta-sim
+	cargo run -q --release -p wr-tools --bin sessions-sim
+	cargo run -q --release -p wr-tools --bin autopilot-sim
 
 ## Long fuzz runs (make test runs each target for 3 s): every target 60 s, or
 ## FUZZ_SECONDS=600 make fuzz. Failing inputs land in target/fuzz-crashes/.
 FUZZ_SECONDS ?= 60
 fuzz: deps
-	cargo run -q -p wr-tests --bin fuzz -- $(FUZZ_SECONDS)
+	cargo run -q -p wr-tools --bin fuzz -- $(FUZZ_SECONDS)
 
 ## The long fault and overload scenarios of RELIABILITY.md (about 4 minutes): Redis
 ## down 30 s under load, master failover under load, Envoy hot restart with a
 ## configuration push, overload. One of them: make chaos SCENARIOS=failover
 SCENARIOS ?=
 chaos: wasm
-	cargo run -q -p wr-tests --bin chaos -- $(SCENARIOS)
+	cargo run -q -p wr-tools --bin chaos -- $(SCENARIOS)
 
 ## The whole local stack in the background (Redis Cluster, origin-queue, demo backend,
 ## Envoy with the filter); prints the URLs. Ports: see scripts/stack.

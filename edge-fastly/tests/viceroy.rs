@@ -2,7 +2,7 @@
 //! vectors through the adapter's own reading of a Fastly request and its store on
 //! Fastly's cache (shared by every case, as it is by every request of a POP), and the
 //! store's compare-and-swap. `cargo test -p wr-edge-fastly --target wasm32-wasip1` with
-//! Viceroy as the runner (the `conformance` test binary of `make test` does it).
+//! Viceroy as the runner (the `conformance` module of the integration tests does it in `make test`).
 #![cfg(target_arch = "wasm32")]
 
 use fastly::Request;

@@ -40,7 +40,7 @@ pub use wit::waiting_room::edge::types::{
 };
 use wit::Decider as DeciderWorld;
 
-/// Builds a crate for wasm32-wasip2 (a component) once per test binary and returns the
+/// Builds a crate for wasm32-wasip2 (a component) once per test process and returns the
 /// `.wasm`.
 fn built_component(package: &str, file: &str) -> PathBuf {
     build_release(package, "wasm32-wasip2");

@@ -77,7 +77,7 @@ pub fn side_wasm(crate_dir: &str) -> PathBuf {
 }
 
 /// The JavaScript package's directory (`edge-js/`), with `pkg/` built by wasm-bindgen
-/// from the current source, once per test binary (`make js` does the same).
+/// from the current source, once per test process (`make js` does the same).
 pub fn js_package() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT

@@ -1,7 +1,7 @@
 //! Background processes for tests: a shared Redis Cluster, origin-queue instances and
 //! the whole local stack, each in its own module.
 //!
-//! The cluster is started once per test binary, on free ports, in a scratch directory;
+//! The cluster is started once per test process, on free ports, in a scratch directory;
 //! a watchdog shell stops it when the test process exits, however it exits.
 
 use std::process::{Command, Stdio};

@@ -19,7 +19,7 @@ pub fn viceroy_bin() -> PathBuf {
     tool("viceroy")
 }
 
-/// The adapter's `.wasm`, built once per test binary.
+/// The adapter's `.wasm`, built once per test process.
 pub fn fastly_wasm() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {

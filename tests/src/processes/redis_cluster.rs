@@ -88,7 +88,7 @@ fn seq() -> u16 {
     N.fetch_add(1, Ordering::SeqCst)
 }
 
-/// The cluster shared by the tests of this binary: its seed nodes.
+/// The cluster shared by the tests of this process (one module's, as run-tests runs them): its seed nodes.
 pub fn redis_cluster() -> &'static Vec<String> {
     static CLUSTER: OnceLock<RedisCluster> = OnceLock::new();
     &CLUSTER.get_or_init(RedisCluster::start).nodes

@@ -38,7 +38,7 @@ fn sale(stack: &Stack, args: &[&str]) -> String {
     text
 }
 
-/// The tests of this binary take turns: each runs k6 at full tilt on a stack of its own.
+/// The tests of this module take turns: each runs k6 at full tilt on a stack of its own.
 fn turn() -> std::sync::MutexGuard<'static, ()> {
     static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
     TURN.lock().unwrap_or_else(|e| e.into_inner())

@@ -240,7 +240,7 @@ fn main() {
         "| status calls/s as a share of /healthz/s | {:.2} |",
         status_rps / floor_rps
     );
-    println!("\ncommand: make bench (cargo run -q -p wr-tests --bin bench-queue), WR_BENCH_VISITORS={target} WR_BENCH_SECONDS={seconds} WR_BENCH_ROUNDS={rounds}");
+    println!("\ncommand: make bench (cargo run -q -p wr-tools --bin bench-queue), WR_BENCH_VISITORS={target} WR_BENCH_SECONDS={seconds} WR_BENCH_ROUNDS={rounds}");
     let _ = std::fs::remove_dir_all(&dir);
     drop(q);
     cluster.stop();
@@ -374,5 +374,5 @@ fn tracing_cost(
             }
         );
     }
-    println!("\ncommand: cargo run -q --release -p wr-tests --bin bench-queue -- --tracing (WR_BENCH_VISITORS, WR_BENCH_SECONDS={seconds}, WR_BENCH_ROUNDS={rounds})");
+    println!("\ncommand: cargo run -q --release -p wr-tools --bin bench-queue -- --tracing (WR_BENCH_VISITORS, WR_BENCH_SECONDS={seconds}, WR_BENCH_ROUNDS={rounds})");
 }

@@ -1,7 +1,7 @@
 //! A sale with and without backend session ends: how long until every seat is sold, and
 //! how much of the places the backend offers are used by someone shopping.
 //!
-//! `cargo run -q --release -p wr-tests --bin sessions-sim`
+//! `cargo run -q --release -p wr-tools --bin sessions-sim`
 //!
 //! The model (stated in BENCHMARKS.md): 100,000 visitors in line at the opening, 10,000
 //! seats, `max_active` 2,000 places, admission at up to 100/s, sessions of 600 s. An

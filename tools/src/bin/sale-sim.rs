@@ -1,7 +1,7 @@
 //! A simulated sale on a local Redis Cluster and origin-queue (release build), with the
 //! report the product promises: FIFO inversions, admitted vs configured rate, ETA accuracy.
 //!
-//! `cargo run -q -p wr-tests --bin sale-sim` (part of `make bench`). Size with
+//! `cargo run -q -p wr-tools --bin sale-sim` (part of `make bench`). Size with
 //! WR_SALE_VISITORS (3000), WR_SALE_WINDOW_SECS (30), WR_SALE_RATE (50, multiplied by
 //! WR_SALE_RATE_CHANGE, default 2, once 40 % are admitted), WR_SALE_ABANDON_EVERY (10:
 //! every 10th visitor walks away; 0: nobody). `WR_SALE_RATE_CHANGE=1
@@ -65,7 +65,7 @@ fn main() {
         r.eta_mape * 100.0
     );
     println!(
-        "\ncommand: WR_SALE_RATE={} WR_SALE_RATE_CHANGE={} WR_SALE_ABANDON_EVERY={} cargo run -q -p wr-tests --bin sale-sim",
+        "\ncommand: WR_SALE_RATE={} WR_SALE_RATE_CHANGE={} WR_SALE_ABANDON_EVERY={} cargo run -q -p wr-tools --bin sale-sim",
         plan.rate_before,
         plan.rate_after / plan.rate_before,
         plan.abandon_every

@@ -372,7 +372,7 @@ fn count_instructions(cache: bool) {
         );
     }
     let flag = if cache { " --cache" } else { "" };
-    println!("\ncommand: cargo run -q -p wr-tests --bin bench-edge -- --count{flag}");
+    println!("\ncommand: cargo run -q -p wr-tools --bin bench-edge -- --count{flag}");
 }
 
 fn main() {
@@ -465,7 +465,7 @@ fn main() {
         wasm_ns,
         wasm_ns / native_ns
     );
-    println!("\ncommand: make bench (cargo run -q -p wr-tests --bin bench-edge), WR_BENCH_SECONDS={seconds} WR_BENCH_ROUNDS={rounds}");
+    println!("\ncommand: make bench (cargo run -q -p wr-tools --bin bench-edge), WR_BENCH_SECONDS={seconds} WR_BENCH_ROUNDS={rounds}");
     println!(
         "machine: {} cores, {}",
         std::thread::available_parallelism()

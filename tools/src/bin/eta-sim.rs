@@ -11,7 +11,7 @@
 //!   shown a bounded range here (a paused join's range has no upper end), so this is
 //!   where the range at join is measured.
 //!
-//! `cargo run -q -p wr-tests --bin eta-sim` (part of `make bench`). Size with
+//! `cargo run -q -p wr-tools --bin eta-sim` (part of `make bench`). Size with
 //! WR_ETA_VISITORS (2000), WR_ETA_RATE (20/s, halved midway), WR_ETA_MAX_ACTIVE (50
 //! for the last phase; sessions last 10 s, so about 5 admissions/s), WR_ETA_FLOW_VISITORS
 //! (1800, arriving over 30 s at the same rate), WR_ETA_RUNS (1: the report of each run,
@@ -307,7 +307,7 @@ fn main() {
         range * 100.0,
         mark(range >= 0.90)
     );
-    println!("\ncommand: WR_ETA_RUNS={runs} cargo run -q -p wr-tests --bin eta-sim");
+    println!("\ncommand: WR_ETA_RUNS={runs} cargo run -q -p wr-tools --bin eta-sim");
     drop(q);
     cluster.stop();
 }

@@ -11,7 +11,7 @@ use wr_tests::proxy_wasm_host::{Clock, FilterModule, FilterVm, Metrics, Outcome,
 const T: u64 = 1_900_000_000;
 const PEER: &str = "192.0.2.10:40000";
 
-/// Compiled once for all tests of this binary.
+/// Compiled once for all tests of this module (of this process).
 fn module() -> &'static FilterModule {
     static MODULE: std::sync::OnceLock<FilterModule> = std::sync::OnceLock::new();
     MODULE.get_or_init(|| FilterModule::load(&filter_wasm()).unwrap())

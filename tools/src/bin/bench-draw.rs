@@ -118,7 +118,7 @@ async fn one_run(nodes: &[String], run: usize, entrants: usize) -> Run {
 fn main() {
     let entrants = env_number("WR_DRAW_ENTRANTS", 300_000);
     let runs = env_number("WR_DRAW_RUNS", 3).max(1);
-    println!("command: cargo run -q --release -p wr-tests --bin bench-draw  (WR_DRAW_ENTRANTS={entrants} WR_DRAW_RUNS={runs})");
+    println!("command: cargo run -q --release -p wr-tools --bin bench-draw  (WR_DRAW_ENTRANTS={entrants} WR_DRAW_RUNS={runs})");
     let cluster = RedisCluster::start();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let mut all = Vec::new();

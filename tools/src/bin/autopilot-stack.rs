@@ -2,7 +2,7 @@
 //! Redis Cluster, and the demo backend with a capacity knob): the admission rate follows
 //! the backend's capacity as it halves and comes back.
 //!
-//! `cargo run -q -p wr-tests --bin autopilot-stack [-- CSV]` (about 5 minutes; CSV: one
+//! `cargo run -q -p wr-tools --bin autopilot-stack [-- CSV]` (about 5 minutes; CSV: one
 //! row per second for `scripts/plot-autopilot`).
 //!
 //! A line of 6,000 visitors; every visitor admitted makes 10 requests to the backend

@@ -86,7 +86,7 @@ impl Burst {
     }
 }
 
-/// The stack shared by the tests of this binary (stopped when the process exits).
+/// The stack shared by the tests of this module (stopped when the process exits).
 /// Every test sends from client addresses of its own (127.0.0.x, x named per test), so
 /// that the edge's per-client limit of one never refuses another's, and marks its
 /// backend paths with its own tag.

@@ -263,7 +263,7 @@ fn main() {
     }
     println!();
     println!(
-        "command: cargo run -q --release -p wr-tests --bin bench-runtimes (machine: {} cores)",
+        "command: cargo run -q --release -p wr-tools --bin bench-runtimes (machine: {} cores)",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
 }

@@ -7,7 +7,7 @@
 //! - an attacker: hashes per second of one core with the native reference solver, and
 //!   so joins per second per core at each difficulty.
 //!
-//! `cargo run --release -p wr-tests --bin pow-bench [-- RUNS]` prints Markdown tables.
+//! `cargo run --release -p wr-tools --bin pow-bench [-- RUNS]` prints Markdown tables.
 //! Needs chromium and chromedriver (`scripts/install-deps`).
 
 use std::time::{Duration, Instant};

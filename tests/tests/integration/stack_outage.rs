@@ -10,7 +10,7 @@ use wr_tests::backend_log::requests_under;
 use wr_tests::http;
 use wr_tests::processes::Stack;
 
-/// The stack shared by this binary's tests, one test at a time (each breaks a part).
+/// The stack shared by this module's tests, one test at a time (each breaks a part).
 fn stack() -> (MutexGuard<'static, ()>, &'static Stack) {
     static STACK: OnceLock<Stack> = OnceLock::new();
     static TURN: Mutex<()> = Mutex::new(());

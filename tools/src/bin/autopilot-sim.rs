@@ -3,7 +3,7 @@
 //! followed. The law is origin-queue's own (`origin_queue::autopilot::law`), stepped
 //! every 2 s as the service steps it; only the backend and the crowd are simulated.
 //!
-//! `cargo run -q --release -p wr-tests --bin autopilot-sim [-- CSV]` (CSV: where to
+//! `cargo run -q --release -p wr-tools --bin autopilot-sim [-- CSV]` (CSV: where to
 //! write the autopilot's run, one row per second, for `scripts/plot-autopilot`;
 //! `WR_SIM_SEED` changes the measurement noise).
 //!

@@ -1,8 +1,8 @@
-//! `make fuzz` (long runs): `cargo run -q -p wr-tests --bin fuzz -- [SECONDS] [TARGET…]`
+//! `make fuzz` (long runs): `cargo run -q -p wr-tools --bin fuzz -- [SECONDS] [TARGET…]`
 //! fuzzes each target (default: all) for SECONDS (default 60) and prints executions,
 //! crashes and false accepts. `WR_FUZZ_SEED` replays a run. Exits 1 if any target
 //! crashed or accepted a forgery. `make test` runs the same targets briefly
-//! (`tests/tests/fuzz_inputs.rs`).
+//! (`tests/tests/integration/fuzz_inputs.rs`).
 
 use std::time::Duration;
 
@@ -51,7 +51,7 @@ fn main() {
         );
         failed |= r.crashes > 0 || r.false_accepts > 0;
     }
-    println!("\ncommand: cargo run -q -p wr-tests --bin fuzz -- {seconds}; failing inputs in target/fuzz-crashes/");
+    println!("\ncommand: cargo run -q -p wr-tools --bin fuzz -- {seconds}; failing inputs in target/fuzz-crashes/");
     drop(_queue);
     if failed {
         std::process::exit(1);
