@@ -131,6 +131,36 @@ pub fn get(addr: SocketAddr, path: &str, headers: &[(&str, &[u8])]) -> Result<Re
     request(addr, "GET", path, headers, b"")
 }
 
+/// Where a test sends its requests: a socket address, or a router in-process
+/// ([`crate::in_process::InProcessRouter`]). Both answer with the same [`Response`].
+pub trait Target: Copy {
+    /// Any method, with headers and a body.
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &[u8])],
+        body: &[u8],
+    ) -> Result<Response>;
+
+    /// A GET.
+    fn get(&self, path: &str, headers: &[(&str, &[u8])]) -> Result<Response> {
+        self.request("GET", path, headers, b"")
+    }
+}
+
+impl Target for SocketAddr {
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &[u8])],
+        body: &[u8],
+    ) -> Result<Response> {
+        request(*self, method, path, headers, body)
+    }
+}
+
 /// Any method, with headers and a body (Content-Length is sent unless a bodiless GET).
 pub fn request(
     addr: SocketAddr,

@@ -37,6 +37,28 @@ pub fn master_for(nodes: &[String], key: &str) -> String {
     panic!("no master owns {key}");
 }
 
+/// When `event`'s last admission step ran (unix ms): every step, whatever the event's
+/// phase, writes its bucket's `tokens_at_ms`. `None` before the first.
+pub fn last_admission_step_ms(nodes: &[String], event: &str) -> Option<u64> {
+    let key = format!("{{wr:{event}}}:cfg");
+    redis_cli(&master_for(nodes, &key), &["HGET", &key, "tokens_at_ms"])
+        .parse()
+        .ok()
+}
+
+/// Waits (at most `within`) until an admission step of `event` has run after this
+/// call: what a test waits for before it says that nobody was admitted (the step had
+/// its chance). False if none ran in time.
+pub fn wait_for_admission_step(nodes: &[String], event: &str, within: Duration) -> bool {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    crate::fixtures::wait_until(within, || {
+        last_admission_step_ms(nodes, event).is_some_and(|at| at > since)
+    })
+}
+
 /// The port of a replica of the master at `master_port`.
 pub fn replica_of(master_port: &str) -> String {
     redis_cli(master_port, &["INFO", "replication"])

@@ -189,6 +189,12 @@ impl Stack {
             .unwrap()
     }
 
+    /// The stack's Redis Cluster nodes (`127.0.0.1:port`).
+    pub fn redis_nodes(&self) -> Vec<String> {
+        let base: u16 = self.env_value("WR_REDIS_PORT").parse().expect("a port");
+        (base..base + 6).map(|p| format!("127.0.0.1:{p}")).collect()
+    }
+
     /// The state directory.
     pub fn state_dir(&self) -> PathBuf {
         PathBuf::from(self.env_value("WR_STATE_DIR"))

@@ -4,33 +4,41 @@
 //! `wr_tests::in_process`); `queue_process` has the tests that need a process.
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use wr_pass::{TokenKind, Validity};
 use wr_tests::fixtures::{keys, now, wait_until};
-use wr_tests::http::{self, Response};
-use wr_tests::in_process::InProcessQueue;
+use wr_tests::http::{Response, Target};
+use wr_tests::in_process::{InProcessQueue, InProcessRouter};
 use wr_tests::processes::{redis_cluster, ADMIN_TOKEN};
 use wr_tests::queue_client::{self, admin, configure, join, status};
 use wr_tests::redis_nodes;
+use wr_tests::redis_nodes::wait_for_admission_step;
 
-fn queue() -> InProcessQueue {
-    InProcessQueue::start(redis_cluster(), &[])
+/// origin-queue's router in-process on the shared cluster: every test here but the
+/// backlog's needs no socket.
+fn queue() -> InProcessRouter {
+    InProcessRouter::start(redis_cluster(), &[])
+}
+
+/// An admission step of `event` ran after now (within 5 s): the queue has had its
+/// chance to admit, so whatever a test then finds not done was decided, not pending.
+fn stepped(event: &str) -> bool {
+    wait_for_admission_step(redis_cluster(), event, Duration::from_secs(5))
 }
 
 #[test]
 fn join_gives_an_exact_position_and_rejoining_keeps_the_place() {
-    let q = queue();
+    let q = &queue();
     configure(
-        q.addr,
+        q,
         "t-join",
         json!({"opens_at": now() + 3000, "closes_at": now() + 7200}),
     );
-    let (first, t1) = join(q.addr, "t-join", None);
-    let (second, _) = join(q.addr, "t-join", None);
+    let (first, t1) = join(q, "t-join", None);
+    let (second, _) = join(q, "t-join", None);
     assert_eq!(
         (first["status"].as_str(), first["position"].as_u64()),
         (Some("waiting"), Some(1))
@@ -53,7 +61,7 @@ fn join_gives_an_exact_position_and_rejoining_keeps_the_place() {
         "{first}"
     );
     // Joining again with the ticket returns the same place, never a second one.
-    let (again, _) = join(q.addr, "t-join", Some(&t1));
+    let (again, _) = join(q, "t-join", Some(&t1));
     assert_eq!(
         (again["visitor"].clone(), again["position"].as_u64()),
         (first["visitor"].clone(), Some(1))
@@ -62,7 +70,7 @@ fn join_gives_an_exact_position_and_rejoining_keeps_the_place() {
     // same visitor may come several times).
     let together: Vec<Value> = thread::scope(|s| {
         let calls: Vec<_> = (0..24)
-            .map(|_| s.spawn(|| join(q.addr, "t-join", Some(&t1)).0))
+            .map(|_| s.spawn(|| join(q, "t-join", Some(&t1)).0))
             .collect();
         calls.into_iter().map(|c| c.join().unwrap()).collect()
     });
@@ -73,7 +81,7 @@ fn join_gives_an_exact_position_and_rejoining_keeps_the_place() {
             "{together:?}"
         );
     }
-    let s = status(q.addr, "t-join", &t1);
+    let s = status(q, "t-join", &t1);
     assert_eq!(
         (
             s.status,
@@ -87,10 +95,11 @@ fn join_gives_an_exact_position_and_rejoining_keeps_the_place() {
         "{:?}",
         s.json()
     );
-    // The event is scheduled: nobody is admitted before it opens.
-    thread::sleep(Duration::from_millis(300));
-    assert_eq!(status(q.addr, "t-join", &t1).json()["status"], "waiting");
-    let public = http::get(q.addr, "/v1/events/t-join", &[]).unwrap().json();
+    // The event is scheduled: nobody is admitted before it opens (an admission step
+    // has had its chance).
+    assert!(stepped("t-join"));
+    assert_eq!(status(q, "t-join", &t1).json()["status"], "waiting");
+    let public = q.get("/v1/events/t-join", &[]).unwrap().json();
     assert_eq!(
         (public["state"].as_str(), public["waiting"].as_u64()),
         (Some("scheduled"), Some(2))
@@ -99,26 +108,30 @@ fn join_gives_an_exact_position_and_rejoining_keeps_the_place() {
 
 #[test]
 fn admission_is_strictly_fifo_under_concurrent_joins() {
-    let q = queue();
+    let q = &queue();
     configure(
-        q.addr,
+        q,
         "t-fifo",
         json!({"rate_per_second": 25, "burst": 1, "opens_at": now() + 3000}),
     );
     // 200 visitors join at once from 8 threads.
-    let addr = q.addr;
-    let handles: Vec<_> = (0..8)
-        .map(|_| {
-            thread::spawn(move || {
-                (0..25)
-                    .map(|_| join(addr, "t-fifo", None))
-                    .collect::<Vec<_>>()
+    let joined: Vec<(Value, String)> = thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    (0..25)
+                        .map(|_| join(q, "t-fifo", None))
+                        .collect::<Vec<_>>()
+                })
             })
-        })
-        .collect();
-    let mut visitors: Vec<(u64, String)> = handles
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let mut visitors: Vec<(u64, String)> = joined
         .into_iter()
-        .flat_map(|h| h.join().unwrap())
         .map(|(body, ticket)| (body["position"].as_u64().unwrap(), ticket))
         .collect();
     visitors.sort();
@@ -130,13 +143,13 @@ fn admission_is_strictly_fifo_under_concurrent_joins() {
     // Current positions agree with the join order.
     for (i, (_, ticket)) in visitors.iter().enumerate().step_by(37) {
         assert_eq!(
-            status(addr, "t-fifo", ticket).json()["position"].as_u64(),
+            status(q, "t-fifo", ticket).json()["position"].as_u64(),
             Some(i as u64 + 1)
         );
     }
     // Open the event and watch: polling from the back of the line to the front, once
     // someone behind is seen admitted, nobody ahead may still be waiting.
-    configure(q.addr, "t-fifo", json!({"rate_per_second": 25, "burst": 1}));
+    configure(q, "t-fifo", json!({"rate_per_second": 25, "burst": 1}));
     let mut admitted = HashSet::new();
     let mut inversions = 0;
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -147,7 +160,7 @@ fn admission_is_strictly_fifo_under_concurrent_joins() {
                 seen_admitted_behind = true;
                 continue;
             }
-            let body = status(addr, "t-fifo", ticket).json();
+            let body = status(q, "t-fifo", ticket).json();
             match body["status"].as_str() {
                 Some("admitted") => {
                     admitted.insert(i);
@@ -166,7 +179,7 @@ fn admission_is_strictly_fifo_under_concurrent_joins() {
         "not everybody was admitted in 30 s"
     );
     // Nobody was admitted twice: grants counted by the server equal distinct visitors.
-    let stats = admin(q.addr, "GET", "/v1/admin/events/t-fifo/stats", &json!({})).json();
+    let stats = admin(q, "GET", "/v1/admin/events/t-fifo/stats", &json!({})).json();
     assert_eq!(stats["admitted_total"], 200, "{stats}");
     assert_eq!(
         (stats["active"].as_u64(), stats["granted"].as_u64()),
@@ -176,16 +189,16 @@ fn admission_is_strictly_fifo_under_concurrent_joins() {
 
 #[test]
 fn admission_follows_the_rate_and_pauses() {
-    let q = queue();
+    let q = &queue();
     configure(
-        q.addr,
+        q,
         "t-rate",
         json!({"rate_per_second": 10, "burst": 1, "opens_at": now() + 3000}),
     );
-    let tickets: Vec<String> = (0..80).map(|_| join(q.addr, "t-rate", None).1).collect();
-    configure(q.addr, "t-rate", json!({"rate_per_second": 10, "burst": 1}));
+    let tickets: Vec<String> = (0..80).map(|_| join(q, "t-rate", None).1).collect();
+    configure(q, "t-rate", json!({"rate_per_second": 10, "burst": 1}));
     let admitted_total = || {
-        admin(q.addr, "GET", "/v1/admin/events/t-rate/stats", &json!({})).json()["admitted_total"]
+        admin(q, "GET", "/v1/admin/events/t-rate/stats", &json!({})).json()["admitted_total"]
             .as_u64()
             .unwrap()
     };
@@ -203,21 +216,21 @@ fn admission_follows_the_rate_and_pauses() {
     );
     // Paused: no more admissions.
     assert_eq!(
-        admin(q.addr, "POST", "/v1/admin/events/t-rate/pause", &json!({})).status,
+        admin(q, "POST", "/v1/admin/events/t-rate/pause", &json!({})).status,
         200
     );
-    let before = admin(q.addr, "GET", "/v1/admin/events/t-rate/stats", &json!({})).json()
+    let before = admin(q, "GET", "/v1/admin/events/t-rate/stats", &json!({})).json()
         ["admitted_total"]
         .as_u64()
         .unwrap();
-    thread::sleep(Duration::from_millis(800));
-    let paused = admin(q.addr, "GET", "/v1/admin/events/t-rate/stats", &json!({})).json();
+    assert!(stepped("t-rate"));
+    let paused = admin(q, "GET", "/v1/admin/events/t-rate/stats", &json!({})).json();
     assert_eq!(
         (paused["admitted_total"].as_u64(), paused["state"].as_str()),
         (Some(before), Some("paused"))
     );
     // Those in line are told; the range has no upper end and the confidence is low.
-    let last = status(q.addr, "t-rate", &tickets[79]).json();
+    let last = status(q, "t-rate", &tickets[79]).json();
     assert_eq!(
         (last["status"].as_str(), last["paused"].as_bool()),
         (Some("waiting"), Some(true)),
@@ -226,23 +239,23 @@ fn admission_follows_the_rate_and_pauses() {
     assert!(last["eta_confidence"].as_f64().unwrap() <= 0.2, "{last}");
     assert!(last["eta_range_seconds"][1].is_null(), "{last}");
     assert_eq!(
-        admin(q.addr, "POST", "/v1/admin/events/t-rate/resume", &json!({})).status,
+        admin(q, "POST", "/v1/admin/events/t-rate/resume", &json!({})).status,
         200
     );
     assert!(wait_until(Duration::from_secs(3), || {
-        admin(q.addr, "GET", "/v1/admin/events/t-rate/stats", &json!({})).json()["admitted_total"]
+        admin(q, "GET", "/v1/admin/events/t-rate/stats", &json!({})).json()["admitted_total"]
             .as_u64()
             .unwrap()
             > before
     }));
-    let last = status(q.addr, "t-rate", &tickets[79]).json();
+    let last = status(q, "t-rate", &tickets[79]).json();
     assert_eq!(
         (last["status"].as_str(), last["paused"].as_bool()),
         (Some("waiting"), None),
         "{last}"
     );
     // The head of the line got the pass, which the edge would accept.
-    let s = status(q.addr, "t-rate", &tickets[0]);
+    let s = status(q, "t-rate", &tickets[0]);
     let body = s.json();
     assert_eq!(body["status"], "admitted", "{body}");
     let pass = body["pass"].as_str().unwrap();
@@ -263,103 +276,90 @@ fn admission_follows_the_rate_and_pauses() {
 
 #[test]
 fn an_unclaimed_grant_lapses_and_frees_its_slot() {
-    let q = queue();
+    let q = &queue();
     configure(
-        q.addr,
+        q,
         "t-claim",
         json!({"max_active": 1, "claim_seconds": 5, "opens_at": now() + 3000}),
     );
-    let (_, first) = join(q.addr, "t-claim", None);
-    let (_, second) = join(q.addr, "t-claim", None);
-    configure(
-        q.addr,
-        "t-claim",
-        json!({"max_active": 1, "claim_seconds": 5}),
-    );
+    let (_, first) = join(q, "t-claim", None);
+    let (_, second) = join(q, "t-claim", None);
+    configure(q, "t-claim", json!({"max_active": 1, "claim_seconds": 5}));
     // Only one slot: the second visitor waits while the first holds the grant.
-    thread::sleep(Duration::from_millis(500));
-    assert_eq!(
-        status(q.addr, "t-claim", &second).json()["status"],
-        "waiting"
-    );
+    assert!(stepped("t-claim"));
+    assert_eq!(status(q, "t-claim", &second).json()["status"], "waiting");
     // The first never claims; after the claim window the slot goes to the second.
     assert!(wait_until(Duration::from_secs(8), || status(
-        q.addr, "t-claim", &second
+        q, "t-claim", &second
     )
     .json()["status"]
         == "admitted"));
-    assert_eq!(
-        status(q.addr, "t-claim", &first).json()["status"],
-        "expired"
-    );
-    let stats = admin(q.addr, "GET", "/v1/admin/events/t-claim/stats", &json!({})).json();
+    assert_eq!(status(q, "t-claim", &first).json()["status"], "expired");
+    let stats = admin(q, "GET", "/v1/admin/events/t-claim/stats", &json!({})).json();
     assert_eq!(stats["lapsed_total"], 1, "{stats}");
 }
 
 #[test]
 fn visitors_who_stop_polling_leave_the_line_and_leave_works() {
-    let q = queue();
+    let q = &queue();
     configure(
-        q.addr,
+        q,
         "t-gone",
         json!({"abandon_seconds": 5, "opens_at": now() + 3000}),
     );
-    let (_, quiet) = join(q.addr, "t-gone", None);
-    let (_, polite) = join(q.addr, "t-gone", None);
-    let (_, active) = join(q.addr, "t-gone", None);
-    let r = http::request(
-        q.addr,
-        "POST",
-        "/v1/events/t-gone/leave",
-        &[("x-wr-ticket", polite.as_bytes())],
-        b"",
-    )
-    .unwrap();
+    let (_, quiet) = join(q, "t-gone", None);
+    let (_, polite) = join(q, "t-gone", None);
+    let (_, active) = join(q, "t-gone", None);
+    let r = q
+        .request(
+            "POST",
+            "/v1/events/t-gone/leave",
+            &[("x-wr-ticket", polite.as_bytes())],
+            b"",
+        )
+        .unwrap();
     assert_eq!((r.status, r.json()["left"].as_bool()), (200, Some(true)));
-    assert_eq!(
-        status(q.addr, "t-gone", &polite).json()["status"],
-        "expired"
-    );
-    assert_eq!(status(q.addr, "t-gone", &active).json()["position"], 2);
+    assert_eq!(status(q, "t-gone", &polite).json()["status"], "expired");
+    assert_eq!(status(q, "t-gone", &active).json()["position"], 2);
     let ok = wait_until(Duration::from_secs(9), || {
-        status(q.addr, "t-gone", &active).json()["position"] == 1
+        status(q, "t-gone", &active).json()["position"] == 1
     });
     assert!(ok, "the quiet visitor did not leave the line");
-    assert_eq!(status(q.addr, "t-gone", &quiet).json()["status"], "expired");
-    let stats = admin(q.addr, "GET", "/v1/admin/events/t-gone/stats", &json!({})).json();
+    assert_eq!(status(q, "t-gone", &quiet).json()["status"], "expired");
+    let stats = admin(q, "GET", "/v1/admin/events/t-gone/stats", &json!({})).json();
     assert_eq!(stats["abandoned_total"], 1, "{stats}");
 }
 
 #[test]
 fn the_admin_api_needs_the_bearer_token() {
-    let q = queue();
+    let q = &queue();
     let cfg = json!({"rate_per_second": 1, "burst": 1, "max_active": 1, "session_seconds": 60,
         "claim_seconds": 30, "abandon_seconds": 60, "opens_at": 1, "closes_at": 2});
-    let no_auth = http::request(
-        q.addr,
-        "PUT",
-        "/v1/admin/events/t-admin",
-        &[],
-        cfg.to_string().as_bytes(),
-    )
-    .unwrap();
-    let wrong = http::request(
-        q.addr,
-        "PUT",
-        "/v1/admin/events/t-admin",
-        &[("authorization", b"Bearer nope-nope-nope-nope")],
-        cfg.to_string().as_bytes(),
-    )
-    .unwrap();
+    let no_auth = q
+        .request(
+            "PUT",
+            "/v1/admin/events/t-admin",
+            &[],
+            cfg.to_string().as_bytes(),
+        )
+        .unwrap();
+    let wrong = q
+        .request(
+            "PUT",
+            "/v1/admin/events/t-admin",
+            &[("authorization", b"Bearer nope-nope-nope-nope")],
+            cfg.to_string().as_bytes(),
+        )
+        .unwrap();
     for r in [&no_auth, &wrong] {
         assert_eq!(
             (r.status, r.error_code().as_deref()),
             (401, Some("UNAUTHORIZED"))
         );
     }
-    let disabled = InProcessQueue::start(redis_cluster(), &[("WR_ADMIN_TOKEN", "")]);
+    let disabled = &InProcessRouter::start(redis_cluster(), &[("WR_ADMIN_TOKEN", "")]);
     let r = admin(
-        disabled.addr,
+        disabled,
         "GET",
         "/v1/admin/events/t-admin/stats",
         &json!({}),
@@ -373,16 +373,16 @@ fn the_admin_api_needs_the_bearer_token() {
 /// The scheme of `Authorization` is compared without case (RFC 9110).
 #[test]
 fn the_admin_bearer_scheme_is_case_insensitive() {
-    let q = queue();
-    configure(q.addr, "t-scheme", json!({}));
+    let q = &queue();
+    configure(q, "t-scheme", json!({}));
     for scheme in ["Bearer", "bearer", "BEARER"] {
         let auth = format!("{scheme} {ADMIN_TOKEN}");
-        let r = http::get(
-            q.addr,
-            "/v1/admin/events/t-scheme/stats",
-            &[("authorization", auth.as_bytes())],
-        )
-        .unwrap();
+        let r = q
+            .get(
+                "/v1/admin/events/t-scheme/stats",
+                &[("authorization", auth.as_bytes())],
+            )
+            .unwrap();
         assert_eq!(r.status, 200, "{scheme}");
     }
 }
@@ -391,8 +391,8 @@ fn the_admin_bearer_scheme_is_case_insensitive() {
 /// refused by name instead of admitting visitors it will never let through.
 #[test]
 fn an_edge_with_other_wire_settings_is_refused_by_name() {
-    let q = queue();
-    configure(q.addr, "t-wire", json!({}));
+    let q = &queue();
+    configure(q, "t-wire", json!({}));
     let ours = wr_pass::Wire::default().to_header();
     let theirs = wr_pass::Wire {
         pass_cookie: "shop_pass".into(),
@@ -400,8 +400,7 @@ fn an_edge_with_other_wire_settings_is_refused_by_name() {
     }
     .to_header();
     let join = |wire: &str| {
-        http::request(
-            q.addr,
+        q.request(
             "POST",
             "/v1/events/t-wire/join",
             &[("x-wr-wire", wire.as_bytes())],
@@ -429,13 +428,13 @@ fn an_edge_with_other_wire_settings_is_refused_by_name() {
 /// longest pass the edge accepts.
 #[test]
 fn sessions_longer_than_the_longest_pass_are_refused() {
-    let q = InProcessQueue::start(redis_cluster(), &[("WR_MAX_PASS_LIFETIME_SECONDS", "3600")]);
+    let q = &InProcessRouter::start(redis_cluster(), &[("WR_MAX_PASS_LIFETIME_SECONDS", "3600")]);
     let t = now();
     let cfg = |session: u64| {
         json!({"rate_per_second": 1, "burst": 1, "max_active": 10, "session_seconds": session,
             "claim_seconds": 30, "abandon_seconds": 60, "opens_at": t - 1, "closes_at": t + 3600})
     };
-    let r = admin(q.addr, "PUT", "/v1/admin/events/t-long", &cfg(3601));
+    let r = admin(q, "PUT", "/v1/admin/events/t-long", &cfg(3601));
     assert_eq!(
         (r.status, r.error_code().as_deref()),
         (422, Some("BAD_CONFIG"))
@@ -445,7 +444,7 @@ fn sessions_longer_than_the_longest_pass_are_refused() {
         message.contains("session_seconds: at most 3600"),
         "{message}"
     );
-    let r = admin(q.addr, "PUT", "/v1/admin/events/t-long", &cfg(3600));
+    let r = admin(q, "PUT", "/v1/admin/events/t-long", &cfg(3600));
     assert_eq!(r.status, 200, "{:?}", r.json());
 }
 
@@ -469,53 +468,49 @@ fn the_listen_backlog_is_large_and_configurable() {
         .trim()
         .parse()
         .unwrap();
-    assert_eq!(backlog(&queue()), 4096.min(somaxconn));
+    assert_eq!(
+        backlog(&InProcessQueue::start(redis_cluster(), &[])),
+        4096.min(somaxconn)
+    );
     let configured = InProcessQueue::start(redis_cluster(), &[("WR_LISTEN_BACKLOG", "1500")]);
     assert_eq!(backlog(&configured), 1500.min(somaxconn));
 }
 
 #[test]
 fn bad_input_gets_clear_errors() {
-    let q = queue();
+    let q = &queue();
     let cases: Vec<(Response, u16, &str)> = vec![
         (
-            http::request(q.addr, "POST", "/v1/events/Bad%20Id/join", &[], b"").unwrap(),
+            q.request("POST", "/v1/events/Bad%20Id/join", &[], b"")
+                .unwrap(),
             400,
             "BAD_EVENT_ID",
         ),
         (
-            http::request(q.addr, "POST", "/v1/events/no-such-event/join", &[], b"").unwrap(),
+            q.request("POST", "/v1/events/no-such-event/join", &[], b"")
+                .unwrap(),
             404,
             "EVENT_NOT_FOUND",
         ),
         (
-            http::get(q.addr, "/v1/events/t-bad/status", &[]).unwrap(),
+            q.get("/v1/events/t-bad/status", &[]).unwrap(),
             401,
             "TICKET_REQUIRED",
         ),
         (
-            http::get(
-                q.addr,
-                "/v1/events/t-bad/status",
-                &[("x-wr-ticket", b"forged")],
-            )
-            .unwrap(),
+            q.get("/v1/events/t-bad/status", &[("x-wr-ticket", b"forged")])
+                .unwrap(),
             401,
             "TICKET_INVALID",
         ),
         (
-            admin(
-                q.addr,
-                "PUT",
-                "/v1/admin/events/t-bad",
-                &json!("not an object"),
-            ),
+            admin(q, "PUT", "/v1/admin/events/t-bad", &json!("not an object")),
             400,
             "BAD_JSON",
         ),
         (
             admin(
-                q.addr,
+                q,
                 "PUT",
                 "/v1/admin/events/t-bad",
                 &json!({"rate_per_second": 0, "burst": 0, "max_active": 1,
@@ -524,7 +519,7 @@ fn bad_input_gets_clear_errors() {
             422,
             "BAD_CONFIG",
         ),
-        (http::get(q.addr, "/nope", &[]).unwrap(), 404, "NOT_FOUND"),
+        (q.get("/nope", &[]).unwrap(), 404, "NOT_FOUND"),
     ];
     for (r, code, name) in cases {
         assert_eq!(
@@ -536,35 +531,34 @@ fn bad_input_gets_clear_errors() {
     }
     let huge = vec![b'x'; 64 * 1024];
     let auth = format!("Bearer {ADMIN_TOKEN}");
-    let r = http::request(
-        q.addr,
-        "PUT",
-        "/v1/admin/events/t-bad",
-        &[("authorization", auth.as_bytes())],
-        &huge,
-    )
-    .unwrap();
+    let r = q
+        .request(
+            "PUT",
+            "/v1/admin/events/t-bad",
+            &[("authorization", auth.as_bytes())],
+            &huge,
+        )
+        .unwrap();
     assert_eq!(r.status, 413);
     // A ticket for another event is refused on this one.
-    configure(q.addr, "t-bad", json!({}));
-    let (_, ticket) = join(q.addr, "t-bad", None);
-    let r = http::get(
-        q.addr,
-        "/v1/events/t-join/status",
-        &[("x-wr-ticket", ticket.as_bytes())],
-    )
-    .unwrap();
+    configure(q, "t-bad", json!({}));
+    let (_, ticket) = join(q, "t-bad", None);
+    let r = q
+        .get(
+            "/v1/events/t-join/status",
+            &[("x-wr-ticket", ticket.as_bytes())],
+        )
+        .unwrap();
     assert_eq!(r.error_code().as_deref(), Some("TICKET_INVALID"));
 }
 
 #[test]
 fn idempotency_keys_replay_the_first_answer() {
-    let q = queue();
-    configure(q.addr, "t-idem", json!({"opens_at": now() + 3000}));
+    let q = &queue();
+    configure(q, "t-idem", json!({"opens_at": now() + 3000}));
     let key = b"0b6f4b38-5a1e-4c55-9d3e-7c1b2a9e8f10";
     let post = |key: &[u8], body: &[u8]| {
-        http::request(
-            q.addr,
+        q.request(
             "POST",
             "/v1/events/t-idem/join",
             &[("idempotency-key", key)],
@@ -583,7 +577,7 @@ fn idempotency_keys_replay_the_first_answer() {
     assert_eq!(first.header("x-wr-ticket"), replay.header("x-wr-ticket"));
     assert_eq!(replay.header("idempotent-replayed"), Some("true"));
     // Exactly one place was taken.
-    let public = http::get(q.addr, "/v1/events/t-idem", &[]).unwrap().json();
+    let public = q.get("/v1/events/t-idem", &[]).unwrap().json();
     assert_eq!(public["waiting"], 1);
     let other = post(key, b"{\"different\":true}");
     assert_eq!(
@@ -599,28 +593,25 @@ fn idempotency_keys_replay_the_first_answer() {
 
 #[test]
 fn per_client_and_per_visitor_limits() {
-    let q = InProcessQueue::start(
+    let q = &InProcessRouter::start(
         redis_cluster(),
         &[
             ("WR_CLIENT_RATE_LIMIT", "2:5"),
             ("WR_VISITOR_RATE_LIMIT", "1:3"),
         ],
     );
-    configure(q.addr, "t-limit", json!({"opens_at": now() + 3000}));
+    configure(q, "t-limit", json!({"opens_at": now() + 3000}));
     let statuses: Vec<u16> = (0..8)
-        .map(|_| http::get(q.addr, "/v1/events/t-limit", &[]).unwrap().status)
+        .map(|_| q.get("/v1/events/t-limit", &[]).unwrap().status)
         .collect();
     assert_eq!(
         statuses.iter().filter(|s| **s == 429).count(),
         3,
         "{statuses:?}"
     );
-    let limited = http::get(
-        q.addr,
-        "/v1/events/t-limit",
-        &[("x-forwarded-for", b"203.0.113.9")],
-    )
-    .unwrap();
+    let limited = q
+        .get("/v1/events/t-limit", &[("x-forwarded-for", b"203.0.113.9")])
+        .unwrap();
     assert_eq!(
         limited.status, 429,
         "X-Forwarded-For from an untrusted peer must not change the client"
@@ -629,19 +620,18 @@ fn per_client_and_per_visitor_limits() {
     assert_eq!(limited.error_code().as_deref(), Some("RATE_LIMITED"));
 
     // Behind a trusted proxy, X-Forwarded-For names the client.
-    let q = InProcessQueue::start(
+    let q = &InProcessRouter::start(
         redis_cluster(),
         &[
             ("WR_TRUSTED_PROXIES", "127.0.0.1"),
             ("WR_VISITOR_RATE_LIMIT", "1:3"),
         ],
     );
-    let (_, ticket) = join(q.addr, "t-limit", None);
+    let (_, ticket) = join(q, "t-limit", None);
     let polls: Vec<u16> = (0..6)
         .map(|i| {
             let xff = format!("198.51.100.{i}");
-            http::get(
-                q.addr,
+            q.get(
                 "/v1/events/t-limit/status",
                 &[
                     ("x-wr-ticket", ticket.as_bytes()),
@@ -661,43 +651,44 @@ fn per_client_and_per_visitor_limits() {
 
 #[test]
 fn every_key_the_service_writes_expires() {
-    let q = queue();
+    let q = &queue();
     let event = "t-ttl";
     // One active session at a time, so that the others stay in line.
     configure(
-        q.addr,
+        q,
         event,
         json!({"rate_per_second": 2, "burst": 1, "max_active": 1}),
     );
     // Every kind of write: joins (one with an Idempotency-Key), polls, a grant claimed,
     // a leave, and admission steps.
-    let mut tickets: Vec<String> = (0..4).map(|_| join(q.addr, event, None).1).collect();
-    let keyed = http::request(
-        q.addr,
-        "POST",
-        &format!("/v1/events/{event}/join"),
-        &[("idempotency-key", b"5d0c8a6e-3b7f-4f0e-9a51-2c6d8e4b1f07")],
-        b"",
-    )
-    .unwrap();
+    let mut tickets: Vec<String> = (0..4).map(|_| join(q, event, None).1).collect();
+    let keyed = q
+        .request(
+            "POST",
+            &format!("/v1/events/{event}/join"),
+            &[("idempotency-key", b"5d0c8a6e-3b7f-4f0e-9a51-2c6d8e4b1f07")],
+            b"",
+        )
+        .unwrap();
     assert_eq!(keyed.status, 200);
     tickets.push(keyed.header("x-wr-ticket").unwrap().to_owned());
-    let leave = http::request(
-        q.addr,
-        "POST",
-        &format!("/v1/events/{event}/leave"),
-        &[("x-wr-ticket", tickets[4].as_bytes())],
-        b"",
-    )
-    .unwrap();
+    let leave = q
+        .request(
+            "POST",
+            &format!("/v1/events/{event}/leave"),
+            &[("x-wr-ticket", tickets[4].as_bytes())],
+            b"",
+        )
+        .unwrap();
     assert_eq!(leave.status, 200);
     let claimed = wait_until(Duration::from_secs(5), || {
-        status(q.addr, event, &tickets[0]).json()["status"] == "admitted"
+        status(q, event, &tickets[0]).json()["status"] == "admitted"
     });
     assert!(claimed, "the first visitor was never admitted");
-    thread::sleep(Duration::from_millis(1500));
+    // Admission steps after all of it (they write too).
+    assert!(stepped(event) && stepped(event));
     for ticket in &tickets[2..4] {
-        assert_eq!(status(q.addr, event, ticket).status, 200);
+        assert_eq!(status(q, event, ticket).status, 200);
     }
 
     // Every key of the event, and the event list, on whichever master holds it.
@@ -734,9 +725,8 @@ fn every_key_the_service_writes_expires() {
 }
 
 /// The count of `wr_eta_range_total{result}` in origin-queue's metrics.
-fn eta_range_count(addr: SocketAddr, result: &str) -> u64 {
-    let text =
-        String::from_utf8_lossy(&http::get(addr, "/metrics", &[]).unwrap().body).into_owned();
+fn eta_range_count(api: impl Target, result: &str) -> u64 {
+    let text = String::from_utf8_lossy(&api.get("/metrics", &[]).unwrap().body).into_owned();
     let line = format!("wr_eta_range_total{{result=\"{result}\"}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(line.as_str()))
@@ -746,44 +736,37 @@ fn eta_range_count(addr: SocketAddr, result: &str) -> u64 {
 
 #[test]
 fn a_range_shown_while_paused_is_not_counted_as_holding_the_wait() {
-    let q = queue();
-    configure(q.addr, "t-range", json!({}));
+    let q = &queue();
+    configure(q, "t-range", json!({}));
     assert_eq!(
-        admin(q.addr, "POST", "/v1/admin/events/t-range/pause", &json!({})).status,
+        admin(q, "POST", "/v1/admin/events/t-range/pause", &json!({})).status,
         200
     );
-    let (paused, paused_ticket) = join(q.addr, "t-range", None);
+    let (paused, paused_ticket) = join(q, "t-range", None);
     assert!(paused["eta_range_seconds"][1].is_null(), "{paused}");
     assert_eq!(
-        admin(
-            q.addr,
-            "POST",
-            "/v1/admin/events/t-range/resume",
-            &json!({})
-        )
-        .status,
+        admin(q, "POST", "/v1/admin/events/t-range/resume", &json!({})).status,
         200
     );
-    let (running, running_ticket) = join(q.addr, "t-range", None);
+    let (running, running_ticket) = join(q, "t-range", None);
     assert!(running["eta_range_seconds"][1].is_number(), "{running}");
     for ticket in [&paused_ticket, &running_ticket] {
         assert!(wait_until(Duration::from_secs(5), || status(
-            q.addr, "t-range", ticket
+            q, "t-range", ticket
         )
         .json()["status"]
             == "admitted"));
     }
-    assert_eq!(eta_range_count(q.addr, "unbounded"), 1);
+    assert_eq!(eta_range_count(q, "unbounded"), 1);
     assert_eq!(
-        eta_range_count(q.addr, "inside") + eta_range_count(q.addr, "outside"),
+        eta_range_count(q, "inside") + eta_range_count(q, "outside"),
         1,
         "the join shown a bounded range is scored against it"
     );
 }
 
-fn end_session(addr: SocketAddr, event: &str, body: &[u8]) -> Response {
-    http::request(
-        addr,
+fn end_session(api: impl Target, event: &str, body: &[u8]) -> Response {
+    api.request(
         "POST",
         &format!("/v1/events/{event}/session-end"),
         &[("content-type", b"application/json")],
@@ -798,23 +781,19 @@ fn end_session(addr: SocketAddr, event: &str, body: &[u8]) -> Response {
 /// session cannot end a later one.
 #[test]
 fn session_end_reports_are_authenticated_by_their_pass_and_count_once() {
-    let q = queue();
+    let q = &queue();
     let event = "t-ends";
-    configure(
-        q.addr,
-        event,
-        json!({"max_active": 5, "rate_per_second": 50}),
-    );
-    let (joined, ticket) = join(q.addr, event, None);
+    configure(q, event, json!({"max_active": 5, "rate_per_second": 50}));
+    let (joined, ticket) = join(q, event, None);
     let visitor = joined["visitor"].as_str().unwrap().to_owned();
     assert!(wait_until(Duration::from_secs(5), || status(
-        q.addr, event, &ticket
+        q, event, &ticket
     )
     .json()["status"]
         == "admitted"));
-    let body = status(q.addr, event, &ticket).json();
+    let body = status(q, event, &ticket).json();
     let pass = body["pass"].as_str().unwrap().to_owned();
-    let stats = || event_stats(q.addr, event);
+    let stats = || event_stats(q, event);
     assert_eq!(stats()["active"], 1);
 
     let ring = keys();
@@ -850,7 +829,7 @@ fn session_end_reports_are_authenticated_by_their_pass_and_count_once() {
         (json!({"pass": pass, "more": 1}).to_string(), 400, "BAD_JSON"),
     ];
     for (body, code, name) in refusals {
-        let r = end_session(q.addr, event, body.as_bytes());
+        let r = end_session(q, event, body.as_bytes());
         assert_eq!(
             (r.status, r.error_code().as_deref()),
             (code, Some(name)),
@@ -860,14 +839,14 @@ fn session_end_reports_are_authenticated_by_their_pass_and_count_once() {
     assert_eq!(stats()["active"], 1, "a refused report freed the place");
 
     let body = json!({ "pass": pass }).to_string();
-    let ended = end_session(q.addr, event, body.as_bytes());
+    let ended = end_session(q, event, body.as_bytes());
     assert_eq!(
         ended.status,
         200,
         "{}",
         String::from_utf8_lossy(&ended.body)
     );
-    let again = end_session(q.addr, event, body.as_bytes());
+    let again = end_session(q, event, body.as_bytes());
     assert_eq!(
         (again.status, again.error_code().as_deref()),
         (409, Some("SESSION_NOT_ACTIVE"))
@@ -876,16 +855,16 @@ fn session_end_reports_are_authenticated_by_their_pass_and_count_once() {
     assert_eq!(after["active"], 0, "{after}");
     assert_eq!(after["sessions_ended"]["backend"], 1, "{after}");
     assert_eq!(
-        status(q.addr, event, &ticket).json()["status"],
+        status(q, event, &ticket).json()["status"],
         "expired",
         "an ended session hands out no new pass"
     );
 }
 
 /// The admin stats of `event`.
-fn event_stats(addr: SocketAddr, event: &str) -> Value {
+fn event_stats(api: impl Target, event: &str) -> Value {
     admin(
-        addr,
+        api,
         "GET",
         &format!("/v1/admin/events/{event}/stats"),
         &json!({}),
@@ -914,10 +893,10 @@ fn event_keys(event: &str) -> Vec<String> {
 /// was and nobody in line.
 #[test]
 fn a_join_without_work_gets_a_challenge_and_costs_no_write() {
-    let q = queue();
+    let q = &queue();
     let event = "t-pow-ask";
-    configure(q.addr, event, json!({"proof_of_work": {"difficulty": 8}}));
-    let asked = queue_client::join_response(q.addr, event, None);
+    configure(q, event, json!({"proof_of_work": {"difficulty": 8}}));
+    let asked = queue_client::join_response(q, event, None);
     assert_eq!(
         (asked.status, asked.error_code().as_deref()),
         (403, Some("POW_REQUIRED"))
@@ -936,7 +915,7 @@ fn a_join_without_work_gets_a_challenge_and_costs_no_write() {
         for _ in 0..4 {
             s.spawn(|| {
                 for _ in 0..50 {
-                    let r = queue_client::join_response(q.addr, event, None);
+                    let r = queue_client::join_response(q, event, None);
                     assert_eq!(r.error_code().as_deref(), Some("POW_REQUIRED"));
                 }
             });
@@ -958,7 +937,7 @@ fn a_join_without_work_gets_a_challenge_and_costs_no_write() {
         written.is_empty(),
         "a challenge wrote to Redis: {written:?}"
     );
-    let stats = event_stats(q.addr, event);
+    let stats = event_stats(q, event);
     assert_eq!(
         (stats["waiting"].as_u64(), stats["pow_difficulty"].as_u64()),
         (Some(0), Some(8))
@@ -969,19 +948,19 @@ fn a_join_without_work_gets_a_challenge_and_costs_no_write() {
 /// finds that place, never a second one, and once the place is gone it is refused.
 #[test]
 fn a_solution_takes_one_place_once() {
-    let q = queue();
+    let q = &queue();
     let event = "t-pow-once";
     configure(
-        q.addr,
+        q,
         event,
         json!({"proof_of_work": {"difficulty": 6}, "opens_at": now() + 3000}),
     );
-    let asked = queue_client::join_response(q.addr, event, None).json();
+    let asked = queue_client::join_response(q, event, None).json();
     let pow = &asked["error"]["pow"];
     let solution = wr_pass::pow::solve(pow["challenge"].as_str().unwrap(), 6);
-    let first = queue_client::join_with_work(q.addr, event, &solution);
+    let first = queue_client::join_with_work(q, event, &solution);
     assert_eq!(first.status, 200, "{:?}", first.json());
-    let again = queue_client::join_with_work(q.addr, event, &solution);
+    let again = queue_client::join_with_work(q, event, &solution);
     assert_eq!(again.status, 200);
     assert_eq!(
         (
@@ -992,24 +971,24 @@ fn a_solution_takes_one_place_once() {
         "a replay found another place"
     );
     let ticket = first.header("x-wr-ticket").unwrap();
-    let left = http::request(
-        q.addr,
-        "POST",
-        &format!("/v1/events/{event}/leave"),
-        &[("x-wr-ticket", ticket.as_bytes())],
-        b"",
-    )
-    .unwrap();
+    let left = q
+        .request(
+            "POST",
+            &format!("/v1/events/{event}/leave"),
+            &[("x-wr-ticket", ticket.as_bytes())],
+            b"",
+        )
+        .unwrap();
     assert_eq!(left.status, 200);
-    let replayed = queue_client::join_with_work(q.addr, event, &solution);
+    let replayed = queue_client::join_with_work(q, event, &solution);
     assert_eq!(
         (replayed.status, replayed.error_code().as_deref()),
         (409, Some("POW_REPLAYED"))
     );
     // A ticket holder joins again with no work (one visitor holds one place).
-    let rejoined = queue_client::join_response(q.addr, event, Some(ticket));
+    let rejoined = queue_client::join_response(q, event, Some(ticket));
     assert_eq!(rejoined.status, 200, "{:?}", rejoined.json());
-    let stats = event_stats(q.addr, event);
+    let stats = event_stats(q, event);
     assert_eq!(stats["waiting"], 1, "{stats}");
 }
 
@@ -1018,16 +997,16 @@ fn a_solution_takes_one_place_once() {
 /// easier challenges at once; a difficulty out of range is refused.
 #[test]
 fn bad_solutions_and_difficulties_are_refused() {
-    let q = queue();
+    let q = &queue();
     let event = "t-pow-bad";
-    configure(q.addr, event, json!({"proof_of_work": {"difficulty": 4}}));
+    configure(q, event, json!({"proof_of_work": {"difficulty": 4}}));
     configure(
-        q.addr,
+        q,
         "t-pow-other",
         json!({"proof_of_work": {"difficulty": 4}}),
     );
     let challenge_of = |event: &str| {
-        queue_client::join_response(q.addr, event, None).json()["error"]["pow"]["challenge"]
+        queue_client::join_response(q, event, None).json()["error"]["pow"]["challenge"]
             .as_str()
             .unwrap()
             .to_owned()
@@ -1075,7 +1054,7 @@ fn bad_solutions_and_difficulties_are_refused() {
         (format!("{}:1", "c1.".repeat(3000)), 400, "POW_INVALID"),
     ];
     for (solution, code, name) in &refusals {
-        let r = queue_client::join_with_work(q.addr, event, solution);
+        let r = queue_client::join_with_work(q, event, solution);
         assert_eq!(
             (r.status, r.error_code().as_deref()),
             (*code, Some(*name)),
@@ -1084,11 +1063,11 @@ fn bad_solutions_and_difficulties_are_refused() {
         );
     }
     // Raised mid-sale: the easier solution now gets a challenge at the new difficulty.
-    configure(q.addr, event, json!({"proof_of_work": {"difficulty": 10}}));
-    let raised = queue_client::join_with_work(q.addr, event, &solved);
+    configure(q, event, json!({"proof_of_work": {"difficulty": 10}}));
+    let raised = queue_client::join_with_work(q, event, &solved);
     assert_eq!(raised.error_code().as_deref(), Some("POW_REQUIRED"));
     assert_eq!(raised.json()["error"]["pow"]["difficulty"], 10);
-    let stats = event_stats(q.addr, event);
+    let stats = event_stats(q, event);
     assert_eq!(
         stats["waiting"], 0,
         "a refused solution took a place: {stats}"
@@ -1097,7 +1076,7 @@ fn bad_solutions_and_difficulties_are_refused() {
         let mut cfg = json!({"rate_per_second": 1, "burst": 1, "max_active": 1, "session_seconds": 60,
             "claim_seconds": 30, "abandon_seconds": 60, "opens_at": t, "closes_at": t + 60});
         cfg["proof_of_work"] = json!({ "difficulty": difficulty });
-        let r = admin(q.addr, "PUT", &format!("/v1/admin/events/{event}"), &cfg);
+        let r = admin(q, "PUT", &format!("/v1/admin/events/{event}"), &cfg);
         assert_eq!(
             (r.status, r.error_code().as_deref()),
             (422, Some("BAD_CONFIG")),
@@ -1111,22 +1090,22 @@ fn bad_solutions_and_difficulties_are_refused() {
 }
 
 /// The admission of a visitor, through status polls: the pass and the ticket.
-fn admitted_pass(addr: SocketAddr, event: &str, ticket: &str) -> String {
+fn admitted_pass(api: impl Target, event: &str, ticket: &str) -> String {
     assert!(
-        wait_until(Duration::from_secs(5), || status(addr, event, ticket)
-            .json()["status"]
+        wait_until(Duration::from_secs(5), || status(api, event, ticket).json()
+            ["status"]
             == "admitted"),
         "never admitted"
     );
-    status(addr, event, ticket).json()["pass"]
+    status(api, event, ticket).json()["pass"]
         .as_str()
         .unwrap()
         .to_owned()
 }
 
-fn revoke(addr: SocketAddr, event: &str, body: Value) -> Response {
+fn revoke(api: impl Target, event: &str, body: Value) -> Response {
     admin(
-        addr,
+        api,
         "POST",
         &format!("/v1/admin/events/{event}/revoke"),
         &body,
@@ -1139,12 +1118,12 @@ fn revoke(addr: SocketAddr, event: &str, body: Value) -> Response {
 /// than the cut.
 #[test]
 fn a_revocation_ends_the_admissions_before_the_cut() {
-    let q = queue();
+    let q = &queue();
     let event = "t-revoke";
-    configure(q.addr, event, json!({"max_active": 5}));
-    let (_, ticket) = join(q.addr, event, None);
-    let pass = admitted_pass(q.addr, event, &ticket);
-    let r = revoke(q.addr, event, json!({"admitted": "requeue"}));
+    configure(q, event, json!({"max_active": 5}));
+    let (_, ticket) = join(q, event, None);
+    let pass = admitted_pass(q, event, &ticket);
+    let r = revoke(q, event, json!({"admitted": "requeue"}));
     assert_eq!(r.status, 200, "{:?}", r.json());
     let body = r.json();
     let cut = body["not_before"].as_u64().unwrap();
@@ -1160,17 +1139,13 @@ fn a_revocation_ends_the_admissions_before_the_cut() {
         body["edge"],
         json!({"events": [{"id": event, "not_before": cut}]})
     );
-    assert_eq!(status(q.addr, event, &ticket).json()["status"], "expired");
-    let report = end_session(
-        q.addr,
-        event,
-        json!({ "pass": pass }).to_string().as_bytes(),
-    );
+    assert_eq!(status(q, event, &ticket).json()["status"], "expired");
+    let report = end_session(q, event, json!({ "pass": pass }).to_string().as_bytes());
     assert_eq!(
         (report.status, report.error_code().as_deref()),
         (403, Some("PASS_REVOKED"))
     );
-    let stats = event_stats(q.addr, event);
+    let stats = event_stats(q, event);
     assert_eq!(
         (
             stats["active"].as_u64(),
@@ -1180,8 +1155,8 @@ fn a_revocation_ends_the_admissions_before_the_cut() {
         (Some(0), Some(cut), Some(1))
     );
     // Back in line, admitted again, with a pass no earlier than the cut.
-    let (_, ticket) = join(q.addr, event, Some(&ticket));
-    let again = admitted_pass(q.addr, event, &ticket);
+    let (_, ticket) = join(q, event, Some(&ticket));
+    let again = admitted_pass(q, event, &ticket);
     let claims = keys()
         .verify(
             TokenKind::Pass,
@@ -1196,21 +1171,18 @@ fn a_revocation_ends_the_admissions_before_the_cut() {
 /// With `bar`, the revoked may not join again with their ticket; others still may.
 #[test]
 fn a_barred_visitor_cannot_join_again() {
-    let q = queue();
+    let q = &queue();
     let event = "t-revoke-bar";
-    configure(q.addr, event, json!({"max_active": 5}));
-    let (_, ticket) = join(q.addr, event, None);
-    admitted_pass(q.addr, event, &ticket);
-    assert_eq!(
-        revoke(q.addr, event, json!({"admitted": "bar"})).status,
-        200
-    );
-    let refused = queue_client::join_response(q.addr, event, Some(&ticket));
+    configure(q, event, json!({"max_active": 5}));
+    let (_, ticket) = join(q, event, None);
+    admitted_pass(q, event, &ticket);
+    assert_eq!(revoke(q, event, json!({"admitted": "bar"})).status, 200);
+    let refused = queue_client::join_response(q, event, Some(&ticket));
     assert_eq!(
         (refused.status, refused.error_code().as_deref()),
         (403, Some("ADMISSION_REVOKED"))
     );
-    let (other, _) = join(q.addr, event, None);
+    let (other, _) = join(q, event, None);
     assert_eq!(other["status"], "waiting", "{other}");
 }
 
@@ -1218,9 +1190,9 @@ fn a_barred_visitor_cannot_join_again() {
 /// unknown way, an unknown event: each refused with its reason, nothing changed.
 #[test]
 fn bad_revocations_are_refused() {
-    let q = queue();
+    let q = &queue();
     let event = "t-revoke-bad";
-    configure(q.addr, event, json!({}));
+    configure(q, event, json!({}));
     let t = now();
     let cases = [
         (
@@ -1250,7 +1222,7 @@ fn bad_revocations_are_refused() {
         ),
     ];
     for (body, code, name, says) in cases {
-        let r = revoke(q.addr, event, body.clone());
+        let r = revoke(q, event, body.clone());
         assert_eq!(
             (r.status, r.error_code().as_deref()),
             (code, Some(name)),
@@ -1259,32 +1231,25 @@ fn bad_revocations_are_refused() {
         let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
         assert!(message.contains(says), "{body}: {message}");
     }
-    let stats = event_stats(q.addr, event);
+    let stats = event_stats(q, event);
     assert_eq!(stats["not_before"], 0, "a refused revocation set a cut");
-    assert_eq!(
-        revoke(q.addr, event, json!({"admitted": "requeue"})).status,
-        200
-    );
-    let back = revoke(
-        q.addr,
-        event,
-        json!({"admitted": "requeue", "before": t - 100}),
-    );
+    assert_eq!(revoke(q, event, json!({"admitted": "requeue"})).status, 200);
+    let back = revoke(q, event, json!({"admitted": "requeue", "before": t - 100}));
     assert_eq!(
         (back.status, back.error_code().as_deref()),
         (422, Some("BAD_REVOCATION"))
     );
     assert_eq!(
-        revoke(q.addr, "t-revoke-none", json!({"admitted": "bar"})).status,
+        revoke(q, "t-revoke-none", json!({"admitted": "bar"})).status,
         404
     );
-    let unauthenticated = http::request(
-        q.addr,
-        "POST",
-        &format!("/v1/admin/events/{event}/revoke"),
-        &[],
-        b"{\"admitted\":\"bar\"}",
-    )
-    .unwrap();
+    let unauthenticated = q
+        .request(
+            "POST",
+            &format!("/v1/admin/events/{event}/revoke"),
+            &[],
+            b"{\"admitted\":\"bar\"}",
+        )
+        .unwrap();
     assert_eq!(unauthenticated.status, 401);
 }

@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use wr_tests::fixtures::wait_until;
 use wr_tests::http;
 use wr_tests::processes::{OriginQueue, RedisCluster};
-use wr_tests::redis_nodes::{master_for, pid_of, replica_of, wait_replica_online};
+use wr_tests::redis_nodes::{master_for, pid_of, redis_cli, replica_of, wait_replica_online};
 
 const EVENT: &str = "t-failover";
 
@@ -58,7 +59,16 @@ fn killing_the_master_loses_no_acknowledged_join() {
             }
         })
     };
-    thread::sleep(Duration::from_secs(2));
+    // The kill lands on a line under load: once 200 joins were acknowledged.
+    assert!(wait_until(Duration::from_secs(20), || {
+        attempts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| a.status == 200)
+            .count()
+            >= 200
+    }));
     let pid = pid_of(&master);
     let killed_at = Instant::now();
     assert!(Command::new("kill")
@@ -178,7 +188,10 @@ fn with_join_replicas_a_join_is_acknowledged_only_once_replicated() {
         .status()
         .unwrap()
         .success());
-    thread::sleep(Duration::from_millis(300));
+    // The master has seen its replica go (the kernel closed the link at once).
+    assert!(wait_until(Duration::from_secs(5), || {
+        redis_cli(&master, &["INFO", "replication"]).contains("connected_slaves:0")
+    }));
     let (r, took) = join();
     assert_eq!(r.status, 503, "no replica: the join is not acknowledged");
     assert!(r.header("retry-after").is_some());

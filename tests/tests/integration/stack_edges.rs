@@ -23,10 +23,10 @@ use wr_tests::processes::{free_port, Stack};
 use wr_tests::viceroy::{Manifest, Viceroy};
 use wr_tests::workerd::{workerd_bin, WorkerConfig, WorkerdDir};
 
-/// The stack shared by this binary's tests, one test at a time (each pauses and
+/// The stack shared by this module's tests, one test at a time (each pauses and
 /// resumes the event).
 ///
-/// origin-queue exports traces to this binary's [`collector`], only of requests whose
+/// origin-queue exports traces to this module's [`collector`], only of requests whose
 /// caller sent a sampled `traceparent` (`parentbased_traceidratio` at 0): the test of
 /// traces sends one, the others none.
 fn stack() -> (MutexGuard<'static, ()>, &'static Stack) {
@@ -46,7 +46,7 @@ fn stack() -> (MutexGuard<'static, ()>, &'static Stack) {
     (turn, stack)
 }
 
-/// The OTLP receiver origin-queue of this binary's stack exports to.
+/// The OTLP receiver origin-queue of this module's stack exports to.
 fn collector() -> &'static Collector {
     static COLLECTOR: OnceLock<Collector> = OnceLock::new();
     COLLECTOR.get_or_init(Collector::start)
@@ -614,7 +614,14 @@ fn session_end_walk(stack: &Stack, edge: SocketAddr, tag: &str) -> String {
     let (_, pass) = join_wait_and_get_admitted(stack, edge);
     let second = join(edge);
     // Two admission steps later the second visitor still waits: the place is taken.
-    std::thread::sleep(Duration::from_millis(300));
+    let nodes = stack.redis_nodes();
+    for _ in 0..2 {
+        assert!(wr_tests::redis_nodes::wait_for_admission_step(
+            &nodes,
+            "demo",
+            Duration::from_secs(5)
+        ));
+    }
     assert_eq!(status_of(edge, &second)["status"], "waiting");
 
     let cookie = format!("wr_pass={pass}");
