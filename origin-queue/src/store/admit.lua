@@ -11,17 +11,27 @@
 --       (visitor -> join ms), 11 dryactive (visitor -> would-be session end ms)
 -- ARGV: 1 now_ms, 2 max batch, 3 sweep limit, 4 key ttl seconds, 5 latest poll the
 -- caller failed to serve (ms, 0: none; see seen_hold_for_missed)
--- Returns {admitted, lapsed, abandoned, ended, waiting, granted, active, dry-run
--- waiting, dry-run admitted, their waits summed (ms), mode, pre-queue (event_prequeue),
--- phase (event_phase), the rate in force, max_active};
--- admitted = -1 when the event is gone, -2 when the opening draw is due (draw.lua):
--- nobody is admitted before it ran.
+-- Returns ADMIT_REPLY (reply_shaped, read by name in admit.rs): admitted (-1 when the
+-- event is gone, -2 when the opening draw is due (draw.lua): nobody is admitted before
+-- it ran), lapsed, abandoned, ended, waiting, granted, active, the dry run's waiting,
+-- admitted and their waits summed (ms), mode, prequeue (event_prequeue), phase
+-- (event_phase), the rate in force, max_active.
+local ADMIT_REPLY = {'admitted', 'lapsed', 'abandoned', 'ended', 'waiting', 'granted',
+  'active', 'dry_waiting', 'dry_admitted', 'dry_wait_ms', 'mode', 'prequeue', 'phase',
+  'rate', 'max_active'}
 local now, max_batch, sweep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local ev = event_load(KEYS[1])
-if not ev then return {-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, '', '', '', '0', 0} end
+-- A step that admits nobody: the event is gone (-1) or its draw is due (-2).
+local function admit_none(admitted, waiting, mode, prequeue, phase, rate, max_active)
+  return reply_shaped(ADMIT_REPLY, {admitted = admitted, lapsed = 0, abandoned = 0,
+    ended = 0, waiting = waiting, granted = 0, active = 0, dry_waiting = 0,
+    dry_admitted = 0, dry_wait_ms = 0, mode = mode, prequeue = prequeue, phase = phase,
+    rate = rate, max_active = max_active})
+end
+if not ev then return admit_none(-1, 0, '', '', '', '0', 0) end
 if event_prequeue(ev, now) == 'due' then
-  return {-2, 0, 0, 0, redis.call('ZCARD', KEYS[2]), 0, 0, 0, 0, 0, ev.mode, 'due',
-    event_phase(ev, now), ev.rate_text, ev.max_active}
+  return admit_none(-2, redis.call('ZCARD', KEYS[2]), ev.mode, 'due', event_phase(ev, now),
+    ev.rate_text, ev.max_active)
 end
 local rate, burst, max_active = ev.rate, ev.burst, ev.max_active
 
@@ -202,6 +212,9 @@ redis.call('HINCRBY', KEYS[9], 'lapsed_total', lapsed)
 if ended > 0 then redis.call('HINCRBY', KEYS[9], 'ended_timeout_total', ended) end
 local ttl = tonumber(ARGV[4])
 for i = 1, 11 do redis.call('EXPIRE', KEYS[i], ttl) end
-return {n, lapsed, abandoned, ended, redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[7]),
-  redis.call('ZCARD', KEYS[8]), redis.call('ZCARD', KEYS[10]), dry_n, dry_wait_ms, ev.mode,
-  event_prequeue(ev, now), event_phase(ev, now), ev.rate_text, ev.max_active}
+return reply_shaped(ADMIT_REPLY, {admitted = n, lapsed = lapsed, abandoned = abandoned,
+  ended = ended, waiting = redis.call('ZCARD', KEYS[2]), granted = redis.call('ZCARD', KEYS[7]),
+  active = redis.call('ZCARD', KEYS[8]), dry_waiting = redis.call('ZCARD', KEYS[10]),
+  dry_admitted = dry_n, dry_wait_ms = dry_wait_ms, mode = ev.mode,
+  prequeue = event_prequeue(ev, now), phase = event_phase(ev, now), rate = ev.rate_text,
+  max_active = ev.max_active})

@@ -5,11 +5,11 @@ use redis::Value;
 
 use super::event_config::{Phase, Prequeue, QueueMode};
 use super::keys::{Bind, EventKey, KEY_TTL_SECS};
-use super::reply::{self, count, int};
+use super::reply::{self, Shape};
 use super::script::lua_script;
 use super::{Store, StoreError};
 
-lua_script!(SCRIPT = "event.lua", "seen.lua", "admit.lua");
+lua_script!(SCRIPT = "reply.lua", "event.lua", "seen.lua", "admit.lua");
 
 /// The keys `admit.lua` expects, in order.
 const KEYS: [EventKey; 11] = [
@@ -101,35 +101,38 @@ impl Store {
     }
 }
 
+/// The reply's items (`ADMIT_REPLY` in `admit.lua`).
+static REPLY: std::sync::LazyLock<Shape> =
+    std::sync::LazyLock::new(|| Shape::declared(include_str!("admit.lua"), "ADMIT_REPLY"));
+
 /// Reads the reply of `admit.lua`.
 fn parse(reply: &[Value]) -> Result<Admission, String> {
-    if reply.len() != 15 {
-        return Err(format!("an admission reply of {} items", reply.len()));
-    }
-    let n = |i: usize| count(&reply[i]);
-    match int(&reply[0])? {
+    let r = REPLY.read(reply)?;
+    let n = |name: &str| r.count(name);
+    match r.int("admitted")? {
         -1 => return Ok(Admission::Gone),
         -2 => return Ok(Admission::DrawDue),
         _ => {}
     }
     Ok(Admission::Stepped(Step {
-        admitted: n(0)?,
-        lapsed: n(1)?,
-        abandoned: n(2)?,
-        ended: n(3)?,
-        waiting: n(4)?,
-        granted: n(5)?,
-        active: n(6)?,
-        dry_waiting: n(7)?,
-        dry_admitted: n(8)?,
-        dry_wait_ms: n(9)?,
-        mode: reply::mode(&reply[10])?,
-        prequeue: reply::prequeue(&reply[11])?,
-        phase: Some(phase(&reply[12])?),
-        rate: reply::text(&reply[13])?
+        admitted: n("admitted")?,
+        lapsed: n("lapsed")?,
+        abandoned: n("abandoned")?,
+        ended: n("ended")?,
+        waiting: n("waiting")?,
+        granted: n("granted")?,
+        active: n("active")?,
+        dry_waiting: n("dry_waiting")?,
+        dry_admitted: n("dry_admitted")?,
+        dry_wait_ms: n("dry_wait_ms")?,
+        mode: reply::mode(r.item("mode")?)?,
+        prequeue: reply::prequeue(r.item("prequeue")?)?,
+        phase: Some(phase(r.item("phase")?)?),
+        rate: r
+            .text("rate")?
             .parse()
             .map_err(|e| format!("a rate in force that is not a number: {e}"))?,
-        max_active: n(14)?,
+        max_active: n("max_active")?,
     }))
 }
 
@@ -145,12 +148,24 @@ mod tests {
     use crate::store::reply::bulk;
 
     fn reply(admitted: i64, mode: &str) -> Vec<Value> {
-        let mut r: Vec<Value> = [admitted, 1, 2, 0, 40, 3, 9, 12, 4, 8_000]
-            .map(Value::Int)
-            .to_vec();
-        r.extend([bulk(mode), bulk("drawn"), bulk("paused"), bulk("12.5")]);
-        r.push(Value::Int(300));
-        r
+        let int = Value::Int;
+        REPLY.build(&[
+            ("admitted", int(admitted)),
+            ("lapsed", int(1)),
+            ("abandoned", int(2)),
+            ("ended", int(0)),
+            ("waiting", int(40)),
+            ("granted", int(3)),
+            ("active", int(9)),
+            ("dry_waiting", int(12)),
+            ("dry_admitted", int(4)),
+            ("dry_wait_ms", int(8_000)),
+            ("mode", bulk(mode)),
+            ("prequeue", bulk("drawn")),
+            ("phase", bulk("paused")),
+            ("rate", bulk("12.5")),
+            ("max_active", int(300)),
+        ])
     }
 
     #[test]
@@ -176,7 +191,7 @@ mod tests {
     #[test]
     fn an_unknown_phase_is_a_bad_reply() {
         let mut r = reply(5, "fifo");
-        r[12] = bulk("sleeping");
+        r[REPLY.index("phase").unwrap()] = bulk("sleeping");
         assert!(parse(&r).is_err());
     }
 

@@ -8,7 +8,7 @@ use super::reply::{count, text};
 use super::script::lua_script;
 use super::{Store, StoreError};
 
-lua_script!(SCRIPT = "event.lua", "draw.lua");
+lua_script!(SCRIPT = "reply.lua", "event.lua", "draw.lua");
 
 /// The keys `draw.lua` expects, in order.
 const KEYS: [EventKey; 9] = [

@@ -71,21 +71,29 @@ local function event_poll_cap_ms(ev)
   return math.floor(math.min(ev.claim_ms, ev.abandon_ms) / 3)
 end
 
--- The head of the join and status replies, what the ETA needs:
---   {1, waiting, n1, n5, n15, rate, poll cap ms, first admission ms (0: none yet),
---    opening ms, paused (1/0), visitors in line silent for an epoch or more (at the
---    last full sweep pass), what limits admission now ('rate', 'slots', 'line',
---    'none'; '' before the first admission step), max_active, session ms, when places
---    free while sessions bind ("free now,ending in each tenth of a session", else ''),
---    visitors who joined too recently to be seen silent (seen_recent_joins), the
---    queueing mode (fifo|random|passthrough|reject), the pre-queue (event_prequeue),
---    the proof-of-work difficulty a join must show (0: none), the cut (unix seconds
---    before which every pass is revoked; 0: none)}
+-- The head of the join and status replies, what the ETA needs (built by reply_shaped,
+-- reply.lua; read by name in store/reply.rs):
+--   found (1), waiting, n1, n5, n15 (admitted in the last 1/5/15 minutes), rate,
+--   poll_cap_ms, started_ms (first admission, 0: none yet), opens_at_ms, paused (1/0),
+--   silent (in line but silent for an epoch or more, at the last full sweep pass),
+--   binding (what limits admission now: 'rate', 'slots', 'line', 'none'; '' before the
+--   first admission step), max_active, session_ms, slot_ends (when places free while
+--   sessions bind: "free now,ending in each tenth of a session", else ''),
+--   recent_joins (too recent to be seen silent: seen_recent_joins), mode
+--   (fifo|random|passthrough|reject), prequeue (event_prequeue), pow_bits (the proof of
+--   work a join must show, 0: none), not_before (the cut, unix seconds; 0: none).
+local BATCH_HEAD = {'found', 'waiting', 'n1', 'n5', 'n15', 'rate', 'poll_cap_ms',
+  'started_ms', 'opens_at_ms', 'paused', 'silent', 'binding', 'max_active', 'session_ms',
+  'slot_ends', 'recent_joins', 'mode', 'prequeue', 'pow_bits', 'not_before'}
 local function event_batch_head(ev, stats_key, waiting, recent_joins, now)
   local r = redis.call('HMGET', stats_key, 'n1', 'n5', 'n15', 'started_ms', 'silent', 'binding',
     'slot_ends')
-  return {1, waiting, tonumber(r[1]) or 0, tonumber(r[2]) or 0, tonumber(r[3]) or 0,
-    ev.rate_text, event_poll_cap_ms(ev), tonumber(r[4]) or 0, ev.opens_at_ms,
-    ev.paused and 1 or 0, tonumber(r[5]) or 0, r[6] or '', ev.max_active, ev.session_ms,
-    r[7] or '', recent_joins, ev.mode, event_prequeue(ev, now), ev.pow_bits, ev.not_before}
+  return reply_shaped(BATCH_HEAD, {found = 1, waiting = waiting, n1 = tonumber(r[1]) or 0,
+    n5 = tonumber(r[2]) or 0, n15 = tonumber(r[3]) or 0, rate = ev.rate_text,
+    poll_cap_ms = event_poll_cap_ms(ev), started_ms = tonumber(r[4]) or 0,
+    opens_at_ms = ev.opens_at_ms, paused = ev.paused and 1 or 0,
+    silent = tonumber(r[5]) or 0, binding = r[6] or '', max_active = ev.max_active,
+    session_ms = ev.session_ms, slot_ends = r[7] or '', recent_joins = recent_joins,
+    mode = ev.mode, prequeue = event_prequeue(ev, now), pow_bits = ev.pow_bits,
+    not_before = ev.not_before})
 end

@@ -8,7 +8,7 @@ use super::script::lua_script;
 use super::{Store, StoreError};
 use crate::eta::Observed;
 
-lua_script!(SCRIPT = "event.lua", "seen.lua", "join.lua");
+lua_script!(SCRIPT = "reply.lua", "event.lua", "seen.lua", "join.lua");
 
 /// The keys `join.lua` expects, in order (then the used challenges' records).
 const KEYS: [EventKey; 12] = [
@@ -185,24 +185,29 @@ mod tests {
     use crate::store::{Prequeue, QueueMode};
 
     fn reply() -> Vec<Value> {
-        let mut reply = [1, 3, 0, 0, 0].map(Value::Int).to_vec();
-        // Opens 90 s after `now`.
-        reply.extend([
-            bulk("50"),
-            Value::Int(1000),
-            Value::Int(0),
-            Value::Int(100_000),
-            Value::Int(0),
-            Value::Int(0),
-            bulk(""),
-            Value::Int(100),
-            Value::Int(600_000),
-            bulk(""),
-            Value::Int(0),
-            bulk("fifo"),
-            bulk("open"),
-            Value::Int(0),
-            Value::Int(0),
+        let int = Value::Int;
+        let mut reply = crate::store::reply::head_reply(&[
+            ("found", int(1)),
+            ("waiting", int(3)),
+            ("n1", int(0)),
+            ("n5", int(0)),
+            ("n15", int(0)),
+            ("rate", bulk("50")),
+            ("poll_cap_ms", int(1000)),
+            ("started_ms", int(0)),
+            // Opens 90 s after `now`.
+            ("opens_at_ms", int(100_000)),
+            ("paused", int(0)),
+            ("silent", int(0)),
+            ("binding", bulk("")),
+            ("max_active", int(100)),
+            ("session_ms", int(600_000)),
+            ("slot_ends", bulk("")),
+            ("recent_joins", int(0)),
+            ("mode", bulk("fifo")),
+            ("prequeue", bulk("open")),
+            ("pow_bits", int(0)),
+            ("not_before", int(0)),
         ]);
         reply.extend([bulk("waiting"), Value::Int(1), Value::Int(12)]);
         reply.extend([bulk("waiting"), Value::Int(1), Value::Int(0)]);

@@ -1,10 +1,122 @@
 //! Reading script replies. A reply that does not have the shape its script promises is
 //! [`StoreError::BadReply`](super::StoreError::BadReply): a bug, never read as a guess.
+//!
+//! A reply of many items has a [`Shape`]: its items' names, in order, declared once in
+//! the script's Lua text (`local NAME = {'a', 'b', …}`, built there by `reply_shaped` in
+//! `reply.lua`) and read from that same text here, so that each side names every item
+//! and neither counts positions.
 
 use redis::Value;
 
 use super::event_config::{Prequeue, QueueMode};
 use crate::eta::{Binding, Observed, SlotEnds};
+
+/// The items of a reply by name: the list `local <NAME> = {'a', 'b', …}` in a script.
+#[derive(Debug)]
+pub struct Shape {
+    names: Vec<&'static str>,
+}
+
+impl Shape {
+    /// The list `name` declares in `lua` (a script's text, compiled in). Panics if the
+    /// text declares no such list of quoted names: every shape is read by a unit test.
+    pub fn declared(lua: &'static str, name: &str) -> Shape {
+        let head = format!("local {name} = {{");
+        let start = lua
+            .find(&head)
+            .unwrap_or_else(|| panic!("no `{head}` in the script"))
+            + head.len();
+        let end = start
+            + lua[start..]
+                .find('}')
+                .unwrap_or_else(|| panic!("`{head}` is not closed"));
+        let names: Vec<&'static str> = lua[start..end]
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(|item| {
+                item.strip_prefix('\'')
+                    .and_then(|i| i.strip_suffix('\''))
+                    .unwrap_or_else(|| panic!("{name}: {item:?} is not a quoted name"))
+            })
+            .collect();
+        assert!(!names.is_empty(), "{name} declares no item");
+        Shape { names }
+    }
+
+    /// Items in a reply of this shape.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Where the item `name` is (for tests that alter one item).
+    pub fn index(&self, name: &str) -> Result<usize, String> {
+        self.names
+            .iter()
+            .position(|n| *n == name)
+            .ok_or_else(|| format!("no item {name:?} in the reply's shape"))
+    }
+
+    /// A reply of this shape from its items by name, as the script would build it
+    /// (tests); panics on a name the shape lacks or a missing one, as the script would.
+    #[cfg(test)]
+    pub fn build(&self, values: &[(&str, Value)]) -> Vec<Value> {
+        for (name, _) in values {
+            self.index(name).unwrap();
+        }
+        assert_eq!(values.len(), self.len(), "every item, once");
+        self.names
+            .iter()
+            .map(|name| {
+                values
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_else(|| panic!("no value for {name}"))
+            })
+            .collect()
+    }
+
+    /// The items of `reply`, which must hold exactly this shape's number.
+    pub fn read<'r>(&'r self, reply: &'r [Value]) -> Result<Named<'r>, String> {
+        if reply.len() != self.len() {
+            return Err(format!(
+                "a reply of {} items, where its shape declares {}",
+                reply.len(),
+                self.len()
+            ));
+        }
+        Ok(Named { shape: self, reply })
+    }
+}
+
+/// A reply read through its [`Shape`]: items asked by name.
+pub struct Named<'r> {
+    shape: &'r Shape,
+    reply: &'r [Value],
+}
+
+impl<'r> Named<'r> {
+    /// The item `name`.
+    pub fn item(&self, name: &str) -> Result<&'r Value, String> {
+        Ok(&self.reply[self.shape.index(name)?])
+    }
+
+    /// The integer item `name`.
+    pub fn int(&self, name: &str) -> Result<i64, String> {
+        int(self.item(name)?).map_err(|e| format!("{name}: {e}"))
+    }
+
+    /// The non-negative integer item `name` (see [`count`]).
+    pub fn count(&self, name: &str) -> Result<u64, String> {
+        count(self.item(name)?).map_err(|e| format!("{name}: {e}"))
+    }
+
+    /// The text item `name`.
+    pub fn text(&self, name: &str) -> Result<String, String> {
+        text(self.item(name)?).map_err(|e| format!("{name}: {e}"))
+    }
+}
 
 /// An integer item.
 pub fn int(v: &Value) -> Result<i64, String> {
@@ -61,10 +173,23 @@ impl Guard {
     }
 }
 
-/// Items in the head.
-const HEAD: usize = 20;
+/// The head's items (`BATCH_HEAD` in `event.lua`).
+static HEAD: std::sync::LazyLock<Shape> =
+    std::sync::LazyLock::new(|| Shape::declared(include_str!("event.lua"), "BATCH_HEAD"));
 /// Items per visitor after the head.
 const PER_VISITOR: usize = 3;
+
+/// Where the head's item `name` is (for tests that alter one).
+#[cfg(test)]
+pub fn head_index(name: &str) -> usize {
+    HEAD.index(name).expect("a head item")
+}
+
+/// A batch head from its items by name (tests).
+#[cfg(test)]
+pub fn head_reply(values: &[(&str, Value)]) -> Vec<Value> {
+    HEAD.build(values)
+}
 
 /// Reads a join or status reply for `asked` visitors: the head, and each visitor's
 /// items read by `one`, in order. `None`: no such event.
@@ -76,51 +201,52 @@ pub fn batch<T>(
 ) -> Result<Option<(BatchHead, Vec<T>)>, String> {
     match reply.first().map(int).transpose()? {
         Some(0) => return Ok(None),
-        Some(1) if reply.len() == HEAD + PER_VISITOR * asked => {}
+        Some(1) if reply.len() == HEAD.len() + PER_VISITOR * asked => {}
         _ => return Err(format!("a batch reply of {} items", reply.len())),
     }
-    let n = |i: usize| count(&reply[i]);
-    let rate = text(&reply[5])?;
+    let head = HEAD.read(&reply[..HEAD.len()])?;
+    let n = |name: &str| head.count(name);
+    let rate = head.text("rate")?;
     let configured_rate = rate
         .parse()
         .map_err(|_| format!("a rate of {rate:?} in the batch head"))?;
-    let opens_at_ms = n(8)?;
-    let binding_name = text(&reply[11])?;
+    let opens_at_ms = n("opens_at_ms")?;
+    let binding_name = head.text("binding")?;
     let binding = Binding::from_script(&binding_name)
         .ok_or_else(|| format!("a binding of {binding_name:?} in the batch head"))?;
-    let ends_text = text(&reply[14])?;
+    let ends_text = head.text("slot_ends")?;
     let slot_ends = SlotEnds::parse(&ends_text)
         .ok_or_else(|| format!("slot ends of {ends_text:?} in the batch head"))?;
     let observed = Observed {
-        last_1m: n(2)?,
-        last_5m: n(3)?,
-        last_15m: n(4)?,
+        last_1m: n("n1")?,
+        last_5m: n("n5")?,
+        last_15m: n("n15")?,
         configured_rate,
-        poll_cap_ms: n(6)?,
-        observing_secs: observing_secs(n(7)?, now_ms),
+        poll_cap_ms: n("poll_cap_ms")?,
+        observing_secs: observing_secs(n("started_ms")?, now_ms),
         opens_in_secs: opens_at_ms.saturating_sub(now_ms) as f64 / 1000.0,
-        paused: n(9)? == 1,
-        silent: n(10)?,
+        paused: n("paused")? == 1,
+        silent: n("silent")?,
         binding,
-        max_active: n(12)?,
-        session_secs: n(13)? as f64 / 1000.0,
+        max_active: n("max_active")?,
+        session_secs: n("session_ms")? as f64 / 1000.0,
         slot_ends,
-        waiting: n(1)?,
-        recent_joins: n(15)?,
-        mode: mode(&reply[16])?,
-        prequeue: prequeue(&reply[17])?,
+        waiting: n("waiting")?,
+        recent_joins: n("recent_joins")?,
+        mode: mode(head.item("mode")?)?,
+        prequeue: prequeue(head.item("prequeue")?)?,
     };
-    let pow = n(18)?;
+    let pow = n("pow_bits")?;
     let head = BatchHead {
-        waiting: n(1)?,
+        waiting: n("waiting")?,
         observed,
         guard: Guard {
             pow_difficulty: u8::try_from(pow)
                 .map_err(|_| format!("a proof-of-work difficulty of {pow}"))?,
-            not_before: n(19)?,
+            not_before: n("not_before")?,
         },
     };
-    let each = reply[HEAD..]
+    let each = reply[HEAD.len()..]
         .chunks_exact(PER_VISITOR)
         .map(one)
         .collect::<Result<Vec<T>, String>>()?;

@@ -5,12 +5,12 @@ use serde::Serialize;
 
 use super::event_config::{EventConfig, Phase, Prequeue, QueueMode};
 use super::keys::{Bind, EventKey};
-use super::reply::{self, count, observing_secs, text};
+use super::reply::{self, count, observing_secs, Named, Shape};
 use super::script::lua_script;
 use super::{Store, StoreError};
 use crate::eta::Observed;
 
-lua_script!(SCRIPT = "event.lua", "stats.lua");
+lua_script!(SCRIPT = "reply.lua", "event.lua", "stats.lua");
 
 /// The keys `stats.lua` expects, in order.
 const KEYS: [EventKey; 7] = [
@@ -121,78 +121,82 @@ pub struct AutopilotStatus {
     pub stepped_at_ms: u64,
 }
 
-fn autopilot_status(items: &[Value]) -> Result<Option<AutopilotStatus>, String> {
-    if count(&items[0])? == 0 {
+fn autopilot_status(r: &Named) -> Result<Option<AutopilotStatus>, String> {
+    if r.count("autopilot")? == 0 {
         return Ok(None);
     }
-    let number = |v: &Value| -> Result<Option<f64>, String> { Ok(text(v)?.parse().ok()) };
+    let number = |name: &str| -> Result<Option<f64>, String> { Ok(r.text(name)?.parse().ok()) };
     Ok(Some(AutopilotStatus {
-        reason: text(&items[1])?,
-        backend_p95_ms: number(&items[2])?,
-        backend_error_share: number(&items[3])?,
-        stepped_at_ms: count(&items[4])?,
+        reason: r.text("autopilot_reason")?,
+        backend_p95_ms: number("autopilot_p95_ms")?,
+        backend_error_share: number("autopilot_error_share")?,
+        stepped_at_ms: r.count("autopilot_at_ms")?,
     }))
 }
 
+/// The reply's items (`STATS_REPLY` in `stats.lua`).
+static REPLY: std::sync::LazyLock<Shape> =
+    std::sync::LazyLock::new(|| Shape::declared(include_str!("stats.lua"), "STATS_REPLY"));
+
 /// Reads the reply of `stats.lua`.
 fn parse(reply: &[Value], now_ms: u64) -> Result<Option<Stats>, String> {
-    match reply.first().map(count).transpose()? {
-        Some(0) => return Ok(None),
-        Some(1) if reply.len() == 34 => {}
-        _ => return Err(format!("a stats reply of {} items", reply.len())),
+    if reply.first().map(count).transpose()? == Some(0) && reply.len() == 1 {
+        return Ok(None);
     }
-    let n = |i: usize| count(&reply[i]);
-    let phase = text(&reply[1])?;
+    let r = REPLY.read(reply)?;
+    let n = |name: &str| r.count(name);
+    let phase = r.text("phase")?;
     let state = Phase::from_script(&phase).ok_or_else(|| format!("a phase of {phase:?}"))?;
-    let config = serde_json::from_str(&text(&reply[2])?)
+    let config = serde_json::from_str(&r.text("config")?)
         .map_err(|e| format!("the stored configuration: {e}"))?;
-    let last = [n(10)?, n(11)?, n(12)?];
+    let last = [n("n1")?, n("n5")?, n("n15")?];
     let observed = Observed {
         last_1m: last[0],
         last_5m: last[1],
         last_15m: last[2],
-        observing_secs: observing_secs(n(13)?, now_ms),
+        observing_secs: observing_secs(n("started_ms")?, now_ms),
         ..Observed::default()
     };
-    let dry_admitted = n(18)?;
+    let dry_admitted = n("dry_admitted_total")?;
     let dry_run = DryRun {
-        waiting: n(17)?,
+        waiting: n("dry_waiting")?,
         admitted_total: dry_admitted,
         mean_wait_seconds: if dry_admitted == 0 {
             0.0
         } else {
-            n(19)? as f64 / 1000.0 / dry_admitted as f64
+            n("dry_wait_ms_total")? as f64 / 1000.0 / dry_admitted as f64
         },
-        max_wait_seconds: n(20)? as f64 / 1000.0,
-        waiting_max: n(21)?,
+        max_wait_seconds: n("dry_wait_max_ms")? as f64 / 1000.0,
+        waiting_max: n("dry_waiting_max")?,
     };
     Ok(Some(Stats {
         state,
-        mode: reply::mode(&reply[14])?,
-        prequeue: reply::prequeue(&reply[15])?,
-        prequeue_entrants: n(16)?,
+        mode: reply::mode(r.item("mode")?)?,
+        prequeue: reply::prequeue(r.item("prequeue")?)?,
+        prequeue_entrants: n("prequeue_entrants")?,
         dry_run,
-        paused: n(3)? == 1,
-        waiting: n(4)?,
-        granted: n(5)?,
-        active: n(6)?,
-        admitted_total: n(7)?,
-        abandoned_total: n(8)?,
-        lapsed_total: n(9)?,
+        paused: n("paused")? == 1,
+        waiting: n("waiting")?,
+        granted: n("granted")?,
+        active: n("active")?,
+        admitted_total: n("admitted_total")?,
+        abandoned_total: n("abandoned_total")?,
+        lapsed_total: n("lapsed_total")?,
         sessions_ended: SessionsEnded {
-            backend: n(22)?,
-            timeout: n(23)?,
-            left: n(24)?,
+            backend: n("ended_backend")?,
+            timeout: n("ended_timeout")?,
+            left: n("ended_left")?,
         },
-        rate_in_force: text(&reply[25])?
+        rate_in_force: r
+            .text("rate")?
             .parse()
             .map_err(|_| "a rate in force that is no number".to_owned())?,
-        autopilot: autopilot_status(&reply[26..31])?,
+        autopilot: autopilot_status(&r)?,
         admission_rate: observed.weighted_rate(),
         admitted_last: last,
-        pow_difficulty: n(31)?,
-        not_before: n(32)?,
-        revoked_total: n(33)?,
+        pow_difficulty: n("pow_bits")?,
+        not_before: n("not_before")?,
+        revoked_total: n("revoked_total")?,
         config,
     }))
 }
@@ -203,15 +207,43 @@ mod tests {
     use crate::store::reply::bulk;
 
     fn reply(phase: &str, config: &str) -> Vec<Value> {
-        let mut reply = vec![Value::Int(1), bulk(phase), bulk(config), Value::Int(0)];
-        reply.extend([3, 2, 1, 10, 4, 5, 6, 7, 8, 0].map(Value::Int));
-        reply.extend([bulk("passthrough"), bulk("drawn")]);
-        reply.extend([40, 12, 4, 8_000, 3_000, 30].map(Value::Int));
-        reply.extend([7, 9, 2].map(Value::Int));
-        reply.extend([bulk("12.5"), Value::Int(1), bulk("decrease"), bulk("310.0")]);
-        reply.extend([bulk("0.0200"), Value::Int(99)]);
-        reply.extend([16, 1_700_000_000, 5].map(Value::Int));
-        reply
+        let int = Value::Int;
+        REPLY.build(&[
+            ("found", int(1)),
+            ("phase", bulk(phase)),
+            ("config", bulk(config)),
+            ("paused", int(0)),
+            ("waiting", int(3)),
+            ("granted", int(2)),
+            ("active", int(1)),
+            ("admitted_total", int(10)),
+            ("abandoned_total", int(4)),
+            ("lapsed_total", int(5)),
+            ("n1", int(6)),
+            ("n5", int(7)),
+            ("n15", int(8)),
+            ("started_ms", int(0)),
+            ("mode", bulk("passthrough")),
+            ("prequeue", bulk("drawn")),
+            ("prequeue_entrants", int(40)),
+            ("dry_waiting", int(12)),
+            ("dry_admitted_total", int(4)),
+            ("dry_wait_ms_total", int(8_000)),
+            ("dry_wait_max_ms", int(3_000)),
+            ("dry_waiting_max", int(30)),
+            ("ended_backend", int(7)),
+            ("ended_timeout", int(9)),
+            ("ended_left", int(2)),
+            ("rate", bulk("12.5")),
+            ("autopilot", int(1)),
+            ("autopilot_reason", bulk("decrease")),
+            ("autopilot_p95_ms", bulk("310.0")),
+            ("autopilot_error_share", bulk("0.0200")),
+            ("autopilot_at_ms", int(99)),
+            ("pow_bits", int(16)),
+            ("not_before", int(1_700_000_000)),
+            ("revoked_total", int(5)),
+        ])
     }
 
     const CONFIG: &str = r#"{"rate_per_second":5.0,"burst":5,"max_active":10,"session_seconds":60,"claim_seconds":30,"abandon_seconds":30,"opens_at":0,"closes_at":9}"#;

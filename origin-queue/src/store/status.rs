@@ -9,7 +9,7 @@ use super::script::lua_script;
 use super::{Store, StoreError};
 use crate::eta::Observed;
 
-lua_script!(SCRIPT = "event.lua", "seen.lua", "status.lua");
+lua_script!(SCRIPT = "reply.lua", "event.lua", "seen.lua", "status.lua");
 
 /// The keys `status.lua` expects, in order.
 const KEYS: [EventKey; 9] = EventKey::LINE_AND_ADMISSIONS;
@@ -112,24 +112,33 @@ mod tests {
     use crate::store::{Prequeue, QueueMode};
 
     fn head() -> Vec<Value> {
-        let mut head: Vec<Value> = [1, 42, 60, 300, 900].map(Value::Int).to_vec();
-        head.extend([bulk("50"), Value::Int(1000), Value::Int(5_000)]);
-        // Opened before `now`: nothing to add to the wait; paused.
-        head.extend([Value::Int(4_000), Value::Int(1)]);
-        // 7 silent in line; sessions limit admission: 100 at once, 10 minutes each.
-        head.extend([
-            Value::Int(7),
-            bulk("slots"),
-            Value::Int(100),
-            Value::Int(600_000),
-        ]);
-        // 2 free now, then 10 sessions ending in each tenth of the session length.
-        head.push(bulk("2,10,10,10,10,10,10,10,10,10,8"));
-        head.push(Value::Int(30));
-        head.extend([bulk("random"), bulk("")]);
-        // Proof of work of 12 bits asked; the cut at 1,700,000,000.
-        head.extend([Value::Int(12), Value::Int(1_700_000_000)]);
-        head
+        let int = Value::Int;
+        reply::head_reply(&[
+            ("found", int(1)),
+            ("waiting", int(42)),
+            ("n1", int(60)),
+            ("n5", int(300)),
+            ("n15", int(900)),
+            ("rate", bulk("50")),
+            ("poll_cap_ms", int(1000)),
+            ("started_ms", int(5_000)),
+            // Opened before `now`: nothing to add to the wait; paused.
+            ("opens_at_ms", int(4_000)),
+            ("paused", int(1)),
+            // 7 silent in line; sessions limit admission: 100 at once, 10 minutes each.
+            ("silent", int(7)),
+            ("binding", bulk("slots")),
+            ("max_active", int(100)),
+            ("session_ms", int(600_000)),
+            // 2 free now, then 10 sessions ending in each tenth of the session length.
+            ("slot_ends", bulk("2,10,10,10,10,10,10,10,10,10,8")),
+            ("recent_joins", int(30)),
+            ("mode", bulk("random")),
+            ("prequeue", bulk("")),
+            // Proof of work of 12 bits asked; the cut at 1,700,000,000.
+            ("pow_bits", int(12)),
+            ("not_before", int(1_700_000_000)),
+        ])
     }
 
     #[test]
@@ -185,7 +194,7 @@ mod tests {
     #[test]
     fn an_unknown_binding_is_a_bad_reply() {
         let mut reply = head();
-        reply[11] = bulk("moon");
+        reply[reply::head_index("binding")] = bulk("moon");
         assert!(parse(&reply, 0, 0).is_err());
     }
 
@@ -206,7 +215,7 @@ mod tests {
     #[test]
     fn an_unreadable_rate_is_a_bad_reply() {
         let mut reply = head();
-        reply[5] = bulk("fast");
+        reply[reply::head_index("rate")] = bulk("fast");
         assert!(parse(&reply, 0, 0).is_err());
     }
 }
