@@ -37,7 +37,7 @@
 //!   `wr_eta_range_total{result}`.
 //! * While paused, the estimate assumes admission resumes now, the range has no upper
 //!   end and the confidence is at most 0.2.
-use crate::store::{Prequeue, QueueMode};
+use crate::event::{Binding, Observed, SlotEnds};
 
 /// Seconds of observation the configured rate is worth before admissions are seen…
 const PRIOR_SECS: f64 = 5.0;
@@ -62,12 +62,6 @@ const SESSION_RATE_SD: f64 = 0.15;
 const CLAIM_LAG_SECS: f64 = 0.6;
 /// Relative uncertainty of the schedule of freed places (claim lags, the tenths).
 const SCHEDULE_SD: f64 = 0.04;
-
-/// When places free while sessions bind, as the last admission step saw it: places free
-/// now (negative: more sessions than `max_active`, which must end before a place frees),
-/// then the sessions ending in each tenth of a session length from now (see `admit.lua`).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct SlotEnds(pub Option<[i64; 11]>);
 
 impl SlotEnds {
     /// `"free,e0,…,e9"`, or empty for none; `None` if malformed.
@@ -125,80 +119,6 @@ impl SlotEnds {
 
 /// Longest wait ever shown (a week).
 pub const MAX_ETA_SECS: u64 = 7 * 24 * 3600;
-
-/// What limited admission at the last admission step (see `admit.lua`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Binding {
-    /// No admission step has run yet.
-    #[default]
-    Unknown,
-    /// The token bucket: the configured rate.
-    Rate,
-    /// `max_active`: places free as sessions end.
-    Slots,
-    /// Fewer were waiting than the bucket and the places allowed.
-    Line,
-    /// Not admitting (scheduled, paused or closed).
-    NotAdmitting,
-}
-
-impl Binding {
-    /// The name `admit.lua` records (`""`: no step yet).
-    pub fn from_script(name: &str) -> Option<Binding> {
-        Some(match name {
-            "" => Binding::Unknown,
-            "rate" => Binding::Rate,
-            "slots" => Binding::Slots,
-            "line" => Binding::Line,
-            "none" => Binding::NotAdmitting,
-            _ => return None,
-        })
-    }
-}
-
-/// What the estimate is made from.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Observed {
-    /// Admissions in the last minute.
-    pub last_1m: u64,
-    /// Admissions in the last 5 minutes.
-    pub last_5m: u64,
-    /// Admissions in the last 15 minutes.
-    pub last_15m: u64,
-    /// Visitors in line silent for half an abandon timeout or more (walked away, not
-    /// yet swept), at the sweep's last pass over the line.
-    pub silent: u64,
-    /// In line now, for the whole event.
-    pub waiting: u64,
-    /// Of those, joined within the last 1–1.5 abandon timeouts: too recent for any
-    /// sweep to have seen them silent. They are the back of the line.
-    pub recent_joins: u64,
-    /// The event's `max_active`.
-    pub max_active: u64,
-    /// The event's `session_seconds`.
-    pub session_secs: f64,
-    /// When places free, while sessions bind.
-    pub slot_ends: SlotEnds,
-    /// What limited admission at the last step.
-    pub binding: Binding,
-    /// The event's configured admission rate (per second).
-    pub configured_rate: f64,
-    /// Longest poll interval the event allows (a third of its abandon timeout and of
-    /// its claim window), ms.
-    pub poll_cap_ms: u64,
-    /// Seconds since the first admission: a window longer than that is measured over
-    /// the time it actually covers, not over its nominal length.
-    pub observing_secs: f64,
-    /// Seconds until the event opens (0 once it is open): nobody is admitted before,
-    /// so a wait starts with them.
-    pub opens_in_secs: f64,
-    /// Admission is paused by the operator: nobody knows for how long.
-    pub paused: bool,
-    /// The event's queueing mode.
-    pub mode: QueueMode,
-    /// Where the event's pre-queue stands.
-    pub prequeue: Prequeue,
-}
 
 impl Observed {
     /// The weighted observed rate per second (0 with no history).

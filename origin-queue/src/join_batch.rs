@@ -2,7 +2,7 @@
 //! order of arrival at the collector is the order of the places in line.
 
 use crate::clock::now_ms;
-use crate::eta::Observed;
+use crate::event::Observed;
 use crate::per_event_batch::{Answers, Batcher};
 use crate::store::{Guard, JoinRequest, Joined, Store, StoreError};
 

@@ -13,6 +13,7 @@ pub mod draw_order;
 pub mod env;
 pub mod eta;
 pub mod eta_record;
+pub mod event;
 pub mod http_server;
 pub mod in_flight;
 pub mod join_batch;

@@ -1,7 +1,7 @@
 //! Status polls, batched per event into one status script call (see `per_event_batch`).
 
 use crate::clock::now_ms;
-use crate::eta::Observed;
+use crate::event::Observed;
 use crate::per_event_batch::{Answers, Batcher};
 use crate::store::{Guard, Standing, Store, StoreError};
 

@@ -9,7 +9,8 @@ use serde::Serialize;
 use super::no_store;
 use crate::telemetry::Outcome;
 
-use crate::eta::{estimate, Estimate, Observed};
+use crate::eta::{estimate, Estimate};
+use crate::event::Observed;
 use crate::poll_advice::poll_after_ms;
 use crate::store::QueueMode;
 use crate::unknown_place::estimate_unknown_place;

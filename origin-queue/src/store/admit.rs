@@ -3,11 +3,11 @@
 
 use redis::Value;
 
-use super::event_config::{Phase, Prequeue, QueueMode};
 use super::keys::{Bind, EventKey, KEY_TTL_SECS};
 use super::reply::{self, Shape};
 use super::script::lua_script;
 use super::{Store, StoreError};
+use crate::event::{Phase, Prequeue, QueueMode};
 
 lua_script!(SCRIPT = "reply.lua", "event.lua", "seen.lua", "admit.lua");
 

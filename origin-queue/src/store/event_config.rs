@@ -1,7 +1,8 @@
-//! An event's configuration as the admin API takes it, its validation, and the phases
-//! an event goes through.
+//! An event's configuration as the admin API takes it, and its validation.
 
 use serde::{Deserialize, Serialize};
+
+pub use crate::event::{Phase, Prequeue, QueueMode};
 
 /// An event's configuration, as the admin API takes it.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -93,94 +94,6 @@ impl AutopilotConfig {
         }
         if self.min_rate > self.max_rate {
             p.push("autopilot.min_rate: must not exceed max_rate".to_owned());
-        }
-    }
-}
-
-/// How an event's line is admitted; switchable while the event runs.
-#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum QueueMode {
-    /// First come, first served: the head of the line, strictly in order.
-    #[default]
-    Fifo,
-    /// Each admission step draws uniformly among everyone waiting.
-    Random,
-    /// A dry run: everyone is let in at once, while the queue records what would have
-    /// happened (line length, waits).
-    Passthrough,
-    /// Sold out or closed: nobody joins, nobody in line is admitted.
-    Reject,
-}
-
-impl QueueMode {
-    /// The name the scripts and the API use.
-    pub fn name(self) -> &'static str {
-        match self {
-            QueueMode::Fifo => "fifo",
-            QueueMode::Random => "random",
-            QueueMode::Passthrough => "passthrough",
-            QueueMode::Reject => "reject",
-        }
-    }
-
-    /// Every mode.
-    pub const ALL: [QueueMode; 4] = [
-        QueueMode::Fifo,
-        QueueMode::Random,
-        QueueMode::Passthrough,
-        QueueMode::Reject,
-    ];
-
-    /// The mode a script names.
-    pub fn from_script(name: &str) -> Option<QueueMode> {
-        QueueMode::ALL.into_iter().find(|m| m.name() == name)
-    }
-}
-
-/// Where an event's pre-queue stands; decided by `event_prequeue` in `event.lua`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Prequeue {
-    /// The event has no pre-queue.
-    #[default]
-    None,
-    /// Before `prequeue_opens_at`: nobody joins yet.
-    NotOpen,
-    /// Whoever joins now takes part in the opening draw.
-    Open,
-    /// `opens_at` has passed; the draw is about to run (nobody is admitted before).
-    Due,
-    /// The draw has given every entrant a place; later visitors queue behind.
-    Drawn,
-}
-
-impl Prequeue {
-    /// Every state.
-    pub const ALL: [Prequeue; 5] = [
-        Prequeue::None,
-        Prequeue::NotOpen,
-        Prequeue::Open,
-        Prequeue::Due,
-        Prequeue::Drawn,
-    ];
-
-    /// The state's name in the API and the metrics.
-    pub fn name(self) -> &'static str {
-        match self {
-            Prequeue::None => "none",
-            Prequeue::NotOpen => "not_open",
-            Prequeue::Open => "open",
-            Prequeue::Due => "due",
-            Prequeue::Drawn => "drawn",
-        }
-    }
-
-    /// The state `event_prequeue` names ('' for none).
-    pub fn from_script(name: &str) -> Option<Prequeue> {
-        match name {
-            "" => Some(Prequeue::None),
-            _ => Prequeue::ALL.into_iter().find(|p| p.name() == name),
         }
     }
 }
@@ -277,33 +190,6 @@ impl EventConfig {
         )
         .chain([("json", serde_json::to_string(self).unwrap_or_default())])
         .collect()
-    }
-}
-
-/// Where an event stands; decided by `event_phase` in `event.lua`, nowhere else.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Phase {
-    /// Before `opens_at`: visitors join, nobody is admitted yet.
-    Scheduled,
-    /// Visitors join and the head of the line is admitted.
-    Open,
-    /// An operator stopped admission: visitors join, nobody is admitted.
-    Paused,
-    /// From `closes_at` on: nobody joins, nobody is admitted.
-    Closed,
-}
-
-impl Phase {
-    /// The phase `event_phase` names.
-    pub fn from_script(name: &str) -> Option<Phase> {
-        Some(match name {
-            "scheduled" => Phase::Scheduled,
-            "open" => Phase::Open,
-            "paused" => Phase::Paused,
-            "closed" => Phase::Closed,
-            _ => return None,
-        })
     }
 }
 

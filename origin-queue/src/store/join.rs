@@ -6,7 +6,7 @@ use super::keys::{pow_used, Bind, EventKey, KEY_TTL_SECS};
 use super::reply::{self, count, int, text, Guard};
 use super::script::lua_script;
 use super::{Store, StoreError};
-use crate::eta::Observed;
+use crate::event::Observed;
 
 lua_script!(SCRIPT = "reply.lua", "event.lua", "seen.lua", "join.lua");
 

@@ -9,7 +9,7 @@
 use redis::Value;
 
 use super::event_config::{Prequeue, QueueMode};
-use crate::eta::{Binding, Observed, SlotEnds};
+use crate::event::{Binding, Observed, SlotEnds};
 
 /// The items of a reply by name: the list `local <NAME> = {'a', 'b', …}` in a script.
 #[derive(Debug)]

@@ -3,12 +3,13 @@
 use redis::Value;
 use serde::Serialize;
 
-use super::event_config::{EventConfig, Phase, Prequeue, QueueMode};
+use super::event_config::EventConfig;
 use super::keys::{Bind, EventKey};
 use super::reply::{self, count, observing_secs, Named, Shape};
 use super::script::lua_script;
 use super::{Store, StoreError};
-use crate::eta::Observed;
+use crate::event::Observed;
+use crate::event::{Phase, Prequeue, QueueMode};
 
 lua_script!(SCRIPT = "reply.lua", "event.lua", "stats.lua");
 

@@ -7,7 +7,7 @@ use super::keys::{Bind, EventKey};
 use super::reply::{self, count, text, Guard};
 use super::script::lua_script;
 use super::{Store, StoreError};
-use crate::eta::Observed;
+use crate::event::Observed;
 
 lua_script!(SCRIPT = "reply.lua", "event.lua", "seen.lua", "status.lua");
 
@@ -167,7 +167,7 @@ mod tests {
         assert_eq!(found.observed.slot_ends.0.map(|e| e[0]), Some(2));
         assert_eq!(found.observed.waiting, 42);
         assert_eq!(found.observed.recent_joins, 30);
-        assert_eq!(found.observed.binding, crate::eta::Binding::Slots);
+        assert_eq!(found.observed.binding, crate::event::Binding::Slots);
         assert_eq!(
             found.standings,
             vec![
