@@ -12,8 +12,9 @@ use serde_json::json;
 
 use super::idempotent::idempotent;
 use super::tickets::Tickets;
-use super::{checked_event, no_store, AppResult, Gates, Metrics, Queue};
+use super::{checked_event, no_store, AppResult, Gates, Queue};
 use crate::metrics::EndCause;
+use crate::metrics::Metrics;
 
 /// Leaves the line (under the request's `Idempotency-Key`, if any).
 pub async fn leave(

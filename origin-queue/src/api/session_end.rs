@@ -21,8 +21,9 @@ use wr_pass::wire::SessionEndReport;
 
 use super::error::ApiError;
 use super::tickets::Tickets;
-use super::{checked_event, no_store, AppResult, Gates, Metrics, Queue};
+use super::{checked_event, no_store, AppResult, Gates, Queue};
 use crate::metrics::EndCause;
+use crate::metrics::Metrics;
 use crate::store::SessionEnd;
 use wr_pass::Rejection;
 
