@@ -8,13 +8,13 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::{router, Admin, AppState, Gates, Identity, Queue, Tickets};
+use crate::batching::join_batch::JoinBatcher;
+use crate::batching::status_batch::StatusBatcher;
 use crate::in_flight::InFlight;
-use crate::join_batch::JoinBatcher;
 use crate::limiter::Limiter;
 use crate::metrics::Metrics;
 use crate::missed_polls::MissedPolls;
 use crate::settings::Settings;
-use crate::status_batch::StatusBatcher;
 use crate::store::Store;
 
 /// Most clients (and visitors) each limiter tracks at once.

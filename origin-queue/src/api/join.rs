@@ -17,9 +17,9 @@ use super::idempotent::idempotent;
 use super::placement::Placement;
 use super::tickets::Tickets;
 use super::{checked_event, AppResult, Gates, Identity, Queue};
+use crate::batching::join_batch::Placed;
 use crate::clock::now_ms;
 use crate::eta_record::EtaRecord;
-use crate::join_batch::Placed;
 use crate::store::{JoinRequest, Joined, Work};
 
 /// Joins the line (under the request's `Idempotency-Key`, if any).

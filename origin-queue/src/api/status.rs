@@ -12,10 +12,10 @@ use super::error::ApiError;
 use super::placement::Placement;
 use super::tickets::Tickets;
 use super::{checked_event, AppResult, Gates, Queue};
+use crate::batching::status_batch::Answer;
 use crate::clock::now_ms;
 use crate::eta_record::EtaRecord;
 use crate::metrics::Metrics;
-use crate::status_batch::Answer;
 use crate::store::{Claimed, Guard, QueueMode, Standing};
 
 /// Where the visitor of the presented ticket stands.

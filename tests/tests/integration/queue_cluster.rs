@@ -117,13 +117,7 @@ fn admission_is_strictly_fifo_under_concurrent_joins() {
     // 200 visitors join at once from 8 threads.
     let joined: Vec<(Value, String)> = thread::scope(|scope| {
         let handles: Vec<_> = (0..8)
-            .map(|_| {
-                scope.spawn(|| {
-                    (0..25)
-                        .map(|_| join(q, "t-fifo", None))
-                        .collect::<Vec<_>>()
-                })
-            })
+            .map(|_| scope.spawn(|| (0..25).map(|_| join(q, "t-fifo", None)).collect::<Vec<_>>()))
             .collect();
         handles
             .into_iter()

@@ -1,9 +1,9 @@
 //! Joins, batched per event into one join script call (see `per_event_batch`). The
 //! order of arrival at the collector is the order of the places in line.
 
+use crate::batching::per_event_batch::{Answers, Batcher};
 use crate::clock::now_ms;
 use crate::event::Observed;
-use crate::per_event_batch::{Answers, Batcher};
 use crate::store::{Guard, JoinRequest, Joined, Store, StoreError};
 
 /// What a join found or did.

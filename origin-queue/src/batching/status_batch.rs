@@ -1,8 +1,8 @@
 //! Status polls, batched per event into one status script call (see `per_event_batch`).
 
+use crate::batching::per_event_batch::{Answers, Batcher};
 use crate::clock::now_ms;
 use crate::event::Observed;
-use crate::per_event_batch::{Answers, Batcher};
 use crate::store::{Guard, Standing, Store, StoreError};
 
 /// What a status poll found.
