@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::clock::now_ms;
+use crate::gates::missed_polls::MissedPolls;
 use crate::metrics::Metrics;
-use crate::missed_polls::MissedPolls;
 use crate::store::{Admission, Drew, Store, StoreError};
 
 /// Event list refresh period: a new event starts admitting within this time.

@@ -10,10 +10,10 @@ use tokio::task::JoinHandle;
 use crate::api::{router, Admin, AppState, Gates, Identity, Queue, Tickets};
 use crate::batching::join_batch::JoinBatcher;
 use crate::batching::status_batch::StatusBatcher;
-use crate::in_flight::InFlight;
-use crate::limiter::Limiter;
+use crate::gates::in_flight::InFlight;
+use crate::gates::limiter::Limiter;
+use crate::gates::missed_polls::MissedPolls;
 use crate::metrics::Metrics;
-use crate::missed_polls::MissedPolls;
 use crate::settings::Settings;
 use crate::store::Store;
 

@@ -9,8 +9,8 @@ use wr_pass::wire::{self, Wire};
 use wr_pass::KeyRing;
 
 use crate::env::Env;
+use crate::gates::limiter::Limit;
 use crate::jwt::{JwksSource, JwtSettings};
-use crate::limiter::Limit;
 
 /// Everything `serve` needs.
 #[derive(Debug)]

@@ -8,7 +8,7 @@ use serde_json::json;
 use wr_pass::wire::{POW_HEADER, TICKET_HEADER};
 
 use super::pow::IssuedChallenge;
-use crate::log_throttle::LogThrottle;
+use crate::gates::log_throttle::LogThrottle;
 use crate::store::StoreError;
 
 /// An error answer of the API. The code each variant answers is its contract with

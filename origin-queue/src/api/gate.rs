@@ -15,8 +15,8 @@ use super::client_ip::client_ip;
 use super::error::ApiError;
 use super::{AppState, Gates, MAX_BODY};
 use crate::clock::now_ms;
-use crate::in_flight::InFlight;
-use crate::missed_polls::MissedPolls;
+use crate::gates::in_flight::InFlight;
+use crate::gates::missed_polls::MissedPolls;
 use crate::telemetry::{request_parent, Outcome};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 

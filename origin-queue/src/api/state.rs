@@ -10,11 +10,11 @@ use super::{checked_event, Admin, ApiError, Tickets};
 use crate::batching::join_batch::JoinBatcher;
 use crate::batching::status_batch::StatusBatcher;
 use crate::console::History;
-use crate::in_flight::InFlight;
+use crate::gates::in_flight::InFlight;
+use crate::gates::limiter::Limiter;
+use crate::gates::missed_polls::MissedPolls;
 use crate::jwt::JwtVerifier;
-use crate::limiter::Limiter;
 use crate::metrics::Metrics;
-use crate::missed_polls::MissedPolls;
 use crate::store::Store;
 
 /// The queue in Redis, and the batchers in front of its hottest scripts.

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::template::Template;
-use crate::log_throttle::LogThrottle;
+use crate::gates::log_throttle::LogThrottle;
 use crate::store::{Store, StoreError};
 
 /// How long a template read stays fresh.
