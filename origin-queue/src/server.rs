@@ -54,7 +54,8 @@ impl Service {
             .with_join_replicas(settings.join_replicas);
         let jwt = match settings.jwt {
             Some(jwt_settings) => {
-                let verifier = Arc::new(crate::jwt::JwtVerifier::load(jwt_settings).await?);
+                let verifier =
+                    Arc::new(crate::identity::jwt::JwtVerifier::load(jwt_settings).await?);
                 verifier.spawn_refresh();
                 Some(verifier)
             }

@@ -10,7 +10,7 @@ use wr_pass::KeyRing;
 
 use crate::env::Env;
 use crate::gates::limiter::Limit;
-use crate::jwt::{JwksSource, JwtSettings};
+use crate::identity::jwt::{JwksSource, JwtSettings};
 
 /// Everything `serve` needs.
 #[derive(Debug)]
@@ -339,7 +339,7 @@ impl Settings {
                 1024,
                 1..=1_000_000,
             )? as usize,
-            keys: crate::key_ring::load(env)?,
+            keys: crate::identity::key_ring::load(env)?,
         })
     }
 }

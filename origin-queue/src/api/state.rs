@@ -13,7 +13,7 @@ use crate::console::History;
 use crate::gates::in_flight::InFlight;
 use crate::gates::limiter::Limiter;
 use crate::gates::missed_polls::MissedPolls;
-use crate::jwt::JwtVerifier;
+use crate::identity::jwt::JwtVerifier;
 use crate::metrics::Metrics;
 use crate::store::Store;
 

@@ -7,7 +7,7 @@ use clap::Subcommand;
 use serde_json::json;
 use wr_pass::{parse_unverified, Claims, KeyRing, Rejection, TokenKind, Validity, Wire};
 
-use crate::key_ring;
+use crate::identity::key_ring;
 use crate::settings::load_wire;
 
 /// The `pass` subcommands.
