@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use origin_queue::cli::{pass_cli, pow_cli};
-use origin_queue::{server, settings, telemetry};
+use origin_queue::service::{server, settings};
+use origin_queue::telemetry;
 
 /// mimalloc instead of glibc malloc: under load glibc's arenas showed up as a fifth of
 /// the service's CPU (allocation, consolidation and arena lock waits), see BENCHMARKS.md.

@@ -15,9 +15,9 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use origin_queue::env::Env;
-use origin_queue::server::Service;
-use origin_queue::settings::Settings;
+use origin_queue::service::env::Env;
+use origin_queue::service::server::Service;
+use origin_queue::service::settings::Settings;
 use tokio::sync::oneshot;
 
 use crate::http::{Response, Target};

@@ -8,7 +8,7 @@ use serde_json::json;
 use wr_pass::{parse_unverified, Claims, KeyRing, Rejection, TokenKind, Validity, Wire};
 
 use crate::identity::key_ring;
-use crate::settings::load_wire;
+use crate::service::settings::load_wire;
 
 /// The `pass` subcommands.
 #[derive(Subcommand)]
@@ -74,7 +74,7 @@ fn mint(event: &str, visitor: &str, ttl: u64) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let ring = match key_ring::load(&crate::env::Env::process()) {
+    let ring = match key_ring::load(&crate::service::env::Env::process()) {
         Ok(ring) => ring,
         Err(e) => {
             eprintln!("origin-queue pass mint: {e}");
@@ -103,7 +103,7 @@ fn inspect(value: &str, event: Option<&str>, as_json: bool) -> ExitCode {
         .strip_prefix("wr_pass=")
         .unwrap_or(value.trim());
     let now = now();
-    let ring = key_ring::load(&crate::env::Env::process());
+    let ring = key_ring::load(&crate::service::env::Env::process());
     let decoded = parse_unverified(value.as_bytes());
     let wire = load_wire();
     let verdict: Result<(), String> = match (&ring, &wire) {

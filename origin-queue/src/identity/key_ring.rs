@@ -2,7 +2,7 @@
 
 use wr_pass::KeyRing;
 
-use crate::env::Env;
+use crate::service::env::Env;
 
 /// The key ring from `WR_KEYS` (JSON) or `WR_KEYS_FILE` (path to the same JSON).
 pub fn load(env: &Env) -> Result<KeyRing, String> {

@@ -14,7 +14,7 @@ use crate::gates::in_flight::InFlight;
 use crate::gates::limiter::Limiter;
 use crate::gates::missed_polls::MissedPolls;
 use crate::metrics::Metrics;
-use crate::settings::Settings;
+use crate::service::settings::Settings;
 use crate::store::Store;
 
 /// Most clients (and visitors) each limiter tracks at once.
@@ -143,7 +143,7 @@ impl Service {
         let listener =
             listen_on(listen, backlog).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
         tracing::info!(listen = %listen, backlog, "origin-queue serving");
-        crate::http_server::serve(listener, self.router(), shutdown).await;
+        crate::service::http_server::serve(listener, self.router(), shutdown).await;
         let _ = self.stop.send(true);
         let _ = self.admission.await;
         let _ = self.autopilot.await;

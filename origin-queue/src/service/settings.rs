@@ -8,9 +8,9 @@ use serde::Deserialize;
 use wr_pass::wire::{self, Wire};
 use wr_pass::KeyRing;
 
-use crate::env::Env;
 use crate::gates::limiter::Limit;
 use crate::identity::jwt::{JwksSource, JwtSettings};
+use crate::service::env::Env;
 
 /// Everything `serve` needs.
 #[derive(Debug)]
