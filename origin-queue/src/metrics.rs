@@ -6,8 +6,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::autopilot::law::{Reading, Reason};
-use crate::eta_record::RangeResult;
 use crate::store::{Phase, Prequeue, QueueMode, Step};
+use crate::wait::eta_record::RangeResult;
 
 /// Latency histogram bucket bounds, seconds.
 const LATENCY: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];

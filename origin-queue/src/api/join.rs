@@ -19,8 +19,8 @@ use super::tickets::Tickets;
 use super::{checked_event, AppResult, Gates, Identity, Queue};
 use crate::batching::join_batch::Placed;
 use crate::clock::now_ms;
-use crate::eta_record::EtaRecord;
 use crate::store::{JoinRequest, Joined, Work};
+use crate::wait::eta_record::EtaRecord;
 
 /// Joins the line (under the request's `Idempotency-Key`, if any).
 pub async fn join(

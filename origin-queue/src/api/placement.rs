@@ -9,11 +9,11 @@ use serde::Serialize;
 use super::no_store;
 use crate::telemetry::Outcome;
 
-use crate::eta::{estimate, Estimate};
 use crate::event::Observed;
-use crate::poll_advice::poll_after_ms;
 use crate::store::QueueMode;
-use crate::unknown_place::estimate_unknown_place;
+use crate::wait::eta::{estimate, Estimate};
+use crate::wait::poll_advice::poll_after_ms;
+use crate::wait::unknown_place::estimate_unknown_place;
 
 /// The body of join and status answers. Serialized straight from this struct, one
 /// allocation for the text.

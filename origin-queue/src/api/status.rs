@@ -14,9 +14,9 @@ use super::tickets::Tickets;
 use super::{checked_event, AppResult, Gates, Queue};
 use crate::batching::status_batch::Answer;
 use crate::clock::now_ms;
-use crate::eta_record::EtaRecord;
 use crate::metrics::Metrics;
 use crate::store::{Claimed, Guard, QueueMode, Standing};
+use crate::wait::eta_record::EtaRecord;
 
 /// Where the visitor of the presented ticket stands.
 pub async fn status(

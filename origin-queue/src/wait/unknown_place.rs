@@ -1,8 +1,8 @@
 //! The wait of a visitor whose place is not known yet: an entrant of an opening draw
 //! that has not run, or a visitor in line while each admission draws at random.
 
-use crate::eta::{estimate, Estimate};
 use crate::event::Observed;
+use crate::wait::eta::{estimate, Estimate};
 
 /// The wait of a visitor whose place is not known: one of `entrants` in an opening draw
 /// not run yet, or one of those waiting while each admission draws at random. Every
