@@ -12,7 +12,7 @@
 //! when the service is quiet, and batches grow with the load. Events do not wait for
 //! each other: one event's slow master holds up only that event's requests.
 //!
-//! Overload is shed, not queued: when [`CAPACITY`] requests are already waiting, a
+//! Overload is shed, not queued: when `CAPACITY` requests are already waiting, a
 //! request is answered [`StoreError::Unavailable`] (503 + `Retry-After`) at once, and
 //! none waits longer than twice the Redis timeout for its answer.
 

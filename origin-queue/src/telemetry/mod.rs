@@ -11,7 +11,7 @@
 //! (gRPC, an `https` endpoint, an unknown sampler, a ratio outside 0–1) stops it at
 //! start with the reason, rather than being ignored.
 //!
-//! Trace spans use the target [`TARGET`] (through [`trace_span!`]), which the log output
+//! Trace spans use the target [`TARGET`] (through `trace_span!`), which the log output
 //! never shows: with tracing off, those spans are disabled at their call sites and cost
 //! next to nothing; with it on, a request the sampler passes over makes none
 //! (`sampling`). Their attributes are the route, the event id, the outcome (an error
