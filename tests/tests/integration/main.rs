@@ -11,6 +11,7 @@
 mod config_files;
 mod conformance;
 mod deploy_files;
+mod edge_walks;
 mod filter_envoy;
 mod filter_wasm;
 mod fuzz_inputs;
@@ -26,6 +27,8 @@ mod stack_attacks;
 mod stack_crowd;
 mod stack_e2e;
 mod stack_edges;
+mod stack_fastly;
 mod stack_k6;
 mod stack_outage;
 mod stack_polite;
+mod stack_traces;
