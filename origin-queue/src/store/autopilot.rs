@@ -5,11 +5,11 @@ use redis::Value;
 
 use super::event_config::EventConfig;
 use super::keys::{Bind, EventKey, KEY_TTL_SECS};
-use super::reply::{count, text};
+use super::reply::Shape;
 use super::script::lua_script;
 use super::{Store, StoreError};
 
-lua_script!(SCRIPT = "autopilot.lua");
+lua_script!(SCRIPT = "reply.lua", "autopilot.lua");
 
 /// The keys `autopilot.lua` expects, in order.
 const KEYS: [EventKey; 2] = [EventKey::Cfg, EventKey::Stats];
@@ -92,23 +92,61 @@ impl Store {
     }
 }
 
+/// The read's items (`AUTOPILOT_READ` in `autopilot.lua`).
+static READ: std::sync::LazyLock<Shape> =
+    std::sync::LazyLock::new(|| Shape::declared(include_str!("autopilot.lua"), "AUTOPILOT_READ"));
+
 fn parse(reply: &[Value]) -> Result<Option<AutopilotRead>, String> {
     if reply.is_empty() {
         return Ok(None);
     }
-    if reply.len() != 7 {
-        return Err(format!("an autopilot reply of {} items", reply.len()));
-    }
-    let config = serde_json::from_str(&text(&reply[0])?)
+    let r = READ.read(reply)?;
+    let config = serde_json::from_str(&r.text("config")?)
         .map_err(|e| format!("the stored configuration: {e}"))?;
-    let rate = text(&reply[1])?;
+    let rate = r.text("rate")?;
     Ok(Some(AutopilotRead {
         config,
         rate: rate.parse().ok(),
-        changed_ms: count(&reply[2])?,
-        decreased_ms: count(&reply[3])?,
-        at_ms: count(&reply[4])?,
-        rate_binds: text(&reply[5])? == "rate",
-        last_requests: count(&reply[6])?,
+        changed_ms: r.count("changed_ms")?,
+        decreased_ms: r.count("decreased_ms")?,
+        at_ms: r.count("at_ms")?,
+        rate_binds: r.text("binding")? == "rate",
+        last_requests: r.count("requests")?,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::reply::bulk;
+
+    const CONFIG: &str = r#"{"rate_per_second":5.0,"burst":5,"max_active":10,"session_seconds":60,"claim_seconds":30,"abandon_seconds":30,"opens_at":0,"closes_at":9}"#;
+
+    #[test]
+    fn reads_the_autopilot_s_memory_by_name() {
+        let int = Value::Int;
+        let reply = READ.build(&[
+            ("config", bulk(CONFIG)),
+            ("rate", bulk("12.5")),
+            ("changed_ms", int(1_000)),
+            ("decreased_ms", int(900)),
+            ("at_ms", int(2_000)),
+            ("binding", bulk("rate")),
+            ("requests", int(340)),
+        ]);
+        let read = parse(&reply).unwrap().unwrap();
+        assert_eq!(read.rate, Some(12.5));
+        assert_eq!(
+            (read.changed_ms, read.decreased_ms, read.at_ms),
+            (1_000, 900, 2_000)
+        );
+        assert!(read.rate_binds);
+        assert_eq!(read.last_requests, 340);
+        assert_eq!(parse(&[]).unwrap().map(|r| r.at_ms), None);
+    }
+
+    #[test]
+    fn a_reply_of_another_shape_is_a_bad_reply() {
+        assert!(parse(&[bulk(CONFIG), bulk("")]).is_err());
+    }
 }
