@@ -112,6 +112,43 @@ fn substitute(value: &Value, from: &str, to: &str) -> Value {
     }
 }
 
+/// Every path of the table as a case of its own (no cookie, no `Accept`), expecting its
+/// class's decision ([`class_expectation`]).
+pub fn path_cases() -> Vec<Case> {
+    paths()
+        .into_iter()
+        .map(|(path, class, why)| Case {
+            name: format!("{path} ({why})"),
+            path: Some(path),
+            headers: Vec::new(),
+            repeat: 1,
+            rotate_source: false,
+            expect: class_expectation(&class),
+        })
+        .collect()
+}
+
+/// The client address (`ip:port`) of a case's `repeat`-th request: each case a client
+/// of its own, and a new one per repeat when the case rotates its source.
+pub fn source_address(index: usize, repeat: u32, case: &Case) -> String {
+    let r = if case.rotate_source { repeat + 1 } else { 1 };
+    format!("10.{}.{}.{r}:4000", 1 + index / 250, index % 250)
+}
+
+/// Runs every case through `run` (its index and the case → the outcome's JSON form, the
+/// case's last request judged) and returns every difference, one line per case that
+/// does not conform.
+pub fn failures(cases: &[Case], mut run: impl FnMut(usize, &Case) -> Value) -> Vec<String> {
+    cases
+        .iter()
+        .enumerate()
+        .filter_map(|(i, case)| {
+            let wrong = judge(&run(i, case), &case.expect);
+            (!wrong.is_empty()).then(|| format!("{}: {}", case.name, wrong.join("; ")))
+        })
+        .collect()
+}
+
 /// The whole rendered suite as JSON, for runners that are not Rust: the configuration,
 /// the path table, the cases (tokens minted for `now_secs`) and `now_ms`.
 pub fn rendered_json(now_secs: u64) -> Value {
@@ -426,58 +463,34 @@ mod tests {
         engine.outcome(&headers, Some(source.as_bytes()), NOW_SECS * 1000, store)
     }
 
+    /// Every request of `case` through the native core, one store per case; the last
+    /// outcome's JSON form.
+    fn run_case(engine: &Engine, i: usize, case: &Case) -> Value {
+        let store = LocalStore::default();
+        let mut outcome = Value::Null;
+        for r in 0..case.repeat {
+            let o = run(engine, &store, case, &source_address(i, r, case));
+            outcome = serde_json::to_value(&o).unwrap_or_default();
+        }
+        outcome
+    }
+
     #[test]
     fn every_case_gets_its_decision_in_the_native_core() {
         let engine = engine();
         let cases = cases(NOW_SECS);
         assert!(cases.len() >= 30);
-        let mut failures = Vec::new();
-        for (i, case) in cases.iter().enumerate() {
-            let store = LocalStore::default();
-            let mut outcome = None;
-            for r in 0..case.repeat {
-                let source = if case.rotate_source {
-                    format!("10.2.{i}.{r}:4000")
-                } else {
-                    format!("10.1.0.{i}:4000")
-                };
-                outcome = Some(run(&engine, &store, case, &source));
-            }
-            let wrong = judge_outcome(&outcome.unwrap(), &case.expect);
-            if !wrong.is_empty() {
-                failures.push(format!("{}: {wrong:?}", case.name));
-            }
-        }
-        assert!(failures.is_empty(), "{failures:#?}");
+        let wrong = failures(&cases, |i, case| run_case(&engine, i, case));
+        assert!(wrong.is_empty(), "{wrong:#?}");
     }
 
     #[test]
     fn every_spelling_gets_its_decision_in_the_native_core() {
         let engine = engine();
-        let paths = paths();
-        assert!(paths.len() >= 40);
-        let mut failures = Vec::new();
-        for (i, (path, class, why)) in paths.iter().enumerate() {
-            let case = Case {
-                name: why.clone(),
-                path: Some(path.clone()),
-                headers: Vec::new(),
-                repeat: 1,
-                rotate_source: false,
-                expect: Value::Null,
-            };
-            let outcome = run(
-                &engine,
-                &LocalStore::default(),
-                &case,
-                &format!("10.3.0.{i}:1"),
-            );
-            let wrong = judge_outcome(&outcome, &class_expectation(class));
-            if !wrong.is_empty() {
-                failures.push(format!("{path} ({why}): {wrong:?}"));
-            }
-        }
-        assert!(failures.is_empty(), "{failures:#?}");
+        let cases = path_cases();
+        assert!(cases.len() >= 40);
+        let wrong = failures(&cases, |i, case| run_case(&engine, i, case));
+        assert!(wrong.is_empty(), "{wrong:#?}");
     }
 
     #[test]

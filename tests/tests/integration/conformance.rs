@@ -6,9 +6,7 @@
 
 use serde_json::json;
 use serde_json::Value;
-use wr_edge_core::conformance::{
-    self, class_expectation, judge, observed_forward, observed_reply, Case,
-};
+use wr_edge_core::conformance::{self, observed_forward, observed_reply, source_address, Case};
 use wr_edge_core::metrics::Counter;
 use wr_tests::components::{self, DeciderModule, GatewayModule};
 use wr_tests::envoy::{bootstrap, Envoy, Topology};
@@ -21,43 +19,16 @@ use wr_tests::workerd::{workerd_test, WorkerConfig, WorkerdDir};
 /// The clock of the runtimes whose clock the test controls.
 const NOW_SECS: u64 = 1_800_000_000;
 
-/// Every path of the table as a case of its own: no cookie, no `Accept`.
-fn path_cases() -> Vec<Case> {
-    conformance::paths()
-        .into_iter()
-        .map(|(path, class, why)| Case {
-            name: format!("{path} ({why})"),
-            path: Some(path),
-            headers: Vec::new(),
-            repeat: 1,
-            rotate_source: false,
-            expect: class_expectation(&class),
-        })
-        .collect()
-}
-
-/// The client address of a case's `repeat`-th request (each case its own client).
-fn source(index: usize, repeat: u32, case: &Case) -> String {
-    let r = if case.rotate_source { repeat + 1 } else { 1 };
-    format!("10.{}.{}.{r}:4000", 1 + index / 250, index % 250)
-}
-
 /// Runs every case through `run` (case, its index → the outcome's JSON form) and fails
 /// with every difference at once.
-fn conforms(runtime: &str, cases: &[Case], mut run: impl FnMut(usize, &Case) -> Value) {
-    let mut failures = Vec::new();
-    for (i, case) in cases.iter().enumerate() {
-        let wrong = judge(&run(i, case), &case.expect);
-        if !wrong.is_empty() {
-            failures.push(format!("{}: {}", case.name, wrong.join("; ")));
-        }
-    }
-    assert!(failures.is_empty(), "{runtime}:\n{}", failures.join("\n"));
+fn conforms(runtime: &str, cases: &[Case], run: impl FnMut(usize, &Case) -> Value) {
+    let wrong = conformance::failures(cases, run);
+    assert!(wrong.is_empty(), "{runtime}:\n{}", wrong.join("\n"));
 }
 
 fn all_cases(now_secs: u64) -> Vec<Case> {
     let mut cases = conformance::cases(now_secs);
-    cases.extend(path_cases());
+    cases.extend(conformance::path_cases());
     cases
 }
 
@@ -91,7 +62,9 @@ fn the_proxy_wasm_build_under_wasmtime_conforms() {
             let mut last = None;
             for r in 0..case.repeat {
                 let before: Vec<i64> = Counter::ALL.iter().map(|c| metrics.get(c.name())).collect();
-                let outcome = vm.request(&pairs, Some(&source(i, r, case))).unwrap();
+                let outcome = vm
+                    .request(&pairs, Some(&source_address(i, r, case)))
+                    .unwrap();
                 vm.tick().unwrap();
                 let counters: Vec<String> = Counter::ALL
                     .iter()
@@ -126,7 +99,9 @@ fn js_suite(cases: &[Case]) -> Value {
         .iter()
         .enumerate()
         .map(|(i, case)| {
-            let sources: Vec<String> = (0..case.repeat).map(|r| source(i, r, case)).collect();
+            let sources: Vec<String> = (0..case.repeat)
+                .map(|r| source_address(i, r, case))
+                .collect();
             json!({"path": case.path, "headers": case.headers, "sources": sources})
         })
         .collect();
@@ -402,7 +377,7 @@ fn the_component_of_the_wit_world_under_wasmtime_conforms() {
                 let request = components::Request {
                     path: case.path.clone(),
                     headers: case.headers.clone(),
-                    source: Some(source(i, r, case)),
+                    source: Some(source_address(i, r, case)),
                 };
                 last = decision_json(&decider.decide(&request).unwrap());
             }
@@ -515,7 +490,7 @@ fn the_wasi_http_gateway_component_conforms() {
             let tag = format!("{i}-{r}");
             let mut sent = case.headers.clone();
             sent.push(("x-case".into(), tag.clone()));
-            sent.push(("x-test-client".into(), source(i, r, case)));
+            sent.push(("x-test-client".into(), source_address(i, r, case)));
             let mut request =
                 hyper::Request::get(case.path.as_deref().unwrap()).header("host", "shop.test");
             for (name, value) in &sent {
