@@ -214,3 +214,50 @@ fn the_backend_ends_a_session_through_the_fastly_adapter() {
     ));
     assert_eq!(reported(), 1);
 }
+
+/// What an attacker sends the adapter gets an answer of the edge's, never a 5xx, and
+/// nothing unjudged reaches the origin: repeated or empty hosts, a URL longer than the
+/// adapter reads, odd escapes, a chunked body on a join, two requests pipelined.
+#[test]
+fn hostile_requests_get_the_edge_s_answers_not_5xx() {
+    let (_turn, stack) = stack();
+    let fastly = serve_fastly(stack, &[], None);
+    let long = format!("/static/hostile-long?{}", "a".repeat(20 * 1024));
+    let cases: Vec<(String, Vec<u8>)> = vec![
+        (
+            "two hosts".into(),
+            b"GET /static/hostile-hosts HTTP/1.1\r\nhost: a\r\nhost: b\r\nconnection: close\r\n\r\n".to_vec(),
+        ),
+        (
+            "a URL over 16 KiB".into(),
+            format!("GET {long} HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n").into_bytes(),
+        ),
+        (
+            "an escaped NUL and slashes".into(),
+            b"GET /reserve/%00/..%2f/x HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n".to_vec(),
+        ),
+        (
+            "a chunked join".into(),
+            b"POST /v1/events/demo/join HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n".to_vec(),
+        ),
+    ];
+    for (what, raw) in &cases {
+        let r = http::send_raw(fastly.addr, raw).unwrap_or_else(|e| panic!("{what}: {e}"));
+        eprintln!("{what}: {} {:?}", r.status, r.error_code());
+        assert!(r.status < 500, "{what}: {} {:?}", r.status, r.error_code());
+    }
+    // An empty host never gets to the adapter: Viceroy closes the connection unanswered
+    // (Fastly's own front refuses such a request too), and nothing is forwarded.
+    let empty = b"GET /static/hostile-empty HTTP/1.1\r\nhost:\r\nconnection: close\r\n\r\n";
+    if let Ok(r) = http::send_raw(fastly.addr, empty) {
+        assert!(r.status < 500, "an empty host: {}", r.status);
+    }
+    // Two requests on one connection, back to back: each answered by the edge.
+    let pipelined = b"GET /reserve HTTP/1.1\r\nhost: a\r\n\r\nGET /reserve HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n";
+    let mut conn = std::net::TcpStream::connect(fastly.addr).unwrap();
+    std::io::Write::write_all(&mut conn, pipelined).unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut conn, &mut answer).unwrap();
+    assert_eq!(answer.matches("HTTP/1.1 403").count(), 2, "{answer}");
+    assert!(requests_under(stack.backend, "/static/hostile").is_empty());
+}
