@@ -7,11 +7,10 @@ use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::fixtures::workspace_root;
-use crate::http;
-use crate::processes::free_port;
+use crate::processes::{free_port, wait_answering};
 
 /// The `jco` command of the JavaScript package's dependencies.
 pub fn jco_bin() -> PathBuf {
@@ -60,18 +59,13 @@ impl JcoServe {
             .expect("start jco serve");
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
         let mut served = JcoServe { child, addr, dir };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while http::get(addr, probe, &[]).is_err() {
-            assert!(
-                served.child.try_wait().ok().flatten().is_none(),
-                "jco serve exited"
-            );
-            assert!(
-                Instant::now() < deadline,
-                "jco serve did not answer within 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_answering(
+            &mut served.child,
+            addr,
+            probe,
+            Duration::from_secs(60),
+            "jco serve",
+        );
         served
     }
 }

@@ -31,3 +31,23 @@ fn on_exit(cleanup: &str) {
         .stderr(Stdio::null())
         .spawn();
 }
+
+/// Waits until the server `child` started answers `probe` at `addr` (any status), at
+/// most `limit`; panics, naming it `what`, if it exits or does not answer in time.
+pub fn wait_answering(
+    child: &mut std::process::Child,
+    addr: std::net::SocketAddr,
+    probe: &str,
+    limit: std::time::Duration,
+    what: &str,
+) {
+    let deadline = std::time::Instant::now() + limit;
+    while crate::http::get(addr, probe, &[]).is_err() {
+        assert!(child.try_wait().ok().flatten().is_none(), "{what} exited");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not answer within {limit:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -8,11 +8,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::fixtures::{build_release, target_dir, tool, workspace_root};
-use crate::http;
-use crate::processes::free_port;
+use crate::processes::{free_port, wait_answering};
 
 /// The `viceroy` command.
 pub fn viceroy_bin() -> PathBuf {
@@ -154,18 +153,13 @@ impl Viceroy {
             manifest: owned,
             logged,
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while http::get(addr, "/healthz", &[]).is_err() {
-            assert!(
-                served.child.try_wait().ok().flatten().is_none(),
-                "viceroy exited"
-            );
-            assert!(
-                Instant::now() < deadline,
-                "viceroy did not answer within 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_answering(
+            &mut served.child,
+            addr,
+            "/healthz",
+            Duration::from_secs(60),
+            "viceroy",
+        );
         served
     }
 

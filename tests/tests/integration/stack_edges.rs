@@ -12,14 +12,14 @@
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use wr_tests::backend_log::requests_under;
 use wr_tests::components::{gateway_wasm, GatewayModule};
 use wr_tests::http;
 use wr_tests::jco::JcoServe;
-use wr_tests::processes::{free_port, Stack};
+use wr_tests::processes::{free_port, wait_answering, Stack};
 use wr_tests::workerd::{workerd_bin, WorkerConfig, WorkerdDir};
 
 use crate::edge_walks::{
@@ -97,15 +97,13 @@ fn serve_worker(stack: &Stack) -> Worker {
         addr,
         _dir: dir,
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http::get(addr, "/healthz", &[]).is_err() {
-        assert!(worker.child.try_wait().unwrap().is_none(), "workerd exited");
-        assert!(
-            Instant::now() < deadline,
-            "workerd did not listen within 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_answering(
+        &mut worker.child,
+        addr,
+        "/healthz",
+        Duration::from_secs(30),
+        "workerd",
+    );
     worker
 }
 
