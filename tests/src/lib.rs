@@ -26,6 +26,7 @@ pub mod queue_client;
 pub mod redis_nodes;
 pub mod sale;
 pub mod sim_random;
+pub mod tls_certs;
 pub mod upstream;
 pub mod viceroy;
 pub mod workerd;

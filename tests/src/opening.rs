@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use origin_queue::store::{EventConfig, JoinRequest, QueueMode, Store, Work};
+use origin_queue::store::{EventConfig, JoinRequest, QueueMode, RedisTarget, Store, Work};
 
 /// Entrant `i`'s id: as long as origin-queue's own (22 characters).
 pub fn entrant_id(i: usize) -> String {
@@ -33,8 +33,8 @@ pub fn prequeue_config(prequeue_opens_at: u64, opens_at: u64) -> EventConfig {
 /// Connects to the cluster at `nodes` with a generous bound (the draw's tests run long
 /// scripts).
 pub async fn connect(nodes: &[String]) -> Store {
-    let urls: Vec<String> = nodes.iter().map(|n| format!("redis://{n}")).collect();
-    Store::connect(&urls, Duration::from_secs(5))
+    let target = RedisTarget::from_nodes(nodes).expect("the cluster's nodes");
+    Store::connect(&target, Duration::from_secs(5))
         .await
         .expect("connect to the Redis Cluster")
 }

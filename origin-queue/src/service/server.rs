@@ -40,15 +40,15 @@ impl Service {
         settings: Settings,
         redis: tokio::runtime::Handle,
     ) -> Result<Service, String> {
-        let (nodes, timeout) = (settings.redis_nodes.clone(), settings.redis_timeout);
+        let (target, timeout) = (settings.redis.clone(), settings.redis_timeout);
         let store = redis
-            .spawn(async move { Store::connect(&nodes, timeout).await })
+            .spawn(async move { Store::connect(&target, timeout).await })
             .await
             .map_err(|e| format!("the Redis runtime stopped: {e}"))?
             .map_err(|e| {
                 format!(
                     "cannot reach Redis Cluster at {:?}: {e}",
-                    settings.redis_nodes
+                    settings.redis.nodes()
                 )
             })?
             .with_join_replicas(settings.join_replicas);

@@ -11,6 +11,7 @@ use wr_pass::KeyRing;
 use crate::gates::limiter::Limit;
 use crate::identity::jwt::{JwksSource, JwtSettings};
 use crate::service::env::Env;
+use crate::store::RedisTarget;
 
 /// Everything `serve` needs.
 #[derive(Debug)]
@@ -23,8 +24,10 @@ pub struct Settings {
     /// What origin-queue and the edge must agree on (`WR_PASS_COOKIE`,
     /// `WR_TICKET_COOKIE`, `WR_CLOCK_SKEW_SECONDS`, `WR_MAX_PASS_LIFETIME_SECONDS`).
     pub wire: Wire,
-    /// Redis Cluster seed nodes (`WR_REDIS_NODES`, comma-separated).
-    pub redis_nodes: Vec<String>,
+    /// Redis Cluster: seed nodes (`WR_REDIS_NODES`, comma-separated, `rediss://` for
+    /// TLS), the CA to trust (`WR_REDIS_CA_FILE`), AUTH (`WR_REDIS_USERNAME`,
+    /// `WR_REDIS_PASSWORD`).
+    pub redis: RedisTarget,
     /// Bound on every Redis call (`WR_REDIS_TIMEOUT_MS`, default 250).
     pub redis_timeout: Duration,
     /// Bearer token for `/v1/admin` (`WR_ADMIN_TOKEN`); `None` disables the admin API.
@@ -110,6 +113,8 @@ struct FileSettings {
     clock_skew_seconds: Option<u64>,
     max_pass_lifetime_seconds: Option<u64>,
     redis_nodes: Option<Vec<String>>,
+    redis_ca_file: Option<String>,
+    redis_username: Option<String>,
     redis_timeout_ms: Option<u64>,
     cookie_secure: Option<bool>,
     ticket_ttl_seconds: Option<u64>,
@@ -230,19 +235,22 @@ impl Settings {
                 .redis_nodes
                 .unwrap_or_else(|| (7000..7006).map(|p| format!("127.0.0.1:{p}")).collect()),
         };
-        if redis_nodes.is_empty() {
-            return Err("WR_REDIS_NODES: no nodes listed".into());
-        }
-        let redis_nodes = redis_nodes
-            .into_iter()
-            .map(|n| {
-                if n.starts_with("redis://") {
-                    n
-                } else {
-                    format!("redis://{n}")
-                }
-            })
-            .collect();
+        let redis =
+            RedisTarget::from_nodes(&redis_nodes).map_err(|e| format!("WR_REDIS_NODES: {e}"))?;
+        let redis = match env.get("WR_REDIS_CA_FILE").or(file.redis_ca_file.clone()) {
+            Some(path) => {
+                let pem = std::fs::read(&path)
+                    .map_err(|e| format!("WR_REDIS_CA_FILE: cannot read {path:?}: {e}"))?;
+                redis
+                    .with_ca_pem(pem)
+                    .map_err(|e| format!("WR_REDIS_CA_FILE: {path:?}: {e}"))?
+            }
+            None => redis,
+        };
+        let redis = redis.with_auth(
+            env.get("WR_REDIS_USERNAME").or(file.redis_username.clone()),
+            env.get("WR_REDIS_PASSWORD"),
+        );
         let admin_token = env.get("WR_ADMIN_TOKEN");
         if let Some(token) = &admin_token {
             if token.len() < 16 {
@@ -313,7 +321,7 @@ impl Settings {
             jwt: jwt_settings(env)?,
 
             listen,
-            redis_nodes,
+            redis,
             redis_timeout: Duration::from_millis(number(
                 env,
                 "WR_REDIS_TIMEOUT_MS",

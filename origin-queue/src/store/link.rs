@@ -10,10 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 
-use super::StoreError;
+use super::{RedisTarget, StoreError};
 use crate::clock::now_ms;
 
 /// After Redis has failed every call for this long, the cluster connection is rebuilt
@@ -22,7 +21,7 @@ const REBUILD_AFTER_MS: u64 = 2_000;
 
 /// The cluster connection, and when to replace it.
 pub struct Link {
-    nodes: Vec<String>,
+    target: RedisTarget,
     timeout: Duration,
     /// The runtime the connection's tasks run on (see `Store::connect`).
     runtime: tokio::runtime::Handle,
@@ -33,12 +32,12 @@ pub struct Link {
 }
 
 impl Link {
-    /// Connects to `nodes` (bounded by `timeout` per attempt); the connection's tasks
+    /// Connects to `target` (bounded by `timeout` per attempt); the connection's tasks
     /// run on the current runtime.
-    pub async fn connect(nodes: &[String], timeout: Duration) -> Result<Link, StoreError> {
-        let conn = open(nodes, timeout).await?;
+    pub async fn connect(target: &RedisTarget, timeout: Duration) -> Result<Link, StoreError> {
+        let conn = open(target, timeout).await?;
         Ok(Link {
-            nodes: nodes.to_vec(),
+            target: target.clone(),
             timeout,
             runtime: tokio::runtime::Handle::current(),
             conn: RwLock::new(conn),
@@ -83,7 +82,7 @@ impl Link {
         self.last_rebuild_ms.store(now, Ordering::Relaxed);
         let link = self.clone();
         self.runtime.spawn(async move {
-            match open(&link.nodes, link.timeout).await {
+            match open(&link.target, link.timeout).await {
                 Ok(conn) => {
                     *link.conn.write().unwrap_or_else(|p| p.into_inner()) = conn;
                     tracing::warn!(
@@ -98,10 +97,11 @@ impl Link {
     }
 }
 
-/// A new cluster connection (slot map read from `nodes`), bounded by `timeout` per
-/// attempt.
-async fn open(nodes: &[String], timeout: Duration) -> Result<ClusterConnection, StoreError> {
-    let client = ClusterClientBuilder::new(nodes.to_vec())
+/// A new cluster connection (slot map read from the target's nodes), bounded by
+/// `timeout` per attempt.
+async fn open(target: &RedisTarget, timeout: Duration) -> Result<ClusterConnection, StoreError> {
+    let client = target
+        .builder()
         .connection_timeout(timeout)
         .response_timeout(timeout)
         .retries(1)

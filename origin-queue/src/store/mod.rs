@@ -33,6 +33,7 @@ mod revoke;
 mod script;
 mod stats;
 mod status;
+mod target;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -53,6 +54,7 @@ pub use reply::Guard;
 pub use revoke::{AfterRevoke, Revoked};
 pub use stats::{SessionsEnded, Stats};
 pub use status::{Claimed, Standing, Statuses};
+pub use target::RedisTarget;
 
 use group_wait::GroupWait;
 use link::Link;
@@ -103,9 +105,9 @@ impl Store {
     /// tasks, and whatever [`Store::spawn`] starts, run on the runtime this is called
     /// on: `serve` calls it on a runtime of its own, so that Redis replies are read
     /// even while a flood of HTTP connections keeps the main runtime's queue long.
-    pub async fn connect(nodes: &[String], timeout: Duration) -> Result<Store, StoreError> {
+    pub async fn connect(target: &RedisTarget, timeout: Duration) -> Result<Store, StoreError> {
         Ok(Store {
-            link: Arc::new(Link::connect(nodes, timeout).await?),
+            link: Arc::new(Link::connect(target, timeout).await?),
             join_replicas: 0,
             group_waits: Arc::default(),
         })

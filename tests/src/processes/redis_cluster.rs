@@ -13,6 +13,8 @@ use crate::fixtures::workspace_root;
 pub struct RedisCluster {
     dir: PathBuf,
     base: u16,
+    /// Settings of `scripts/redis-cluster` (TLS, password) it was started with.
+    env: Vec<(String, String)>,
     /// Seed nodes as `host:port`.
     pub nodes: Vec<String>,
 }
@@ -20,6 +22,16 @@ pub struct RedisCluster {
 impl RedisCluster {
     /// Starts a new cluster on free ports.
     pub fn start() -> RedisCluster {
+        Self::start_with(&[])
+    }
+
+    /// Starts a new cluster on free ports with settings of `scripts/redis-cluster` in
+    /// its environment (`WR_REDIS_TLS_DIR`, `WR_REDIS_PASSWORD`).
+    pub fn start_with(env: &[(&str, &str)]) -> RedisCluster {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let script = workspace_root().join("scripts/redis-cluster");
         for attempt in 0..8u16 {
             let base = CLUSTER_PORTS.start
@@ -35,6 +47,7 @@ impl RedisCluster {
                 .arg("start")
                 .arg(&dir)
                 .arg(base.to_string())
+                .envs(env.iter().map(|(k, v)| (k, v)))
                 .output()
                 .expect("run scripts/redis-cluster");
             on_exit(&format!(
@@ -45,7 +58,12 @@ impl RedisCluster {
             ));
             if out.status.success() {
                 let nodes = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-                return RedisCluster { dir, base, nodes };
+                return RedisCluster {
+                    dir,
+                    base,
+                    env,
+                    nodes,
+                };
             }
             eprintln!(
                 "redis cluster on {base} failed: {}",
@@ -62,6 +80,7 @@ impl RedisCluster {
             .arg(verb)
             .arg(&self.dir)
             .arg(self.base.to_string())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("run scripts/redis-cluster")
     }

@@ -22,6 +22,7 @@ mod queue_jwt;
 mod queue_opening;
 mod queue_outage;
 mod queue_process;
+mod queue_redis_tls;
 mod queue_sale;
 mod stack_attacks;
 mod stack_crowd;
