@@ -218,16 +218,32 @@ pub fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
 /// file, if it is not valid YAML.
 pub fn yaml_documents(relative: &str) -> Vec<serde_json::Value> {
     let path = workspace_root().join(relative);
-    let out = Command::new("python3")
-        .args(["-c", "import json, sys, yaml; print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d is not None]))"])
-        .arg(&path)
-        .output()
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    yaml_text_documents(&text)
+        .unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", path.display()))
+}
+
+/// The documents of a YAML text, as JSON (PyYAML); empty documents left out. Err: the
+/// parser's message.
+pub fn yaml_text_documents(text: &str) -> Result<Vec<serde_json::Value>, String> {
+    use std::io::Write;
+    let mut child = Command::new("python3")
+        .args(["-c", "import json, sys, yaml; print(json.dumps([d for d in yaml.safe_load_all(sys.stdin) if d is not None]))"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("python3 with PyYAML (scripts/install-deps)");
-    assert!(
-        out.status.success(),
-        "{} is not valid YAML: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("PyYAML's JSON")
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(serde_json::from_slice(&out.stdout).expect("PyYAML's JSON"))
 }

@@ -12,6 +12,7 @@ pub mod components;
 
 pub mod envoy;
 
+pub mod deploy_check;
 pub mod fixtures;
 pub mod fuzz;
 pub mod http;

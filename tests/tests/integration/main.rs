@@ -11,6 +11,7 @@
 mod config_files;
 mod conformance;
 mod deploy_files;
+mod deploy_schemas;
 mod edge_walks;
 mod filter_envoy;
 mod filter_wasm;
