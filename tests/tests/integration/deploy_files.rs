@@ -1,9 +1,10 @@
-//! The deployment files are checked as far as a checker runs here: YAML parsed by PyYAML,
-//! Kubernetes objects checked for the fields this product relies on (probes, HPA bounds
-//! and targets, matching selectors, resource requests), the Istio plugin configuration
-//! run through the filter's own configuration validator, and the compose file's wiring.
-//! (No Kubernetes API server or Docker engine runs here: schema checks beyond these are
-//! not made.)
+//! What the product relies on in the deployment files, that no schema knows: Kubernetes
+//! objects checked for the fields this product relies on (probes on real routes, HPA
+//! bounds and targets, matching selectors, resource requests), the Istio plugin
+//! configuration run through the filter's own configuration validator, the gateway's
+//! limits and reply mappers, the compose file's wiring, and the Prometheus files through
+//! `promtool`. The schemas themselves are checked by the platforms' validators in
+//! `deploy_schemas`.
 
 use std::process::Command;
 
