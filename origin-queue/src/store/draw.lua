@@ -18,18 +18,22 @@
 -- KEYS: 1 cfg, 2 q, 3 seenx, 4-6 seen0..2, 7 draw (the public record and the cursors),
 --       8 drawn (the order: member key(v) .. v, score 0), 9 stats
 -- ARGV: 1 now_ms, 2 key ttl seconds, 3 most entrants one call handles
--- Returns {0} when there is no such event, else {1, what happened, n}: 'drawing' (a
--- chunk done, call again; n: entrants keyed or placed so far), 'drawn' (this call
--- finished the draw; n: entrants), 'done' (drawn before; n: entrants), 'not_due' (not
--- time yet, or no pre-queue).
+-- Returns {0} when there is no such event, else DRAW_REPLY (by name, read in draw.rs):
+-- state is what happened: 'drawing' (a chunk done, call again; entrants: keyed or placed
+-- so far), 'drawn' (this call finished the draw; entrants: all of them), 'done' (drawn
+-- before; entrants: all of them), 'not_due' (not time yet, or no pre-queue; 0).
+local DRAW_REPLY = {'found', 'state', 'entrants'}
+local function drew(state, entrants)
+  return reply_shaped(DRAW_REPLY, {found = 1, state = state, entrants = entrants})
+end
 local ev = event_load(KEYS[1])
 if not ev then return {0} end
 local now, ttl, chunk = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local state = event_prequeue(ev, now)
 if state == 'drawn' then
-  return {1, 'done', tonumber(redis.call('HGET', KEYS[7], 'entrants')) or 0}
+  return drew('done', tonumber(redis.call('HGET', KEYS[7], 'entrants')) or 0)
 end
-if state ~= 'due' then return {1, 'not_due', 0} end
+if state ~= 'due' then return drew('not_due', 0) end
 local seed = redis.call('HGET', KEYS[1], 'draw_secret')
 if not seed then return redis.error_reply('the event has no committed draw seed') end
 for i = 1, 9 do redis.call('EXPIRE', KEYS[i], ttl) end
@@ -57,7 +61,7 @@ if keyed_to < last then
   if #args > 0 then redis.call('ZADD', KEYS[8], unpack(args)) end
   keyed_to = (#batch < 2 * chunk) and last or tonumber(batch[#batch])
   redis.call('HSET', KEYS[7], 'keyed_to', keyed_to)
-  return {1, 'drawing', redis.call('ZCARD', KEYS[8])}
+  return drew('drawing', redis.call('ZCARD', KEYS[8]))
 end
 
 -- 2. Places in the drawn order become the entrants' arrival numbers: positions, the
@@ -78,7 +82,7 @@ end
 if #args > 0 then redis.call('ZADD', KEYS[2], 'XX', unpack(args)) end
 placed = placed + #order
 redis.call('HSET', KEYS[7], 'placed', placed)
-if #order == chunk then return {1, 'drawing', placed} end
+if #order == chunk then return drew('drawing', placed) end
 
 -- 3. Done. The poll ring's bits are indexed by arrival number, which just changed:
 -- start it over (while it refills, nobody is dropped as abandoned).
@@ -88,4 +92,4 @@ redis.call('HSET', KEYS[1], 'drawn_ms', now)
 redis.call('HSET', KEYS[7], 'seed', seed, 'drawn_at_ms', now, 'entrants', placed,
   'cut_entry', last)
 redis.call('HINCRBY', KEYS[7], 'draws', 1)
-return {1, 'drawn', placed}
+return drew('drawn', placed)

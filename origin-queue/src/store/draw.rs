@@ -4,7 +4,7 @@ use redis::Value;
 use serde::Serialize;
 
 use super::keys::{Bind, EventKey, KEY_TTL_SECS};
-use super::reply::{count, text};
+use super::reply::{count, Shape};
 use super::script::lua_script;
 use super::{Store, StoreError};
 
@@ -161,23 +161,33 @@ impl Store {
     }
 }
 
+/// The items of a draw's reply (`DRAW_REPLY` in `draw.lua`).
+static REPLY: std::sync::LazyLock<Shape> =
+    std::sync::LazyLock::new(|| Shape::declared(include_str!("draw.lua"), "DRAW_REPLY"));
+
 /// Reads the reply of `draw.lua`.
 fn parse_drew(reply: &[Value]) -> Result<Option<Drew>, String> {
-    match reply {
-        [first] if count(first)? == 0 => Ok(None),
-        [first, what, entrants] if count(first)? == 1 => Ok(Some(match text(what)?.as_str() {
-            "drawn" => Drew::Drawn {
-                entrants: count(entrants)?,
-            },
-            "drawing" => Drew::InProgress {
-                so_far: count(entrants)?,
-            },
-            "done" => Drew::Done,
-            "not_due" => Drew::NotDue,
-            other => return Err(format!("a draw result of {other:?}")),
-        })),
-        _ => Err(format!("a draw reply of {} items", reply.len())),
+    if let [only] = reply {
+        return match count(only)? {
+            0 => Ok(None),
+            other => Err(format!("a one-item draw reply of {other}")),
+        };
     }
+    let drew = REPLY.read(reply)?;
+    if drew.count("found")? != 1 {
+        return Err(format!("a draw reply of {reply:?}"));
+    }
+    Ok(Some(match drew.text("state")?.as_str() {
+        "drawn" => Drew::Drawn {
+            entrants: drew.count("entrants")?,
+        },
+        "drawing" => Drew::InProgress {
+            so_far: drew.count("entrants")?,
+        },
+        "done" => Drew::Done,
+        "not_due" => Drew::NotDue,
+        other => return Err(format!("a draw result of {other:?}")),
+    }))
 }
 
 #[cfg(test)]
@@ -185,23 +195,33 @@ mod tests {
     use super::*;
     use crate::store::reply::bulk;
 
+    /// A reply as `draw.lua` builds it.
+    fn drew(state: &str, entrants: i64) -> Vec<Value> {
+        REPLY.build(&[
+            ("found", Value::Int(1)),
+            ("state", bulk(state)),
+            ("entrants", Value::Int(entrants)),
+        ])
+    }
+
     #[test]
     fn reads_what_the_draw_did() {
-        let drawn = [Value::Int(1), bulk("drawn"), Value::Int(7)];
-        assert_eq!(parse_drew(&drawn), Ok(Some(Drew::Drawn { entrants: 7 })));
-        let chunk = [Value::Int(1), bulk("drawing"), Value::Int(10)];
         assert_eq!(
-            parse_drew(&chunk),
+            parse_drew(&drew("drawn", 7)),
+            Ok(Some(Drew::Drawn { entrants: 7 }))
+        );
+        assert_eq!(
+            parse_drew(&drew("drawing", 10)),
             Ok(Some(Drew::InProgress { so_far: 10 }))
         );
-        let done = [Value::Int(1), bulk("done"), Value::Int(7)];
-        assert_eq!(parse_drew(&done), Ok(Some(Drew::Done)));
+        assert_eq!(parse_drew(&drew("done", 7)), Ok(Some(Drew::Done)));
         assert_eq!(parse_drew(&[Value::Int(0)]), Ok(None));
     }
 
     #[test]
     fn an_unknown_result_is_a_bad_reply() {
-        assert!(parse_drew(&[Value::Int(1), bulk("maybe"), Value::Int(0)]).is_err());
+        assert!(parse_drew(&drew("maybe", 0)).is_err());
         assert!(parse_drew(&[]).is_err());
+        assert!(parse_drew(&[Value::Int(1)]).is_err());
     }
 }

@@ -36,6 +36,12 @@ local function place_of(seq, v)
   end
   return 'waiting', redis.call('ZRANK', KEYS[3], v)
 end
+-- After the head, one group per visitor, by name (read in join.rs): the state, and the
+-- one number that state carries (0 for the others): rank (waiting, 0-based), entrants
+-- (prequeue: in the draw), opens_at_ms (not_open: the pre-queue opens then), pow_bits
+-- (pow_required: the difficulty asked); new_seq: the arrival number of a place taken
+-- now (0: none).
+local JOIN_VISITOR = {'state', 'rank', 'entrants', 'opens_at_ms', 'pow_bits', 'new_seq'}
 local used_ttl = tonumber(ARGV[3])
 for i = 4, #ARGV, 3 do
   local v, work, used = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
@@ -73,9 +79,13 @@ for i = 4, #ARGV, 3 do
     state, x = place_of(new, v)
     placed = placed + 1
   end
-  out[#out + 1] = state
-  out[#out + 1] = x
-  out[#out + 1] = new
+  local item = {state = state, rank = 0, entrants = 0, opens_at_ms = 0, pow_bits = 0,
+    new_seq = new}
+  if state == 'waiting' then item.rank = x
+  elseif state == 'prequeue' then item.entrants = x
+  elseif state == 'not_open' then item.opens_at_ms = x
+  elseif state == 'pow_required' then item.pow_bits = x end
+  reply_append(out, JOIN_VISITOR, item)
 end
 if placed > 0 then
   seen_count_joins(ring, placed)

@@ -3,7 +3,7 @@
 use redis::Value;
 
 use super::keys::{pow_used, Bind, EventKey, KEY_TTL_SECS};
-use super::reply::{self, count, int, text, Guard};
+use super::reply::{self, Guard, Named, Shape};
 use super::script::lua_script;
 use super::{Store, StoreError};
 use crate::event::Observed;
@@ -135,9 +135,13 @@ impl Store {
     }
 }
 
+/// Each visitor's items after the head (`JOIN_VISITOR` in `join.lua`).
+static VISITOR: std::sync::LazyLock<Shape> =
+    std::sync::LazyLock::new(|| Shape::declared(include_str!("join.lua"), "JOIN_VISITOR"));
+
 /// Reads the reply of `join.lua` for `asked` visitors.
 fn parse(reply: &[Value], asked: usize, now_ms: u64) -> Result<Option<Joins>, String> {
-    let Some((head, joined)) = reply::batch(reply, asked, now_ms, one)? else {
+    let Some((head, joined)) = reply::batch(reply, asked, now_ms, &VISITOR, one)? else {
         return Ok(None);
     };
     Ok(Some(Joins {
@@ -148,26 +152,27 @@ fn parse(reply: &[Value], asked: usize, now_ms: u64) -> Result<Option<Joins>, St
     }))
 }
 
-/// One visitor's items: state, rank, new arrival number.
-fn one(items: &[Value]) -> Result<Joined, String> {
-    let seq = count(&items[2])?;
-    Ok(match text(&items[0])?.as_str() {
+/// One visitor's items: the state and the number it carries, the new arrival number.
+fn one(item: &Named) -> Result<Joined, String> {
+    let seq = item.count("new_seq")?;
+    let new_seq = (seq > 0).then_some(seq);
+    Ok(match item.text("state")?.as_str() {
         "waiting" => Joined::Waiting {
-            rank: int(&items[1])?.max(0) as u64,
-            new_seq: (seq > 0).then_some(seq),
+            rank: item.count("rank")?,
+            new_seq,
         },
         "prequeue" => Joined::InDraw {
-            entrants: count(&items[1])?,
-            new_seq: (seq > 0).then_some(seq),
+            entrants: item.count("entrants")?,
+            new_seq,
         },
         "not_open" => Joined::NotOpen {
-            opens_at_ms: count(&items[1])?,
+            opens_at_ms: item.count("opens_at_ms")?,
         },
         "admitted" => Joined::Admitted,
         "closed" => Joined::Closed,
         "revoked" => Joined::Revoked,
         "pow_required" => {
-            let bits = count(&items[1])?;
+            let bits = item.count("pow_bits")?;
             Joined::PowRequired {
                 difficulty: u8::try_from(bits)
                     .map_err(|_| format!("a difficulty of {bits} asked"))?,
@@ -209,13 +214,36 @@ mod tests {
             ("pow_bits", int(0)),
             ("not_before", int(0)),
         ]);
-        reply.extend([bulk("waiting"), Value::Int(1), Value::Int(12)]);
-        reply.extend([bulk("waiting"), Value::Int(1), Value::Int(0)]);
-        reply.extend([bulk("admitted"), Value::Int(-1), Value::Int(0)]);
-        reply.extend([bulk("closed"), Value::Int(-1), Value::Int(0)]);
-        reply.extend([bulk("prequeue"), Value::Int(40), Value::Int(13)]);
-        reply.extend([bulk("not_open"), Value::Int(5_000), Value::Int(0)]);
+        for (state, number, new_seq) in [
+            ("waiting", "rank", 12),
+            ("waiting", "rank", 0),
+            ("admitted", "", 0),
+            ("closed", "", 0),
+            ("prequeue", "entrants", 13),
+            ("not_open", "opens_at_ms", 0),
+        ] {
+            reply.extend(visitor(state, number, new_seq));
+        }
         reply
+    }
+
+    /// One visitor's items, as `join.lua` builds them: `number` (an item's name) holds
+    /// the state's number (1 for a rank, 40 entrants, 5,000 ms), the others 0.
+    fn visitor(state: &str, number: &str, new_seq: i64) -> Vec<Value> {
+        let value = |name: &str| match name {
+            _ if name != number => Value::Int(0),
+            "rank" => Value::Int(1),
+            "entrants" => Value::Int(40),
+            _ => Value::Int(5_000),
+        };
+        VISITOR.build(&[
+            ("state", bulk(state)),
+            ("rank", value("rank")),
+            ("entrants", value("entrants")),
+            ("opens_at_ms", value("opens_at_ms")),
+            ("pow_bits", value("pow_bits")),
+            ("new_seq", Value::Int(new_seq)),
+        ])
     }
 
     #[test]
@@ -264,7 +292,9 @@ mod tests {
     #[test]
     fn an_unknown_state_is_a_bad_reply() {
         let mut reply = reply();
-        reply[20] = bulk("gone");
+        // The first visitor's state: after the head, which the six visitors follow.
+        let first = reply.len() - 6 * VISITOR.len();
+        reply[first + VISITOR.index("state").unwrap()] = bulk("gone");
         assert!(parse(&reply, 6, 0).is_err());
     }
 }

@@ -4,14 +4,21 @@
 -- by name. reply_shaped builds the reply from the values by name: a declared name with
 -- no value, or a value under a name the shape does not declare, stops the script with
 -- an error, never a reply whose items moved.
-local function reply_shaped(shape, values)
-  local out, given = {}, 0
+--
+-- A reply may also be a head followed by groups of one shape (a batch: one group per
+-- visitor); reply_append adds one group to it the same way.
+local function reply_append(out, shape, values)
+  local given = 0
   for _ in pairs(values) do given = given + 1 end
-  for i, name in ipairs(shape) do
+  for _, name in ipairs(shape) do
     local v = values[name]
     if v == nil then error('reply item ' .. name .. ' has no value') end
-    out[i] = v
+    out[#out + 1] = v
   end
   if given ~= #shape then error('a reply item its shape does not declare') end
   return out
+end
+
+local function reply_shaped(shape, values)
+  return reply_append({}, shape, values)
 end

@@ -176,8 +176,6 @@ impl Guard {
 /// The head's items (`BATCH_HEAD` in `event.lua`).
 static HEAD: std::sync::LazyLock<Shape> =
     std::sync::LazyLock::new(|| Shape::declared(include_str!("event.lua"), "BATCH_HEAD"));
-/// Items per visitor after the head.
-const PER_VISITOR: usize = 3;
 
 /// Where the head's item `name` is (for tests that alter one).
 #[cfg(test)]
@@ -192,16 +190,18 @@ pub fn head_reply(values: &[(&str, Value)]) -> Vec<Value> {
 }
 
 /// Reads a join or status reply for `asked` visitors: the head, and each visitor's
-/// items read by `one`, in order. `None`: no such event.
+/// items (a group of shape `visitor` each) read by name by `one`, in order. `None`: no
+/// such event.
 pub fn batch<T>(
     reply: &[Value],
     asked: usize,
     now_ms: u64,
-    one: impl Fn(&[Value]) -> Result<T, String>,
+    visitor: &Shape,
+    one: impl Fn(&Named) -> Result<T, String>,
 ) -> Result<Option<(BatchHead, Vec<T>)>, String> {
     match reply.first().map(int).transpose()? {
         Some(0) => return Ok(None),
-        Some(1) if reply.len() == HEAD.len() + PER_VISITOR * asked => {}
+        Some(1) if reply.len() == HEAD.len() + visitor.len() * asked => {}
         _ => return Err(format!("a batch reply of {} items", reply.len())),
     }
     let head = HEAD.read(&reply[..HEAD.len()])?;
@@ -247,8 +247,8 @@ pub fn batch<T>(
         },
     };
     let each = reply[HEAD.len()..]
-        .chunks_exact(PER_VISITOR)
-        .map(one)
+        .chunks_exact(visitor.len())
+        .map(|items| one(&visitor.read(items)?))
         .collect::<Result<Vec<T>, String>>()?;
     Ok(Some((head, each)))
 }

@@ -3,11 +3,11 @@
 use redis::Value;
 
 use super::keys::{Bind, EventKey, KEY_TTL_SECS};
-use super::reply::{count, int};
+use super::reply::{count, Shape};
 use super::script::lua_script;
 use super::{Store, StoreError};
 
-lua_script!(SCRIPT = "revoke.lua");
+lua_script!(SCRIPT = "reply.lua", "revoke.lua");
 
 /// The keys `revoke.lua` expects, in order.
 const KEYS: [EventKey; 5] = [
@@ -72,34 +72,56 @@ impl Store {
     }
 }
 
+/// The items of a revocation's reply (`REVOKE_REPLY` in `revoke.lua`).
+static REPLY: std::sync::LazyLock<Shape> =
+    std::sync::LazyLock::new(|| Shape::declared(include_str!("revoke.lua"), "REVOKE_REPLY"));
+
 fn parse(reply: &[Value]) -> Result<Revoked, String> {
-    match (reply.first().map(int).transpose()?, reply.len()) {
-        (Some(0), 1) => Ok(Revoked::NoEvent),
-        (Some(-1), 2) => Ok(Revoked::LaterInForce(count(&reply[1])?)),
-        (Some(1), 3) => Ok(Revoked::Done {
-            sessions: count(&reply[1])?,
-            grants: count(&reply[2])?,
-        }),
-        _ => Err(format!("a revoke reply of {reply:?}")),
+    if let [only] = reply {
+        return match count(only)? {
+            0 => Ok(Revoked::NoEvent),
+            other => Err(format!("a one-item revoke reply of {other}")),
+        };
     }
+    let revoked = REPLY.read(reply)?;
+    if revoked.count("found")? != 1 {
+        return Err(format!("a revoke reply of {reply:?}"));
+    }
+    Ok(match revoked.count("later_cut")? {
+        0 => Revoked::Done {
+            sessions: revoked.count("sessions")?,
+            grants: revoked.count("grants")?,
+        },
+        later => Revoked::LaterInForce(later),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A reply as `revoke.lua` builds it.
+    fn reply(later_cut: i64, sessions: i64, grants: i64) -> Vec<Value> {
+        REPLY.build(&[
+            ("found", Value::Int(1)),
+            ("later_cut", Value::Int(later_cut)),
+            ("sessions", Value::Int(sessions)),
+            ("grants", Value::Int(grants)),
+        ])
+    }
+
     #[test]
     fn reads_each_answer() {
-        let i = Value::Int;
-        assert_eq!(parse(&[i(0)]), Ok(Revoked::NoEvent));
-        assert_eq!(parse(&[i(-1), i(9)]), Ok(Revoked::LaterInForce(9)));
+        assert_eq!(parse(&[Value::Int(0)]), Ok(Revoked::NoEvent));
+        assert_eq!(parse(&reply(9, 0, 0)), Ok(Revoked::LaterInForce(9)));
         assert_eq!(
-            parse(&[i(1), i(3), i(2)]),
+            parse(&reply(0, 3, 2)),
             Ok(Revoked::Done {
                 sessions: 3,
                 grants: 2
             })
         );
-        assert!(parse(&[i(1)]).is_err());
+        assert!(parse(&[Value::Int(1)]).is_err());
+        assert!(parse(&[]).is_err());
     }
 }

@@ -28,6 +28,11 @@ end
 if #seqs > 0 then
   seen_mark_all(ring, seqs)
 end
+-- After the head, one group per visitor, by name (read in status.rs): the state, and
+-- the numbers it carries (0 for the others): rank (waiting, 0-based), entrants
+-- (prequeue: in the draw), session_end_ms (admitted), granted_ms (admitted by this very
+-- poll: when the grant it claimed was made).
+local STATUS_VISITOR = {'state', 'rank', 'entrants', 'session_end_ms', 'granted_ms'}
 local entrants = nil
 for i = 2, #ARGV do
   local v = ARGV[i]
@@ -53,8 +58,11 @@ for i = 2, #ARGV do
       end
     end
   end
-  out[#out + 1] = state
-  out[#out + 1] = x
-  out[#out + 1] = granted_at
+  local item = {state = state, rank = 0, entrants = 0, session_end_ms = 0,
+    granted_ms = granted_at}
+  if state == 'waiting' then item.rank = x
+  elseif state == 'prequeue' then item.entrants = x
+  elseif state == 'admitted' then item.session_end_ms = x end
+  reply_append(out, STATUS_VISITOR, item)
 end
 return out

@@ -4,7 +4,7 @@
 use redis::Value;
 
 use super::keys::{Bind, EventKey};
-use super::reply::{self, count, text, Guard};
+use super::reply::{self, Guard, Named, Shape};
 use super::script::lua_script;
 use super::{Store, StoreError};
 use crate::event::Observed;
@@ -74,9 +74,13 @@ impl Store {
     }
 }
 
+/// Each visitor's items after the head (`STATUS_VISITOR` in `status.lua`).
+static VISITOR: std::sync::LazyLock<Shape> =
+    std::sync::LazyLock::new(|| Shape::declared(include_str!("status.lua"), "STATUS_VISITOR"));
+
 /// Reads the reply of `status.lua` for `asked` visitors.
 fn parse(reply: &[Value], asked: usize, now_ms: u64) -> Result<Option<Statuses>, String> {
-    let Some((head, standings)) = reply::batch(reply, asked, now_ms, one)? else {
+    let Some((head, standings)) = reply::batch(reply, asked, now_ms, &VISITOR, one)? else {
         return Ok(None);
     };
     Ok(Some(Statuses {
@@ -87,15 +91,19 @@ fn parse(reply: &[Value], asked: usize, now_ms: u64) -> Result<Option<Statuses>,
     }))
 }
 
-/// One visitor's items: state, rank or session end, when the grant claimed now was made.
-fn one(items: &[Value]) -> Result<Standing, String> {
-    let x = count(&items[1])?;
-    let granted = count(&items[2])?;
-    Ok(match text(&items[0])?.as_str() {
-        "waiting" => Standing::Waiting { rank: x },
-        "prequeue" => Standing::InDraw { entrants: x },
+/// One visitor's items: the state, the numbers it carries, when the grant claimed now
+/// was made.
+fn one(item: &Named) -> Result<Standing, String> {
+    let granted = item.count("granted_ms")?;
+    Ok(match item.text("state")?.as_str() {
+        "waiting" => Standing::Waiting {
+            rank: item.count("rank")?,
+        },
+        "prequeue" => Standing::InDraw {
+            entrants: item.count("entrants")?,
+        },
         "admitted" => Standing::Admitted {
-            session_end_ms: x,
+            session_end_ms: item.count("session_end_ms")?,
             claimed_now: (granted > 0).then_some(Claimed {
                 granted_ms: granted,
             }),
@@ -141,14 +149,37 @@ mod tests {
         ])
     }
 
+    /// One visitor's items, as `status.lua` builds them: the numbers given, 0 for the
+    /// others.
+    fn visitor(state: &str, numbers: &[(&str, i64)]) -> Vec<Value> {
+        let n = |name: &str| {
+            Value::Int(
+                numbers
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map_or(0, |(_, v)| *v),
+            )
+        };
+        VISITOR.build(&[
+            ("state", bulk(state)),
+            ("rank", n("rank")),
+            ("entrants", n("entrants")),
+            ("session_end_ms", n("session_end_ms")),
+            ("granted_ms", n("granted_ms")),
+        ])
+    }
+
     #[test]
     fn reads_each_visitor_of_a_batch_in_order() {
         let mut reply = head();
-        reply.extend([bulk("waiting"), Value::Int(7), Value::Int(0)]);
-        reply.extend([bulk("admitted"), Value::Int(90_000), Value::Int(80_000)]);
-        reply.extend([bulk("admitted"), Value::Int(95_000), Value::Int(0)]);
-        reply.extend([bulk("expired"), Value::Int(-1), Value::Int(0)]);
-        reply.extend([bulk("prequeue"), Value::Int(12), Value::Int(0)]);
+        reply.extend(visitor("waiting", &[("rank", 7)]));
+        reply.extend(visitor(
+            "admitted",
+            &[("session_end_ms", 90_000), ("granted_ms", 80_000)],
+        ));
+        reply.extend(visitor("admitted", &[("session_end_ms", 95_000)]));
+        reply.extend(visitor("expired", &[]));
+        reply.extend(visitor("prequeue", &[("entrants", 12)]));
         let found = parse(&reply, 5, 65_000).unwrap().unwrap();
         assert_eq!(
             (found.observed.mode, found.observed.prequeue),
@@ -208,7 +239,7 @@ mod tests {
     #[test]
     fn an_unknown_state_is_a_bad_reply() {
         let mut reply = head();
-        reply.extend([bulk("gone"), Value::Int(-1), Value::Int(0)]);
+        reply.extend(visitor("gone", &[]));
         assert!(parse(&reply, 1, 0).is_err());
     }
 
