@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::http;
+use crate::http::Target;
 use crate::processes::{origin_queue_release_bin, OriginQueue, RedisCluster};
 
 /// A fresh local Redis Cluster and origin-queue (release build) for a simulated sale:
@@ -29,9 +29,10 @@ pub fn simulation_queue() -> (RedisCluster, OriginQueue) {
 
 pub use crate::fixtures::env_number;
 
-/// How the sale goes.
+/// How the sale goes; `A` is where the admin API answers (an address, or the router
+/// in-process).
 #[derive(Clone, Debug)]
-pub struct Plan {
+pub struct Plan<A = SocketAddr> {
     /// Event id.
     pub event: String,
     /// Visitors who join.
@@ -61,8 +62,8 @@ pub struct Plan {
     /// Bearer token of the admin API.
     pub admin_token: String,
     /// Where the admin API answers: origin-queue's own port (it is not reachable
-    /// through the edge).
-    pub admin_addr: SocketAddr,
+    /// through the edge), or the router in-process.
+    pub admin_addr: A,
     /// Once admitted, each visitor opens this path with its pass (through the edge).
     pub protected_path: Option<String>,
 }
@@ -170,7 +171,7 @@ fn wall_ms() -> u64 {
         .as_millis() as u64
 }
 
-fn configure(plan: &Plan, rate: f64, max_active: u64, opens_at: u64) {
+fn configure<A: Target>(plan: &Plan<A>, rate: f64, max_active: u64, opens_at: u64) {
     let now = wall_ms() / 1000;
     let cfg = json!({"rate_per_second": rate, "burst": 1, "max_active": max_active,
         "session_seconds": plan.session_seconds, "claim_seconds": 60,
@@ -178,24 +179,38 @@ fn configure(plan: &Plan, rate: f64, max_active: u64, opens_at: u64) {
     admin(plan, "PUT", "", &cfg.to_string());
 }
 
-fn admin(plan: &Plan, method: &str, tail: &str, body: &str) {
+fn admin<A: Target>(plan: &Plan<A>, method: &str, tail: &str, body: &str) {
     let auth = format!("Bearer {}", plan.admin_token);
-    let r = http::request(
-        plan.admin_addr,
-        method,
-        &format!("/v1/admin/events/{}{tail}", plan.event),
-        &[("authorization", auth.as_bytes())],
-        body.as_bytes(),
-    )
-    .expect("admin call");
+    let r = plan
+        .admin_addr
+        .request(
+            method,
+            &format!("/v1/admin/events/{}{tail}", plan.event),
+            &[("authorization", auth.as_bytes())],
+            body.as_bytes(),
+        )
+        .expect("admin call");
     assert_eq!(r.status, 200, "{:?}", r.json());
 }
 
 /// `max_active` until the limit applies.
 const UNLIMITED: u64 = 1_000_000;
 
-/// Runs the sale and reports. Panics on transport errors (the stack is local).
-pub fn run(addr: SocketAddr, plan: &Plan) -> Report {
+/// Runs the sale against `addr` (origin-queue, an edge in front of it, or the router
+/// in-process) and reports. Panics on transport errors (the stack is local).
+pub fn run<T, A>(addr: T, plan: &Plan<A>) -> Report
+where
+    T: Target + Send + Sync,
+    A: Target,
+{
+    thread::scope(|scope| run_in(scope, addr, plan))
+}
+
+fn run_in<'scope, T, A>(scope: &'scope thread::Scope<'scope, '_>, addr: T, plan: &Plan<A>) -> Report
+where
+    T: Target + Send + Sync + 'scope,
+    A: Target,
+{
     configure(plan, plan.rate_before, UNLIMITED, wall_ms() / 1000 - 1);
     if plan.start_paused {
         admin(plan, "POST", "/pause", "");
@@ -209,7 +224,7 @@ pub fn run(addr: SocketAddr, plan: &Plan) -> Report {
         .map(|worker| {
             let (visitors, done, event) = (visitors.clone(), done.clone(), plan.event.clone());
             let protected = plan.protected_path.clone();
-            thread::spawn(move || {
+            scope.spawn(move || {
                 while !done.load(std::sync::atomic::Ordering::SeqCst) {
                     let due: Vec<(usize, String, Instant)> = {
                         let list = visitors.lock().unwrap();
@@ -225,12 +240,12 @@ pub fn run(addr: SocketAddr, plan: &Plan) -> Report {
                             .collect()
                     };
                     for (i, ticket, due_at) in due {
-                        let r = http::get(
-                            addr,
-                            &format!("/v1/events/{event}/status"),
-                            &[("x-wr-ticket", ticket.as_bytes())],
-                        )
-                        .expect("status");
+                        let r = addr
+                            .get(
+                                &format!("/v1/events/{event}/status"),
+                                &[("x-wr-ticket", ticket.as_bytes())],
+                            )
+                            .expect("status");
                         let body = r.json();
                         let mut list = visitors.lock().unwrap();
                         let v = &mut list[i];
@@ -244,15 +259,15 @@ pub fn run(addr: SocketAddr, plan: &Plan) -> Report {
                                 if let Some(path) = &protected {
                                     let cookie =
                                         format!("wr_pass={}", body["pass"].as_str().unwrap_or(""));
-                                    let r = http::get(
-                                        addr,
-                                        path,
-                                        &[
-                                            ("cookie", cookie.as_bytes()),
-                                            ("accept", b"application/json"),
-                                        ],
-                                    )
-                                    .expect("protected page");
+                                    let r = addr
+                                        .get(
+                                            path,
+                                            &[
+                                                ("cookie", cookie.as_bytes()),
+                                                ("accept", b"application/json"),
+                                            ],
+                                        )
+                                        .expect("protected page");
                                     assert_eq!(
                                         r.status,
                                         200,
@@ -291,14 +306,9 @@ pub fn run(addr: SocketAddr, plan: &Plan) -> Report {
     let gap = plan.arrival_window.as_secs_f64() / plan.visitors.max(1) as f64;
     for arrival in 0..plan.visitors {
         let joined_ms = wall_ms();
-        let r = http::request(
-            addr,
-            "POST",
-            &format!("/v1/events/{}/join", plan.event),
-            &[],
-            b"",
-        )
-        .expect("join");
+        let r = addr
+            .request("POST", &format!("/v1/events/{}/join", plan.event), &[], b"")
+            .expect("join");
         assert_eq!(r.status, 200, "join: {:?}", r.json());
         let body = r.json();
         visitors.lock().unwrap().push(Visitor {
@@ -375,7 +385,7 @@ pub fn run(addr: SocketAddr, plan: &Plan) -> Report {
     }
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     for p in pollers {
-        p.join().unwrap();
+        p.join().expect("a poller panicked");
     }
     let list = visitors.lock().unwrap();
     let mut r = report(&list, changed_at_ms.unwrap_or(u64::MAX));

@@ -1,11 +1,15 @@
 //! Optional JWT identity: one place per user, whatever the number of devices; forged,
 //! expired, wrong-audience and unsigned tokens refused; keys from a JWKS file or URL.
+//! The API is called in-process (the router, no port); a bad key source refusing the
+//! start is shown by the binary.
 
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::json;
 use wr_tests::fixtures::{now, workspace_root};
-use wr_tests::http::{self, Response};
-use wr_tests::processes::{redis_cluster, OriginQueue};
+use wr_tests::http::{Response, Target};
+use wr_tests::in_process::InProcessRouter;
+use wr_tests::processes::redis_cluster;
+use wr_tests::queue_client::admin;
 use wr_tests::upstream::Upstream;
 
 const ISSUER: &str = "https://id.test";
@@ -30,35 +34,33 @@ fn user(sub: &str) -> String {
     )
 }
 
-fn join(q: &OriginQueue, event: &str, bearer: Option<&str>) -> Response {
+fn join(q: impl Target, event: &str, bearer: Option<&str>) -> Response {
     let auth = bearer.map(|t| format!("Bearer {t}"));
     let headers: Vec<(&str, &[u8])> = auth
         .as_ref()
         .map(|a| vec![("authorization", a.as_bytes())])
         .unwrap_or_default();
-    http::request(
-        q.addr,
-        "POST",
-        &format!("/v1/events/{event}/join"),
-        &headers,
-        b"",
-    )
-    .unwrap()
+    q.request("POST", &format!("/v1/events/{event}/join"), &headers, b"")
+        .unwrap()
 }
 
-fn configure(q: &OriginQueue, event: &str) {
+/// Creates `event`, opening in 3,000 s: the line only grows during a test.
+fn configure(q: impl Target, event: &str) {
     let t = now();
-    q.put_event(
-        event,
+    let r = admin(
+        q,
+        "PUT",
+        &format!("/v1/admin/events/{event}"),
         &json!({"rate_per_second": 1, "burst": 1, "max_active": 10, "session_seconds": 60,
             "claim_seconds": 30, "abandon_seconds": 60, "opens_at": t + 3000, "closes_at": t + 7200}),
     );
+    assert_eq!(r.status, 200, "{:?}", r.json());
 }
 
 #[test]
 fn one_place_per_user_and_bad_tokens_refused() {
     let jwks = fixture("jwks.json");
-    let q = OriginQueue::start(
+    let q = &InProcessRouter::start(
         redis_cluster(),
         &[
             ("WR_JWT_JWKS_FILE", jwks.to_str().unwrap()),
@@ -67,17 +69,17 @@ fn one_place_per_user_and_bad_tokens_refused() {
             ("WR_JWT_REQUIRED", "1"),
         ],
     );
-    configure(&q, "t-jwt");
-    let none = join(&q, "t-jwt", None);
+    configure(q, "t-jwt");
+    let none = join(q, "t-jwt", None);
     assert_eq!(
         (none.status, none.error_code().as_deref()),
         (401, Some("JWT_REQUIRED"))
     );
 
     // Alice on two devices (no shared ticket) holds one place; Bob is behind her.
-    let phone = join(&q, "t-jwt", Some(&user("alice"))).json();
-    let laptop = join(&q, "t-jwt", Some(&user("alice"))).json();
-    let bob = join(&q, "t-jwt", Some(&user("bob"))).json();
+    let phone = join(q, "t-jwt", Some(&user("alice"))).json();
+    let laptop = join(q, "t-jwt", Some(&user("alice"))).json();
+    let bob = join(q, "t-jwt", Some(&user("bob"))).json();
     assert_eq!(phone["visitor"], laptop["visitor"]);
     assert_eq!(
         (
@@ -146,7 +148,7 @@ fn one_place_per_user_and_bad_tokens_refused() {
         ("garbage", "not.a.jwt".to_owned()),
     ];
     for (name, bad) in refused {
-        let r = join(&q, "t-jwt", Some(&bad));
+        let r = join(q, "t-jwt", Some(&bad));
         assert_eq!(
             (r.status, r.error_code().as_deref()),
             (401, Some("JWT_INVALID")),
@@ -154,7 +156,7 @@ fn one_place_per_user_and_bad_tokens_refused() {
             r.json()
         );
     }
-    let public = http::get(q.addr, "/v1/events/t-jwt", &[]).unwrap().json();
+    let public = q.get("/v1/events/t-jwt", &[]).unwrap().json();
     assert_eq!(public["waiting"], 2, "refused tokens took no place");
 }
 
@@ -176,7 +178,7 @@ fn keys_can_come_from_a_jwks_url_and_a_bad_source_stops_startup() {
     let jwks = std::fs::read_to_string(fixture("jwks.json")).unwrap();
     let server = Upstream::start_with_body(&jwks);
     let url = format!("http://{}/.well-known/jwks.json", server.addr);
-    let q = OriginQueue::start(
+    let q = &InProcessRouter::start(
         redis_cluster(),
         &[
             ("WR_JWT_JWKS_URL", &url),
@@ -184,12 +186,12 @@ fn keys_can_come_from_a_jwks_url_and_a_bad_source_stops_startup() {
             ("WR_JWT_AUDIENCE", AUDIENCE),
         ],
     );
-    configure(&q, "t-jwt-url");
-    let a = join(&q, "t-jwt-url", Some(&user("carol")));
+    configure(q, "t-jwt-url");
+    let a = join(q, "t-jwt-url", Some(&user("carol")));
     assert_eq!(a.status, 200, "{:?}", a.json());
     assert!(a.json()["visitor"].as_str().unwrap().starts_with('u'));
     // Tokens are optional here: anonymous visitors still join.
-    assert_eq!(join(&q, "t-jwt-url", None).status, 200);
+    assert_eq!(join(q, "t-jwt-url", None).status, 200);
 
     let out = std::process::Command::new(wr_tests::processes::origin_queue_bin())
         .arg("serve")

@@ -1,14 +1,16 @@
 //! A small simulated sale through origin-queue on a real Redis Cluster: strict FIFO,
 //! the configured rate (changed half-way), abandonment, and the measured ETA accuracy.
+//! The API is called in-process (the router, no port): the sale is the service's.
 
 use std::time::Duration;
 
-use wr_tests::processes::{redis_cluster, OriginQueue};
+use wr_tests::in_process::InProcessRouter;
+use wr_tests::processes::redis_cluster;
 use wr_tests::sale::{run, Plan};
 
 #[test]
 fn a_sale_keeps_fifo_and_the_rate() {
-    let q = OriginQueue::start(redis_cluster(), &[]);
+    let q = &InProcessRouter::start(redis_cluster(), &[]);
     let plan = Plan {
         event: "t-sale".into(),
         visitors: 300,
@@ -22,11 +24,11 @@ fn a_sale_keeps_fifo_and_the_rate() {
         abandon_every: 10,
         abandon_seconds: 5,
         admin_token: wr_tests::processes::ADMIN_TOKEN.into(),
-        admin_addr: q.addr,
+        admin_addr: q,
         protected_path: None,
         deadline: Duration::from_secs(60),
     };
-    let r = run(q.addr, &plan);
+    let r = run(q, &plan);
     eprintln!("{r:?}");
     assert_eq!(r.fifo_inversions, 0);
     assert_eq!(
@@ -44,7 +46,7 @@ fn a_sale_keeps_fifo_and_the_rate() {
         "rate after the change: {after:.1}/s (configured 40)"
     );
     // Every claimed admission scored the ETA its ticket carried from the join.
-    let metrics = wr_tests::http::get(q.addr, "/metrics", &[]).unwrap();
+    let metrics = wr_tests::http::Target::get(&q, "/metrics", &[]).unwrap();
     let scored = String::from_utf8_lossy(&metrics.body)
         .lines()
         .find_map(|l| l.strip_prefix("wr_eta_relative_error_count "))
