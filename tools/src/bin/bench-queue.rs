@@ -12,6 +12,11 @@
 //! at 100 %, exported over OTLP/HTTP (protobuf) to a receiver in this process; rounds
 //! interleaved, medians.
 //!
+//! `bench-queue --against <origin-queue binary>` compares two builds on the status path:
+//! after step 1, status calls/s and the Redis script time per poll of this build and of
+//! the other (a fresh process of each per round, on the same line), rounds interleaved,
+//! medians: the before-and-after of a change to the status path.
+//!
 //! Everything runs on this machine (2 cores shared by Redis, origin-queue and the load
 //! tool), so the ratios matter more than the absolute numbers.
 
@@ -82,7 +87,18 @@ fn main() {
     let target = env_number("WR_BENCH_VISITORS", 300_000);
     let seconds = env_number("WR_BENCH_SECONDS", 10);
     let rounds = env_number("WR_BENCH_ROUNDS", 3);
-    let tracing_only = std::env::args().any(|a| a == "--tracing");
+    let args: Vec<String> = std::env::args().collect();
+    let tracing_only = args.iter().any(|a| a == "--tracing");
+    let against = args
+        .iter()
+        .position(|a| a == "--against")
+        .map(|i| match args.get(i + 1) {
+            Some(path) if std::path::Path::new(path).is_file() => std::path::PathBuf::from(path),
+            _ => {
+                eprintln!("bench-queue: --against needs the path of another origin-queue binary");
+                std::process::exit(2)
+            }
+        });
     let binary = origin_queue_release_bin();
     let cluster = RedisCluster::start();
     let limits = [
@@ -160,6 +176,21 @@ fn main() {
     // The service's own HTTP floor: a request that touches neither the ticket nor Redis.
     let plain_lua = dir.join("plain.lua");
     std::fs::write(&plain_lua, "-- a plain GET\n").unwrap();
+
+    if let Some(other) = against {
+        drop(q);
+        compare_builds(
+            [&binary, &other],
+            &cluster.nodes,
+            &master,
+            seconds,
+            rounds,
+            &status_lua,
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        cluster.stop();
+        return;
+    }
 
     if tracing_only {
         drop(q);
@@ -252,6 +283,73 @@ struct Variant {
     env: &'static [(&'static str, &'static str)],
     /// Fetch the console's figures every second during the run.
     console: bool,
+}
+
+/// Status calls/s and Redis script time per poll of two builds (this one first), a fresh
+/// process of each per round on the same line, rounds interleaved (the order alternates
+/// from round to round); medians.
+fn compare_builds(
+    binaries: [&std::path::Path; 2],
+    nodes: &[String],
+    master: &str,
+    seconds: u64,
+    rounds: u64,
+    status_lua: &std::path::Path,
+) {
+    let limits = [
+        ("WR_CLIENT_RATE_LIMIT", "1000000:1000000"),
+        ("WR_VISITOR_RATE_LIMIT", "1000000:1000000"),
+        ("WR_LOG", "error"),
+    ];
+    let mut rates: [Vec<f64>; 2] = Default::default();
+    let mut script_us: [Vec<f64>; 2] = Default::default();
+    for round in 1..=rounds {
+        let order: [usize; 2] = if round % 2 == 1 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let q = OriginQueue::start_binary(binaries[i], nodes, &limits);
+            redis_cli(master, &["CONFIG", "RESETSTAT"]);
+            let s = wrk(&format!("http://{}", q.addr), seconds, status_lua);
+            let (_, usec) = script_stats(master);
+            let per_poll = usec / s.requests.max(1) as f64;
+            eprintln!(
+                "round {round}, {}: status {:.0}/s (non-2xx {}), {per_poll:.2} µs of script per poll",
+                binaries[i].display(),
+                s.rps,
+                s.non_2xx
+            );
+            rates[i].push(s.rps);
+            script_us[i].push(per_poll);
+        }
+    }
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let listed = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.0}"))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    println!(
+        "
+status path, two builds side by side: medians of {rounds} interleaved rounds x {seconds} s"
+    );
+    println!("| build | status calls/s, median (rounds) | ÷ the other build | Redis script time per poll |");
+    println!("|---|---:|---:|---:|");
+    for (i, name) in ["this build", "the other build"].iter().enumerate() {
+        println!(
+            "| {name} ({}) | **{:.0}** ({}) | {:.2} | {:.2} µs |",
+            binaries[i].display(),
+            median(&rates[i]),
+            listed(&rates[i]),
+            median(&rates[i]) / median(&rates[1 - i]),
+            median(&script_us[i])
+        );
+    }
+    println!("
+command: cargo run -q --release -p wr-tools --bin bench-queue -- --against <binary> (WR_BENCH_VISITORS, WR_BENCH_SECONDS={seconds}, WR_BENCH_ROUNDS={rounds})");
 }
 
 /// Status calls/s with tracing off, off with the console open, sampled at 1 % and at
