@@ -12,6 +12,11 @@ use std::sync::OnceLock;
 /// 17000-17005) do not overlap.
 pub(super) const CLUSTER_PORTS: std::ops::Range<u16> = 14_000..16_990;
 pub(super) const STACK_REDIS_PORTS: std::ops::Range<u16> = 11_000..13_990;
+/// Ports of the other servers tests start (origin-queue, upstreams, Envoy, runtimes):
+/// below the ephemeral range too, so that no outgoing connection of a busy neighbour
+/// (k6, a crowd, Redis clients) can take one between the check and the bind, and above
+/// both clusters' bus ports (up to 26,989).
+const SERVER_PORTS: std::ops::Range<u16> = 27_000..32_700;
 
 fn free(port: u16) -> bool {
     TcpListener::bind(("127.0.0.1", port)).is_ok()
@@ -41,19 +46,20 @@ pub(super) fn claim_redis_ports(base: u16) -> bool {
     true
 }
 
-/// A free loopback port, never the same twice in one test process and never one of a
-/// claimed Redis Cluster's. Still racy by nature: another program may take it before
-/// ours binds.
+/// A free loopback port of [`SERVER_PORTS`], never the same twice in one test process.
+/// Each test process starts looking at a place of its own in the range (from its process
+/// id), so that processes running side by side rarely look at the same ports; a port is
+/// still free only until someone binds it, but no outgoing connection takes these.
 pub fn free_port() -> u16 {
     let mut book = handed_out();
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if book.insert(port) {
-            return port;
-        }
-    }
+    let span = u32::from(SERVER_PORTS.end - SERVER_PORTS.start);
+    let start = (std::process::id().wrapping_mul(2_654_435_761) >> 7) % span;
+    (0..span)
+        .map(|i| SERVER_PORTS.start + ((start + i * 7) % span) as u16)
+        .find(|port| !book.contains(port) && free(*port))
+        .map(|port| {
+            book.insert(port);
+            port
+        })
+        .expect("a free loopback port between 27000 and 32699")
 }
