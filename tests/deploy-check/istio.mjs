@@ -35,8 +35,11 @@ function istioVersion() {
 function modelModule(doc) {
   const [group, version] = String(doc?.apiVersion ?? "").split("/");
   const kind = String(doc?.kind ?? "");
-  const safe = /^[A-Za-z0-9.-]+$/;
-  if (!group || !version || !safe.test(group) || !safe.test(version) || !/^[A-Za-z]+$/.test(kind)) {
+  // A DNS-style group, a Kubernetes version name and a kind name: nothing that could
+  // name a file outside the package.
+  const groupName = /^[a-z0-9-]+(\.[a-z0-9-]+)+$/;
+  const versionName = /^v[0-9]+((alpha|beta)[0-9]+)?$/;
+  if (!groupName.test(group ?? "") || !versionName.test(version ?? "") || !/^[A-Z][A-Za-z]*$/.test(kind)) {
     return null;
   }
   const file = path.join(modelsRoot, group, version, `${kind}.js`);
