@@ -34,7 +34,7 @@ check: wasm
 	cargo test -q -p wr-tests --test integration -- filter_wasm::
 
 ## Every test: unit and property tests, the built filter under wasmtime, real Envoy,
-## Redis Cluster, workerd, jco, Viceroy, k6, Chromium. The tests run in three lanes (see
+## Redis Cluster, workerd, jco, Viceroy, k6, Chromium. The tests run in four lanes (see
 ## scripts/run-tests); one integration module alone: scripts/run-tests stack_e2e
 test: wasm
 	scripts/run-tests

@@ -54,12 +54,10 @@ pub fn free_port() -> u16 {
     let mut book = handed_out();
     let span = u32::from(SERVER_PORTS.end - SERVER_PORTS.start);
     let start = (std::process::id().wrapping_mul(2_654_435_761) >> 7) % span;
-    (0..span)
+    let port = (0..span)
         .map(|i| SERVER_PORTS.start + ((start + i * 7) % span) as u16)
         .find(|port| !book.contains(port) && free(*port))
-        .map(|port| {
-            book.insert(port);
-            port
-        })
-        .expect("a free loopback port between 27000 and 32699")
+        .expect("a free loopback port between 27000 and 32699");
+    book.insert(port);
+    port
 }
