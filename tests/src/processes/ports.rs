@@ -2,6 +2,7 @@
 //! a Redis Cluster's twelve (six nodes, six bus ports) claimed together.
 
 use std::net::TcpListener;
+use std::path::Path;
 use std::sync::OnceLock;
 
 /// First ports of the test clusters (`RedisCluster`), and of the stacks' clusters. Each
@@ -46,17 +47,60 @@ pub(super) fn claim_redis_ports(base: u16) -> bool {
     true
 }
 
-/// A free loopback port of [`SERVER_PORTS`], never the same twice in one test process.
-/// Each test process starts looking at a place of its own in the range (from its process
-/// id), so that processes running side by side rarely look at the same ports; a port is
-/// still free only until someone binds it, but no outgoing connection takes these.
+/// Claims `port` for this test process against every other test process of the
+/// machine (test modules run side by side, each handing out ports before its servers
+/// bind them): a file named after the port in a shared folder, created exclusively and
+/// holding the owner's process id. A file whose owner has exited is moved aside (one
+/// rename wins) and the claim tried again.
+fn claim_across_processes(port: u16) -> bool {
+    use std::io::Write;
+    let dir = std::env::temp_dir().join("wr-test-ports");
+    let _ = std::fs::create_dir_all(&dir);
+    let path = dir.join(port.to_string());
+    let me = std::process::id();
+    for _ in 0..2 {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(mut file) => {
+                let _ = file.write_all(me.to_string().as_bytes());
+                return true;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let owner = std::fs::read_to_string(&path).unwrap_or_default();
+                let alive = match owner.trim().parse::<u32>() {
+                    Ok(pid) => pid == me || Path::new(&format!("/proc/{pid}")).exists(),
+                    // Being written by its owner right now.
+                    Err(_) => true,
+                };
+                if alive {
+                    return false;
+                }
+                let aside = dir.join(format!("{port}.stale.{me}"));
+                if std::fs::rename(&path, &aside).is_ok() {
+                    let _ = std::fs::remove_file(aside);
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+/// A free loopback port of [`SERVER_PORTS`], never the same twice on the machine while
+/// the test process that took it runs ([`claim_across_processes`]). Each test process
+/// starts looking at a place of its own in the range (from its process id). No outgoing
+/// connection takes these ports, and no other test process is handed one of them; a
+/// program outside the tests could still bind one first.
 pub fn free_port() -> u16 {
     let mut book = handed_out();
     let span = u32::from(SERVER_PORTS.end - SERVER_PORTS.start);
     let start = (std::process::id().wrapping_mul(2_654_435_761) >> 7) % span;
     let port = (0..span)
         .map(|i| SERVER_PORTS.start + ((start + i * 7) % span) as u16)
-        .find(|port| !book.contains(port) && free(*port))
+        .find(|port| !book.contains(port) && free(*port) && claim_across_processes(*port))
         .expect("a free loopback port between 27000 and 32699");
     book.insert(port);
     port
