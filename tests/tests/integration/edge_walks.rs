@@ -299,3 +299,26 @@ pub fn session_end_walk(stack: &Stack, edge: SocketAddr, tag: &str) -> String {
     assert_eq!(put.status, 200);
     pass
 }
+
+/// The edge's own header limit (`max_request_header_bytes`, 32 KiB in the stack's
+/// configuration) on a host that hands it large headers whole: 20 KiB of headers reach
+/// the backend at `path`; 40 KiB get the edge's 431 `HEADERS_TOO_LARGE` at `path`
+/// followed by `-refused`, which the backend never sees.
+pub fn edge_limits_headers(stack: &Stack, edge: SocketAddr, path: &str) {
+    let big = "a".repeat(20 * 1024);
+    let through = http::get(edge, path, &[("x-big", big.as_bytes())]).unwrap();
+    assert_eq!(
+        through.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&through.body)
+    );
+    let bigger = "a".repeat(40 * 1024);
+    let refused_path = format!("{path}-refused");
+    let refused = http::get(edge, &refused_path, &[("x-big", bigger.as_bytes())]).unwrap();
+    assert_eq!(
+        (refused.status, refused.error_code().as_deref()),
+        (431, Some("HEADERS_TOO_LARGE"))
+    );
+    assert!(requests_under(stack.backend, &refused_path).is_empty());
+}

@@ -23,8 +23,8 @@ use wr_tests::processes::{free_port, wait_answering, Stack};
 use wr_tests::workerd::{workerd_bin, WorkerConfig, WorkerdDir};
 
 use crate::edge_walks::{
-    demo_config_and_held, demo_stats, session_end_walk, sessions_ended_by_backend,
-    visitor_walks_through, worker_config,
+    demo_config_and_held, demo_stats, edge_limits_headers, session_end_walk,
+    sessions_ended_by_backend, visitor_walks_through, worker_config,
 };
 
 /// The stack shared by this module's tests, one test at a time (each pauses and
@@ -192,24 +192,7 @@ fn under_jco_serve_node_limits_headers_first() {
 
     let raised = [("NODE_OPTIONS", "--max-http-header-size=65536".to_owned())];
     let jco = serve_gateway_in_jco(stack, &raised);
-    let through = http::get(jco.addr, "/static/big-headers", headers).unwrap();
-    assert_eq!(
-        through.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&through.body)
-    );
-    let bigger = "a".repeat(40 * 1024);
-    let edge = http::get(
-        jco.addr,
-        "/static/big-headers",
-        &[("x-big", bigger.as_bytes())],
-    )
-    .unwrap();
-    assert_eq!(
-        (edge.status, edge.error_code().as_deref()),
-        (431, Some("HEADERS_TOO_LARGE"))
-    );
+    edge_limits_headers(stack, jco.addr, "/static/big-headers");
 }
 
 /// The host rules hold on the other runtimes too: an empty `Host` is never forwarded to

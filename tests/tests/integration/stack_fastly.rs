@@ -13,7 +13,9 @@ use wr_tests::http;
 use wr_tests::processes::Stack;
 use wr_tests::viceroy::{Manifest, Viceroy};
 
-use crate::edge_walks::{session_end_walk, visitor_walks_through, worker_config};
+use crate::edge_walks::{
+    edge_limits_headers, session_end_walk, visitor_walks_through, worker_config,
+};
 
 /// The stack shared by this module's tests, one test at a time (each pauses and
 /// resumes the event).
@@ -120,31 +122,7 @@ fn the_fastly_adapter_judges_the_path_as_sent() {
 fn in_viceroy_the_edge_limits_headers() {
     let (_turn, stack) = stack();
     let fastly = serve_fastly(stack, &[], None);
-    let big = "a".repeat(20 * 1024);
-    let through = http::get(
-        fastly.addr,
-        "/static/fastly-big",
-        &[("x-big", big.as_bytes())],
-    )
-    .unwrap();
-    assert_eq!(
-        through.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&through.body)
-    );
-    let bigger = "a".repeat(40 * 1024);
-    let refused = http::get(
-        fastly.addr,
-        "/static/fastly-bigger",
-        &[("x-big", bigger.as_bytes())],
-    )
-    .unwrap();
-    assert_eq!(
-        (refused.status, refused.error_code().as_deref()),
-        (431, Some("HEADERS_TOO_LARGE"))
-    );
-    assert!(requests_under(stack.backend, "/static/fastly-bigger").is_empty());
+    edge_limits_headers(stack, fastly.addr, "/static/fastly-big");
 }
 
 /// Compute keeps nothing between requests; the adapter keeps the core's buckets in
