@@ -165,7 +165,12 @@ pub fn sessions_ended_by_backend(stack: &Stack) -> u64 {
 
 /// Joins without waiting; the ticket.
 pub fn join(edge: SocketAddr) -> String {
-    let joined = http::request(edge, "POST", "/v1/events/demo/join", &[], b"").unwrap();
+    join_with(edge, &[])
+}
+
+/// Joins without waiting, sending `headers`; the ticket.
+pub fn join_with(edge: SocketAddr, headers: &[(&str, &[u8])]) -> String {
+    let joined = http::request(edge, "POST", "/v1/events/demo/join", headers, b"").unwrap();
     assert_eq!(
         joined.status,
         200,

@@ -10,6 +10,8 @@ use wr_tests::http;
 use wr_tests::otlp::{Collector, Span};
 use wr_tests::processes::Stack;
 
+use crate::edge_walks::join_with;
+
 /// The stack shared by this module's tests, one test at a time.
 ///
 /// origin-queue exports traces to this module's [`collector`], only of requests whose
@@ -40,21 +42,7 @@ fn collector() -> &'static Collector {
 
 /// Joins the line through `edge` with `traceparent`; the ticket.
 fn traced_join(edge: SocketAddr, traceparent: &str) -> String {
-    let joined = http::request(
-        edge,
-        "POST",
-        "/v1/events/demo/join",
-        &[("traceparent", traceparent.as_bytes())],
-        b"",
-    )
-    .unwrap();
-    assert_eq!(
-        joined.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&joined.body)
-    );
-    joined.header("x-wr-ticket").expect("a ticket").to_owned()
+    join_with(edge, &[("traceparent", traceparent.as_bytes())])
 }
 
 /// Leaves the line (or frees the place) of `ticket`.
