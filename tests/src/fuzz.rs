@@ -70,8 +70,24 @@ pub fn targets() -> Vec<Target> {
     ]
 }
 
+/// How long one run lasts: at least `time` and at least `executions` inputs, so a
+/// slow target on a busy machine still gets its floor of inputs; but never more than
+/// [`Budget::CEILING`] times `time`, so a run stays bounded.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// The least time to run.
+    pub time: Duration,
+    /// The least number of inputs to run.
+    pub executions: u64,
+}
+
+impl Budget {
+    /// How many times `time` a run may last while it is still short of `executions`.
+    pub const CEILING: u32 = 10;
+}
+
 /// Runs `target` for `budget` with RNG `seed`.
-pub fn run(target: &Target, budget: Duration, seed: u64) -> Report {
+pub fn run(target: &Target, budget: Budget, seed: u64) -> Report {
     let mut corpus = target.seeds.clone();
     corpus.extend(read_corpus(target.name));
     let mut rng = Rng(seed | 1);
@@ -83,10 +99,16 @@ pub fn run(target: &Target, budget: Duration, seed: u64) -> Report {
     // Keep panics quiet: they are counted and saved, not printed per input.
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let end = Instant::now() + budget;
+    let start = Instant::now();
+    let (end, ceiling) = (start + budget.time, start + budget.time * Budget::CEILING);
     // The seeds themselves first, unmutated.
     let mut pending: Vec<Vec<u8>> = corpus.clone();
-    while Instant::now() < end {
+    loop {
+        let now = Instant::now();
+        let floor_met = report.executions >= budget.executions;
+        if now >= ceiling || (now >= end && floor_met) {
+            break;
+        }
         for _ in 0..64 {
             let input = pending.pop().unwrap_or_else(|| mutate(&mut rng, &corpus));
             report.executions += 1;

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use wr_tests::fuzz::{queue_http_fixture, run, seed_from_env, targets};
+use wr_tests::fuzz::{queue_http_fixture, run, seed_from_env, targets, Budget};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -44,7 +44,11 @@ fn main() {
         .iter()
         .filter(|t| wanted.is_empty() || wanted.iter().any(|w| w == t.name))
     {
-        let r = run(target, Duration::from_secs(seconds), seed);
+        let budget = Budget {
+            time: Duration::from_secs(seconds),
+            executions: 0,
+        };
+        let r = run(target, budget, seed);
         println!(
             "| {} | {} | {} | {} | {} | {} |",
             r.target, r.executions, r.crashes, r.false_accepts, r.accepted, r.seed
