@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::fixtures::{workspace_root, yaml_text_documents};
+use crate::fixtures::{output_with_stdin, workspace_root, yaml_text_documents};
 
 /// The oldest and the newest Kubernetes versions the manifests are claimed for (the
 /// README's deployment section names them).
@@ -72,21 +72,11 @@ pub fn kubernetes_validate(docs: &[Value], version: &str) -> Result<(), String> 
 /// Validates Istio objects against Istio's schemas ([`ISTIO_VERSION`]), unknown fields
 /// included. Err: the checker's messages.
 pub fn istio_validate(docs: &[Value]) -> Result<(), String> {
-    use std::io::Write;
-    let mut child = Command::new("node")
-        .arg(deploy_check_dir().join("istio.mjs"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("node (scripts/install-deps)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(Value::from(docs.to_vec()).to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_stdin(
+        Command::new("node").arg(deploy_check_dir().join("istio.mjs")),
+        Value::from(docs.to_vec()).to_string().as_bytes(),
+        "node (scripts/install-deps)",
+    );
     let said = text(&out);
     assert!(
         said.starts_with(&format!("istio {ISTIO_VERSION}\n")),

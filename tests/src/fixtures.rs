@@ -1,7 +1,7 @@
 //! Paths, keys and passes shared by the tests.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -227,23 +227,35 @@ pub fn yaml_documents(relative: &str) -> Vec<serde_json::Value> {
 /// The documents of a YAML text, as JSON (PyYAML); empty documents left out. Err: the
 /// parser's message.
 pub fn yaml_text_documents(text: &str) -> Result<Vec<serde_json::Value>, String> {
-    use std::io::Write;
-    let mut child = Command::new("python3")
-        .args(["-c", "import json, sys, yaml; print(json.dumps([d for d in yaml.safe_load_all(sys.stdin) if d is not None]))"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 with PyYAML (scripts/install-deps)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_stdin(
+        Command::new("python3").args(["-c", "import json, sys, yaml; print(json.dumps([d for d in yaml.safe_load_all(sys.stdin) if d is not None]))"]),
+        text.as_bytes(),
+        "python3 with PyYAML (scripts/install-deps)",
+    );
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
     }
     Ok(serde_json::from_slice(&out.stdout).expect("PyYAML's JSON"))
+}
+
+/// Runs `command` with `input` on its standard input (written from a thread of its own,
+/// so a child that answers before reading everything cannot block) and returns what it
+/// printed. Panics with `what` (the program and where it comes from) if it cannot start.
+pub fn output_with_stdin(command: &mut Command, input: &[u8], what: &str) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let mut stdin = child.stdin.take().expect("a piped stdin");
+    std::thread::scope(|scope| {
+        // A child that exits without reading it all closes the pipe: not this helper's error.
+        scope.spawn(move || {
+            let _ = stdin.write_all(input);
+        });
+        child.wait_with_output().expect("the child's output")
+    })
 }

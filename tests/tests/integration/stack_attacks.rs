@@ -12,7 +12,7 @@ use std::time::Instant;
 use serde_json::json;
 use wr_pass::{Claims, KeyRing, TokenKind};
 use wr_tests::backend_log::requests_under;
-use wr_tests::fixtures::{now, FOREIGN_KEYS_JSON};
+use wr_tests::fixtures::{now, output_with_stdin, FOREIGN_KEYS_JSON};
 use wr_tests::http::{self, Response};
 use wr_tests::processes::Stack;
 
@@ -647,34 +647,28 @@ fn requests_hidden_in_bodies_are_never_recorded_as_requests() {
         assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
     }
     // HTTP/2 with prior knowledge, the body streamed from stdin: no length on the wire.
-    let mut curl = std::process::Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--http2-prior-knowledge",
-        ])
-        .args([
-            "--interface",
-            "127.0.0.36",
-            "-X",
-            "POST",
-            "--data-binary",
-            "@-",
-        ])
-        .arg(format!("http://{}/favicon.ico?tag=smuggle", stack.edge))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("curl");
-    {
-        use std::io::Write;
-        let mut stdin = curl.stdin.take().expect("stdin");
-        stdin.write_all(hidden).expect("body");
-    }
-    let out = curl.wait_with_output().expect("curl");
+    let out = output_with_stdin(
+        std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--http2-prior-knowledge",
+            ])
+            .args([
+                "--interface",
+                "127.0.0.36",
+                "-X",
+                "POST",
+                "--data-binary",
+                "@-",
+            ])
+            .arg(format!("http://{}/favicon.ico?tag=smuggle", stack.edge)),
+        hidden,
+        "curl",
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "HTTP/2 upload");
 
     let carriers = requests_under(stack.backend, "/favicon.ico?tag=smuggle");
