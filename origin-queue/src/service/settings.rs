@@ -247,10 +247,12 @@ impl Settings {
             }
             None => redis,
         };
-        let redis = redis.with_auth(
-            env.get("WR_REDIS_USERNAME").or(file.redis_username.clone()),
-            env.get("WR_REDIS_PASSWORD"),
-        );
+        let redis = redis
+            .with_auth(
+                env.get("WR_REDIS_USERNAME").or(file.redis_username.clone()),
+                env.get("WR_REDIS_PASSWORD"),
+            )
+            .map_err(|e| format!("WR_REDIS_USERNAME: {e}"))?;
         let admin_token = env.get("WR_ADMIN_TOKEN");
         if let Some(token) = &admin_token {
             if token.len() < 16 {

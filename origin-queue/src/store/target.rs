@@ -44,28 +44,31 @@ impl RedisTarget {
             .map(|n| n.as_ref().trim())
             .filter(|n| !n.is_empty())
         {
+            // First, before anything may echo the node: a user or password in it.
+            if node.contains('@') {
+                return Err(format!(
+                    "{:?}: no user or password in a node's address; use WR_REDIS_USERNAME \
+                     and WR_REDIS_PASSWORD",
+                    shown(node)
+                ));
+            }
             let (scheme, rest) = match node.split_once("://") {
                 Some((scheme @ ("redis" | "rediss"), rest)) => (scheme, rest),
                 Some((other, _)) => {
                     return Err(format!(
-                        "{node:?}: the scheme {other:?} is not redis:// or rediss://"
+                        "{:?}: the scheme {other:?} is not redis:// or rediss://",
+                        shown(node)
                     ))
                 }
                 None => ("redis", node),
             };
-            if rest.contains('@') {
-                return Err(format!(
-                    "{}: no user or password in a node's address; use WR_REDIS_USERNAME \
-                     and WR_REDIS_PASSWORD",
-                    node.split_once('@').map_or(node, |(_, host)| host)
-                ));
-            }
             let valid_host_port = rest.rsplit_once(':').is_some_and(|(host, port)| {
                 !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
             });
             if !valid_host_port || rest.contains(['/', '?', '#', ' ']) {
                 return Err(format!(
-                    "{node:?} is not host:port (or redis[s]://host:port)"
+                    "{:?} is not host:port (or redis[s]://host:port)",
+                    shown(node)
                 ));
             }
             if !schemes.contains(&scheme) {
@@ -101,11 +104,19 @@ impl RedisTarget {
     }
 
     /// Authenticates as `username` (Redis ACL user; none: the default user) with
-    /// `password`.
-    pub fn with_auth(mut self, username: Option<String>, password: Option<String>) -> Self {
+    /// `password`. A user without a password is refused: Redis would not be asked to
+    /// authenticate at all, and the connection would run as the default user.
+    pub fn with_auth(
+        mut self,
+        username: Option<String>,
+        password: Option<String>,
+    ) -> Result<Self, String> {
         self.username = username.filter(|u| !u.is_empty());
         self.password = password.filter(|p| !p.is_empty());
-        self
+        if self.username.is_some() && self.password.is_none() {
+            return Err("a user is set but no password (WR_REDIS_PASSWORD)".into());
+        }
+        Ok(self)
     }
 
     /// Whether the nodes are reached over TLS.
@@ -135,6 +146,16 @@ impl RedisTarget {
         }
         builder
     }
+}
+
+/// What of a refused node a message may show: never anything before an `@` (where a
+/// user and password would be) nor a query or fragment (where a token might be).
+fn shown(node: &str) -> &str {
+    let after_credentials = node.rsplit_once('@').map_or(node, |(_, host)| host);
+    after_credentials
+        .split(['?', '#'])
+        .next()
+        .unwrap_or(after_credentials)
 }
 
 #[cfg(test)]
@@ -167,6 +188,32 @@ mod tests {
             e.contains("WR_REDIS_PASSWORD") && !e.contains("hunter2"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn no_refusal_prints_a_password() {
+        for node in [
+            "valkeys://default:s3cret@h:6379",
+            "REDISS://u:s3cret@h:6379",
+            "rediss://app:s3@cret@h:6379",
+            "u:s3cret@h:6379",
+            "redis://h:6379?password=s3cret",
+            "redis://h:6379#s3cret",
+        ] {
+            let e = RedisTarget::from_nodes(&[node]).unwrap_err();
+            assert!(!e.contains("s3") && !e.contains("cret"), "{node}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_user_without_a_password_is_refused() {
+        let target = RedisTarget::from_nodes(&["h:1"]).unwrap();
+        let e = target
+            .clone()
+            .with_auth(Some("app".into()), None)
+            .unwrap_err();
+        assert!(e.contains("WR_REDIS_PASSWORD"), "{e}");
+        assert!(target.with_auth(None, Some("pw".into())).is_ok());
     }
 
     #[test]
@@ -203,7 +250,8 @@ mod tests {
     fn debug_never_shows_the_password() {
         let target = RedisTarget::from_nodes(&["h:1"])
             .unwrap()
-            .with_auth(Some("app".into()), Some("hunter2".into()));
+            .with_auth(Some("app".into()), Some("hunter2".into()))
+            .unwrap();
         let shown = format!("{target:?}");
         assert!(
             !shown.contains("hunter2") && shown.contains("<set>"),
