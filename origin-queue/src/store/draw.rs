@@ -4,7 +4,7 @@ use redis::Value;
 use serde::Serialize;
 
 use super::keys::{Bind, EventKey, KEY_TTL_SECS};
-use super::reply::{count, Shape};
+use super::reply::{no_event, Shape};
 use super::script::lua_script;
 use super::{Store, StoreError};
 
@@ -167,11 +167,8 @@ static REPLY: std::sync::LazyLock<Shape> =
 
 /// Reads the reply of `draw.lua`.
 fn parse_drew(reply: &[Value]) -> Result<Option<Drew>, String> {
-    if let [only] = reply {
-        return match count(only)? {
-            0 => Ok(None),
-            other => Err(format!("a one-item draw reply of {other}")),
-        };
+    if no_event(reply)? {
+        return Ok(None);
     }
     let drew = REPLY.read(reply)?;
     if drew.count("found")? != 1 {

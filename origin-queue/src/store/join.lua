@@ -13,11 +13,11 @@
 --       needed, a ticket holder; 0: none; else the solved challenge's difficulty), the
 --       index of its challenge's record among KEYS (0: none)
 -- Returns {0} when there is no such event, else the batch head (event_batch_head),
--- then for each visitor in ARGV order: state, x, new seq (0: not new).
--- state: waiting (x: rank) | prequeue (in the opening draw; x: entrants so far) |
--- admitted | closed | not_open (the pre-queue opens at x ms) | revoked (barred by the
--- operator) | pow_required (x: the difficulty asked now) | pow_replayed (the
--- challenge's solution already took a place). Only a new place asks for work and
+-- then for each visitor in ARGV order a group of shape JOIN_VISITOR (below).
+-- state: waiting (rank) | prequeue (in the opening draw; entrants so far) | admitted |
+-- closed | not_open (the pre-queue opens at opens_at_ms) | revoked (barred by the
+-- operator) | pow_required (pow_bits: the difficulty asked now) | pow_replayed (the
+-- challenge's solution already took a place); new_seq: the new place's seq (0: not new). Only a new place asks for work and
 -- spends a solution: a visitor who holds one finds it again.
 local ev = event_load(KEYS[1])
 if not ev then return {0} end
@@ -93,6 +93,6 @@ if placed > 0 then
   local ttl = tonumber(ARGV[2])
   for i = 2, 11 do redis.call('EXPIRE', KEYS[i], ttl) end
 end
-out[2] = redis.call('ZCARD', KEYS[3])
-out[16] = seen_recent_joins(ring)
+reply_set(out, BATCH_HEAD, 'waiting', redis.call('ZCARD', KEYS[3]))
+reply_set(out, BATCH_HEAD, 'recent_joins', seen_recent_joins(ring))
 return out

@@ -6,7 +6,8 @@
 -- an error, never a reply whose items moved.
 --
 -- A reply may also be a head followed by groups of one shape (a batch: one group per
--- visitor); reply_append adds one group to it the same way.
+-- visitor); reply_append adds one group to it the same way, and reply_set changes one
+-- item of a head already built, by name.
 local function reply_append(out, shape, values)
   local given = 0
   for _ in pairs(values) do given = given + 1 end
@@ -21,4 +22,14 @@ end
 
 local function reply_shaped(shape, values)
   return reply_append({}, shape, values)
+end
+
+local function reply_set(out, shape, name, value)
+  for i, n in ipairs(shape) do
+    if n == name then
+      out[i] = value
+      return out
+    end
+  end
+  error('reply item ' .. name .. ' is not declared')
 end

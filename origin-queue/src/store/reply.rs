@@ -118,6 +118,18 @@ impl<'r> Named<'r> {
     }
 }
 
+/// Whether a reply says "no such event": exactly `{0}`. Any other one-item reply is
+/// malformed; a longer reply is left to its reader, which checks its `found` item.
+pub fn no_event(reply: &[Value]) -> Result<bool, String> {
+    match reply {
+        [only] => match int(only)? {
+            0 => Ok(true),
+            other => Err(format!("a one-item reply of {other}")),
+        },
+        _ => Ok(false),
+    }
+}
+
 /// An integer item.
 pub fn int(v: &Value) -> Result<i64, String> {
     redis::from_redis_value(v).map_err(|e| e.to_string())
@@ -199,12 +211,16 @@ pub fn batch<T>(
     visitor: &Shape,
     one: impl Fn(&Named) -> Result<T, String>,
 ) -> Result<Option<(BatchHead, Vec<T>)>, String> {
-    match reply.first().map(int).transpose()? {
-        Some(0) => return Ok(None),
-        Some(1) if reply.len() == HEAD.len() + visitor.len() * asked => {}
-        _ => return Err(format!("a batch reply of {} items", reply.len())),
+    if no_event(reply)? {
+        return Ok(None);
+    }
+    if reply.len() != HEAD.len() + visitor.len() * asked {
+        return Err(format!("a batch reply of {} items", reply.len()));
     }
     let head = HEAD.read(&reply[..HEAD.len()])?;
+    if head.int("found")? != 1 {
+        return Err("a batch head that is not found = 1".into());
+    }
     let n = |name: &str| head.count(name);
     let rate = head.text("rate")?;
     let configured_rate = rate
@@ -266,4 +282,21 @@ pub fn observing_secs(started_ms: u64, now_ms: u64) -> f64 {
 #[cfg(test)]
 pub fn bulk(s: &str) -> Value {
     Value::BulkString(s.as_bytes().to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_lone_zero_is_no_event() {
+        assert_eq!(no_event(&[Value::Int(0)]), Ok(true));
+        assert_eq!(no_event(&[Value::Int(1), Value::Int(0)]), Ok(false));
+        for malformed in [Value::Int(-1), Value::Int(1), bulk("x")] {
+            assert!(
+                no_event(std::slice::from_ref(&malformed)).is_err(),
+                "{malformed:?}"
+            );
+        }
+    }
 }

@@ -3,7 +3,7 @@
 use redis::Value;
 
 use super::keys::{Bind, EventKey, KEY_TTL_SECS};
-use super::reply::{count, Shape};
+use super::reply::{no_event, Shape};
 use super::script::lua_script;
 use super::{Store, StoreError};
 
@@ -77,11 +77,8 @@ static REPLY: std::sync::LazyLock<Shape> =
     std::sync::LazyLock::new(|| Shape::declared(include_str!("revoke.lua"), "REVOKE_REPLY"));
 
 fn parse(reply: &[Value]) -> Result<Revoked, String> {
-    if let [only] = reply {
-        return match count(only)? {
-            0 => Ok(Revoked::NoEvent),
-            other => Err(format!("a one-item revoke reply of {other}")),
-        };
+    if no_event(reply)? {
+        return Ok(Revoked::NoEvent);
     }
     let revoked = REPLY.read(reply)?;
     if revoked.count("found")? != 1 {

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::event_config::EventConfig;
 use super::keys::{Bind, EventKey};
-use super::reply::{self, count, observing_secs, Named, Shape};
+use super::reply::{self, no_event, observing_secs, Named, Shape};
 use super::script::lua_script;
 use super::{Store, StoreError};
 use crate::event::Observed;
@@ -141,10 +141,13 @@ static REPLY: std::sync::LazyLock<Shape> =
 
 /// Reads the reply of `stats.lua`.
 fn parse(reply: &[Value], now_ms: u64) -> Result<Option<Stats>, String> {
-    if reply.first().map(count).transpose()? == Some(0) && reply.len() == 1 {
+    if no_event(reply)? {
         return Ok(None);
     }
     let r = REPLY.read(reply)?;
+    if r.int("found")? != 1 {
+        return Err(format!("a stats reply of {reply:?}"));
+    }
     let n = |name: &str| r.count(name);
     let phase = r.text("phase")?;
     let state = Phase::from_script(&phase).ok_or_else(|| format!("a phase of {phase:?}"))?;

@@ -5,10 +5,10 @@
 -- KEYS: 1 cfg, 2 q, 3 seenx, 4-6 seen0..2, 7 granted, 8 active, 9 stats
 -- ARGV: 1 now_ms, 2.. visitor ids
 -- Returns {0} when there is no such event, else the batch head (event_batch_head),
--- then for each visitor in ARGV order: state, rank_or_session_end, granted_at_ms.
--- state: waiting (x: rank) | prequeue (in the opening draw, not run yet; x: entrants) |
--- admitted (x: session end ms) | expired; granted_at_ms is set only when this call
--- claimed the grant, else 0.
+-- then for each visitor in ARGV order a group of shape STATUS_VISITOR (below).
+-- state: waiting (rank) | prequeue (in the opening draw, not run yet; entrants) |
+-- admitted (session_end_ms) | expired; granted_ms is set only when this call claimed
+-- the grant, else 0.
 local now = tonumber(ARGV[1])
 local ev = event_load(KEYS[1])
 if not ev then return {0} end
