@@ -36,15 +36,36 @@ fn handed_out() -> std::sync::MutexGuard<'static, std::collections::HashSet<u16>
 }
 
 /// Claims the six ports of a Redis Cluster from `base` and their bus ports (+10000) if
-/// all twelve are free now and none was handed out before; false otherwise.
+/// all twelve are free now, none was handed out before, and no other test process
+/// holds one ([`claim_across_processes`]: two modules' clusters once shared a port, and
+/// the second cluster's create waited on a node of the first); false otherwise, with
+/// nothing left claimed.
 pub(super) fn claim_redis_ports(base: u16) -> bool {
     let ports: Vec<u16> = (base..base + 6).flat_map(|p| [p, p + 10000]).collect();
     let mut book = handed_out();
     if ports.iter().any(|p| book.contains(p) || !free(*p)) {
         return false;
     }
+    let mut claimed = Vec::new();
+    for &port in &ports {
+        if !claim_across_processes(port) {
+            claimed.into_iter().for_each(release_across_processes);
+            return false;
+        }
+        claimed.push(port);
+    }
     book.extend(ports);
     true
+}
+
+/// Gives back a port this process claimed with [`claim_across_processes`].
+fn release_across_processes(port: u16) {
+    let _ = std::fs::remove_file(claims_dir().join(port.to_string()));
+}
+
+/// The shared folder of claims, one file per port.
+fn claims_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join("wr-test-ports")
 }
 
 /// Claims `port` for this test process against every other test process of the
@@ -54,7 +75,7 @@ pub(super) fn claim_redis_ports(base: u16) -> bool {
 /// rename wins) and the claim tried again.
 fn claim_across_processes(port: u16) -> bool {
     use std::io::Write;
-    let dir = std::env::temp_dir().join("wr-test-ports");
+    let dir = claims_dir();
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join(port.to_string());
     let me = std::process::id();
